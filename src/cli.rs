@@ -1,0 +1,193 @@
+//! The command line: `serve`, `check-config`, `hash-secret`, `--version`.
+//!
+//! Exit codes: 0 success, 1 runtime failure (cannot listen, a worker failed), 2 bad
+//! configuration or usage.
+
+use crate::app::App;
+use crate::config::Config;
+use crate::oauth::secret::{argon2id_hash, SecretHash};
+use crate::server;
+use crate::shutdown::Shutdown;
+use clap::{Parser, Subcommand};
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tracing::{info, warn};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "OAuth 2.0 authorization server for high-volume API platforms"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// The TOML configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Listen here instead of `server.listen` (port 0 picks a free port).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Validate a configuration file; every error names its key.
+    CheckConfig {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Read a secret from stdin and print its hash for `secret_hash` (or, with --argon2,
+    /// an argon2id hash for a user's `password_hash`).
+    HashSecret {
+        /// Hash with argon2id (for resource-owner passwords) instead of HMAC-SHA256.
+        #[arg(long)]
+        argon2: bool,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config, listen } => serve(&config, listen),
+        Command::CheckConfig { config } => match Config::load(&config) {
+            Ok(c) => {
+                println!(
+                    "{}: ok ({} clients, {} users)",
+                    config.display(),
+                    c.clients.len(),
+                    c.users.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", config.display());
+                ExitCode::from(2)
+            }
+        },
+        Command::HashSecret { argon2 } => hash_secret(argon2),
+    }
+}
+
+fn serve(path: &std::path::Path, listen: Option<SocketAddr>) -> ExitCode {
+    let mut config = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tessera: {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(addr) = listen {
+        config.server.listen = addr;
+    }
+    init_logging(&config.log.level);
+    let workers = config.worker_count();
+    let listeners = match server::bind(config.server.listen, workers) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("tessera: cannot listen on {}: {e}", config.server.listen);
+            return ExitCode::from(1);
+        }
+    };
+    let app = match App::new(config, workers) {
+        Ok(a) => Arc::new(a),
+        Err(e) => {
+            eprintln!("tessera: cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let shutdown = Shutdown::new();
+    if let Err(e) = watch_signals(shutdown.clone()) {
+        eprintln!("tessera: cannot install signal handlers: {e}");
+        return ExitCode::from(1);
+    }
+    let running = match server::start(listeners, app, shutdown) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tessera: cannot start workers: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    server::log_started(running.local_addr(), workers);
+    // The one line on stdout: scripts and tests read the bound address from it.
+    println!("listening on {}", running.local_addr());
+    let _ = std::io::stdout().flush();
+    match running.wait() {
+        Ok(()) => {
+            info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tessera: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// First SIGTERM/SIGINT: graceful shutdown. A second one: exit at once.
+fn watch_signals(shutdown: Shutdown) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
+    std::thread::Builder::new()
+        .name("tessera-signals".to_owned())
+        .spawn(move || {
+            for signal in signals.forever() {
+                if shutdown.is_triggered() {
+                    warn!(signal, "second signal, exiting now");
+                    std::process::exit(1);
+                }
+                info!(
+                    signal,
+                    "shutting down: no new connections, finishing requests in flight"
+                );
+                shutdown.trigger();
+            }
+        })?;
+    Ok(())
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn hash_secret(argon2: bool) -> ExitCode {
+    let mut input = Vec::new();
+    if let Err(e) = std::io::stdin().read_to_end(&mut input) {
+        eprintln!("tessera: cannot read stdin: {e}");
+        return ExitCode::from(1);
+    }
+    // `echo secret | tessera hash-secret` should hash "secret", not "secret\n".
+    while matches!(input.last(), Some(b'\n' | b'\r')) {
+        input.pop();
+    }
+    if input.is_empty() {
+        eprintln!("tessera: empty secret on stdin");
+        return ExitCode::from(2);
+    }
+    let hash = if argon2 {
+        match argon2id_hash(&input) {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("tessera: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        SecretHash::new(&input).to_string()
+    };
+    input.fill(0);
+    println!("{hash}");
+    ExitCode::SUCCESS
+}

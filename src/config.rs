@@ -1,0 +1,633 @@
+//! Typed configuration: the TOML file an operator writes, its defaults, and its validation.
+//!
+//! Every struct denies unknown keys and every default lives in its `Default` impl, so
+//! `config/tessera.toml` (which spells out every key) must parse to exactly `Config::default()`
+//! plus its clients and users — a test checks that. Errors always name the key they are
+//! about (`server.listen`, `clients[1].default_scopes`), whether serde or [`Config::validate`]
+//! found them.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// Response fields that a client's metadata must not shadow (tokeninfo and introspection
+/// put metadata names at the top level of the JSON object).
+pub const RESERVED_METADATA_NAMES: &[&str] = &[
+    "active",
+    "audience",
+    "client_id",
+    "error",
+    "error_description",
+    "exp",
+    "expires_in",
+    "iat",
+    "scope",
+    "token_type",
+    "user_id",
+    "username",
+];
+
+/// Shortest token accepted: 22 characters of a 64-symbol alphabet carry 132 bits, above the
+/// 128 bits RFC 6749 §10.10 asks for.
+pub const MIN_TOKEN_LENGTH: usize = 22;
+/// Longest token accepted (tokens are built in a fixed stack buffer).
+pub const MAX_TOKEN_LENGTH: usize = 256;
+
+/// A configuration problem, always tied to the key it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.key, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub tokens: TokensConfig,
+    pub log: LogConfig,
+    pub clients: Vec<ClientConfig>,
+    pub users: Vec<UserConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DriverKind {
+    /// io_uring where the kernel allows it, else epoll.
+    #[default]
+    Auto,
+    IoUring,
+    Epoll,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Worker threads, each a single-threaded runtime with its own listener; 0 = one per core.
+    pub workers: usize,
+    pub max_body_bytes: usize,
+    /// An idle keep-alive connection is closed after this long.
+    pub keepalive_timeout_secs: u64,
+    /// A request must arrive whole within this long of its first byte, else 408.
+    pub request_timeout_secs: u64,
+    pub max_connections_per_worker: usize,
+    /// On SIGTERM/SIGINT, in-flight requests get this long to finish.
+    pub shutdown_grace_secs: u64,
+    pub driver: DriverKind,
+    /// Pin worker N to core N.
+    pub pin_cores: bool,
+    /// The realm in `WWW-Authenticate` challenges.
+    pub realm: String,
+    /// Threads that verify argon2id passwords, so workers never stall on them; 0 = half the cores.
+    pub password_hash_threads: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            workers: 0,
+            max_body_bytes: 64 * 1024,
+            keepalive_timeout_secs: 60,
+            request_timeout_secs: 10,
+            max_connections_per_worker: 10_000,
+            shutdown_grace_secs: 10,
+            driver: DriverKind::Auto,
+            pin_cores: false,
+            realm: "tessera".to_owned(),
+            password_hash_threads: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreKind {
+    /// Tokens live only in this process's memory.
+    #[default]
+    Memory,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub kind: StoreKind,
+    /// How often expired tokens are reclaimed (lookups reject them at once regardless).
+    pub purge_interval_secs: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            kind: StoreKind::Memory,
+            purge_interval_secs: 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RefreshPolicy {
+    /// New access and refresh token; the old refresh token is removed.
+    #[default]
+    Rotate,
+    /// New access token only; the old refresh token is removed.
+    None,
+    /// New access token; the same refresh token is returned and stays valid.
+    Preserve,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensConfig {
+    pub access_token_ttl_secs: u32,
+    pub access_token_length: usize,
+    pub token_type: String,
+    pub refresh_token_ttl_secs: u32,
+    pub refresh_token_length: usize,
+    pub refresh_policy: RefreshPolicy,
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        TokensConfig {
+            access_token_ttl_secs: 3600,
+            access_token_length: 54,
+            token_type: "Bearer".to_owned(),
+            refresh_token_ttl_secs: 43_200,
+            refresh_token_length: 46,
+            refresh_policy: RefreshPolicy::Rotate,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter (`info`, `tessera=debug`); `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// `Authorization: Basic` (RFC 6749 §2.3.1), the default.
+    #[default]
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+    /// A public client: `client_id` only.
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    ClientCredentials,
+    Password,
+    RefreshToken,
+}
+
+impl GrantType {
+    pub const ALL: [GrantType; 3] = [
+        GrantType::ClientCredentials,
+        GrantType::Password,
+        GrantType::RefreshToken,
+    ];
+
+    /// The `grant_type` value on the wire (RFC 6749 §4.3.2, §4.4.2, §6).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::ClientCredentials => "client_credentials",
+            GrantType::Password => "password",
+            GrantType::RefreshToken => "refresh_token",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    pub id: String,
+    /// A plain secret (development); hashed at load and then forgotten.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// A hash from `tessera hash-secret`.
+    #[serde(default)]
+    pub secret_hash: Option<String>,
+    #[serde(default)]
+    pub auth_method: AuthMethod,
+    pub grant_types: Vec<GrantType>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Granted when a request names no scope; absent = all of `scopes`.
+    #[serde(default)]
+    pub default_scopes: Option<Vec<String>>,
+    #[serde(default)]
+    pub refresh_policy: Option<RefreshPolicy>,
+    #[serde(default)]
+    pub access_token_ttl_secs: Option<u32>,
+    #[serde(default)]
+    pub access_token_length: Option<usize>,
+    #[serde(default)]
+    pub refresh_token_ttl_secs: Option<u32>,
+    #[serde(default)]
+    pub refresh_token_length: Option<usize>,
+    /// Name/value pairs stored with every token issued to this client.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub username: String,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// An argon2id PHC string (`tessera hash-secret --argon2`).
+    #[serde(default)]
+    pub password_hash: Option<String>,
+}
+
+impl Config {
+    /// Reads, parses and validates `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new(
+                "",
+                format!("cannot read config file {}: {e}", path.display()),
+            )
+        })?;
+        Config::parse(&text)
+    }
+
+    /// Parses and validates TOML text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let de = toml::Deserializer::new(text);
+        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let key = if key == "." { String::new() } else { key };
+            ConfigError::new(key, e.into_inner().message().trim().to_owned())
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what types alone cannot: ranges, references between keys, uniqueness.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let s = &self.server;
+        if s.workers > 1024 {
+            return Err(ConfigError::new("server.workers", "at most 1024"));
+        }
+        if !(1..=16 * 1024 * 1024).contains(&s.max_body_bytes) {
+            return Err(ConfigError::new(
+                "server.max_body_bytes",
+                "must be between 1 and 16777216",
+            ));
+        }
+        for (key, v) in [
+            ("server.keepalive_timeout_secs", s.keepalive_timeout_secs),
+            ("server.request_timeout_secs", s.request_timeout_secs),
+            ("server.shutdown_grace_secs", s.shutdown_grace_secs),
+            ("store.purge_interval_secs", self.store.purge_interval_secs),
+        ] {
+            if v == 0 || v > 86_400 {
+                return Err(ConfigError::new(key, "must be between 1 and 86400"));
+            }
+        }
+        if s.max_connections_per_worker == 0 {
+            return Err(ConfigError::new(
+                "server.max_connections_per_worker",
+                "must be at least 1",
+            ));
+        }
+        if s.realm.is_empty()
+            || !s
+                .realm
+                .bytes()
+                .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+        {
+            return Err(ConfigError::new(
+                "server.realm",
+                "must be printable ASCII without quotes or backslashes",
+            ));
+        }
+        let t = &self.tokens;
+        check_length("tokens.access_token_length", t.access_token_length)?;
+        check_length("tokens.refresh_token_length", t.refresh_token_length)?;
+        check_ttl("tokens.access_token_ttl_secs", t.access_token_ttl_secs)?;
+        check_ttl("tokens.refresh_token_ttl_secs", t.refresh_token_ttl_secs)?;
+        if t.token_type.is_empty()
+            || !t
+                .token_type
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
+            return Err(ConfigError::new(
+                "tokens.token_type",
+                "must be a non-empty token such as \"Bearer\"",
+            ));
+        }
+        let mut ids = std::collections::HashSet::new();
+        for (i, c) in self.clients.iter().enumerate() {
+            c.validate(&format!("clients[{i}]"))?;
+            if !ids.insert(c.id.as_str()) {
+                return Err(ConfigError::new(
+                    format!("clients[{i}].id"),
+                    format!("duplicate client id {:?}", c.id),
+                ));
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, u) in self.users.iter().enumerate() {
+            let key = format!("users[{i}]");
+            if u.username.is_empty() {
+                return Err(ConfigError::new(
+                    format!("{key}.username"),
+                    "must not be empty",
+                ));
+            }
+            if !names.insert(u.username.as_str()) {
+                return Err(ConfigError::new(
+                    format!("{key}.username"),
+                    format!("duplicate username {:?}", u.username),
+                ));
+            }
+            match (&u.password, &u.password_hash) {
+                (Some(_), Some(_)) => {
+                    return Err(ConfigError::new(
+                        format!("{key}.password_hash"),
+                        "give either password or password_hash, not both",
+                    ))
+                }
+                (None, None) => {
+                    return Err(ConfigError::new(
+                        format!("{key}.password"),
+                        "a user needs password or password_hash",
+                    ))
+                }
+                (None, Some(h)) => {
+                    crate::oauth::secret::PasswordHash::parse_argon2(h)
+                        .map_err(|m| ConfigError::new(format!("{key}.password_hash"), m))?;
+                }
+                (Some(_), None) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Worker threads to run: the configured number, or one per core.
+    pub fn worker_count(&self) -> usize {
+        match self.server.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+}
+
+impl ClientConfig {
+    fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        let k = |field: &str| format!("{key}.{field}");
+        if self.id.is_empty() || self.id.chars().any(char::is_control) {
+            return Err(ConfigError::new(
+                k("id"),
+                "must be non-empty without control characters",
+            ));
+        }
+        match (self.auth_method, &self.secret, &self.secret_hash) {
+            (AuthMethod::None, None, None) => {}
+            (AuthMethod::None, _, _) => {
+                return Err(ConfigError::new(
+                    k("secret"),
+                    "a public client (auth_method = \"none\") has no secret",
+                ))
+            }
+            (_, Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    k("secret_hash"),
+                    "give either secret or secret_hash, not both",
+                ))
+            }
+            (_, None, None) => {
+                return Err(ConfigError::new(
+                    k("secret"),
+                    "a confidential client needs secret or secret_hash",
+                ))
+            }
+            (_, None, Some(h)) => {
+                crate::oauth::secret::SecretHash::parse(h)
+                    .map_err(|m| ConfigError::new(k("secret_hash"), m))?;
+            }
+            (_, Some(s), None) if s.is_empty() => {
+                return Err(ConfigError::new(k("secret"), "must not be empty"))
+            }
+            (_, Some(_), None) => {}
+        }
+        if self.grant_types.is_empty() {
+            return Err(ConfigError::new(
+                k("grant_types"),
+                "must name at least one grant type",
+            ));
+        }
+        // RFC 6749 §4.4: the client credentials grant is for confidential clients only.
+        if self.auth_method == AuthMethod::None
+            && self.grant_types.contains(&GrantType::ClientCredentials)
+        {
+            return Err(ConfigError::new(
+                k("grant_types"),
+                "client_credentials needs a confidential client (RFC 6749 §4.4), not auth_method = \"none\"",
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, s) in self.scopes.iter().enumerate() {
+            if !crate::oauth::scope::is_scope_token(s) {
+                return Err(ConfigError::new(
+                    format!("{key}.scopes[{i}]"),
+                    format!("{s:?} is not a valid scope token (RFC 6749 §3.3)"),
+                ));
+            }
+            if !seen.insert(s.as_str()) {
+                return Err(ConfigError::new(
+                    format!("{key}.scopes[{i}]"),
+                    format!("duplicate scope {s:?}"),
+                ));
+            }
+        }
+        if let Some(defaults) = &self.default_scopes {
+            if let Some(bad) = defaults.iter().find(|d| !self.scopes.contains(d)) {
+                return Err(ConfigError::new(
+                    k("default_scopes"),
+                    format!("{bad:?} is not one of the client's scopes"),
+                ));
+            }
+        }
+        if let Some(n) = self.access_token_length {
+            check_length(&k("access_token_length"), n)?;
+        }
+        if let Some(n) = self.refresh_token_length {
+            check_length(&k("refresh_token_length"), n)?;
+        }
+        if let Some(n) = self.access_token_ttl_secs {
+            check_ttl(&k("access_token_ttl_secs"), n)?;
+        }
+        if let Some(n) = self.refresh_token_ttl_secs {
+            check_ttl(&k("refresh_token_ttl_secs"), n)?;
+        }
+        for name in self.metadata.keys() {
+            if name.is_empty() || RESERVED_METADATA_NAMES.contains(&name.as_str()) {
+                return Err(ConfigError::new(
+                    format!("{key}.metadata.{name}"),
+                    "metadata names must be non-empty and must not shadow a response field",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_length(key: &str, n: usize) -> Result<(), ConfigError> {
+    if (MIN_TOKEN_LENGTH..=MAX_TOKEN_LENGTH).contains(&n) {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            key,
+            format!("must be between {MIN_TOKEN_LENGTH} (128 bits, RFC 6749 §10.10) and {MAX_TOKEN_LENGTH}"),
+        ))
+    }
+}
+
+fn check_ttl(key: &str, n: u32) -> Result<(), ConfigError> {
+    // Ten years keeps `now + ttl` far inside u32 seconds.
+    if (1..=315_360_000).contains(&n) {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            key,
+            "must be between 1 and 315360000 seconds",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> ConfigError {
+        match Config::parse(text) {
+            Ok(_) => panic!("expected an error for {text}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        assert_eq!(Config::parse("").ok(), Some(Config::default()));
+    }
+
+    #[test]
+    fn example_config_parses_and_its_settings_equal_the_defaults() {
+        let text = include_str!("../config/tessera.toml");
+        let c = Config::parse(text).unwrap_or_else(|e| panic!("config/tessera.toml: {e}"));
+        let defaults = Config::default();
+        assert_eq!(c.server, defaults.server);
+        assert_eq!(c.store, defaults.store);
+        assert_eq!(c.tokens, defaults.tokens);
+        assert_eq!(c.log, defaults.log);
+        assert!(!c.clients.is_empty() && !c.users.is_empty());
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_table() {
+        let e = err("[server]\nlisen = \"127.0.0.1:1\"\n");
+        assert_eq!(e.key, "server.lisen", "{e}");
+    }
+
+    #[test]
+    fn bad_value_in_a_client_names_the_client_index() {
+        let e = err(
+            "[[clients]]\nid = \"a\"\nsecret = \"s\"\ngrant_types = [\"client_credentials\"]\n\
+             [[clients]]\nid = \"b\"\nsecret = \"s\"\ngrant_types = [\"warp_drive\"]\n",
+        );
+        assert!(e.key.starts_with("clients[1].grant_types"), "{e}");
+    }
+
+    #[test]
+    fn default_scopes_outside_scopes_is_rejected() {
+        let e = err(
+            "[[clients]]\nid = \"a\"\nsecret = \"s\"\ngrant_types = [\"client_credentials\"]\n\
+             scopes = [\"read\"]\ndefault_scopes = [\"write\"]\n",
+        );
+        assert_eq!(e.key, "clients[0].default_scopes");
+    }
+
+    #[test]
+    fn public_client_cannot_use_client_credentials() {
+        let e = err("[[clients]]\nid = \"a\"\nauth_method = \"none\"\ngrant_types = [\"client_credentials\"]\n");
+        assert_eq!(e.key, "clients[0].grant_types");
+    }
+
+    #[test]
+    fn short_tokens_are_rejected() {
+        assert_eq!(
+            err("[tokens]\naccess_token_length = 16\n").key,
+            "tokens.access_token_length"
+        );
+    }
+
+    #[test]
+    fn metadata_cannot_shadow_response_fields() {
+        let e = err(
+            "[[clients]]\nid = \"a\"\nsecret = \"s\"\ngrant_types = [\"client_credentials\"]\n\
+             metadata = { scope = \"x\" }\n",
+        );
+        assert_eq!(e.key, "clients[0].metadata.scope");
+    }
+
+    #[test]
+    fn duplicate_client_ids_are_rejected() {
+        let c = "[[clients]]\nid = \"a\"\nsecret = \"s\"\ngrant_types = [\"client_credentials\"]\n";
+        assert_eq!(err(&format!("{c}{c}")).key, "clients[1].id");
+    }
+
+    #[test]
+    fn bad_listen_address_names_the_key() {
+        assert_eq!(err("[server]\nlisten = \"nowhere\"\n").key, "server.listen");
+    }
+}

@@ -1,0 +1,22 @@
+//! `GET /metrics`: Prometheus text exposition of [`crate::metrics`].
+
+use super::Ctx;
+use crate::http::Reply;
+use crate::metrics::Gauges;
+use std::sync::atomic::Ordering;
+
+pub fn handle(ctx: Ctx<'_>, body: &mut Vec<u8>) -> Reply {
+    let app = ctx.app;
+    let gauges = Gauges {
+        live_tokens: app.table.len(),
+        grants: app.table.grant_count(),
+        purged_total: app.purged_total.load(Ordering::Relaxed),
+    };
+    let ids: Vec<&str> = app.clients.iter().map(|c| &*c.id).collect();
+    app.metrics
+        .render(body, gauges, |i| ids.get(i).copied().unwrap_or(""));
+    Reply {
+        content_type: Some("text/plain; version=0.0.4; charset=utf-8"),
+        ..Reply::json(200)
+    }
+}

@@ -1,0 +1,84 @@
+//! The endpoints: one module per path. [`dispatch`] routes a request, runs its endpoint and
+//! converts an [`OAuthError`] into the RFC's JSON error response — the one place where the
+//! OAuth error layer meets HTTP.
+
+pub mod health;
+pub mod introspect;
+pub mod metrics;
+pub mod revoke;
+pub mod token;
+pub mod tokeninfo;
+
+use crate::app::App;
+use crate::http::response::error_body;
+use crate::http::{Reply, Request};
+use crate::metrics::WorkerMetrics;
+use crate::oauth::error::ErrorCode;
+use crate::oauth::params::Params;
+use crate::oauth::OAuthError;
+use crate::router::{route, Route, RouteLabel, Routing};
+
+/// What an endpoint needs beyond the request.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx<'a> {
+    pub app: &'a App,
+    pub metrics: &'a WorkerMetrics,
+    pub now: u32,
+}
+
+/// Routes `req`, answers it into `body`, and says which route label it counts under.
+pub async fn dispatch(ctx: Ctx<'_>, req: &Request<'_>, body: &mut Vec<u8>) -> (RouteLabel, Reply) {
+    let r = match route(req.method, req.path) {
+        Routing::Found(r) => r,
+        Routing::NotFound => {
+            error_body(body, "not_found", "no such path");
+            return (RouteLabel::Other, Reply::json(404));
+        }
+        Routing::MethodNotAllowed { allow } => {
+            error_body(
+                body,
+                "method_not_allowed",
+                "method not allowed on this path",
+            );
+            return (
+                RouteLabel::Other,
+                Reply {
+                    allow: Some(allow),
+                    ..Reply::json(405)
+                },
+            );
+        }
+    };
+    let result = match r {
+        Route::Token => token::handle(ctx, req, body).await,
+        Route::Revoke => revoke::handle(ctx, req, body),
+        Route::TokenInfo => tokeninfo::handle(ctx, req, body),
+        Route::Introspect => introspect::handle(ctx, req, body),
+        Route::Health => Ok(health::handle(body)),
+        Route::Metrics => Ok(metrics::handle(ctx, body)),
+    };
+    let reply = result.unwrap_or_else(|e| error_reply(&e, body));
+    (r.into(), reply)
+}
+
+/// RFC 6749 §5.2: the error as JSON, never cached; 401 with a Basic challenge
+/// (RFC 9110 §11.6.1 requires one on every 401); 503 with `Retry-After`.
+pub fn error_reply(e: &OAuthError, body: &mut Vec<u8>) -> Reply {
+    error_body(body, e.code.as_str(), &e.description);
+    let status = e.code.status();
+    Reply {
+        basic_challenge: status == 401,
+        retry_after: (e.code == ErrorCode::TemporarilyUnavailable).then_some(1),
+        ..Reply::sensitive_json(status)
+    }
+}
+
+/// The form parameters of a POST body, which must be `application/x-www-form-urlencoded`.
+pub fn form<'a>(req: &Request<'a>) -> Result<Params<'a>, OAuthError> {
+    if !req.is_form() {
+        return Err(OAuthError::invalid_request(
+            "Content-Type must be application/x-www-form-urlencoded",
+        ));
+    }
+    Params::parse(req.body)
+}

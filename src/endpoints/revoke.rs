@@ -1,0 +1,27 @@
+//! `POST /api/oauth/revoke` (RFC 7009): a client revokes one of its tokens. The answer is
+//! 200 with an empty body whether or not the token existed or belonged to the caller
+//! (§2.2), so the endpoint cannot be used to probe for tokens. Revoking a refresh token also
+//! revokes the access tokens of its grant (§2.1).
+
+use super::{form, Ctx};
+use crate::http::{Reply, Request};
+use crate::oauth::client_auth::authenticate;
+use crate::oauth::params::Params;
+use crate::oauth::OAuthError;
+use tessera_storage::{RevokeOutcome, TokenKey};
+
+pub fn handle(ctx: Ctx<'_>, req: &Request<'_>, _body: &mut Vec<u8>) -> Result<Reply, OAuthError> {
+    let params = form(req)?;
+    let client = authenticate(&ctx.app.clients, req.authorization, &params)?;
+    let token = Params::required(&params.token, "token")?;
+    // §2.1: the hint only speeds up the lookup; keys are shared by both kinds, so it is not
+    // needed, and an unknown hint value is ignored rather than refused.
+    let key = TokenKey::of(token.as_bytes());
+    if let RevokeOutcome::Revoked { .. } = ctx.app.table.revoke(&key, client.sym, ctx.now) {
+        ctx.metrics.revoked.inc();
+    }
+    Ok(Reply {
+        no_store: true,
+        ..Reply::empty(200)
+    })
+}

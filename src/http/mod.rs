@@ -1,0 +1,41 @@
+//! HTTP/1.1: bytes in, requests out, responses back.
+//!
+//! - [`limits`]: every limit and its status, in one place.
+//! - [`request`]: the head parser (httparse → offsets) and body framing.
+//! - [`chunked`]: chunked request bodies.
+//! - [`response`]: the response encoder and [`Reply`].
+//! - [`json`]: the JSON object writer endpoints use for bodies.
+//! - [`date`]: the cached `Date` header.
+//! - [`conn`]: one connection's loop — read, parse, call the [`Service`], write — with
+//!   keep-alive, pipelining, timeouts and shutdown.
+//!
+//! Nothing here knows about OAuth: the connection hands each complete [`Request`] to a
+//! [`Service`] and writes back what it answers.
+
+pub mod chunked;
+pub mod conn;
+pub mod date;
+pub mod json;
+pub mod limits;
+pub mod request;
+pub mod response;
+
+pub use limits::Limits;
+pub use request::{Method, Request};
+pub use response::Reply;
+
+use std::future::Future;
+
+/// What a connection calls for each complete request.
+pub trait Service {
+    /// Answers `req`, writing the response body into `body` (cleared beforehand).
+    fn call(&self, req: &Request<'_>, body: &mut Vec<u8>) -> impl Future<Output = Reply>;
+
+    /// Told about requests the HTTP layer answered itself (400, 408, 413, ...), for metrics.
+    fn protocol_error(&self, _status: u16) {}
+
+    /// The realm of `WWW-Authenticate` challenges.
+    fn realm(&self) -> &str {
+        "tessera"
+    }
+}

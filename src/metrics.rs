@@ -1,0 +1,270 @@
+//! Metrics in Prometheus text format (exposition format 0.0.4).
+//!
+//! Each worker owns a [`WorkerMetrics`] and is its only writer, so counters are bumped with
+//! a plain load and store (no locked read-modify-write, no cache line shared between
+//! cores). `/metrics` sums the workers' values when it is scraped.
+
+use crate::config::GrantType;
+use crate::router::RouteLabel;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Statuses counted individually; anything else is counted as "other".
+const STATUSES: [u16; 14] = [
+    200, 400, 401, 404, 405, 408, 413, 414, 431, 500, 501, 503, 100, 0,
+];
+/// Latency bucket upper bounds, in microseconds.
+const BUCKETS_US: [u64; 14] = [
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000,
+];
+const ROUTES: usize = RouteLabel::ALL.len();
+
+/// A counter with a single writer thread and any number of readers.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    #[inline]
+    pub fn add(&self, n: u64) {
+        // Single writer: a load and a store are enough, and cheaper than fetch_add.
+        self.0.store(
+            self.0.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
+    }
+
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1);
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    pub fn set(&self, n: u64) {
+        self.0.store(n, Ordering::Relaxed);
+    }
+}
+
+#[derive(Debug, Default)]
+struct Histogram {
+    buckets: [Counter; BUCKETS_US.len()],
+    sum_us: Counter,
+    count: Counter,
+}
+
+impl Histogram {
+    fn observe(&self, us: u64) {
+        if let Some(i) = BUCKETS_US.iter().position(|&b| us <= b) {
+            self.buckets[i].inc();
+        }
+        self.sum_us.add(us);
+        self.count.inc();
+    }
+}
+
+/// One worker's metrics.
+#[derive(Debug)]
+pub struct WorkerMetrics {
+    requests: [[Counter; STATUSES.len()]; ROUTES],
+    latency: [Histogram; ROUTES],
+    /// Tokens issued, by client index and grant type.
+    issued: Box<[[Counter; GrantType::ALL.len()]]>,
+    pub revoked: Counter,
+    pub open_connections: Counter,
+    pub rejected_connections: Counter,
+}
+
+impl WorkerMetrics {
+    fn new(clients: usize) -> WorkerMetrics {
+        WorkerMetrics {
+            requests: Default::default(),
+            latency: Default::default(),
+            issued: (0..clients).map(|_| Default::default()).collect(),
+            revoked: Counter::default(),
+            open_connections: Counter::default(),
+            rejected_connections: Counter::default(),
+        }
+    }
+
+    pub fn request(&self, route: RouteLabel, status: u16, took: Duration) {
+        let s = STATUSES
+            .iter()
+            .position(|&x| x == status)
+            .unwrap_or(STATUSES.len() - 1);
+        self.requests[route as usize][s].inc();
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.latency[route as usize].observe(us);
+    }
+
+    pub fn issued(&self, client_index: usize, grant: GrantType) {
+        if let Some(c) = self.issued.get(client_index) {
+            c[grant.index()].inc();
+        }
+    }
+}
+
+/// All workers' metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    workers: Vec<WorkerMetrics>,
+}
+
+/// Values that are not per-worker counters, gathered at scrape time.
+#[derive(Debug, Clone, Copy)]
+pub struct Gauges {
+    pub live_tokens: usize,
+    pub grants: usize,
+    pub purged_total: u64,
+}
+
+impl Metrics {
+    pub fn new(workers: usize, clients: usize) -> Metrics {
+        Metrics {
+            workers: (0..workers.max(1))
+                .map(|_| WorkerMetrics::new(clients))
+                .collect(),
+        }
+    }
+
+    pub fn worker(&self, index: usize) -> &WorkerMetrics {
+        &self.workers[index.min(self.workers.len() - 1)]
+    }
+
+    /// Renders every metric; `client_id(i)` names client `i`.
+    pub fn render<'a>(
+        &self,
+        out: &mut Vec<u8>,
+        gauges: Gauges,
+        client_id: impl Fn(usize) -> &'a str,
+    ) {
+        let mut s = String::with_capacity(4096);
+        let sum = |f: &dyn Fn(&WorkerMetrics) -> u64| self.workers.iter().map(f).sum::<u64>();
+
+        s.push_str("# HELP tessera_requests_total HTTP requests answered, by path and status.\n");
+        s.push_str("# TYPE tessera_requests_total counter\n");
+        for route in RouteLabel::ALL {
+            for (si, status) in STATUSES.iter().enumerate() {
+                let n = sum(&|w| w.requests[route as usize][si].get());
+                if n > 0 {
+                    let status = if *status == 0 {
+                        "other".to_owned()
+                    } else {
+                        status.to_string()
+                    };
+                    let _ = writeln!(
+                        s,
+                        "tessera_requests_total{{path=\"{}\",status=\"{status}\"}} {n}",
+                        route.path()
+                    );
+                }
+            }
+        }
+
+        s.push_str("# HELP tessera_request_duration_seconds Time from a complete request to its response, by path.\n");
+        s.push_str("# TYPE tessera_request_duration_seconds histogram\n");
+        for route in RouteLabel::ALL {
+            let count = sum(&|w| w.latency[route as usize].count.get());
+            if count == 0 {
+                continue;
+            }
+            let mut cumulative = 0;
+            for (bi, bound) in BUCKETS_US.iter().enumerate() {
+                cumulative += sum(&|w| w.latency[route as usize].buckets[bi].get());
+                let _ = writeln!(
+                    s,
+                    "tessera_request_duration_seconds_bucket{{path=\"{}\",le=\"{}\"}} {cumulative}",
+                    route.path(),
+                    *bound as f64 / 1e6
+                );
+            }
+            let _ = writeln!(
+                s,
+                "tessera_request_duration_seconds_bucket{{path=\"{}\",le=\"+Inf\"}} {count}",
+                route.path()
+            );
+            let sum_us = sum(&|w| w.latency[route as usize].sum_us.get());
+            let _ = writeln!(
+                s,
+                "tessera_request_duration_seconds_sum{{path=\"{}\"}} {}",
+                route.path(),
+                sum_us as f64 / 1e6
+            );
+            let _ = writeln!(
+                s,
+                "tessera_request_duration_seconds_count{{path=\"{}\"}} {count}",
+                route.path()
+            );
+        }
+
+        s.push_str(
+            "# HELP tessera_tokens_issued_total Access tokens issued, by grant type and client.\n",
+        );
+        s.push_str("# TYPE tessera_tokens_issued_total counter\n");
+        let clients = self.workers.first().map_or(0, |w| w.issued.len());
+        for ci in 0..clients {
+            for g in GrantType::ALL {
+                let n = sum(&|w| w.issued[ci][g.index()].get());
+                if n > 0 {
+                    let mut client = Vec::new();
+                    crate::http::json::write_str(&mut client, client_id(ci));
+                    let _ = writeln!(
+                        s,
+                        "tessera_tokens_issued_total{{grant=\"{}\",client={}}} {n}",
+                        g.as_str(),
+                        String::from_utf8_lossy(&client)
+                    );
+                }
+            }
+        }
+
+        let gauges_text = [
+            (
+                "tessera_live_tokens",
+                "gauge",
+                "Token records held in memory (expired ones count until purged).",
+                gauges.live_tokens as u64,
+            ),
+            (
+                "tessera_grants",
+                "gauge",
+                "Grants with a live refresh token link set.",
+                gauges.grants as u64,
+            ),
+            (
+                "tessera_purged_tokens_total",
+                "counter",
+                "Expired token records reclaimed by the purge.",
+                gauges.purged_total,
+            ),
+            (
+                "tessera_revoked_tokens_total",
+                "counter",
+                "Revocation requests that removed a token.",
+                sum(&|w| w.revoked.get()),
+            ),
+            (
+                "tessera_open_connections",
+                "gauge",
+                "Client connections open now.",
+                sum(&|w| w.open_connections.get()),
+            ),
+            (
+                "tessera_rejected_connections_total",
+                "counter",
+                "Connections refused with 503 at the per-worker limit.",
+                sum(&|w| w.rejected_connections.get()),
+            ),
+        ];
+        for (name, kind, help, value) in gauges_text {
+            let _ = writeln!(
+                s,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        }
+        out.extend_from_slice(s.as_bytes());
+    }
+}

@@ -1,0 +1,111 @@
+//! Minting tokens: generate the string, store its record under its key, hand the string
+//! back for the response. The raw token exists only in the returned [`TokenBuf`].
+
+use super::clients::Client;
+use super::token_gen::TokenBuf;
+use tessera_storage::{GrantId, Sym, TokenKey, TokenKind, TokenRecord, TokenTable};
+
+/// Who and what a token is for.
+#[derive(Debug, Clone, Copy)]
+pub struct Claims {
+    pub client: Sym,
+    pub user: Option<Sym>,
+    pub scope: Sym,
+    pub meta: Option<Sym>,
+    pub grant: GrantId,
+}
+
+impl Claims {
+    /// Claims for a token issued to `client` now, with its current metadata.
+    pub fn new(client: &Client, user: Option<Sym>, scope: Sym, grant: GrantId) -> Claims {
+        Claims {
+            client: client.sym,
+            user,
+            scope,
+            meta: client.meta,
+            grant,
+        }
+    }
+
+    /// The claims of an existing record (a refresh carries them forward).
+    pub fn of(record: &TokenRecord) -> Claims {
+        Claims {
+            client: record.client,
+            user: record.user,
+            scope: record.scope,
+            meta: record.meta,
+            grant: record.grant,
+        }
+    }
+}
+
+/// A stored token and its string.
+#[derive(Debug)]
+pub struct Minted {
+    pub token: TokenBuf,
+    pub key: TokenKey,
+    pub expires_at: u32,
+}
+
+impl Minted {
+    pub fn link(&self) -> (TokenKey, u32) {
+        (self.key, self.expires_at)
+    }
+}
+
+/// Generates a token of `length` characters and stores its record.
+pub fn mint(
+    table: &TokenTable,
+    claims: Claims,
+    kind: TokenKind,
+    length: usize,
+    ttl: u32,
+    now: u32,
+) -> Minted {
+    let token = TokenBuf::generate(length);
+    let key = TokenKey::of(token.as_bytes());
+    let expires_at = now.saturating_add(ttl);
+    table.insert(
+        key,
+        TokenRecord {
+            grant: claims.grant,
+            client: claims.client,
+            user: claims.user,
+            scope: claims.scope,
+            meta: claims.meta,
+            issued_at: now,
+            expires_at,
+            kind,
+        },
+    );
+    Minted {
+        token,
+        key,
+        expires_at,
+    }
+}
+
+/// What a grant hands to the token endpoint's response (RFC 6749 §5.1).
+#[derive(Debug)]
+pub struct Issued {
+    pub access: TokenBuf,
+    pub expires_in: u32,
+    pub refresh: Option<RefreshOut>,
+    pub scope: Sym,
+}
+
+/// The refresh token in a response: new, or the one presented (the `preserve` policy).
+#[derive(Debug)]
+pub enum RefreshOut {
+    New(TokenBuf),
+    Same(String),
+}
+
+impl RefreshOut {
+    pub fn as_str(&self) -> &str {
+        match self {
+            RefreshOut::New(t) => t.as_str(),
+            RefreshOut::Same(s) => s,
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! The route table: which endpoint answers which path and method. One screen, on purpose.
+
+use crate::http::Method;
+
+/// An endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    Token,
+    Revoke,
+    TokenInfo,
+    Introspect,
+    Health,
+    Metrics,
+}
+
+/// `(path, route, methods, Allow header)`.
+const ROUTES: &[(&str, Route, &[Method], &str)] = &[
+    ("/api/oauth/token", Route::Token, &[Method::Post], "POST"),
+    ("/api/oauth/revoke", Route::Revoke, &[Method::Post], "POST"),
+    (
+        "/api/oauth/tokeninfo",
+        Route::TokenInfo,
+        &[Method::Get, Method::Post],
+        "GET, POST",
+    ),
+    (
+        "/api/oauth/introspect",
+        Route::Introspect,
+        &[Method::Post],
+        "POST",
+    ),
+    ("/health", Route::Health, &[Method::Get], "GET"),
+    ("/metrics", Route::Metrics, &[Method::Get], "GET"),
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Routing {
+    Found(Route),
+    NotFound,
+    MethodNotAllowed { allow: &'static str },
+}
+
+pub fn route(method: Method, path: &str) -> Routing {
+    match ROUTES.iter().find(|(p, ..)| *p == path) {
+        None => Routing::NotFound,
+        Some((_, route, methods, allow)) => {
+            if methods.contains(&method) {
+                Routing::Found(*route)
+            } else {
+                Routing::MethodNotAllowed { allow }
+            }
+        }
+    }
+}
+
+/// The `path` label of request metrics: the routes, plus everything else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteLabel {
+    Token,
+    Revoke,
+    TokenInfo,
+    Introspect,
+    Health,
+    Metrics,
+    Other,
+}
+
+impl RouteLabel {
+    pub const ALL: [RouteLabel; 7] = [
+        RouteLabel::Token,
+        RouteLabel::Revoke,
+        RouteLabel::TokenInfo,
+        RouteLabel::Introspect,
+        RouteLabel::Health,
+        RouteLabel::Metrics,
+        RouteLabel::Other,
+    ];
+
+    pub fn path(self) -> &'static str {
+        match self {
+            RouteLabel::Token => "/api/oauth/token",
+            RouteLabel::Revoke => "/api/oauth/revoke",
+            RouteLabel::TokenInfo => "/api/oauth/tokeninfo",
+            RouteLabel::Introspect => "/api/oauth/introspect",
+            RouteLabel::Health => "/health",
+            RouteLabel::Metrics => "/metrics",
+            RouteLabel::Other => "other",
+        }
+    }
+}
+
+impl From<Route> for RouteLabel {
+    fn from(r: Route) -> RouteLabel {
+        match r {
+            Route::Token => RouteLabel::Token,
+            Route::Revoke => RouteLabel::Revoke,
+            Route::TokenInfo => RouteLabel::TokenInfo,
+            Route::Introspect => RouteLabel::Introspect,
+            Route::Health => RouteLabel::Health,
+            Route::Metrics => RouteLabel::Metrics,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_by_path_and_method() {
+        assert_eq!(
+            route(Method::Post, "/api/oauth/token"),
+            Routing::Found(Route::Token)
+        );
+        assert_eq!(
+            route(Method::Get, "/api/oauth/tokeninfo"),
+            Routing::Found(Route::TokenInfo)
+        );
+        assert_eq!(
+            route(Method::Post, "/api/oauth/tokeninfo"),
+            Routing::Found(Route::TokenInfo)
+        );
+        assert_eq!(
+            route(Method::Get, "/api/oauth/token"),
+            Routing::MethodNotAllowed { allow: "POST" }
+        );
+        assert_eq!(route(Method::Get, "/api/oauth/token/"), Routing::NotFound);
+        assert_eq!(route(Method::Get, "/nope"), Routing::NotFound);
+    }
+}

@@ -1,0 +1,147 @@
+//! Start and stop: bind the listeners, start the purge thread and one worker thread per
+//! listener, and wait for them after shutdown.
+//!
+//! Listeners are bound here, before any runtime exists, so that a requested port 0 resolves
+//! once and every worker's `SO_REUSEPORT` socket shares that port; tests bind port 0 and read
+//! the address back from [`Running::local_addr`].
+
+use crate::app::App;
+use crate::shutdown::Shutdown;
+use socket2::{Domain, Protocol, Socket, Type};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tracing::{debug, error, info};
+
+/// Binds `count` listeners on `addr` with `SO_REUSEPORT`, so the kernel spreads incoming
+/// connections over the workers.
+pub fn bind(addr: SocketAddr, count: usize) -> io::Result<Vec<std::net::TcpListener>> {
+    let mut listeners = Vec::with_capacity(count);
+    let mut addr = addr;
+    for _ in 0..count.max(1) {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        socket.set_reuse_port(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(4096)?;
+        let listener: std::net::TcpListener = socket.into();
+        // Port 0 resolves on the first bind; the others join that port.
+        addr = listener.local_addr()?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
+/// A started server.
+#[derive(Debug)]
+pub struct Running {
+    addr: SocketAddr,
+    workers: Vec<JoinHandle<io::Result<()>>>,
+    purge: JoinHandle<()>,
+    shutdown: Shutdown,
+}
+
+/// Starts one worker per listener and the purge thread.
+pub fn start(
+    listeners: Vec<std::net::TcpListener>,
+    app: Arc<App>,
+    shutdown: Shutdown,
+) -> io::Result<Running> {
+    let addr = match listeners.first() {
+        Some(l) => l.local_addr()?,
+        None => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no listener to serve",
+            ))
+        }
+    };
+    let mut workers = Vec::with_capacity(listeners.len());
+    for (index, listener) in listeners.into_iter().enumerate() {
+        let app = Arc::clone(&app);
+        let shutdown = shutdown.clone();
+        workers.push(
+            std::thread::Builder::new()
+                .name(format!("tessera-worker-{index}"))
+                .spawn(move || crate::worker::run(index, listener, app, shutdown))?,
+        );
+    }
+    let purge = {
+        let shutdown = shutdown.clone();
+        std::thread::Builder::new()
+            .name("tessera-purge".to_owned())
+            .spawn(move || purge_loop(&app, &shutdown))?
+    };
+    Ok(Running {
+        addr,
+        workers,
+        purge,
+        shutdown,
+    })
+}
+
+impl Running {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Waits until every worker has stopped (after shutdown is triggered). Returns the
+    /// first worker error, if any.
+    pub fn wait(self) -> io::Result<()> {
+        let mut result = Ok(());
+        for (i, w) in self.workers.into_iter().enumerate() {
+            let outcome = w
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other(format!("worker {i} panicked"))));
+            if let Err(e) = outcome {
+                error!(worker = i, error = %e, "worker failed");
+                // One failed worker stops the others: a half-served port is worse than none.
+                self.shutdown.trigger();
+                if result.is_ok() {
+                    result = Err(e);
+                }
+            }
+        }
+        self.shutdown.trigger();
+        self.purge.thread().unpark();
+        let _ = self.purge.join();
+        result
+    }
+}
+
+/// Every `purge_interval_secs`, reclaims expired records; ends at shutdown.
+fn purge_loop(app: &App, shutdown: &Shutdown) {
+    let interval = Duration::from_secs(app.config.store.purge_interval_secs);
+    loop {
+        let deadline = Instant::now() + interval;
+        while !shutdown.is_triggered() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            // Woken early by `Running::wait` at shutdown; the short cap covers a missed unpark.
+            std::thread::park_timeout(left.min(Duration::from_millis(500)));
+        }
+        if shutdown.is_triggered() {
+            return;
+        }
+        let started = Instant::now();
+        let stats = app.table.purge_expired(crate::clock::now_secs());
+        let total = (stats.access + stats.refresh) as u64;
+        app.purged_total.fetch_add(total, Ordering::Relaxed);
+        debug!(
+            access = stats.access,
+            refresh = stats.refresh,
+            grants = stats.grants,
+            took_us = started.elapsed().as_micros() as u64,
+            "purged expired tokens"
+        );
+    }
+}
+
+pub fn log_started(addr: SocketAddr, workers: usize) {
+    info!(%addr, workers, "tessera listening");
+}

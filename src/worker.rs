@@ -1,0 +1,273 @@
+//! One worker thread: a single-threaded monoio runtime, its own `SO_REUSEPORT` listener, and
+//! the connections it accepts. Workers share only `Arc<App>`; everything else — buffers,
+//! the date cache, the shutdown signal, metrics writes — is local to the thread.
+
+use crate::app::App;
+use crate::config::DriverKind;
+use crate::endpoints::{dispatch, Ctx};
+use crate::http::conn::{self, ConnContext};
+use crate::http::date::DateCache;
+use crate::http::response::{encode, error_body};
+use crate::http::{Limits, Reply, Request, Service};
+use crate::metrics::WorkerMetrics;
+use crate::shutdown::{LocalSignal, Shutdown};
+use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
+use monoio::net::{TcpListener, TcpStream};
+use std::cell::Cell;
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::{error, info, warn};
+
+/// The I/O driver a worker ended up with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Driver {
+    IoUring,
+    Epoll,
+}
+
+impl Driver {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Driver::IoUring => "io_uring",
+            Driver::Epoll => "epoll",
+        }
+    }
+}
+
+/// A worker's state, shared by its tasks through `Rc`.
+#[derive(Debug)]
+pub struct Worker {
+    app: Arc<App>,
+    index: usize,
+    limits: Limits,
+    signal: LocalSignal,
+    date: DateCache,
+    active: Cell<usize>,
+}
+
+impl Worker {
+    fn metrics(&self) -> &WorkerMetrics {
+        self.app.metrics.worker(self.index)
+    }
+}
+
+impl Service for Worker {
+    async fn call(&self, req: &Request<'_>, body: &mut Vec<u8>) -> Reply {
+        let started = Instant::now();
+        let ctx = Ctx {
+            app: &self.app,
+            metrics: self.metrics(),
+            now: crate::clock::now_secs(),
+        };
+        let (label, reply) = dispatch(ctx, req, body).await;
+        self.metrics()
+            .request(label, reply.status, started.elapsed());
+        reply
+    }
+
+    fn protocol_error(&self, status: u16) {
+        self.metrics()
+            .request(crate::router::RouteLabel::Other, status, Duration::ZERO);
+    }
+
+    fn realm(&self) -> &str {
+        &self.app.config.server.realm
+    }
+}
+
+/// Runs worker `index` on the current thread until shutdown has drained it.
+pub fn run(
+    index: usize,
+    listener: std::net::TcpListener,
+    app: Arc<App>,
+    shutdown: Shutdown,
+) -> io::Result<()> {
+    let s = &app.config.server;
+    if s.pin_cores {
+        let cores = core_affinity::get_core_ids().unwrap_or_default();
+        if let Some(core) = cores.get(index % cores.len().max(1)) {
+            if !core_affinity::set_for_current(*core) {
+                warn!(
+                    worker = index,
+                    core = core.id,
+                    "could not pin worker to its core"
+                );
+            }
+        }
+    }
+    let limits = Limits {
+        max_body_bytes: s.max_body_bytes,
+        keepalive_timeout: Duration::from_secs(s.keepalive_timeout_secs),
+        request_timeout: Duration::from_secs(s.request_timeout_secs),
+    };
+    let driver = s.driver;
+    let worker = Rc::new(Worker {
+        app,
+        index,
+        limits,
+        signal: LocalSignal::default(),
+        date: DateCache::default(),
+        active: Cell::new(0),
+    });
+    listener.set_nonblocking(true)?;
+    let want_uring = match driver {
+        DriverKind::Epoll => false,
+        DriverKind::IoUring => true,
+        DriverKind::Auto => monoio::utils::detect_uring(),
+    };
+    if want_uring {
+        match monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .enable_timer()
+            .build()
+        {
+            Ok(mut rt) => {
+                info!(
+                    worker = index,
+                    driver = Driver::IoUring.as_str(),
+                    "worker started"
+                );
+                return rt.block_on(serve(worker, listener, shutdown));
+            }
+            Err(e) if driver == DriverKind::Auto => {
+                warn!(worker = index, error = %e, "io_uring unavailable, falling back to epoll");
+            }
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("server.driver = \"io_uring\": {e}"),
+                ))
+            }
+        }
+    }
+    let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+        .enable_timer()
+        .build()?;
+    info!(
+        worker = index,
+        driver = Driver::Epoll.as_str(),
+        "worker started"
+    );
+    rt.block_on(serve(worker, listener, shutdown))
+}
+
+async fn serve(
+    worker: Rc<Worker>,
+    listener: std::net::TcpListener,
+    shutdown: Shutdown,
+) -> io::Result<()> {
+    let listener = TcpListener::from_std(listener)?;
+    {
+        let worker = Rc::clone(&worker);
+        monoio::spawn(async move {
+            shutdown.wait().await;
+            worker.signal.fire();
+        });
+    }
+    let max = worker.app.config.server.max_connections_per_worker;
+    loop {
+        let accepted = monoio::select! {
+            r = listener.accept() => r,
+            _ = worker.signal.wait() => break,
+        };
+        match accepted {
+            Ok((stream, _peer)) if worker.active.get() >= max => {
+                worker.metrics().rejected_connections.inc();
+                monoio::spawn(reject(stream, Rc::clone(&worker)));
+            }
+            Ok((stream, _peer)) => {
+                worker.active.set(worker.active.get() + 1);
+                worker
+                    .metrics()
+                    .open_connections
+                    .set(worker.active.get() as u64);
+                let w = Rc::clone(&worker);
+                monoio::spawn(async move {
+                    let ctx = ConnContext {
+                        limits: &w.limits,
+                        shutdown: &w.signal,
+                        date: &w.date,
+                    };
+                    // A bug in one request must not take the worker and all its connections down.
+                    if CatchUnwind(std::pin::pin!(conn::serve(stream, &ctx, &*w)))
+                        .await
+                        .is_err()
+                    {
+                        error!(
+                            worker = w.index,
+                            "connection task panicked; connection dropped"
+                        );
+                    }
+                    w.active.set(w.active.get() - 1);
+                    w.metrics().open_connections.set(w.active.get() as u64);
+                });
+            }
+            Err(e) => {
+                // EMFILE and friends: back off briefly instead of spinning on accept.
+                warn!(worker = worker.index, error = %e, "accept failed");
+                monoio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+    drop(listener);
+    let grace = Duration::from_secs(worker.app.config.server.shutdown_grace_secs);
+    let deadline = Instant::now() + grace;
+    while worker.active.get() > 0 && Instant::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if worker.active.get() > 0 {
+        warn!(
+            worker = worker.index,
+            open = worker.active.get(),
+            "shutdown grace period over, closing connections"
+        );
+    }
+    Ok(())
+}
+
+/// Over the connection limit: say so and close, rather than leave the client hanging.
+async fn reject(mut stream: TcpStream, worker: Rc<Worker>) {
+    let mut body = Vec::new();
+    error_body(
+        &mut body,
+        "temporarily_unavailable",
+        "too many connections; retry shortly",
+    );
+    let mut out = Vec::with_capacity(256);
+    let reply = Reply {
+        retry_after: Some(1),
+        ..Reply::json(503)
+    };
+    encode(
+        &mut out,
+        &reply,
+        &body,
+        true,
+        &worker.date.now(),
+        worker.realm(),
+    );
+    let _ = monoio::time::timeout(Duration::from_secs(1), stream.write_all(out)).await;
+    let _ = stream.shutdown().await;
+}
+
+/// Polls the inner future, turning a panic into `Err` instead of unwinding the worker.
+struct CatchUnwind<F>(F);
+
+impl<F: std::future::Future + Unpin> std::future::Future for CatchUnwind<F> {
+    type Output = Result<F::Output, ()>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let inner = &mut self.0;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            std::pin::Pin::new(inner).poll(cx)
+        })) {
+            Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(_) => std::task::Poll::Ready(Err(())),
+        }
+    }
+}

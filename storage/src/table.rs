@@ -1,0 +1,487 @@
+//! The TokenTable: every live token of this node, in N shards behind short locks.
+//!
+//! Shards are chosen by key bits, each `{ map: key → record, wheel: expiry schedule }`
+//! behind its own `parking_lot::Mutex`. A second set of shards holds the grant links
+//! (grant id → its refresh token and access tokens) so that revoking a refresh token can
+//! revoke what was issued under it (RFC 7009 §2.1).
+//!
+//! Locking rules, which keep every critical section short and deadlock-free:
+//! - at most one token shard lock is held at a time;
+//! - a grant shard lock may be taken first and a token shard lock inside it, never the
+//!   other way round;
+//! - nothing in here blocks, allocates on the lookup path, or does I/O.
+//!
+//! Issuing under a grant is "insert the record, then link it": if the grant was revoked in
+//! between, the link fails and the caller removes what it inserted. So a token issued
+//! concurrently with a revocation of its grant never survives it.
+
+use crate::key::{KeyHashBuilder, TokenKey};
+use crate::record::{GrantId, TokenKind, TokenRecord};
+use crate::wheel::TimerWheel;
+use crate::Sym;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+
+/// Slots per shard wheel: one per second, a turn of about 17 minutes.
+const WHEEL_SLOTS: usize = 1024;
+/// Expired entries reclaimed per lock hold during a purge.
+const PURGE_BATCH: usize = 4096;
+
+/// Pads a shard to its own cache line pair so two cores working on neighbouring shards
+/// do not slow each other down.
+#[repr(align(128))]
+#[derive(Debug)]
+struct Padded<T>(T);
+
+#[derive(Debug)]
+struct Shard {
+    map: HashMap<TokenKey, TokenRecord, KeyHashBuilder>,
+    wheel: TimerWheel,
+}
+
+/// The tokens of one grant. Access tokens are kept with their expiry so the list can be
+/// pruned without touching the token shards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub client: Sym,
+    pub refresh: Option<TokenKey>,
+    pub access: Vec<(TokenKey, u32)>,
+}
+
+#[derive(Debug, Default)]
+struct GrantShard {
+    map: HashMap<GrantId, Grant, KeyHashBuilder>,
+}
+
+/// What [`TokenTable::revoke`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    /// No live token under that key.
+    NotFound,
+    /// The token belongs to another client; nothing changed.
+    NotOwner,
+    /// The token is gone, and so are `cascaded` access tokens of its grant.
+    Revoked { kind: TokenKind, cascaded: usize },
+}
+
+/// What one purge pass reclaimed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PurgeStats {
+    pub access: usize,
+    pub refresh: usize,
+    pub grants: usize,
+}
+
+#[derive(Debug)]
+pub struct TokenTable {
+    shards: Box<[Padded<Mutex<Shard>>]>,
+    grants: Box<[Padded<Mutex<GrantShard>>]>,
+    mask: usize,
+}
+
+impl TokenTable {
+    /// A table of `shards` shards (rounded up to a power of two) whose wheels start at `now`.
+    pub fn new(shards: usize, now: u32) -> TokenTable {
+        let n = shards.max(1).next_power_of_two();
+        TokenTable {
+            shards: (0..n)
+                .map(|_| {
+                    Padded(Mutex::new(Shard {
+                        map: HashMap::default(),
+                        wheel: TimerWheel::new(WHEEL_SLOTS, now),
+                    }))
+                })
+                .collect(),
+            grants: (0..n).map(|_| Padded(Mutex::default())).collect(),
+            mask: n - 1,
+        }
+    }
+
+    #[inline]
+    fn shard(&self, key: &TokenKey) -> &Mutex<Shard> {
+        &self.shards[(key.shard_bits() as usize) & self.mask].0
+    }
+
+    #[inline]
+    fn grant_shard(&self, grant: GrantId) -> &Mutex<GrantShard> {
+        // Grant ids are random, so their low bits spread evenly.
+        &self.grants[(grant.0 as usize) & self.mask].0
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Stores `record` under `key`, replacing whatever was there.
+    pub fn insert(&self, key: TokenKey, record: TokenRecord) {
+        let mut shard = self.shard(&key).lock();
+        shard.map.insert(key, record);
+        shard.wheel.insert(key, record.expires_at);
+    }
+
+    /// The live record under `key`. An expired record is invisible at once, whether or
+    /// not the purge has reclaimed it yet.
+    #[inline]
+    pub fn get(&self, key: &TokenKey, now: u32) -> Option<TokenRecord> {
+        let shard = self.shard(key).lock();
+        shard.map.get(key).copied().filter(|r| r.is_live(now))
+    }
+
+    /// Removes and returns the record under `key` if it is live and `take` accepts it.
+    /// This is the single-use step of refresh-token rotation: of two concurrent callers,
+    /// exactly one gets the record.
+    pub fn remove_if(
+        &self,
+        key: &TokenKey,
+        now: u32,
+        take: impl FnOnce(&TokenRecord) -> bool,
+    ) -> Option<TokenRecord> {
+        let mut shard = self.shard(key).lock();
+        match shard.map.get(key) {
+            Some(r) if r.is_live(now) && take(r) => shard.map.remove(key),
+            _ => None,
+        }
+    }
+
+    /// Removes the record under `key`, live or not.
+    pub fn remove(&self, key: &TokenKey) -> Option<TokenRecord> {
+        self.shard(key).lock().map.remove(key)
+    }
+
+    /// Starts a grant: records its refresh token (if any) and first access token. Both
+    /// records must already be inserted.
+    pub fn open_grant(
+        &self,
+        grant: GrantId,
+        client: Sym,
+        refresh: Option<TokenKey>,
+        access: (TokenKey, u32),
+    ) {
+        let mut shard = self.grant_shard(grant).lock();
+        shard.map.insert(
+            grant,
+            Grant {
+                client,
+                refresh,
+                access: vec![access],
+            },
+        );
+    }
+
+    /// Adds an already inserted access token to `grant`, and, when `new_refresh` is given,
+    /// makes it the grant's refresh token (rotation). Returns `false` if the grant is gone
+    /// (revoked or expired): the caller must then remove the records it inserted.
+    pub fn link(
+        &self,
+        grant: GrantId,
+        access: (TokenKey, u32),
+        new_refresh: Option<TokenKey>,
+        now: u32,
+    ) -> bool {
+        let mut shard = self.grant_shard(grant).lock();
+        let Some(g) = shard.map.get_mut(&grant) else {
+            return false;
+        };
+        // Keep the list proportional to the access tokens still alive.
+        if g.access.len() >= 8 && g.access.len().is_power_of_two() {
+            g.access.retain(|&(_, exp)| exp > now);
+        }
+        g.access.push(access);
+        if let Some(r) = new_refresh {
+            g.refresh = Some(r);
+        }
+        true
+    }
+
+    /// Ends a grant without revoking its access tokens (the `none` refresh policy: the
+    /// refresh token is used up, its access tokens live out their lifetime).
+    pub fn close_grant(&self, grant: GrantId) -> Option<Grant> {
+        self.grant_shard(grant).lock().map.remove(&grant)
+    }
+
+    /// The grant's current links, for inspection and tests.
+    pub fn grant(&self, grant: GrantId) -> Option<Grant> {
+        self.grant_shard(grant).lock().map.get(&grant).cloned()
+    }
+
+    /// Revokes the token under `key` on behalf of `client` (RFC 7009 §2.1): an access token
+    /// alone; a refresh token together with its grant's access tokens.
+    pub fn revoke(&self, key: &TokenKey, client: Sym, now: u32) -> RevokeOutcome {
+        let removed = {
+            let mut shard = self.shard(key).lock();
+            match shard.map.get(key) {
+                None => return RevokeOutcome::NotFound,
+                Some(r) if !r.is_live(now) => return RevokeOutcome::NotFound,
+                Some(r) if r.client != client => return RevokeOutcome::NotOwner,
+                Some(_) => shard.map.remove(key),
+            }
+        };
+        let Some(record) = removed else {
+            return RevokeOutcome::NotFound;
+        };
+        let cascaded = match record.kind {
+            TokenKind::Access => 0,
+            TokenKind::Refresh => self.revoke_grant(record.grant),
+        };
+        RevokeOutcome::Revoked {
+            kind: record.kind,
+            cascaded,
+        }
+    }
+
+    /// Removes a grant and every access token linked to it. Returns how many access
+    /// tokens were removed.
+    pub fn revoke_grant(&self, grant: GrantId) -> usize {
+        if grant.is_none() {
+            return 0;
+        }
+        let Some(g) = self.close_grant(grant) else {
+            return 0;
+        };
+        if let Some(r) = g.refresh {
+            self.remove(&r);
+        }
+        g.access
+            .iter()
+            .filter(|(k, _)| self.remove(k).is_some())
+            .count()
+    }
+
+    /// Reclaims every record that expired at or before `now`, shard by shard, in batches
+    /// of at most [`PURGE_BATCH`] per lock hold. Expired refresh tokens take their grant
+    /// links with them.
+    pub fn purge_expired(&self, now: u32) -> PurgeStats {
+        let mut stats = PurgeStats::default();
+        let mut dead_grants = Vec::new();
+        for shard in self.shards.iter() {
+            loop {
+                let mut guard = shard.0.lock();
+                let Shard { map, wheel } = &mut *guard;
+                let finished = wheel.sweep(now, PURGE_BATCH, |key, _| {
+                    // The map may have moved on: revoked, rotated, or re-inserted later.
+                    if let Some(r) = map.get(&key) {
+                        if !r.is_live(now) {
+                            match r.kind {
+                                TokenKind::Access => stats.access += 1,
+                                TokenKind::Refresh => {
+                                    stats.refresh += 1;
+                                    if !r.grant.is_none() {
+                                        dead_grants.push((r.grant, key));
+                                    }
+                                }
+                            }
+                            map.remove(&key);
+                        }
+                    }
+                });
+                if map.capacity() > 1024 && map.len() < map.capacity() / 4 {
+                    map.shrink_to(map.len() * 2);
+                }
+                drop(guard);
+                if finished {
+                    break;
+                }
+            }
+        }
+        for (grant, refresh) in dead_grants {
+            let mut shard = self.grant_shard(grant).lock();
+            // Only if that refresh token is still the grant's: a rotation may have replaced it.
+            if shard.map.get(&grant).and_then(|g| g.refresh) == Some(refresh) {
+                shard.map.remove(&grant);
+                stats.grants += 1;
+            }
+        }
+        stats
+    }
+
+    /// Records held, including expired ones the purge has not reclaimed yet.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.0.lock().map.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Grants with a live link set.
+    pub fn grant_count(&self) -> usize {
+        self.grants.iter().map(|s| s.0.lock().map.len()).sum()
+    }
+
+    /// Visits every live record (for snapshots and store recovery checks), one shard lock
+    /// at a time.
+    pub fn for_each_live(&self, now: u32, mut f: impl FnMut(&TokenKey, &TokenRecord)) {
+        for shard in self.shards.iter() {
+            let guard = shard.0.lock();
+            for (k, r) in guard.map.iter().filter(|(_, r)| r.is_live(now)) {
+                f(k, r);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    const NOW: u32 = 1_000_000;
+
+    fn client(n: u32) -> Sym {
+        Sym::from_index(n)
+    }
+
+    fn rec(kind: TokenKind, c: u32, grant: u64, ttl: u32) -> TokenRecord {
+        TokenRecord {
+            grant: GrantId(grant),
+            client: client(c),
+            user: None,
+            scope: Sym::from_index(0),
+            meta: None,
+            issued_at: NOW,
+            expires_at: NOW + ttl,
+            kind,
+        }
+    }
+
+    fn key(name: &str) -> TokenKey {
+        TokenKey::of(name.as_bytes())
+    }
+
+    #[test]
+    fn insert_then_get_returns_the_record_until_it_expires() {
+        let t = TokenTable::new(4, NOW);
+        let r = rec(TokenKind::Access, 1, 0, 60);
+        t.insert(key("a"), r);
+        assert_eq!(t.get(&key("a"), NOW), Some(r));
+        assert_eq!(t.get(&key("a"), NOW + 59), Some(r));
+        assert_eq!(t.get(&key("a"), NOW + 60), None);
+        assert_eq!(t.get(&key("b"), NOW), None);
+    }
+
+    #[test]
+    fn purge_reclaims_expired_records_and_keeps_live_ones() {
+        let t = TokenTable::new(4, NOW);
+        for i in 0..1000 {
+            t.insert(key(&format!("short{i}")), rec(TokenKind::Access, 1, 0, 10));
+            t.insert(key(&format!("long{i}")), rec(TokenKind::Access, 1, 0, 5000));
+        }
+        assert_eq!(t.purge_expired(NOW + 9), PurgeStats::default());
+        assert_eq!(t.len(), 2000);
+        let stats = t.purge_expired(NOW + 10);
+        assert_eq!(stats.access, 1000);
+        assert_eq!(t.len(), 1000);
+        assert!(t.get(&key("long5"), NOW + 10).is_some());
+    }
+
+    #[test]
+    fn purge_more_than_a_batch_in_one_shard() {
+        let t = TokenTable::new(1, NOW);
+        for i in 0..(PURGE_BATCH * 2 + 7) {
+            t.insert(key(&format!("t{i}")), rec(TokenKind::Access, 1, 0, 1));
+        }
+        assert_eq!(t.purge_expired(NOW + 1).access, PURGE_BATCH * 2 + 7);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn rfc7009_revoking_refresh_token_revokes_access_tokens_of_its_grant() {
+        let t = TokenTable::new(4, NOW);
+        let g = GrantId(77);
+        t.insert(key("r1"), rec(TokenKind::Refresh, 1, 77, 500));
+        t.insert(key("a1"), rec(TokenKind::Access, 1, 77, 100));
+        t.open_grant(g, client(1), Some(key("r1")), (key("a1"), NOW + 100));
+        // A rotation: new refresh token and a second access token in the same grant.
+        assert!(t
+            .remove_if(&key("r1"), NOW, |r| r.kind == TokenKind::Refresh)
+            .is_some());
+        t.insert(key("r2"), rec(TokenKind::Refresh, 1, 77, 500));
+        t.insert(key("a2"), rec(TokenKind::Access, 1, 77, 100));
+        assert!(t.link(g, (key("a2"), NOW + 100), Some(key("r2")), NOW));
+        t.insert(key("other"), rec(TokenKind::Access, 1, 0, 100));
+
+        assert_eq!(
+            t.revoke(&key("r2"), client(1), NOW),
+            RevokeOutcome::Revoked {
+                kind: TokenKind::Refresh,
+                cascaded: 2
+            }
+        );
+        assert_eq!(t.get(&key("a1"), NOW), None);
+        assert_eq!(t.get(&key("a2"), NOW), None);
+        assert!(t.get(&key("other"), NOW).is_some());
+        assert_eq!(t.grant_count(), 0);
+        // The grant is gone: a late link (a refresh racing the revocation) is refused.
+        assert!(!t.link(g, (key("a3"), NOW + 100), None, NOW));
+    }
+
+    #[test]
+    fn revoking_an_access_token_leaves_its_refresh_token() {
+        let t = TokenTable::new(4, NOW);
+        t.insert(key("r"), rec(TokenKind::Refresh, 1, 5, 500));
+        t.insert(key("a"), rec(TokenKind::Access, 1, 5, 100));
+        t.open_grant(GrantId(5), client(1), Some(key("r")), (key("a"), NOW + 100));
+        assert!(matches!(
+            t.revoke(&key("a"), client(1), NOW),
+            RevokeOutcome::Revoked {
+                kind: TokenKind::Access,
+                cascaded: 0
+            }
+        ));
+        assert!(t.get(&key("r"), NOW).is_some());
+    }
+
+    #[test]
+    fn rfc7009_another_clients_token_is_not_revoked() {
+        let t = TokenTable::new(4, NOW);
+        t.insert(key("a"), rec(TokenKind::Access, 1, 0, 100));
+        assert_eq!(t.revoke(&key("a"), client(2), NOW), RevokeOutcome::NotOwner);
+        assert!(t.get(&key("a"), NOW).is_some());
+        assert_eq!(
+            t.revoke(&key("zzz"), client(1), NOW),
+            RevokeOutcome::NotFound
+        );
+    }
+
+    #[test]
+    fn expired_refresh_token_purge_drops_its_grant() {
+        let t = TokenTable::new(2, NOW);
+        t.insert(key("r"), rec(TokenKind::Refresh, 1, 9, 20));
+        t.insert(key("a"), rec(TokenKind::Access, 1, 9, 10));
+        t.open_grant(GrantId(9), client(1), Some(key("r")), (key("a"), NOW + 10));
+        let stats = t.purge_expired(NOW + 20);
+        assert_eq!((stats.access, stats.refresh, stats.grants), (1, 1, 1));
+        assert_eq!(t.grant_count(), 0);
+    }
+
+    #[test]
+    fn concurrent_rotation_hands_the_refresh_token_to_exactly_one_caller() {
+        let t = Arc::new(TokenTable::new(8, NOW));
+        for round in 0..200 {
+            let k = key(&format!("r{round}"));
+            t.insert(k, rec(TokenKind::Refresh, 1, 0, 100));
+            let winners: usize = (0..2)
+                .map(|_| {
+                    let t = Arc::clone(&t);
+                    std::thread::spawn(move || t.remove_if(&k, NOW, |_| true).is_some())
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|h| usize::from(h.join().unwrap_or(false)))
+                .sum();
+            assert_eq!(winners, 1);
+        }
+    }
+
+    #[test]
+    fn grant_access_list_is_pruned_as_it_grows() {
+        let t = TokenTable::new(2, NOW);
+        let g = GrantId(3);
+        t.open_grant(g, client(1), None, (key("a0"), NOW + 1));
+        for i in 1..100u32 {
+            assert!(t.link(g, (key(&format!("a{i}")), NOW + 1), None, NOW + 5));
+        }
+        let links = t.grant(g).map(|g| g.access.len()).unwrap_or(0);
+        assert!(links < 100, "expired links were kept: {links}");
+    }
+}
