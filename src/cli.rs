@@ -88,17 +88,21 @@ fn serve(path: &std::path::Path, listen: Option<SocketAddr>) -> ExitCode {
     }
     init_logging(&config.log.level);
     let workers = config.worker_count();
-    let listeners = match server::bind(config.server.listen, workers) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("tessera: cannot listen on {}: {e}", config.server.listen);
-            return ExitCode::from(1);
-        }
-    };
+    // The table is rebuilt from the store before the listener opens.
     let app = match App::new(config, workers) {
         Ok(a) => Arc::new(a),
         Err(e) => {
             eprintln!("tessera: cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let listeners = match server::bind(app.config.server.listen, workers) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "tessera: cannot listen on {}: {e}",
+                app.config.server.listen
+            );
             return ExitCode::from(1);
         }
     };

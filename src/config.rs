@@ -128,24 +128,50 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum StoreKind {
-    /// Tokens live only in this process's memory.
+    /// Embedded RocksDB in `store.path`, written behind the table (the default).
     #[default]
+    Rocksdb,
+    /// Tokens live only in this process's memory; a restart forgets them.
     Memory,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DurabilityMode {
+    /// Respond at once; the change is written within `flush_interval_ms`.
+    #[default]
+    Async,
+    /// Respond once the change is in a synced WAL (group commit).
+    Sync,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     pub kind: StoreKind,
+    /// RocksDB data directory, relative to the working directory.
+    pub path: std::path::PathBuf,
+    pub durability: DurabilityMode,
+    /// In `async` mode, changes are written at least this often.
+    pub flush_interval_ms: u64,
+    /// Changes that may wait for the store; beyond this, writes answer 503.
+    pub queue_capacity: usize,
     /// How often expired tokens are reclaimed (lookups reject them at once regardless).
     pub purge_interval_secs: u64,
+    /// Delay added to every store write. Only for testing backpressure; keep 0.
+    pub write_delay_ms: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
-            kind: StoreKind::Memory,
+            kind: StoreKind::Rocksdb,
+            path: std::path::PathBuf::from("data"),
+            durability: DurabilityMode::Async,
+            flush_interval_ms: 10,
+            queue_capacity: 65_536,
             purge_interval_secs: 60,
+            write_delay_ms: 0,
         }
     }
 }
@@ -331,6 +357,29 @@ impl Config {
             if v == 0 || v > 86_400 {
                 return Err(ConfigError::new(key, "must be between 1 and 86400"));
             }
+        }
+        let st = &self.store;
+        if st.kind == StoreKind::Rocksdb && st.path.as_os_str().is_empty() {
+            return Err(ConfigError::new("store.path", "must name a directory"));
+        }
+        if !(1..=10_000).contains(&st.flush_interval_ms) {
+            return Err(ConfigError::new(
+                "store.flush_interval_ms",
+                "must be between 1 and 10000",
+            ));
+        }
+        // One request reserves room for up to 6 changes before it changes anything.
+        if !(8..=16_777_216).contains(&st.queue_capacity) {
+            return Err(ConfigError::new(
+                "store.queue_capacity",
+                "must be between 8 and 16777216",
+            ));
+        }
+        if st.write_delay_ms > 60_000 {
+            return Err(ConfigError::new(
+                "store.write_delay_ms",
+                "must be at most 60000",
+            ));
         }
         if s.max_connections_per_worker == 0 {
             return Err(ConfigError::new(
@@ -624,6 +673,19 @@ mod tests {
     fn duplicate_client_ids_are_rejected() {
         let c = "[[clients]]\nid = \"a\"\nsecret = \"s\"\ngrant_types = [\"client_credentials\"]\n";
         assert_eq!(err(&format!("{c}{c}")).key, "clients[1].id");
+    }
+
+    #[test]
+    fn rocksdb_is_the_default_store() {
+        assert_eq!(Config::default().store.kind, StoreKind::Rocksdb);
+        assert_eq!(
+            err("[store]\ndurability = \"fast\"\n").key,
+            "store.durability"
+        );
+        assert_eq!(
+            err("[store]\nqueue_capacity = 0\n").key,
+            "store.queue_capacity"
+        );
     }
 
     #[test]

@@ -268,3 +268,72 @@ impl Metrics {
         out.extend_from_slice(s.as_bytes());
     }
 }
+
+/// The write-behind's figures: queue depth, batches, flush latency, errors, rejections.
+pub fn render_store(
+    out: &mut Vec<u8>,
+    store: &str,
+    depth: usize,
+    stats: &tessera_storage::writer::WriterStats,
+) {
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let mut s = String::with_capacity(1024);
+    let batches = load(&stats.batches);
+    let lines = [
+        (
+            "tessera_store_queue_depth",
+            "gauge",
+            "Changes accepted and not yet taken by the flusher.",
+            depth as f64,
+        ),
+        (
+            "tessera_store_batches_total",
+            "counter",
+            "Batches written to the store.",
+            batches as f64,
+        ),
+        (
+            "tessera_store_mutations_total",
+            "counter",
+            "Changes written to the store.",
+            load(&stats.mutations) as f64,
+        ),
+        (
+            "tessera_store_last_batch_size",
+            "gauge",
+            "Changes in the most recent batch.",
+            load(&stats.last_batch) as f64,
+        ),
+        (
+            "tessera_store_flush_seconds_total",
+            "counter",
+            "Time spent writing batches.",
+            load(&stats.flush_us_total) as f64 / 1e6,
+        ),
+        (
+            "tessera_store_flush_seconds_max",
+            "gauge",
+            "Longest batch write since start.",
+            load(&stats.flush_us_max) as f64 / 1e6,
+        ),
+        (
+            "tessera_store_errors_total",
+            "counter",
+            "Failed batch writes (each retried).",
+            load(&stats.errors) as f64,
+        ),
+        (
+            "tessera_store_rejected_total",
+            "counter",
+            "Requests answered 503 because the queue was full.",
+            load(&stats.rejected) as f64,
+        ),
+    ];
+    for (name, kind, help, value) in lines {
+        let _ = writeln!(
+            s,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{store=\"{store}\"}} {value}"
+        );
+    }
+    out.extend_from_slice(s.as_bytes());
+}

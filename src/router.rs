@@ -77,15 +77,20 @@ impl RouteLabel {
     ];
 
     pub fn path(self) -> &'static str {
-        match self {
-            RouteLabel::Token => "/api/oauth/token",
-            RouteLabel::Revoke => "/api/oauth/revoke",
-            RouteLabel::TokenInfo => "/api/oauth/tokeninfo",
-            RouteLabel::Introspect => "/api/oauth/introspect",
-            RouteLabel::Health => "/health",
-            RouteLabel::Metrics => "/metrics",
-            RouteLabel::Other => "other",
-        }
+        let route = match self {
+            RouteLabel::Token => Route::Token,
+            RouteLabel::Revoke => Route::Revoke,
+            RouteLabel::TokenInfo => Route::TokenInfo,
+            RouteLabel::Introspect => Route::Introspect,
+            RouteLabel::Health => Route::Health,
+            RouteLabel::Metrics => Route::Metrics,
+            RouteLabel::Other => return "other",
+        };
+        // The route table is the one place paths are spelled.
+        ROUTES
+            .iter()
+            .find(|(_, r, ..)| *r == route)
+            .map_or("other", |(p, ..)| p)
     }
 }
 

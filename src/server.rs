@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use tracing::{debug, error, info};
+use tracing::{debug, error, info, warn};
 
 /// Binds `count` listeners on `addr` with `SO_REUSEPORT`, so the kernel spreads incoming
 /// connections over the workers.
@@ -38,6 +38,7 @@ pub fn bind(addr: SocketAddr, count: usize) -> io::Result<Vec<std::net::TcpListe
 /// A started server.
 #[derive(Debug)]
 pub struct Running {
+    app: Arc<App>,
     addr: SocketAddr,
     workers: Vec<JoinHandle<io::Result<()>>>,
     purge: JoinHandle<()>,
@@ -71,11 +72,13 @@ pub fn start(
     }
     let purge = {
         let shutdown = shutdown.clone();
+        let app = Arc::clone(&app);
         std::thread::Builder::new()
             .name("tessera-purge".to_owned())
             .spawn(move || purge_loop(&app, &shutdown))?
     };
     Ok(Running {
+        app,
         addr,
         workers,
         purge,
@@ -108,6 +111,19 @@ impl Running {
         self.shutdown.trigger();
         self.purge.thread().unpark();
         let _ = self.purge.join();
+        // Every accepted change reaches the store before the process exits.
+        if let Some(writer) = &self.app.writer {
+            let pending = writer.queue_depth();
+            let started = Instant::now();
+            writer.shutdown(Duration::from_secs(
+                self.app.config.server.shutdown_grace_secs,
+            ));
+            info!(
+                pending,
+                took_ms = started.elapsed().as_millis() as u64,
+                "store writes drained"
+            );
+        }
         result
     }
 }
@@ -129,17 +145,45 @@ fn purge_loop(app: &App, shutdown: &Shutdown) {
             return;
         }
         let started = Instant::now();
-        let stats = app.table.purge_expired(crate::clock::now_secs());
+        let now = crate::clock::now_secs();
+        let stats = app.table.purge_expired(now);
         let total = (stats.access + stats.refresh) as u64;
         app.purged_total.fetch_add(total, Ordering::Relaxed);
+        let stored = app
+            .store
+            .as_deref()
+            .map_or(0, |store| purge_store(store, now, shutdown));
         debug!(
             access = stats.access,
             refresh = stats.refresh,
             grants = stats.grants,
+            stored,
             took_us = started.elapsed().as_micros() as u64,
             "purged expired tokens"
         );
     }
+}
+
+/// Deletes expired tokens from the store in bounded batches (this thread, never a worker).
+fn purge_store(store: &dyn tessera_storage::store::Store, now: u32, shutdown: &Shutdown) -> usize {
+    const BATCH: usize = 10_000;
+    let mut total = 0;
+    while !shutdown.is_triggered() {
+        match store.purge_expired(now, BATCH) {
+            Ok(n) => {
+                total += n;
+                if n < BATCH {
+                    break;
+                }
+            }
+            Err(e) => {
+                // The next interval tries again; lookups already ignore expired records.
+                warn!(store = store.name(), error = %e, "purging expired tokens from the store failed");
+                break;
+            }
+        }
+    }
+    total
 }
 
 pub fn log_started(addr: SocketAddr, workers: usize) {

@@ -15,6 +15,9 @@ pub fn handle(ctx: Ctx<'_>, body: &mut Vec<u8>) -> Reply {
     let ids: Vec<&str> = app.clients.iter().map(|c| &*c.id).collect();
     app.metrics
         .render(body, gauges, |i| ids.get(i).copied().unwrap_or(""));
+    if let (Some(writer), Some(store)) = (&app.writer, &app.store) {
+        crate::metrics::render_store(body, store.name(), writer.queue_depth(), writer.stats());
+    }
     Reply {
         content_type: Some("text/plain; version=0.0.4; charset=utf-8"),
         ..Reply::json(200)

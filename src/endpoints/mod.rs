@@ -51,7 +51,7 @@ pub async fn dispatch(ctx: Ctx<'_>, req: &Request<'_>, body: &mut Vec<u8>) -> (R
     };
     let result = match r {
         Route::Token => token::handle(ctx, req, body).await,
-        Route::Revoke => revoke::handle(ctx, req, body),
+        Route::Revoke => revoke::handle(ctx, req, body).await,
         Route::TokenInfo => tokeninfo::handle(ctx, req, body),
         Route::Introspect => introspect::handle(ctx, req, body),
         Route::Health => Ok(health::handle(body)),

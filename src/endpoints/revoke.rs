@@ -7,17 +7,25 @@ use super::{form, Ctx};
 use crate::http::{Reply, Request};
 use crate::oauth::client_auth::authenticate;
 use crate::oauth::params::Params;
+use crate::oauth::writes::Writes;
 use crate::oauth::OAuthError;
 use tessera_storage::{RevokeOutcome, TokenKey};
 
-pub fn handle(ctx: Ctx<'_>, req: &Request<'_>, _body: &mut Vec<u8>) -> Result<Reply, OAuthError> {
+pub async fn handle(
+    ctx: Ctx<'_>,
+    req: &Request<'_>,
+    _body: &mut Vec<u8>,
+) -> Result<Reply, OAuthError> {
     let params = form(req)?;
     let client = authenticate(&ctx.app.clients, req.authorization, &params)?;
     let token = Params::required(&params.token, "token")?;
     // §2.1: the hint only speeds up the lookup; keys are shared by both kinds, so it is not
     // needed, and an unknown hint value is ignored rather than refused.
     let key = TokenKey::of(token.as_bytes());
-    if let RevokeOutcome::Revoked { .. } = ctx.app.table.revoke(&key, client.sym, ctx.now) {
+    let mut writes = Writes::begin(ctx.app)?;
+    let outcome = writes.revoke(&key, client.sym, ctx.now);
+    writes.commit().await?;
+    if let RevokeOutcome::Revoked { .. } = outcome {
         ctx.metrics.revoked.inc();
     }
     Ok(Reply {

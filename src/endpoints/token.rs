@@ -10,6 +10,7 @@ use crate::oauth::error::ErrorCode;
 use crate::oauth::grants::{client_credentials, password, refresh_token};
 use crate::oauth::issue::Issued;
 use crate::oauth::params::Params;
+use crate::oauth::writes::Writes;
 use crate::oauth::OAuthError;
 
 pub async fn handle(
@@ -37,11 +38,18 @@ pub async fn handle(
         )));
     }
     let app = ctx.app;
-    let issued = match grant {
-        GrantType::ClientCredentials => client_credentials::grant(app, client, &params, ctx.now)?,
-        GrantType::Password => password::grant(app, client, &params, ctx.now).await?,
-        GrantType::RefreshToken => refresh_token::grant(app, client, &params, ctx.now)?,
+    // Reserve the store's queue room before the grant changes anything.
+    let mut writes = Writes::begin(app)?;
+    let outcome = match grant {
+        GrantType::ClientCredentials => {
+            client_credentials::grant(app, &mut writes, client, &params, ctx.now)
+        }
+        GrantType::Password => password::grant(app, &mut writes, client, &params, ctx.now).await,
+        GrantType::RefreshToken => refresh_token::grant(app, &mut writes, client, &params, ctx.now),
     };
+    // Committed whatever the outcome: a failed grant may still have used something up.
+    writes.commit().await?;
+    let issued = outcome?;
     ctx.metrics.issued(client.index, grant);
     write_token_response(ctx, &issued, body);
     Ok(Reply::sensitive_json(200))

@@ -42,7 +42,14 @@ enum Served {
     Flush,
     /// Flush, then close.
     Close,
+    /// Flush, then close after draining what the client is still sending (an error
+    /// response to a request whose body may still be arriving).
+    CloseLingering,
 }
+
+/// Lingering close: how long and how much to drain after an error response.
+const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(1);
+const LINGER_BYTES: usize = 256 * 1024;
 
 /// Serves `stream` until the client closes, a timeout, an error, or shutdown.
 pub async fn serve<S: Service>(mut stream: TcpStream, ctx: &ConnContext<'_>, service: &S) {
@@ -77,12 +84,38 @@ pub async fn serve<S: Service>(mut stream: TcpStream, ctx: &ConnContext<'_>, ser
                 let _ = stream.shutdown().await;
                 return;
             }
+            Served::CloseLingering => {
+                linger(stream, state.rbuf).await;
+                return;
+            }
             Served::Flush => continue,
             Served::NeedMore => {}
         }
         state.compact();
         if !state.read(&mut stream, ctx, service).await {
             return;
+        }
+    }
+}
+
+/// Half-closes, then reads and discards for a bounded time, so the kernel does not answer
+/// the client's unread bytes with a reset that could destroy the error response in flight
+/// (RFC 9112 §9.6).
+async fn linger(mut stream: TcpStream, mut buf: Vec<u8>) {
+    let _ = stream.shutdown().await;
+    let deadline = Instant::now() + LINGER_TIME;
+    let mut drained = 0;
+    buf.clear();
+    buf.reserve(INITIAL_READ);
+    while drained < LINGER_BYTES {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match monoio::time::timeout(left, stream.read(buf)).await {
+            Ok((Ok(n), b)) if n > 0 => {
+                drained += n;
+                buf = b;
+                buf.clear();
+            }
+            _ => return,
         }
     }
 }
@@ -119,7 +152,7 @@ impl ConnState {
                 Ok(None) => return Served::NeedMore,
                 Err(e) => {
                     self.protocol_error(ctx, service, e.status(), e.description());
-                    return Served::Close;
+                    return Served::CloseLingering;
                 }
             };
             let (body, consumed): (&[u8], usize) = match head.framing {
@@ -144,7 +177,7 @@ impl ConnState {
                         }
                         Err(e) => {
                             self.protocol_error(ctx, service, e.status(), e.description());
-                            return Served::Close;
+                            return Served::CloseLingering;
                         }
                     }
                 }

@@ -179,8 +179,15 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ParseErro
     }
 
     let method = Method::from_str(req.method.unwrap_or(""));
-    let target = req.path.unwrap_or("");
-    if !target.starts_with('/') {
+    let mut target = req.path.unwrap_or("");
+    // RFC 9112 §3.2.2: a server MUST accept the absolute form (`http://host/path`).
+    if let Some(rest) = target
+        .strip_prefix("http://")
+        .or_else(|| target.strip_prefix("https://"))
+    {
+        target = rest.find('/').map_or(&rest[rest.len()..], |i| &rest[i..]);
+    }
+    if !target.starts_with('/') && !target.is_empty() {
         return Err(ParseError::Malformed(
             "request target must be an absolute path",
         ));
@@ -220,7 +227,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ParseErro
                 .split(|&b| b == b',')
                 .map(<[u8]>::trim_ascii)
                 .filter(|c| !c.is_empty());
-            let last = codings.clone().last();
+            let last = codings.clone().next_back();
             if last.is_none_or(|c| !c.eq_ignore_ascii_case(b"chunked")) {
                 return Err(ParseError::Malformed(
                     "the final transfer coding must be chunked",
@@ -390,6 +397,14 @@ mod tests {
             .expect("ok")
             .expect("complete");
         assert!(h.keep_alive);
+    }
+
+    #[test]
+    fn rfc9112_3_2_2_absolute_form_target_is_accepted() {
+        let raw = "GET http://example.com/health?x=1 HTTP/1.1\r\nHost: example.com\r\n\r\n";
+        let h = parse(raw).expect("ok").expect("complete");
+        assert_eq!(&raw[h.path.clone()], "/health");
+        assert_eq!(&raw[h.query.clone()], "x=1");
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Minting tokens: generate the string, store its record under its key, hand the string
 //! back for the response. The raw token exists only in the returned [`TokenBuf`].
 
-use super::clients::Client;
+use super::clients::{Client, TokenSettings};
 use super::token_gen::TokenBuf;
-use tessera_storage::{GrantId, Sym, TokenKey, TokenKind, TokenRecord, TokenTable};
+use super::writes::Writes;
+use tessera_storage::{GrantId, Sym, TokenKey, TokenKind, TokenRecord};
 
 /// Who and what a token is for.
 #[derive(Debug, Clone, Copy)]
@@ -55,7 +56,7 @@ impl Minted {
 
 /// Generates a token of `length` characters and stores its record.
 pub fn mint(
-    table: &TokenTable,
+    writes: &mut Writes<'_>,
     claims: Claims,
     kind: TokenKind,
     length: usize,
@@ -65,7 +66,7 @@ pub fn mint(
     let token = TokenBuf::generate(length);
     let key = TokenKey::of(token.as_bytes());
     let expires_at = now.saturating_add(ttl);
-    table.insert(
+    writes.insert(
         key,
         TokenRecord {
             grant: claims.grant,
@@ -85,6 +86,35 @@ pub fn mint(
     }
 }
 
+/// An access token for `claims` with the client's length and lifetime.
+pub fn mint_access(writes: &mut Writes<'_>, claims: Claims, t: &TokenSettings, now: u32) -> Minted {
+    mint(
+        writes,
+        claims,
+        TokenKind::Access,
+        t.access_length,
+        t.access_ttl,
+        now,
+    )
+}
+
+/// A refresh token for `claims` with the client's length and lifetime.
+pub fn mint_refresh(
+    writes: &mut Writes<'_>,
+    claims: Claims,
+    t: &TokenSettings,
+    now: u32,
+) -> Minted {
+    mint(
+        writes,
+        claims,
+        TokenKind::Refresh,
+        t.refresh_length,
+        t.refresh_ttl,
+        now,
+    )
+}
+
 /// What a grant hands to the token endpoint's response (RFC 6749 §5.1).
 #[derive(Debug)]
 pub struct Issued {
@@ -94,7 +124,26 @@ pub struct Issued {
     pub scope: Sym,
 }
 
+impl Issued {
+    pub fn new(
+        access: Minted,
+        t: &TokenSettings,
+        refresh: Option<RefreshOut>,
+        scope: Sym,
+    ) -> Issued {
+        Issued {
+            access: access.token,
+            expires_in: t.access_ttl,
+            refresh,
+            scope,
+        }
+    }
+}
+
 /// The refresh token in a response: new, or the one presented (the `preserve` policy).
+// It lives on the stack for one response; boxing the token would cost an allocation per
+// request to save a few hundred bytes of stack.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum RefreshOut {
     New(TokenBuf),

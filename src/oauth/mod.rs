@@ -9,6 +9,7 @@
 //! - [`grants`]: one module per grant type.
 //! - [`issue`], [`token_gen`]: minting tokens.
 //! - [`password_pool`]: argon2id verification off the worker threads.
+//! - [`writes`]: every table change of a request, carried to the store's write-behind.
 
 pub mod client_auth;
 pub mod clients;
@@ -21,5 +22,6 @@ pub mod scope;
 pub mod secret;
 pub mod token_gen;
 pub mod users;
+pub mod writes;
 
 pub use error::{ErrorCode, OAuthError};

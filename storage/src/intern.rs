@@ -66,6 +66,8 @@ impl Interner {
 
     /// Calls `f` with the string behind `sym` (empty if `sym` came from another interner).
     /// Borrowing under the read lock avoids touching the shared `Arc` count on hot paths.
+    /// `f` must not intern into this interner: the lock is not reentrant (use
+    /// [`Interner::resolve`] there).
     pub fn with<R>(&self, sym: Sym, f: impl FnOnce(&str) -> R) -> R {
         let inner = self.inner.read();
         let name = inner.names.get(sym.index() as usize).map_or("", |n| n);
@@ -84,6 +86,16 @@ impl Interner {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// Interned strings by kind. Token records refer to them by [`Sym`]; stores keep the strings.
+#[derive(Debug, Default)]
+pub struct Symbols {
+    pub clients: Interner,
+    pub users: Interner,
+    pub scopes: Interner,
+    /// Metadata sets, each an encoded JSON object.
+    pub meta: Interner,
 }
 
 #[cfg(test)]

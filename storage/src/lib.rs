@@ -13,16 +13,26 @@
 //!   locks, plus the grant links that make revoking a refresh token cascade to the access
 //!   tokens of its grant.
 //!
-//! This crate does no I/O and knows nothing about HTTP or OAuth wire formats: it is the
-//! in-memory source of truth that the server's endpoints read and write.
+//! - [`store`]: the backend-neutral [`store::Store`] trait, the versioned record codec, and
+//!   one module per backend (memory reference, RocksDB).
+//! - [`writer`]: the write-behind flusher that carries table changes to a store.
+//! - [`recovery`]: rebuilding the table from a store at start-up.
+//! - [`conformance`]: the behaviour every store backend must show.
+//!
+//! The table and interners do no I/O ; store I/O happens only on the flusher, purge and start-up
+//! threads. Nothing here knows about HTTP or OAuth wire formats.
 
+pub mod conformance;
 pub mod intern;
 pub mod key;
 pub mod record;
+pub mod recovery;
+pub mod store;
 pub mod table;
 pub mod wheel;
+pub mod writer;
 
-pub use intern::{Interner, Sym};
+pub use intern::{Interner, Sym, Symbols};
 pub use key::TokenKey;
 pub use record::{GrantId, TokenKind, TokenRecord};
 pub use table::{Grant, PurgeStats, RevokeOutcome, TokenTable};

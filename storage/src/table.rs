@@ -294,6 +294,38 @@ impl TokenTable {
         stats
     }
 
+    /// Puts back a record read from a store at start-up, re-linking it to its grant.
+    /// Call [`TokenTable::finish_restore`] when every record is back.
+    pub fn restore(&self, key: TokenKey, record: TokenRecord) {
+        self.insert(key, record);
+        if record.grant.is_none() {
+            return;
+        }
+        let mut shard = self.grant_shard(record.grant).lock();
+        let g = shard.map.entry(record.grant).or_insert_with(|| Grant {
+            client: record.client,
+            refresh: None,
+            access: Vec::new(),
+        });
+        match record.kind {
+            TokenKind::Refresh => g.refresh = Some(key),
+            TokenKind::Access => g.access.push((key, record.expires_at)),
+        }
+    }
+
+    /// Drops grants that came back without a refresh token: nothing can revoke through
+    /// them, so their links only cost memory. Returns how many grants remain.
+    pub fn finish_restore(&self) -> usize {
+        self.grants
+            .iter()
+            .map(|s| {
+                let mut shard = s.0.lock();
+                shard.map.retain(|_, g| g.refresh.is_some());
+                shard.map.len()
+            })
+            .sum()
+    }
+
     /// Records held, including expired ones the purge has not reclaimed yet.
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| s.0.lock().map.len()).sum()

@@ -5,12 +5,14 @@ use super::client_scope;
 use crate::app::App;
 use crate::oauth::clients::Client;
 use crate::oauth::error::OAuthError;
-use crate::oauth::issue::{mint, Claims, Issued};
+use crate::oauth::issue::{mint_access, Claims, Issued};
 use crate::oauth::params::Params;
-use tessera_storage::{GrantId, TokenKind};
+use crate::oauth::writes::Writes;
+use tessera_storage::GrantId;
 
 pub fn grant(
     app: &App,
+    writes: &mut Writes<'_>,
     client: &Client,
     params: &Params<'_>,
     now: u32,
@@ -23,18 +25,11 @@ pub fn grant(
     }
     let scope = client_scope(app, client, &params.scope)?;
     let t = client.tokens;
-    let access = mint(
-        &app.table,
+    let access = mint_access(
+        writes,
         Claims::new(client, None, scope, GrantId::NONE),
-        TokenKind::Access,
-        t.access_length,
-        t.access_ttl,
+        &t,
         now,
     );
-    Ok(Issued {
-        access: access.token,
-        expires_in: t.access_ttl,
-        refresh: None,
-        scope,
-    })
+    Ok(Issued::new(access, &t, None, scope))
 }

@@ -7,14 +7,16 @@ use crate::app::App;
 use crate::config::GrantType;
 use crate::oauth::clients::Client;
 use crate::oauth::error::{ErrorCode, OAuthError};
-use crate::oauth::issue::{mint, Claims, Issued, RefreshOut};
+use crate::oauth::issue::{mint_access, mint_refresh, Claims, Issued, RefreshOut};
 use crate::oauth::params::Params;
 use crate::oauth::password_pool::PoolError;
 use crate::oauth::token_gen::grant_id;
-use tessera_storage::{GrantId, TokenKind};
+use crate::oauth::writes::Writes;
+use tessera_storage::GrantId;
 
 pub async fn grant(
     app: &App,
+    writes: &mut Writes<'_>,
     client: &Client,
     params: &Params<'_>,
     now: u32,
@@ -49,47 +51,26 @@ pub async fn grant(
 
     let t = client.tokens;
     if !client.allows(GrantType::RefreshToken) {
-        let claims = Claims::new(client, Some(user.sym), scope, GrantId::NONE);
-        let access = mint(
-            &app.table,
-            claims,
-            TokenKind::Access,
-            t.access_length,
-            t.access_ttl,
+        let access = mint_access(
+            writes,
+            Claims::new(client, Some(user.sym), scope, GrantId::NONE),
+            &t,
             now,
         );
-        return Ok(Issued {
-            access: access.token,
-            expires_in: t.access_ttl,
-            refresh: None,
-            scope,
-        });
+        return Ok(Issued::new(access, &t, None, scope));
     }
     let grant = GrantId(grant_id());
     let claims = Claims::new(client, Some(user.sym), scope, grant);
-    let refresh = mint(
-        &app.table,
-        claims,
-        TokenKind::Refresh,
-        t.refresh_length,
-        t.refresh_ttl,
-        now,
-    );
-    let access = mint(
-        &app.table,
-        claims,
-        TokenKind::Access,
-        t.access_length,
-        t.access_ttl,
-        now,
-    );
+    let refresh = mint_refresh(writes, claims, &t, now);
+    let access = mint_access(writes, claims, &t, now);
     // Nobody holds either token until the response goes out, so no revocation can race this.
-    app.table
+    writes
+        .table()
         .open_grant(grant, client.sym, Some(refresh.key), access.link());
-    Ok(Issued {
-        access: access.token,
-        expires_in: t.access_ttl,
-        refresh: Some(RefreshOut::New(refresh.token)),
+    Ok(Issued::new(
+        access,
+        &t,
+        Some(RefreshOut::New(refresh.token)),
         scope,
-    })
+    ))
 }

@@ -13,23 +13,25 @@ use crate::app::App;
 use crate::config::RefreshPolicy;
 use crate::oauth::clients::Client;
 use crate::oauth::error::OAuthError;
-use crate::oauth::issue::{mint, Claims, Issued, RefreshOut};
+use crate::oauth::issue::{mint_access, mint_refresh, Claims, Issued, RefreshOut};
 use crate::oauth::params::Params;
 use crate::oauth::scope;
-use tessera_storage::{TokenKey, TokenKind, TokenRecord};
+use crate::oauth::writes::Writes;
+use tessera_storage::{GrantId, TokenKey, TokenKind, TokenRecord};
 
 const GONE: &str = "refresh token is invalid, expired or revoked";
 
 pub fn grant(
     app: &App,
+    writes: &mut Writes<'_>,
     client: &Client,
     params: &Params<'_>,
     now: u32,
 ) -> Result<Issued, OAuthError> {
     let presented = Params::required(&params.refresh_token, "refresh_token")?;
     let key = TokenKey::of(presented.as_bytes());
-    let record = app
-        .table
+    let record = writes
+        .table()
         .get(&key, now)
         .filter(|r| r.kind == TokenKind::Refresh)
         .ok_or_else(|| OAuthError::invalid_grant(GONE))?;
@@ -40,13 +42,16 @@ pub fn grant(
     }
     let scope = match params.scope.as_deref() {
         None => record.scope,
-        Some(requested) => app.syms.scopes.with(record.scope, |original| {
+        Some(requested) => {
+            // An owned handle, not `Interner::with`: granting may intern a new scope set,
+            // which takes the interner's write lock.
+            let original = app.syms.scopes.resolve(record.scope).unwrap_or_default();
             scope::grant(&app.syms.scopes, original.split(' '), requested).map_err(|_| {
                 OAuthError::invalid_scope(
                     "a refresh may narrow the scope of the grant, never widen it",
                 )
-            })
-        })?,
+            })?
+        }
     };
     let claims = Claims {
         scope,
@@ -59,90 +64,66 @@ pub fn grant(
 
     match t.refresh_policy {
         RefreshPolicy::Rotate => {
-            app.table
+            writes
                 .remove_if(&key, now, same_grant)
                 .ok_or_else(|| OAuthError::invalid_grant(GONE))?;
-            // The new refresh token keeps the grant's original scope, so a narrowed refresh
+            // The new refresh token keeps the grant's original scope (§6: "identical to
+            // that of the refresh token included by the client"), so a narrowed refresh
             // does not shrink what later refreshes may ask for.
-            let refresh_claims = Claims {
-                scope: record.scope,
-                ..claims
-            };
-            let refresh = mint(
-                &app.table,
-                refresh_claims,
-                TokenKind::Refresh,
-                t.refresh_length,
-                t.refresh_ttl,
+            let refresh = mint_refresh(
+                writes,
+                Claims {
+                    scope: record.scope,
+                    ..claims
+                },
+                &t,
                 now,
             );
-            let access = mint(
-                &app.table,
-                claims,
-                TokenKind::Access,
-                t.access_length,
-                t.access_ttl,
-                now,
-            );
-            if !app
-                .table
+            let access = mint_access(writes, claims, &t, now);
+            if !writes
+                .table()
                 .link(record.grant, access.link(), Some(refresh.key), now)
             {
-                app.table.remove(&refresh.key);
-                app.table.remove(&access.key);
+                writes.remove(&refresh.key);
+                writes.remove(&access.key);
                 return Err(OAuthError::invalid_grant(GONE));
             }
-            Ok(Issued {
-                access: access.token,
-                expires_in: t.access_ttl,
-                refresh: Some(RefreshOut::New(refresh.token)),
+            Ok(Issued::new(
+                access,
+                &t,
+                Some(RefreshOut::New(refresh.token)),
                 scope,
-            })
+            ))
         }
         RefreshPolicy::None => {
-            app.table
+            writes
                 .remove_if(&key, now, same_grant)
                 .ok_or_else(|| OAuthError::invalid_grant(GONE))?;
             // The grant has no refresh token left to revoke it by; its links can go.
-            let claims = Claims {
-                grant: tessera_storage::GrantId::NONE,
-                ..claims
-            };
-            app.table.close_grant(record.grant);
-            let access = mint(
-                &app.table,
-                claims,
-                TokenKind::Access,
-                t.access_length,
-                t.access_ttl,
+            writes.table().close_grant(record.grant);
+            let access = mint_access(
+                writes,
+                Claims {
+                    grant: GrantId::NONE,
+                    ..claims
+                },
+                &t,
                 now,
             );
-            Ok(Issued {
-                access: access.token,
-                expires_in: t.access_ttl,
-                refresh: None,
-                scope,
-            })
+            Ok(Issued::new(access, &t, None, scope))
         }
         RefreshPolicy::Preserve => {
-            let access = mint(
-                &app.table,
-                claims,
-                TokenKind::Access,
-                t.access_length,
-                t.access_ttl,
-                now,
-            );
-            if !app.table.link(record.grant, access.link(), None, now) {
-                app.table.remove(&access.key);
+            let access = mint_access(writes, claims, &t, now);
+            if !writes.table().link(record.grant, access.link(), None, now) {
+                writes.remove(&access.key);
                 return Err(OAuthError::invalid_grant(GONE));
             }
-            Ok(Issued {
-                access: access.token,
-                expires_in: t.access_ttl,
-                refresh: Some(RefreshOut::Same(presented.to_owned())),
+            Ok(Issued::new(
+                access,
+                &t,
+                Some(RefreshOut::Same(presented.to_owned())),
                 scope,
-            })
+            ))
         }
     }
 }

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Client-credentials issuance throughput with each store setting, in one run:
+#   memory-only (baseline) | RocksDB durability=async | RocksDB durability=sync
+# Tessera runs with one worker pinned to core 0; wrk (1 thread, 32 connections) on core 1.
+# Prints a table with each setting's throughput as a ratio to memory-only.
+#
+# Usage: bench/store-throughput.sh [seconds-per-setting] [rounds]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs="${1:-10}"
+rounds="${2:-3}"
+command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null; }
+cargo build --release --bin tessera >&2
+bin="${CARGO_TARGET_DIR:-target}/release/tessera"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+config() { # kind durability
+  cat <<TOML
+[server]
+workers = 1
+pin_cores = true
+[store]
+kind = "$1"
+path = "$work/data-$1-$2"
+durability = "$2"
+[log]
+level = "warn"
+[[clients]]
+id = "svc-a"
+secret = "bench-secret"
+grant_types = ["client_credentials"]
+scopes = ["read", "write"]
+TOML
+}
+
+run_one() { # kind durability -> prints rps
+  local cfg="$work/$1-$2.toml"
+  config "$1" "$2" > "$cfg"
+  rm -rf "$work/data-$1-$2"
+  taskset -c 0 "$bin" serve --config "$cfg" --listen 127.0.0.1:0 > "$work/out" 2> "$work/err" &
+  local pid=$!
+  local addr=""
+  for _ in $(seq 1 100); do
+    addr="$(sed -n 's/^listening on //p' "$work/out")"
+    [ -n "$addr" ] && break
+    sleep 0.1
+  done
+  [ -n "$addr" ] || { cat "$work/err" >&2; exit 1; }
+  # Warm-up, then the measured run.
+  taskset -c 1 wrk -t1 -c32 -d2s -s bench/wrk/client_credentials.lua "http://$addr/api/oauth/token" > /dev/null
+  local line
+  line="$(taskset -c 1 wrk -t1 -c32 -d"${secs}s" -s bench/wrk/client_credentials.lua "http://$addr/api/oauth/token" | grep '^wrk-result')"
+  kill -TERM "$pid"; wait "$pid" || true
+  echo "$line"
+}
+
+printf '%-16s %-6s %10s %8s %8s %8s %8s\n' setting round rps errors p50_us p99_us ratio
+for round in $(seq 1 "$rounds"); do
+  base=""
+  for setting in memory:async rocksdb:async rocksdb:sync; do
+    kind="${setting%%:*}"; durability="${setting##*:}"
+    line="$(run_one "$kind" "$durability")"
+    rps="$(sed -E 's/.*rps=([0-9]+).*/\1/' <<<"$line")"
+    errors="$(sed -E 's/.*errors=([0-9]+).*/\1/' <<<"$line")"
+    p50="$(sed -E 's/.*p50_us=([0-9]+).*/\1/' <<<"$line")"
+    p99="$(sed -E 's/.*p99_us=([0-9]+).*/\1/' <<<"$line")"
+    [ -z "$base" ] && base="$rps"
+    label="$kind"; [ "$kind" = rocksdb ] && label="rocksdb-$durability"
+    ratio="$(awk -v a="$rps" -v b="$base" 'BEGIN { printf "%.2f", a / b }')"
+    printf '%-16s %-6s %10s %8s %8s %8s %8s\n' "$label" "$round" "$rps" "$errors" "$p50" "$p99" "$ratio"
+  done
+done

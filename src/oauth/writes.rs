@@ -1,0 +1,127 @@
+//! Table changes made by one request, and their way to the store.
+//!
+//! Grants and revocation change the [`TokenTable`] only through [`Writes`], which records
+//! each change for the write-behind flusher. [`Writes::begin`] reserves queue room *before*
+//! anything changes, so a store that is not keeping up turns into a clean 503 rather than a
+//! change that is in memory but can never be written. [`Writes::commit`] hands the changes
+//! over — always, also when the grant failed after changing something (a used-up refresh
+//! token stays used up) — and in `sync` mode waits until they are durable.
+
+use super::error::{ErrorCode, OAuthError};
+use crate::app::App;
+use tessera_storage::writer::{Change, Permit};
+use tessera_storage::{RevokeOutcome, TokenKey, TokenKind, TokenRecord, TokenTable};
+
+/// The most changes one request makes: a failed rotation removes the old refresh token,
+/// inserts a new pair, then removes the pair again.
+const MAX_CHANGES: usize = 5;
+
+#[derive(Debug)]
+pub struct Writes<'a> {
+    table: &'a TokenTable,
+    permit: Option<Permit<'a>>,
+    changed: bool,
+}
+
+impl<'a> Writes<'a> {
+    /// Starts a request's changes; `temporarily_unavailable` (503) when the store's queue
+    /// is full.
+    pub fn begin(app: &'a App) -> Result<Writes<'a>, OAuthError> {
+        let permit = match &app.writer {
+            None => None,
+            Some(w) => Some(w.reserve(MAX_CHANGES).map_err(|_| {
+                OAuthError::temporarily_unavailable(
+                    "the token store is not keeping up; retry shortly",
+                )
+            })?),
+        };
+        Ok(Writes {
+            table: &app.table,
+            permit,
+            changed: false,
+        })
+    }
+
+    /// The table, for reads and grant links (links are rebuilt from records on recovery,
+    /// so they need no writing).
+    pub fn table(&self) -> &'a TokenTable {
+        self.table
+    }
+
+    fn record(&mut self, change: Change) {
+        self.changed = true;
+        if let Some(p) = &mut self.permit {
+            p.push(change);
+        }
+    }
+
+    pub fn insert(&mut self, key: TokenKey, record: TokenRecord) {
+        self.table.insert(key, record);
+        self.record(Change::Put { key, record });
+    }
+
+    pub fn remove(&mut self, key: &TokenKey) {
+        if self.table.remove(key).is_some() {
+            self.record(Change::Delete { key: *key });
+        }
+    }
+
+    /// [`TokenTable::remove_if`], recorded when it removes.
+    pub fn remove_if(
+        &mut self,
+        key: &TokenKey,
+        now: u32,
+        take: impl FnOnce(&TokenRecord) -> bool,
+    ) -> Option<TokenRecord> {
+        let removed = self.table.remove_if(key, now, take);
+        if removed.is_some() {
+            self.record(Change::Delete { key: *key });
+        }
+        removed
+    }
+
+    /// [`TokenTable::revoke`]; a revoked refresh token also deletes its grant's tokens from
+    /// the store, including any another node wrote.
+    pub fn revoke(
+        &mut self,
+        key: &TokenKey,
+        client: tessera_storage::Sym,
+        now: u32,
+    ) -> RevokeOutcome {
+        let grant = self.table.get(key, now).map(|r| (r.kind, r.grant));
+        let outcome = self.table.revoke(key, client, now);
+        if let RevokeOutcome::Revoked { kind, .. } = outcome {
+            self.record(Change::Delete { key: *key });
+            if let Some((TokenKind::Refresh, g)) = grant.filter(|_| kind == TokenKind::Refresh) {
+                if !g.is_none() {
+                    self.record(Change::DeleteGrant { grant: g });
+                }
+            }
+        }
+        outcome
+    }
+
+    /// Hands the changes to the flusher; in `sync` mode, waits until they are durable.
+    pub async fn commit(self) -> Result<(), OAuthError> {
+        let Some(permit) = self.permit.filter(|_| self.changed) else {
+            // Nothing changed (a refused grant): nothing to write or wait for.
+            return Ok(());
+        };
+        let Some(ack) = permit.finish() else {
+            return Ok(());
+        };
+        match ack.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "sync write failed");
+                Err(OAuthError::temporarily_unavailable(
+                    "the token store is unavailable; retry shortly",
+                ))
+            }
+            Err(_) => Err(OAuthError::new(
+                ErrorCode::ServerError,
+                "the token store writer stopped",
+            )),
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! The storage conformance suite: the behaviour every [`Store`] backend must show.
+//!
+//! Each check takes a fresh, empty store. Backends run the whole suite with
+//! [`run_all`] from their own tests (memory and RocksDB in this crate; later backends
+//! against their real servers), so "passes the suite" means the same thing everywhere.
+
+use crate::key::TokenKey;
+use crate::record::{GrantId, TokenKind};
+use crate::store::{Mutation, Store, StoredToken, Token};
+use std::sync::Arc;
+
+pub const NOW: u32 = 1_800_000_000;
+
+/// A named check over a fresh store.
+pub type Check = (&'static str, fn(&dyn Store));
+
+pub const CHECKS: &[Check] = &[
+    (
+        "put_then_get_returns_every_field",
+        put_then_get_returns_every_field,
+    ),
+    ("get_of_unknown_key_is_none", get_of_unknown_key_is_none),
+    (
+        "expired_token_is_not_returned",
+        expired_token_is_not_returned,
+    ),
+    (
+        "delete_removes_only_that_token",
+        delete_removes_only_that_token,
+    ),
+    (
+        "delete_grant_cascades_to_every_token_of_the_grant",
+        delete_grant_cascades_to_every_token_of_the_grant,
+    ),
+    (
+        "delete_grant_covers_puts_earlier_in_the_same_batch",
+        delete_grant_covers_puts_earlier_in_the_same_batch,
+    ),
+    ("batch_is_applied_in_order", batch_is_applied_in_order),
+    (
+        "scan_live_skips_expired_and_deleted",
+        scan_live_skips_expired_and_deleted,
+    ),
+    (
+        "purge_deletes_expired_tokens_in_bounded_batches",
+        purge_deletes_expired_tokens_in_bounded_batches,
+    ),
+    (
+        "durable_apply_is_readable_at_once",
+        durable_apply_is_readable_at_once,
+    ),
+];
+
+/// Runs every check, each on a store from `fresh`. Panics naming the failing check.
+pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
+    for (name, check) in CHECKS {
+        let store = fresh();
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(store.as_ref())));
+        if let Err(e) = outcome {
+            let msg = e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default();
+            panic!(
+                "{} store fails conformance check `{name}`: {msg}",
+                store.name()
+            );
+        }
+    }
+}
+
+pub fn key(name: &str) -> TokenKey {
+    TokenKey::of(name.as_bytes())
+}
+
+pub fn token(kind: TokenKind, grant: u64, ttl: u32) -> StoredToken {
+    Token {
+        kind,
+        grant: GrantId(grant),
+        client: Arc::from("svc-a"),
+        user: None,
+        scope: Arc::from("read"),
+        meta: None,
+        issued_at: NOW,
+        expires_at: NOW + ttl,
+    }
+}
+
+fn put(store: &dyn Store, name: &str, t: StoredToken) {
+    store
+        .apply(
+            &[Mutation::Put {
+                key: key(name),
+                token: t,
+            }],
+            false,
+        )
+        .unwrap_or_else(|e| panic!("put {name}: {e}"));
+}
+
+fn get(store: &dyn Store, name: &str, now: u32) -> Option<StoredToken> {
+    store
+        .get(&key(name), now)
+        .unwrap_or_else(|e| panic!("get {name}: {e}"))
+}
+
+fn put_then_get_returns_every_field(store: &dyn Store) {
+    let full = Token {
+        user: Some(Arc::from("ålice")),
+        meta: Some(Arc::from(r#"{"department":"Engineering"}"#)),
+        scope: Arc::from("read write"),
+        ..token(TokenKind::Refresh, 42, 600)
+    };
+    put(store, "full", full.clone());
+    put(store, "bare", token(TokenKind::Access, 0, 60));
+    assert_eq!(get(store, "full", NOW), Some(full));
+    assert_eq!(
+        get(store, "bare", NOW),
+        Some(token(TokenKind::Access, 0, 60))
+    );
+}
+
+fn get_of_unknown_key_is_none(store: &dyn Store) {
+    assert_eq!(get(store, "nothing", NOW), None);
+}
+
+fn expired_token_is_not_returned(store: &dyn Store) {
+    put(store, "t", token(TokenKind::Access, 0, 60));
+    assert!(get(store, "t", NOW + 59).is_some());
+    assert_eq!(get(store, "t", NOW + 60), None);
+}
+
+fn delete_removes_only_that_token(store: &dyn Store) {
+    put(store, "a", token(TokenKind::Access, 0, 60));
+    put(store, "b", token(TokenKind::Access, 0, 60));
+    store
+        .apply(&[Mutation::Delete { key: key("a") }], false)
+        .expect("delete");
+    assert_eq!(get(store, "a", NOW), None);
+    assert!(get(store, "b", NOW).is_some());
+    // Deleting what is not there is not an error.
+    store
+        .apply(&[Mutation::Delete { key: key("zz") }], false)
+        .expect("delete missing");
+}
+
+fn delete_grant_cascades_to_every_token_of_the_grant(store: &dyn Store) {
+    put(store, "r", token(TokenKind::Refresh, 7, 600));
+    put(store, "a1", token(TokenKind::Access, 7, 60));
+    put(store, "a2", token(TokenKind::Access, 7, 60));
+    put(store, "other", token(TokenKind::Access, 8, 60));
+    let mut in_grant = store.grant_tokens(GrantId(7), NOW).expect("grant_tokens");
+    in_grant.sort();
+    let mut expected = vec![key("r"), key("a1"), key("a2")];
+    expected.sort();
+    assert_eq!(in_grant, expected);
+    store
+        .apply(
+            &[
+                Mutation::Delete { key: key("r") },
+                Mutation::DeleteGrant { grant: GrantId(7) },
+            ],
+            false,
+        )
+        .expect("revoke");
+    for gone in ["r", "a1", "a2"] {
+        assert_eq!(get(store, gone, NOW), None, "{gone} survived the cascade");
+    }
+    assert!(get(store, "other", NOW).is_some());
+    assert!(store
+        .grant_tokens(GrantId(7), NOW)
+        .expect("grant_tokens")
+        .is_empty());
+}
+
+fn delete_grant_covers_puts_earlier_in_the_same_batch(store: &dyn Store) {
+    put(store, "r", token(TokenKind::Refresh, 9, 600));
+    store
+        .apply(
+            &[
+                Mutation::Put {
+                    key: key("late"),
+                    token: token(TokenKind::Access, 9, 60),
+                },
+                Mutation::DeleteGrant { grant: GrantId(9) },
+            ],
+            false,
+        )
+        .expect("batch");
+    assert_eq!(get(store, "late", NOW), None);
+    assert_eq!(get(store, "r", NOW), None);
+}
+
+fn batch_is_applied_in_order(store: &dyn Store) {
+    store
+        .apply(
+            &[
+                Mutation::Put {
+                    key: key("x"),
+                    token: token(TokenKind::Access, 0, 60),
+                },
+                Mutation::Delete { key: key("x") },
+                Mutation::Put {
+                    key: key("y"),
+                    token: token(TokenKind::Access, 0, 60),
+                },
+            ],
+            false,
+        )
+        .expect("batch");
+    assert_eq!(get(store, "x", NOW), None);
+    assert!(get(store, "y", NOW).is_some());
+}
+
+fn scan_live_skips_expired_and_deleted(store: &dyn Store) {
+    for i in 0..50 {
+        put(store, &format!("live{i}"), token(TokenKind::Access, 0, 100));
+        put(store, &format!("dead{i}"), token(TokenKind::Access, 0, 10));
+    }
+    store
+        .apply(&[Mutation::Delete { key: key("live0") }], false)
+        .expect("delete");
+    let mut seen = Vec::new();
+    let n = store
+        .scan_live(NOW + 10, &mut |k, t| {
+            assert!(t.is_live(NOW + 10));
+            seen.push(k);
+        })
+        .expect("scan");
+    assert_eq!(n, 49);
+    assert_eq!(seen.len(), 49);
+    assert!(!seen.contains(&key("live0")));
+    assert!(seen.contains(&key("live1")));
+}
+
+fn purge_deletes_expired_tokens_in_bounded_batches(store: &dyn Store) {
+    for i in 0..25 {
+        put(store, &format!("old{i}"), token(TokenKind::Access, 3, 10));
+    }
+    put(store, "new", token(TokenKind::Refresh, 3, 100));
+    let mut purged = 0;
+    loop {
+        let n = store.purge_expired(NOW + 10, 10).expect("purge");
+        assert!(n <= 10);
+        purged += n;
+        if n < 10 {
+            break;
+        }
+    }
+    assert_eq!(purged, 25);
+    assert_eq!(store.purge_expired(NOW + 10, 10).expect("purge"), 0);
+    assert!(get(store, "new", NOW + 10).is_some());
+    assert_eq!(
+        store.grant_tokens(GrantId(3), NOW + 10).expect("grant"),
+        vec![key("new")]
+    );
+    // Even asked about a time before expiry, purged tokens stay gone.
+    assert_eq!(get(store, "old3", NOW), None);
+}
+
+fn durable_apply_is_readable_at_once(store: &dyn Store) {
+    store
+        .apply(
+            &[Mutation::Put {
+                key: key("d"),
+                token: token(TokenKind::Access, 0, 60),
+            }],
+            true,
+        )
+        .expect("durable put");
+    assert!(get(store, "d", NOW).is_some());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+
+    #[test]
+    fn memory_store_passes_the_conformance_suite() {
+        run_all(&mut || Box::new(MemoryStore::new()));
+    }
+}

@@ -1,0 +1,143 @@
+//! The `Store` trait: what a persistent backend must do, named without any backend's types.
+//!
+//! The in-memory [`crate::TokenTable`] is the source of truth for reads on a node; a store
+//! is where its changes are written behind (by [`crate::writer`]) and where the table is
+//! rebuilt from at start-up. Backends:
+//! - [`memory::MemoryStore`]: the reference implementation, for the conformance suite.
+//! - `rocks::RocksStore` (feature `rocksdb`, default): embedded RocksDB.
+//!
+//! Every backend passes [`crate::conformance`]. Records cross this boundary as
+//! [`StoredToken`]s with their strings (client, user, scope, metadata) spelled out, because
+//! interned symbols mean nothing outside one process.
+
+pub mod codec;
+pub mod memory;
+#[cfg(feature = "rocksdb")]
+pub mod rocks;
+
+use crate::key::TokenKey;
+use crate::record::{GrantId, TokenKind};
+use std::fmt;
+use std::sync::Arc;
+
+/// A token record with its strings, generic over how they are held: owned
+/// (`Arc<str>`, on the write path) or borrowed from a store's bytes (`&str`, when reading).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token<S> {
+    pub kind: TokenKind,
+    pub grant: GrantId,
+    pub client: S,
+    pub user: Option<S>,
+    pub scope: S,
+    pub meta: Option<S>,
+    pub issued_at: u32,
+    pub expires_at: u32,
+}
+
+/// A token as written to a store.
+pub type StoredToken = Token<Arc<str>>;
+/// A token as read from a store, borrowing its strings.
+pub type TokenView<'a> = Token<&'a str>;
+
+impl<S: AsRef<str>> Token<S> {
+    pub fn is_live(&self, now: u32) -> bool {
+        now < self.expires_at
+    }
+
+    /// Borrows the strings.
+    pub fn view(&self) -> TokenView<'_> {
+        Token {
+            kind: self.kind,
+            grant: self.grant,
+            client: self.client.as_ref(),
+            user: self.user.as_ref().map(AsRef::as_ref),
+            scope: self.scope.as_ref(),
+            meta: self.meta.as_ref().map(AsRef::as_ref),
+            issued_at: self.issued_at,
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+impl TokenView<'_> {
+    pub fn to_owned_token(&self) -> StoredToken {
+        Token {
+            kind: self.kind,
+            grant: self.grant,
+            client: Arc::from(self.client),
+            user: self.user.map(Arc::from),
+            scope: Arc::from(self.scope),
+            meta: self.meta.map(Arc::from),
+            issued_at: self.issued_at,
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+/// One change to a store. A batch is applied in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mutation {
+    /// Store a token (issued, rotated in).
+    Put { key: TokenKey, token: StoredToken },
+    /// Remove a token (revoked, used up by a rotation).
+    Delete { key: TokenKey },
+    /// Remove every token of a grant (RFC 7009 §2.1 cascade), including tokens put earlier
+    /// in the same batch.
+    DeleteGrant { grant: GrantId },
+}
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store cannot be opened at `path` (not a directory, no permission, locked by
+    /// another process, corrupt). Fatal at start-up.
+    Open { path: String, reason: String },
+    /// A read or write failed; the caller may retry.
+    Io {
+        backend: &'static str,
+        message: String,
+    },
+    /// Stored bytes could not be decoded.
+    Corrupt { message: String },
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Open { path, reason } => write!(f, "cannot use store at {path}: {reason}"),
+            StoreError::Io { backend, message } => write!(f, "{backend} store error: {message}"),
+            StoreError::Corrupt { message } => write!(f, "corrupt stored record: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// A persistent token store. Implementations are shared between the write-behind flusher,
+/// the purge thread and start-up recovery; none of them runs on a worker thread.
+pub trait Store: Send + Sync + fmt::Debug {
+    /// A short name for logs and metrics (`"rocksdb"`).
+    fn name(&self) -> &'static str;
+
+    /// Applies `batch` in order, atomically where the backend can. With `durable`, returns
+    /// only once the batch would survive a crash of the machine (WAL synced).
+    fn apply(&self, batch: &[Mutation], durable: bool) -> Result<(), StoreError>;
+
+    /// The live token under `key`.
+    fn get(&self, key: &TokenKey, now: u32) -> Result<Option<StoredToken>, StoreError>;
+
+    /// The keys of the live tokens of `grant`.
+    fn grant_tokens(&self, grant: GrantId, now: u32) -> Result<Vec<TokenKey>, StoreError>;
+
+    /// Calls `visit` for every live token; returns how many were visited.
+    fn scan_live(
+        &self,
+        now: u32,
+        visit: &mut dyn FnMut(TokenKey, TokenView<'_>),
+    ) -> Result<u64, StoreError>;
+
+    /// Deletes up to `limit` tokens that expired at or before `now`; returns how many. Call
+    /// again while it returns `limit`.
+    fn purge_expired(&self, now: u32, limit: usize) -> Result<usize, StoreError>;
+}

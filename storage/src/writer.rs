@@ -1,0 +1,523 @@
+//! Write-behind: table changes go to a store on a named flusher thread, never on a worker.
+//!
+//! Workers describe what they changed in the table as [`Change`]s and hand them over a
+//! bounded crossbeam channel. The flusher (`tessera-flusher`) gathers them into batches,
+//! turns interned symbols back into strings, and applies each batch to the [`Store`] in one
+//! atomic write.
+//!
+//! Durability, as numbered steps:
+//! 1. A request that will change the table first [`WriteBehind::reserve`]s queue room. A
+//!    full queue (the store is slow or down) refuses it *before* anything changes, and the
+//!    request answers 503 — nothing that was accepted is ever dropped for lack of room.
+//! 2. The request changes the in-memory table and pushes its changes; lookups see them at
+//!    once.
+//! 3. `async`: the response goes out now. The flusher writes whatever arrived within
+//!    `flush_interval` (or a full batch) with the WAL written but not fsynced. A killed
+//!    process loses nothing the flusher has written; a crash loses at most what was queued,
+//!    i.e. at most one flush interval of changes.
+//! 4. `sync` (group commit): the request also queues an acknowledgement and awaits it. The
+//!    flusher writes everything queued so far as one batch with a synced WAL, then
+//!    acknowledges every waiting request at once: one fsync serves the whole batch. An
+//!    acknowledged response therefore survives `kill -9` and power loss.
+//! 5. A failing store: the batch is kept and retried with exponential backoff (10 ms to
+//!    1 s); the failure is logged once per burst, counted in the stats, and `sync` requests
+//!    waiting on it are answered with the error (503) while their changes stay queued.
+//! 6. Shutdown: [`WriteBehind::shutdown`] queues a stop marker behind everything accepted,
+//!    the flusher writes all of it, and only then the process exits.
+
+use crate::intern::Symbols;
+use crate::key::TokenKey;
+use crate::record::{GrantId, TokenRecord};
+use crate::store::{Mutation, Store, StoreError, Token};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use futures_channel::oneshot;
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tracing::{error, info, warn};
+
+/// Most changes written in one batch.
+const MAX_BATCH: usize = 8192;
+/// Messages one request may push beyond its reservation without failing (a safety margin:
+/// reservations are sized for the largest request).
+const SLACK: usize = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Respond at once; written within `flush_interval`.
+    Async,
+    /// Respond once the WAL holding the change is synced (group commit).
+    Sync,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct WriterConfig {
+    pub durability: Durability,
+    pub flush_interval: Duration,
+    pub queue_capacity: usize,
+    /// Added before every store write. For tests of backpressure and outages only.
+    pub write_delay: Duration,
+    /// How long shutdown keeps retrying a failing store before giving up.
+    pub drain_timeout: Duration,
+}
+
+/// A change made to the table, as the flusher receives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Put { key: TokenKey, record: TokenRecord },
+    Delete { key: TokenKey },
+    DeleteGrant { grant: GrantId },
+}
+
+enum Msg {
+    Change(Change),
+    Ack(oneshot::Sender<Result<(), StoreError>>),
+    Stop(std::sync::mpsc::Sender<()>),
+}
+
+/// The queue is full: the store is not keeping up. Answer 503 with `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backpressure;
+
+/// Counters for metrics; read with relaxed loads.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    pub batches: AtomicU64,
+    pub mutations: AtomicU64,
+    pub flush_us_total: AtomicU64,
+    pub flush_us_max: AtomicU64,
+    pub last_batch: AtomicU64,
+    pub errors: AtomicU64,
+    pub rejected: AtomicU64,
+}
+
+#[derive(Debug)]
+pub struct WriteBehind {
+    tx: Sender<Msg>,
+    outstanding: Arc<AtomicUsize>,
+    capacity: usize,
+    durability: Durability,
+    stats: Arc<WriterStats>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Msg::Change(c) => write!(f, "Change({c:?})"),
+            Msg::Ack(_) => f.write_str("Ack"),
+            Msg::Stop(_) => f.write_str("Stop"),
+        }
+    }
+}
+
+impl WriteBehind {
+    /// Starts the flusher thread for `store`.
+    pub fn start(
+        store: Arc<dyn Store>,
+        symbols: Arc<Symbols>,
+        config: WriterConfig,
+    ) -> std::io::Result<WriteBehind> {
+        let capacity = config.queue_capacity.max(1);
+        let (tx, rx) = bounded(capacity + SLACK);
+        let outstanding = Arc::new(AtomicUsize::new(0));
+        let stats = Arc::new(WriterStats::default());
+        let flusher = Flusher {
+            rx,
+            store,
+            symbols,
+            config,
+            outstanding: Arc::clone(&outstanding),
+            stats: Arc::clone(&stats),
+        };
+        let thread = std::thread::Builder::new()
+            .name("tessera-flusher".to_owned())
+            .spawn(move || flusher.run())?;
+        Ok(WriteBehind {
+            tx,
+            outstanding,
+            capacity,
+            durability: config.durability,
+            stats,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    pub fn stats(&self) -> &WriterStats {
+        &self.stats
+    }
+
+    /// Changes accepted but not yet taken by the flusher.
+    pub fn queue_depth(&self) -> usize {
+        self.outstanding.load(Ordering::Relaxed)
+    }
+
+    /// Reserves room for `changes` changes (plus an acknowledgement in `sync` mode), or
+    /// refuses when the queue is full. Call before changing the table.
+    pub fn reserve(&self, changes: usize) -> Result<Permit<'_>, Backpressure> {
+        let n = changes + usize::from(self.durability == Durability::Sync);
+        let ok = self
+            .outstanding
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
+                (cur + n <= self.capacity).then_some(cur + n)
+            });
+        match ok {
+            Ok(_) => Ok(Permit {
+                writer: self,
+                left: n,
+                acked: false,
+            }),
+            Err(_) => {
+                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                Err(Backpressure)
+            }
+        }
+    }
+
+    /// Stops accepting, waits until everything accepted is written (or `timeout` passes
+    /// with the store still failing), and joins the flusher.
+    pub fn shutdown(&self, timeout: Duration) {
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        if self.tx.send_timeout(Msg::Stop(done_tx), timeout).is_ok() {
+            let _ = done_rx.recv_timeout(timeout + Duration::from_secs(1));
+        }
+        if let Some(t) = self.thread.lock().take() {
+            let _ = t.join();
+        }
+    }
+
+    fn send(&self, msg: Msg) {
+        // The reservation guarantees room; SLACK covers a request that pushes more than it
+        // reserved. If even that is exhausted, wait rather than lose an accepted change.
+        if let Err(crossbeam_channel::TrySendError::Full(msg)) = self.tx.try_send(msg) {
+            let _ = self.tx.send(msg);
+        }
+    }
+}
+
+/// Room reserved in the queue for one request's changes.
+#[derive(Debug)]
+pub struct Permit<'a> {
+    writer: &'a WriteBehind,
+    left: usize,
+    acked: bool,
+}
+
+impl Permit<'_> {
+    /// Queues one change for the flusher.
+    pub fn push(&mut self, change: Change) {
+        if self.left > 0 {
+            self.left -= 1;
+        } else {
+            self.writer.outstanding.fetch_add(1, Ordering::AcqRel);
+        }
+        self.writer.send(Msg::Change(change));
+    }
+
+    /// Ends the request's changes. In `sync` mode, returns the acknowledgement to await:
+    /// it resolves once every change pushed so far is durable.
+    pub fn finish(mut self) -> Option<oneshot::Receiver<Result<(), StoreError>>> {
+        if self.writer.durability != Durability::Sync || self.acked {
+            return None;
+        }
+        self.acked = true;
+        let (tx, rx) = oneshot::channel();
+        if self.left > 0 {
+            self.left -= 1;
+        } else {
+            self.writer.outstanding.fetch_add(1, Ordering::AcqRel);
+        }
+        self.writer.send(Msg::Ack(tx));
+        Some(rx)
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if self.left > 0 {
+            self.writer
+                .outstanding
+                .fetch_sub(self.left, Ordering::AcqRel);
+        }
+    }
+}
+
+struct Flusher {
+    rx: Receiver<Msg>,
+    store: Arc<dyn Store>,
+    symbols: Arc<Symbols>,
+    config: WriterConfig,
+    outstanding: Arc<AtomicUsize>,
+    stats: Arc<WriterStats>,
+}
+
+/// One batch being gathered.
+#[derive(Default)]
+struct Batch {
+    mutations: Vec<Mutation>,
+    acks: Vec<oneshot::Sender<Result<(), StoreError>>>,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+}
+
+impl Flusher {
+    fn run(self) {
+        let mut batch = Batch::default();
+        loop {
+            let Ok(first) = self.rx.recv() else {
+                // Every sender is gone: nothing more can arrive.
+                return;
+            };
+            self.take(first, &mut batch);
+            self.gather(&mut batch);
+            if !batch.mutations.is_empty() || !batch.acks.is_empty() {
+                self.write(&mut batch);
+            }
+            if let Some(done) = batch.stop.take() {
+                let _ = done.send(());
+                return;
+            }
+        }
+    }
+
+    fn take(&self, msg: Msg, batch: &mut Batch) {
+        match msg {
+            Msg::Change(c) => {
+                self.outstanding.fetch_sub(1, Ordering::AcqRel);
+                batch.mutations.push(self.mutation(c));
+            }
+            Msg::Ack(a) => {
+                self.outstanding.fetch_sub(1, Ordering::AcqRel);
+                batch.acks.push(a);
+            }
+            Msg::Stop(s) => batch.stop = Some(s),
+        }
+    }
+
+    /// Adds to the batch: in `async` mode until the flush interval has passed since the
+    /// batch began; in `sync` mode whatever is queued right now (group commit: everything
+    /// that arrived during the previous fsync shares the next one). At shutdown, everything.
+    fn gather(&self, batch: &mut Batch) {
+        let deadline = Instant::now() + self.config.flush_interval;
+        while batch.mutations.len() < MAX_BATCH {
+            let stopping = batch.stop.is_some();
+            let msg = if stopping || self.config.durability == Durability::Sync {
+                match self.rx.try_recv() {
+                    Ok(m) => m,
+                    Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => return,
+                }
+            } else {
+                match self.rx.recv_deadline(deadline) {
+                    Ok(m) => m,
+                    Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => return,
+                }
+            };
+            self.take(msg, batch);
+        }
+    }
+
+    fn mutation(&self, change: Change) -> Mutation {
+        match change {
+            Change::Put { key, record } => {
+                let s = &self.symbols;
+                let name =
+                    |i: &crate::Interner, sym| i.resolve(sym).unwrap_or_else(|| Arc::from(""));
+                Mutation::Put {
+                    key,
+                    token: Token {
+                        kind: record.kind,
+                        grant: record.grant,
+                        client: name(&s.clients, record.client),
+                        user: record.user.map(|u| name(&s.users, u)),
+                        scope: name(&s.scopes, record.scope),
+                        meta: record.meta.map(|m| name(&s.meta, m)),
+                        issued_at: record.issued_at,
+                        expires_at: record.expires_at,
+                    },
+                }
+            }
+            Change::Delete { key } => Mutation::Delete { key },
+            Change::DeleteGrant { grant } => Mutation::DeleteGrant { grant },
+        }
+    }
+
+    /// Writes the batch, retrying until it succeeds (or shutdown's drain time is over).
+    fn write(&self, batch: &mut Batch) {
+        let durable = self.config.durability == Durability::Sync;
+        let mut backoff = Duration::from_millis(10);
+        let mut failures = 0u64;
+        let began = Instant::now();
+        loop {
+            if !self.config.write_delay.is_zero() {
+                std::thread::sleep(self.config.write_delay);
+            }
+            let started = Instant::now();
+            match self.store.apply(&batch.mutations, durable) {
+                Ok(()) => {
+                    let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    self.stats.batches.fetch_add(1, Ordering::Relaxed);
+                    self.stats
+                        .mutations
+                        .fetch_add(batch.mutations.len() as u64, Ordering::Relaxed);
+                    self.stats
+                        .last_batch
+                        .store(batch.mutations.len() as u64, Ordering::Relaxed);
+                    self.stats.flush_us_total.fetch_add(us, Ordering::Relaxed);
+                    self.stats.flush_us_max.fetch_max(us, Ordering::Relaxed);
+                    if failures > 0 {
+                        info!(
+                            store = self.store.name(),
+                            failures, "store writes recovered"
+                        );
+                    }
+                    for ack in batch.acks.drain(..) {
+                        let _ = ack.send(Ok(()));
+                    }
+                    batch.mutations.clear();
+                    return;
+                }
+                Err(e) => {
+                    failures += 1;
+                    self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                    if failures == 1 {
+                        warn!(store = self.store.name(), error = %e, pending = batch.mutations.len(), "store write failed; retrying with backoff");
+                    }
+                    // Waiting requests learn now; their changes stay in the batch.
+                    for ack in batch.acks.drain(..) {
+                        let _ = ack.send(Err(e.clone()));
+                    }
+                    if batch.stop.is_some() && began.elapsed() > self.config.drain_timeout {
+                        error!(
+                            store = self.store.name(),
+                            lost = batch.mutations.len() + self.rx.len(),
+                            "shutting down with the store still failing; unwritten changes are lost"
+                        );
+                        batch.mutations.clear();
+                        return;
+                    }
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance::NOW;
+    use crate::record::TokenKind;
+    use crate::store::memory::MemoryStore;
+
+    fn record(symbols: &Symbols) -> TokenRecord {
+        TokenRecord {
+            grant: GrantId::NONE,
+            client: symbols.clients.intern("svc-a"),
+            user: None,
+            scope: symbols.scopes.intern("read"),
+            meta: None,
+            issued_at: NOW,
+            expires_at: NOW + 60,
+            kind: TokenKind::Access,
+        }
+    }
+
+    fn config(durability: Durability, capacity: usize) -> WriterConfig {
+        WriterConfig {
+            durability,
+            flush_interval: Duration::from_millis(5),
+            queue_capacity: capacity,
+            write_delay: Duration::ZERO,
+            drain_timeout: Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn shutdown_drains_everything_accepted() {
+        let store = Arc::new(MemoryStore::new());
+        let symbols = Arc::new(Symbols::default());
+        let w = WriteBehind::start(
+            store.clone(),
+            symbols.clone(),
+            config(Durability::Async, 100_000),
+        )
+        .expect("start");
+        for i in 0..10_000u32 {
+            let mut p = w.reserve(1).expect("room");
+            p.push(Change::Put {
+                key: TokenKey::of(&i.to_le_bytes()),
+                record: record(&symbols),
+            });
+        }
+        w.shutdown(Duration::from_secs(10));
+        assert_eq!(store.scan_live(NOW, &mut |_, _| {}).expect("scan"), 10_000);
+        let t = store
+            .get(&TokenKey::of(&7u32.to_le_bytes()), NOW)
+            .expect("get")
+            .expect("present");
+        assert_eq!((&*t.client, &*t.scope), ("svc-a", "read"));
+    }
+
+    #[test]
+    fn full_queue_refuses_before_anything_changes() {
+        let store = Arc::new(MemoryStore::new());
+        let cfg = WriterConfig {
+            write_delay: Duration::from_millis(200),
+            ..config(Durability::Async, 3)
+        };
+        let w = WriteBehind::start(store, Arc::new(Symbols::default()), cfg).expect("start");
+        let a = w.reserve(2).expect("room for two");
+        let b = w.reserve(1).expect("room for one more");
+        assert_eq!(w.reserve(1).err(), Some(Backpressure));
+        drop(a);
+        assert!(w.reserve(2).is_ok(), "an unused reservation is released");
+        drop(b);
+        assert_eq!(w.stats().rejected.load(Ordering::Relaxed), 1);
+        w.shutdown(Duration::from_secs(5));
+    }
+
+    #[test]
+    fn sync_acknowledgement_arrives_after_the_write() {
+        let store = Arc::new(MemoryStore::new());
+        let symbols = Arc::new(Symbols::default());
+        let w = WriteBehind::start(
+            store.clone(),
+            symbols.clone(),
+            config(Durability::Sync, 100),
+        )
+        .expect("start");
+        let key = TokenKey::of(b"k");
+        let mut p = w.reserve(1).expect("room");
+        p.push(Change::Put {
+            key,
+            record: record(&symbols),
+        });
+        let ack = p.finish().expect("sync mode acknowledges");
+        let outcome = futures_executor_block_on(ack);
+        assert_eq!(outcome, Ok(Ok(())));
+        assert!(
+            store.get(&key, NOW).expect("get").is_some(),
+            "acknowledged before it was written"
+        );
+        w.shutdown(Duration::from_secs(5));
+    }
+
+    /// A minimal executor for one future, so the test needs no async runtime.
+    fn futures_executor_block_on<F: std::future::Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        loop {
+            if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! Black-box tests for Tessera: each test starts the real `tessera` binary on port 0 with its
+//! own TOML config, talks raw HTTP/1.1 to it over `std::net::TcpStream` and checks what comes
+//! back against the contract (RFC 6749, 6750, 7009, 7662 and the server's own rules).
+//!
+//! # Layout
+//!
+//! - `harness`: the `Server` fixture (config file, child process, port, kill on drop), a tiny
+//!   HTTP/1.1 client (raw bytes out; status line, headers, `Content-Length` or chunked body
+//!   in; pipelined reads), fixture clients such as `confidential_client()`, form/Basic
+//!   encoding, OAuth error assertions and a Prometheus text parser.
+//! - `token_client_credentials`, `token_password`, `token_refresh`: the token endpoint per
+//!   grant (RFC 6749 §4.4, §4.3, §6), token shape, per-client overrides, scope rules.
+//! - `client_auth`: client authentication (RFC 6749 §2.3.1, §5.2).
+//! - `revoke` (RFC 7009), `tokeninfo`, `introspect` (RFC 7662).
+//! - `http_protocol`: keep-alive, pipelining, chunked bodies, limits, malformed and split
+//!   requests, timeouts, the connection limit, HTTP/1.0.
+//! - `ops`: health, metrics, graceful shutdown and the command line.
+//! - `persistence`: the RocksDB write-behind — restarts, `kill -9` in both durability modes,
+//!   bad data directories, backpressure.
+//!
+//! Every socket read has a 10 s timeout and every child process is killed when its fixture
+//! drops, so a broken server fails tests instead of hanging the run.
+
+mod harness;
+
+mod client_auth;
+mod http_protocol;
+mod introspect;
+mod ops;
+mod persistence;
+mod revoke;
+mod token_client_credentials;
+mod token_password;
+mod token_refresh;
+mod tokeninfo;
