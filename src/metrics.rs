@@ -337,3 +337,11 @@ pub fn render_store(
     }
     out.extend_from_slice(s.as_bytes());
 }
+
+/// One metric with a single series: HELP, TYPE and the sample.
+fn write_single(s: &mut String, name: &str, kind: &str, help: &str, labels: &str, value: f64) {
+    let _ = writeln!(
+        s,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{labels} {value}"
+    );
+}

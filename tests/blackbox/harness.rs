@@ -1094,6 +1094,16 @@ impl Server {
         self.conn().roundtrip(bytes)
     }
 
+    /// Sends `bytes` on a new connection and checks that the server answers `status` and
+    /// then closes the connection (how malformed or over-limit requests are refused).
+    pub fn assert_rejected_and_closed(&self, bytes: &[u8], status: u16) {
+        let mut conn = self.conn();
+        conn.send(bytes);
+        let r = conn.read_response();
+        assert_eq!(r.status, status, "{}", r.summary());
+        conn.assert_closed();
+    }
+
     /// `GET path` on a new connection.
     pub fn get(&self, path: &str) -> Response {
         self.send_raw(&raw_request("GET", path, &[], b""))

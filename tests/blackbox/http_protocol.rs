@@ -471,32 +471,23 @@ fn body_just_under_max_body_bytes_is_accepted() {
 
 #[test]
 fn garbage_bytes_get_400_and_close() {
-    let server = Server::start_default();
-    let mut conn = server.conn();
-    conn.send(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n");
-    let r = conn.read_response();
-    assert_eq!(r.status, 400, "{}", r.summary());
-    conn.assert_closed();
+    Server::start_default().assert_rejected_and_closed(
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n",
+        400,
+    );
 }
 
 #[test]
 fn malformed_request_line_gets_400_and_close() {
-    let server = Server::start_default();
-    let mut conn = server.conn();
-    conn.send(b"THIS IS NOT HTTP AT ALL\r\n\r\n");
-    let r = conn.read_response();
-    assert_eq!(r.status, 400, "{}", r.summary());
-    conn.assert_closed();
+    Server::start_default().assert_rejected_and_closed(b"THIS IS NOT HTTP AT ALL\r\n\r\n", 400);
 }
 
 #[test]
 fn invalid_content_length_gets_400_and_close() {
-    let server = Server::start_default();
-    let mut conn = server.conn();
-    conn.send(b"POST /api/oauth/token HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n");
-    let r = conn.read_response();
-    assert_eq!(r.status, 400, "{}", r.summary());
-    conn.assert_closed();
+    Server::start_default().assert_rejected_and_closed(
+        b"POST /api/oauth/token HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        400,
+    );
 }
 
 #[test]
@@ -687,24 +678,15 @@ fn rfc9110_10_1_1_expect_100_continue_gets_an_interim_response_before_the_body()
 
 #[test]
 fn rfc9112_5_1_whitespace_between_header_name_and_colon_is_400() {
-    let server = Server::start_default();
-    let mut conn = server.conn();
-    conn.send(b"POST /api/oauth/token HTTP/1.1\r\nHost: x\r\nContent-Length : 5\r\n\r\nhello");
-    let r = conn.read_response();
-    assert_eq!(r.status, 400, "{}", r.summary());
-    conn.assert_closed();
+    Server::start_default().assert_rejected_and_closed(
+        b"POST /api/oauth/token HTTP/1.1\r\nHost: x\r\nContent-Length : 5\r\n\r\nhello",
+        400,
+    );
 }
 
 #[test]
 fn rfc9112_6_3_conflicting_content_lengths_are_400() {
-    let server = Server::start_default();
-    let mut conn = server.conn();
-    conn.send(
-        b"POST /api/oauth/token HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello12",
-    );
-    let r = conn.read_response();
-    assert_eq!(r.status, 400, "{}", r.summary());
-    conn.assert_closed();
+    Server::start_default().assert_rejected_and_closed(b"POST /api/oauth/token HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello12", 400);
 }
 
 #[test]
