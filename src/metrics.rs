@@ -260,10 +260,7 @@ impl Metrics {
             ),
         ];
         for (name, kind, help, value) in gauges_text {
-            let _ = writeln!(
-                s,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-            );
+            write_single(&mut s, name, kind, help, "", value as f64);
         }
         out.extend_from_slice(s.as_bytes());
     }
@@ -329,11 +326,9 @@ pub fn render_store(
             load(&stats.rejected) as f64,
         ),
     ];
+    let labels = format!("{{store=\"{store}\"}}");
     for (name, kind, help, value) in lines {
-        let _ = writeln!(
-            s,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{store=\"{store}\"}} {value}"
-        );
+        write_single(&mut s, name, kind, help, &labels, value);
     }
     out.extend_from_slice(s.as_bytes());
 }
