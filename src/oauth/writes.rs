@@ -88,14 +88,11 @@ impl<'a> Writes<'a> {
         client: tessera_storage::Sym,
         now: u32,
     ) -> RevokeOutcome {
-        let grant = self.table.get(key, now).map(|r| (r.kind, r.grant));
         let outcome = self.table.revoke(key, client, now);
-        if let RevokeOutcome::Revoked { kind, .. } = outcome {
+        if let RevokeOutcome::Revoked { kind, grant, .. } = outcome {
             self.record(Change::Delete { key: *key });
-            if let Some((TokenKind::Refresh, g)) = grant.filter(|_| kind == TokenKind::Refresh) {
-                if !g.is_none() {
-                    self.record(Change::DeleteGrant { grant: g });
-                }
+            if kind == TokenKind::Refresh && !grant.is_none() {
+                self.record(Change::DeleteGrant { grant });
             }
         }
         outcome

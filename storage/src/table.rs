@@ -61,7 +61,11 @@ pub enum RevokeOutcome {
     /// The token belongs to another client; nothing changed.
     NotOwner,
     /// The token is gone, and so are `cascaded` access tokens of its grant.
-    Revoked { kind: TokenKind, cascaded: usize },
+    Revoked {
+        kind: TokenKind,
+        grant: GrantId,
+        cascaded: usize,
+    },
 }
 
 /// What one purge pass reclaimed.
@@ -225,6 +229,7 @@ impl TokenTable {
         };
         RevokeOutcome::Revoked {
             kind: record.kind,
+            grant: record.grant,
             cascaded,
         }
     }
@@ -436,6 +441,7 @@ mod tests {
             t.revoke(&key("r2"), client(1), NOW),
             RevokeOutcome::Revoked {
                 kind: TokenKind::Refresh,
+                grant: g,
                 cascaded: 2
             }
         );
@@ -457,6 +463,7 @@ mod tests {
             t.revoke(&key("a"), client(1), NOW),
             RevokeOutcome::Revoked {
                 kind: TokenKind::Access,
+                grant: GrantId(5),
                 cascaded: 0
             }
         ));
