@@ -7,25 +7,41 @@
 
 CONFIG ?= config/tessera.toml
 
-.PHONY: setup run test fmt lint unit bench
+.PHONY: setup run test fmt lint unit services bench loadtest
 
 setup:
 	@bash .ci/setup
 
+# One build profile for everything (release): RocksDB's C++ takes ~25 minutes per profile
+# and feature set on two cores, so `run`, `lint`, `unit` and the benchmarks all share the
+# release build of the whole workspace instead of paying for a second (debug) one.
+TARGET_DIR = $(or $(CARGO_TARGET_DIR),target)
+
 run: setup
-	cargo run --release --bin tessera -- serve --config $(CONFIG)
+	cargo build --release --workspace --bins
+	$(TARGET_DIR)/release/tessera serve --config $(CONFIG)
 
 fmt:
 	cargo fmt --all -- --check
 
 lint:
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --release --workspace --all-targets -- -D warnings
 
 unit:
-	cargo test --workspace
+	cargo test --release --workspace
 
-test: setup fmt lint unit
+# The real database servers the store tests run against (installed and cached outside the
+# clone on first use). `make test` starts them; they keep running for the next run.
+services:
+	bash tests/services/cassandra.sh start
+
+test: setup fmt lint services unit
 
 # Criterion micro-benchmarks (no RocksDB build needed); see bench/RESULTS.md.
 bench: setup
 	cargo bench -p tessera-bench --no-default-features --bench tokens --bench table --bench http_parse
+
+# The headline load table of bench/RESULTS.md (scenarios, open loop, node-oidc-provider,
+# memory per token); about 8 minutes.
+loadtest: setup
+	bash bench/run.sh

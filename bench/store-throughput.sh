@@ -1,19 +1,31 @@
 #!/usr/bin/env bash
 # Client-credentials issuance throughput with each store setting, in one run:
 #   memory-only (baseline) | RocksDB durability=async | RocksDB durability=sync
-# Tessera runs with one worker pinned to core 0; wrk (1 thread, 32 connections) on core 1.
+#   | Cassandra durability=async (needs tests/services/cassandra.sh start; CASSANDRA=0 skips)
+# Tessera runs with one worker pinned to core 0; wrk (1 thread, CONNS=32 connections) on core 1.
 # Prints a table with each setting's throughput as a ratio to memory-only.
 #
 # Usage: bench/store-throughput.sh [seconds-per-setting] [rounds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-10}"
+conns="${CONNS:-32}"
 rounds="${2:-3}"
 command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null; }
-cargo build --release --bin tessera >&2
-bin="${CARGO_TARGET_DIR:-target}/release/tessera"
+# The shared build cache and --workspace (the same feature set as every other build), so
+# RocksDB is built once.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tessera/target}"
+cargo build --release --workspace --bins >&2
+bin="$CARGO_TARGET_DIR/release/tessera"
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+cleanup() {
+  rm -rf "$work"
+  if [ "${CASSANDRA:-1}" = 1 ]; then
+    bash tests/services/cassandra.sh cql "DROP KEYSPACE IF EXISTS bench_tput_$$" >/dev/null 2>&1 || true
+  fi
+}
+trap cleanup EXIT
+[ "${CASSANDRA:-1}" = 1 ] && bash tests/services/cassandra.sh start >&2
 
 config() { # kind durability
   cat <<TOML
@@ -24,6 +36,8 @@ pin_cores = true
 kind = "$1"
 path = "$work/data-$1-$2"
 durability = "$2"
+keyspace = "bench_tput_$$"
+create_schema = true
 [log]
 level = "warn"
 [[clients]]
@@ -48,9 +62,9 @@ run_one() { # kind durability -> prints rps
   done
   [ -n "$addr" ] || { cat "$work/err" >&2; exit 1; }
   # Warm-up, then the measured run.
-  taskset -c 1 wrk -t1 -c32 -d2s -s bench/wrk/client_credentials.lua "http://$addr/api/oauth/token" > /dev/null
+  taskset -c 1 wrk -t1 -c"$conns" -d2s -s bench/wrk/client_credentials.lua "http://$addr/api/oauth/token" > /dev/null
   local line
-  line="$(taskset -c 1 wrk -t1 -c32 -d"${secs}s" -s bench/wrk/client_credentials.lua "http://$addr/api/oauth/token" | grep '^wrk-result')"
+  line="$(taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" -s bench/wrk/client_credentials.lua "http://$addr/api/oauth/token" | grep '^wrk-result')"
   kill -TERM "$pid"; wait "$pid" || true
   echo "$line"
 }
@@ -58,7 +72,9 @@ run_one() { # kind durability -> prints rps
 printf '%-16s %-6s %10s %8s %8s %8s %8s\n' setting round rps errors p50_us p99_us ratio
 for round in $(seq 1 "$rounds"); do
   base=""
-  for setting in memory:async rocksdb:async rocksdb:sync; do
+  settings="memory:async rocksdb:async rocksdb:sync"
+  [ "${CASSANDRA:-1}" = 1 ] && settings="$settings cassandra:async"
+  for setting in $settings; do
     kind="${setting%%:*}"; durability="${setting##*:}"
     line="$(run_one "$kind" "$durability")"
     rps="$(sed -E 's/.*rps=([0-9]+).*/\1/' <<<"$line")"
@@ -66,7 +82,7 @@ for round in $(seq 1 "$rounds"); do
     p50="$(sed -E 's/.*p50_us=([0-9]+).*/\1/' <<<"$line")"
     p99="$(sed -E 's/.*p99_us=([0-9]+).*/\1/' <<<"$line")"
     [ -z "$base" ] && base="$rps"
-    label="$kind"; [ "$kind" = rocksdb ] && label="rocksdb-$durability"
+    label="$kind"; [ "$kind" != memory ] && label="$kind-$durability"
     ratio="$(awk -v a="$rps" -v b="$base" 'BEGIN { printf "%.2f", a / b }')"
     printf '%-16s %-6s %10s %8s %8s %8s %8s\n' "$label" "$round" "$rps" "$errors" "$p50" "$p99" "$ratio"
   done

@@ -3,13 +3,16 @@
 //! start-up — including the table's recovery from the store — then only read (the table,
 //! interners and writer synchronise internally).
 
-use crate::config::{Config, DurabilityMode, StoreKind};
+use crate::cluster::read_through::ReadThrough;
+use crate::config::{ClientConfig, Config, DurabilityMode, StoreKind, UserConfig};
 use crate::metrics::Metrics;
-use crate::oauth::clients::Clients;
+use crate::oauth::clients::{ClientIndices, Clients};
 use crate::oauth::password_pool::PasswordPool;
 use crate::oauth::users::Users;
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
 use std::fmt;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_storage::store::{Store, StoreError};
@@ -17,12 +20,22 @@ use tessera_storage::writer::{Durability, WriteBehind, WriterConfig};
 use tessera_storage::{Symbols, TokenTable};
 use tracing::info;
 
+/// Metrics slots for clients kept in a shared store, beyond the configuration's.
+const STORED_CLIENT_METRICS: usize = 1024;
+
 #[derive(Debug)]
 pub struct App {
     pub config: Config,
     pub table: TokenTable,
-    pub clients: Clients,
-    pub users: Users,
+    /// The client registry. Replaced as a whole when the clients kept in a shared store
+    /// change; workers keep their own reference and re-read it when `clients_generation`
+    /// moves (see [`App::clients_generation`]).
+    clients: ArcSwap<Clients>,
+    clients_generation: AtomicU64,
+    client_indices: Mutex<ClientIndices>,
+    users: ArcSwap<Users>,
+    /// Read-through to a shared store; `None` unless the store is shared.
+    pub read_through: Option<ReadThrough>,
     pub syms: Arc<Symbols>,
     /// The persistent store, if the configuration has one.
     pub store: Option<Arc<dyn Store>>,
@@ -57,8 +70,26 @@ impl App {
     /// the store, rebuilds the table from it, starts the write-behind and the password pool.
     pub fn new(config: Config, workers: usize) -> Result<App, StartError> {
         let syms = Arc::new(Symbols::default());
-        let clients = Clients::from_config(&config, &syms.clients, &syms.scopes, &syms.meta);
-        let users = Users::from_config(&config, &syms.users);
+        let store = open_store(&config)?;
+        // Clients and users kept in a shared store count from the start: their tokens are
+        // recovered like everyone's.
+        let (stored_clients, stored_users) = match store.as_ref().and_then(|s| s.shared()) {
+            Some(shared) => (
+                crate::cluster::sync::stored_clients(&config, shared).map_err(StartError::Store)?,
+                crate::cluster::sync::stored_users(shared).map_err(StartError::Store)?,
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        let mut indices = ClientIndices::default();
+        let clients = Clients::build(
+            &config,
+            &stored_clients,
+            &mut indices,
+            &syms.clients,
+            &syms.scopes,
+            &syms.meta,
+        );
+        let users = Users::build(&config, &stored_users, &syms.users, None);
         let hash_threads = match config.server.password_hash_threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get().div_ceil(2)),
             n => n,
@@ -66,7 +97,6 @@ impl App {
         // Enough shards that two workers rarely meet on one lock.
         let now = crate::clock::now_secs();
         let table = TokenTable::new((workers * 16).max(64), now);
-        let store = open_store(&config)?;
         if let Some(store) = &store {
             let keep = |client: &str| clients.get(client).is_some();
             let stats =
@@ -94,19 +124,67 @@ impl App {
                     .map_err(StartError::Io)?,
             ),
         };
-        let metrics = Metrics::new(workers, clients.len());
+        let metrics = Metrics::new(workers, config.clients.len() + STORED_CLIENT_METRICS);
+        let read_through = store.as_ref().and_then(|s| s.shared()).map(|_| {
+            ReadThrough::new(
+                config.store.negative_cache_ms,
+                config.store.revocation_propagation_ms,
+                config.store.read_through_limit,
+            )
+        });
         Ok(App {
             passwords: PasswordPool::start(hash_threads).map_err(StartError::Io)?,
             config,
             table,
-            clients,
-            users,
+            clients: ArcSwap::from_pointee(clients),
+            clients_generation: AtomicU64::new(0),
+            client_indices: Mutex::new(indices),
+            users: ArcSwap::from_pointee(users),
+            read_through,
             syms,
             store,
             writer,
             metrics,
             purged_total: AtomicU64::new(0),
         })
+    }
+}
+
+impl App {
+    /// The current client registry.
+    pub fn clients(&self) -> Arc<Clients> {
+        self.clients.load_full()
+    }
+
+    /// Moves whenever the client registry is replaced; a worker compares it with the
+    /// generation of the registry it holds before each request (one relaxed load).
+    pub fn clients_generation(&self) -> u64 {
+        self.clients_generation.load(Ordering::Acquire)
+    }
+
+    pub fn users(&self) -> Arc<Users> {
+        self.users.load_full()
+    }
+
+    /// Replaces the registries with the configuration's entries plus `clients` and `users`
+    /// read from the shared store.
+    pub fn install_stored(&self, clients: &[ClientConfig], users: &[UserConfig]) {
+        let built = {
+            let mut indices = self.client_indices.lock();
+            Clients::build(
+                &self.config,
+                clients,
+                &mut indices,
+                &self.syms.clients,
+                &self.syms.scopes,
+                &self.syms.meta,
+            )
+        };
+        self.clients.store(Arc::new(built));
+        self.clients_generation.fetch_add(1, Ordering::AcqRel);
+        let decoy = Arc::clone(&self.users.load().decoy);
+        let users = Users::build(&self.config, users, &self.syms.users, Some(decoy));
+        self.users.store(Arc::new(users));
     }
 }
 
@@ -126,6 +204,51 @@ fn open_store(config: &Config) -> Result<Option<Arc<dyn Store>>, StartError> {
                 "this build of Tessera has no RocksDB support (built without the `rocksdb` feature)"
                     .to_owned(),
         })),
+        #[cfg(feature = "cassandra")]
+        StoreKind::Cassandra => {
+            use tessera_storage::store::cassandra::CassandraStore;
+            let opts = cassandra_options(&config.store);
+            if config.store.create_schema {
+                let n = CassandraStore::migrate(&opts, &config.store.replication)
+                    .map_err(StartError::Store)?;
+                info!(statements = n, keyspace = %opts.keyspace, "schema applied");
+            }
+            let store = CassandraStore::open(&opts).map_err(StartError::Store)?;
+            Ok(Some(Arc::new(store)))
+        }
+        #[cfg(not(feature = "cassandra"))]
+        StoreKind::Cassandra => Err(StartError::Store(StoreError::Open {
+            path: config.store.keyspace.clone(),
+            reason: "this build of Tessera has no Cassandra support (built without the `cassandra` feature)"
+                .to_owned(),
+        })),
+    }
+}
+
+/// The driver's settings from `[store]` (validated: names and levels are known).
+#[cfg(feature = "cassandra")]
+pub fn cassandra_options(
+    s: &crate::config::StoreConfig,
+) -> tessera_storage::store::cassandra::CassandraOptions {
+    use tessera_storage::store::cassandra::{CassandraOptions, Level, TlsOptions};
+    let opt = |v: &str| (!v.is_empty()).then(|| v.to_owned());
+    let path = |v: &str| (!v.is_empty()).then(|| std::path::PathBuf::from(v));
+    CassandraOptions {
+        contact_points: s.contact_points.clone(),
+        keyspace: s.keyspace.clone(),
+        local_datacenter: opt(&s.local_datacenter),
+        username: opt(&s.username),
+        password: opt(&s.password),
+        tls: s.tls.then(|| TlsOptions {
+            ca_file: path(&s.tls_ca_file),
+            cert_file: path(&s.tls_cert_file),
+            key_file: path(&s.tls_key_file),
+            verify: s.tls_verify,
+        }),
+        read_consistency: Level::parse(&s.read_consistency).unwrap_or(Level::One),
+        write_consistency: Level::parse(&s.write_consistency).unwrap_or(Level::Any),
+        request_timeout: Duration::from_millis(s.request_timeout_ms),
+        connect_timeout: Duration::from_millis(s.connect_timeout_ms),
     }
 }
 

@@ -43,6 +43,21 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Create the keyspace and tables of the configured Cassandra store (idempotent).
+    Migrate {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Manage the clients kept in a shared store (served by every node without a restart).
+    Client {
+        #[command(subcommand)]
+        action: crate::admin::ClientCommand,
+    },
+    /// Manage the resource owners kept in a shared store.
+    User {
+        #[command(subcommand)]
+        action: crate::admin::UserCommand,
+    },
     /// Read a secret from stdin and print its hash for `secret_hash` (or, with --argon2,
     /// an argon2id hash for a user's `password_hash`).
     HashSecret {
@@ -72,6 +87,9 @@ pub fn main() -> ExitCode {
             }
         },
         Command::HashSecret { argon2 } => hash_secret(argon2),
+        Command::Migrate { config } => crate::admin::migrate(&config),
+        Command::Client { action } => crate::admin::client(action),
+        Command::User { action } => crate::admin::user(action),
     }
 }
 

@@ -6,7 +6,7 @@
 //! about (`server.listen`, `clients[1].default_scopes`), whether serde or [`Config::validate`]
 //! found them.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -125,7 +125,7 @@ impl Default for ServerConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum StoreKind {
     /// Embedded RocksDB in `store.path`, written behind the table (the default).
@@ -133,9 +133,15 @@ pub enum StoreKind {
     Rocksdb,
     /// Tokens live only in this process's memory; a restart forgets them.
     Memory,
+    /// Apache Cassandra / ScyllaDB, shared by every node of a cluster.
+    Cassandra,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+/// CQL consistency level names accepted for `store.read_consistency` and
+/// `store.write_consistency`.
+pub use tessera_storage::store::CONSISTENCY_LEVELS;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum DurabilityMode {
     /// Respond at once; the change is written within `flush_interval_ms`.
@@ -145,7 +151,7 @@ pub enum DurabilityMode {
     Sync,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     pub kind: StoreKind,
@@ -160,6 +166,37 @@ pub struct StoreConfig {
     pub purge_interval_secs: u64,
     /// Delay added to every store write. Only for testing backpressure; keep 0.
     pub write_delay_ms: u64,
+    // --- kind = "cassandra" ---
+    /// `host:port` of one or more nodes; the driver discovers the rest.
+    pub contact_points: Vec<String>,
+    pub keyspace: String,
+    /// Replication of the keyspace `tessera migrate` creates (a CQL map literal).
+    pub replication: String,
+    /// Datacenter whose nodes the driver prefers; empty: any.
+    pub local_datacenter: String,
+    /// Empty: no authentication.
+    pub username: String,
+    pub password: String,
+    pub read_consistency: String,
+    pub write_consistency: String,
+    pub request_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    /// Create the keyspace and tables at start (as `tessera migrate` does).
+    pub create_schema: bool,
+    /// A revocation on one node holds on every node within this time.
+    pub revocation_propagation_ms: u64,
+    /// How long a token the store does not know stays "unknown" without asking again.
+    pub negative_cache_ms: u64,
+    /// Read-through lookups in flight per node; beyond this a miss is answered as unknown.
+    pub read_through_limit: usize,
+    pub tls: bool,
+    /// PEM CA bundle; empty: the system's roots.
+    pub tls_ca_file: String,
+    /// PEM client certificate and key, for mutual TLS; empty: none.
+    pub tls_cert_file: String,
+    pub tls_key_file: String,
+    /// Verify the nodes' certificates. Turn off only for tests.
+    pub tls_verify: bool,
 }
 
 impl Default for StoreConfig {
@@ -172,11 +209,134 @@ impl Default for StoreConfig {
             queue_capacity: 65_536,
             purge_interval_secs: 60,
             write_delay_ms: 0,
+            contact_points: vec!["127.0.0.1:9042".to_owned()],
+            keyspace: "tessera".to_owned(),
+            replication: "{'class': 'SimpleStrategy', 'replication_factor': 1}".to_owned(),
+            local_datacenter: String::new(),
+            username: String::new(),
+            password: String::new(),
+            read_consistency: "ONE".to_owned(),
+            write_consistency: "ANY".to_owned(),
+            request_timeout_ms: 2_000,
+            connect_timeout_ms: 5_000,
+            create_schema: false,
+            revocation_propagation_ms: 1_000,
+            negative_cache_ms: 100,
+            read_through_limit: 256,
+            tls: false,
+            tls_ca_file: String::new(),
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
+            tls_verify: true,
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+impl StoreConfig {
+    fn validate_cassandra(&self) -> Result<(), ConfigError> {
+        if self.contact_points.is_empty() {
+            return Err(ConfigError::new(
+                "store.contact_points",
+                "name at least one host:port",
+            ));
+        }
+        for (i, p) in self.contact_points.iter().enumerate() {
+            let port_ok = p
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !port_ok {
+                return Err(ConfigError::new(
+                    format!("store.contact_points[{i}]"),
+                    "must be host:port",
+                ));
+            }
+        }
+        let ks = &self.keyspace;
+        let ks_ok = !ks.is_empty()
+            && ks.len() <= 48
+            && ks.starts_with(|c: char| c.is_ascii_alphabetic())
+            && ks.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ks_ok {
+            return Err(ConfigError::new(
+                "store.keyspace",
+                "must be 1-48 letters, digits or _, starting with a letter",
+            ));
+        }
+        if !self.replication.trim_start().starts_with('{') {
+            return Err(ConfigError::new(
+                "store.replication",
+                "must be a CQL map, e.g. {'class': 'NetworkTopologyStrategy', 'dc1': 3}",
+            ));
+        }
+        for (key, level) in [
+            ("store.read_consistency", &self.read_consistency),
+            ("store.write_consistency", &self.write_consistency),
+        ] {
+            if !CONSISTENCY_LEVELS.contains(&level.to_ascii_uppercase().as_str()) {
+                return Err(ConfigError::new(
+                    key,
+                    format!("must be one of {}", CONSISTENCY_LEVELS.join(", ")),
+                ));
+            }
+        }
+        if self.read_consistency.eq_ignore_ascii_case("ANY") {
+            return Err(ConfigError::new(
+                "store.read_consistency",
+                "ANY is for writes only; Cassandra refuses reads at ANY (use ONE or LOCAL_ONE)",
+            ));
+        }
+        if self.username.is_empty() != self.password.is_empty() {
+            return Err(ConfigError::new(
+                "store.password",
+                "username and password go together",
+            ));
+        }
+        for (key, v, range) in [
+            (
+                "store.request_timeout_ms",
+                self.request_timeout_ms,
+                1..=600_000,
+            ),
+            (
+                "store.connect_timeout_ms",
+                self.connect_timeout_ms,
+                1..=600_000,
+            ),
+            (
+                "store.revocation_propagation_ms",
+                self.revocation_propagation_ms,
+                50..=600_000,
+            ),
+            (
+                "store.negative_cache_ms",
+                self.negative_cache_ms,
+                0..=60_000,
+            ),
+        ] {
+            if !range.contains(&v) {
+                return Err(ConfigError::new(
+                    key,
+                    format!("must be between {} and {}", range.start(), range.end()),
+                ));
+            }
+        }
+        if self.read_through_limit == 0 {
+            return Err(ConfigError::new(
+                "store.read_through_limit",
+                "must be at least 1",
+            ));
+        }
+        if self.tls_cert_file.is_empty() != self.tls_key_file.is_empty() {
+            return Err(ConfigError::new(
+                "store.tls_key_file",
+                "tls_cert_file and tls_key_file go together",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum RefreshPolicy {
     /// New access and refresh token; the old refresh token is removed.
@@ -227,7 +387,7 @@ impl Default for LogConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
     /// `Authorization: Basic` (RFC 6749 §2.3.1), the default.
@@ -239,7 +399,7 @@ pub enum AuthMethod {
     None,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GrantType {
     ClientCredentials,
@@ -268,12 +428,12 @@ impl GrantType {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ClientConfig {
     pub id: String,
     /// A plain secret (development); hashed at load and then forgotten.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
     /// A hash from `tessera hash-secret`.
     #[serde(default)]
@@ -301,7 +461,7 @@ pub struct ClientConfig {
     pub metadata: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct UserConfig {
     pub username: String,
@@ -380,6 +540,9 @@ impl Config {
                 "store.write_delay_ms",
                 "must be at most 60000",
             ));
+        }
+        if st.kind == StoreKind::Cassandra {
+            st.validate_cassandra()?;
         }
         if s.max_connections_per_worker == 0 {
             return Err(ConfigError::new(
@@ -468,6 +631,14 @@ impl Config {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         }
+    }
+}
+
+impl Config {
+    /// Checks a client that does not come from this file (one kept in a shared store),
+    /// naming it `key` in errors.
+    pub fn validate_client(&self, c: &ClientConfig, key: &str) -> Result<(), ConfigError> {
+        c.validate(key)
     }
 }
 
@@ -620,6 +791,44 @@ mod tests {
         assert_eq!(c.tokens, defaults.tokens);
         assert_eq!(c.log, defaults.log);
         assert!(!c.clients.is_empty() && !c.users.is_empty());
+    }
+
+    #[test]
+    fn cassandra_example_documents_every_store_key_with_its_default() {
+        let text = include_str!("../config/cassandra.toml");
+        let c = Config::parse(text).unwrap_or_else(|e| panic!("config/cassandra.toml: {e}"));
+        assert_eq!(
+            c.store,
+            StoreConfig {
+                kind: StoreKind::Cassandra,
+                ..StoreConfig::default()
+            }
+        );
+        // Every key of [store] appears in the file (the RocksDB-only `path` aside).
+        let table: toml::Table = toml::from_str(text).expect("toml");
+        let store = table["store"].as_table().expect("[store]");
+        let defaults = toml::Table::try_from(StoreConfig::default()).expect("serialize");
+        for key in defaults
+            .keys()
+            .filter(|k| *k != "path" && *k != "write_delay_ms")
+        {
+            assert!(
+                store.contains_key(key),
+                "config/cassandra.toml lacks store.{key}"
+            );
+        }
+    }
+
+    #[test]
+    fn read_consistency_any_is_refused_naming_the_key() {
+        let e = err("[store]\nkind = \"cassandra\"\nread_consistency = \"ANY\"\n");
+        assert_eq!(e.key, "store.read_consistency", "{e}");
+        let e = err("[store]\nkind = \"cassandra\"\nwrite_consistency = \"SOME\"\n");
+        assert_eq!(e.key, "store.write_consistency", "{e}");
+        let e = err("[store]\nkind = \"cassandra\"\nkeyspace = \"x; DROP\"\n");
+        assert_eq!(e.key, "store.keyspace", "{e}");
+        let e = err("[store]\nkind = \"cassandra\"\ncontact_points = [\"nohost\"]\n");
+        assert_eq!(e.key, "store.contact_points[0]", "{e}");
     }
 
     #[test]

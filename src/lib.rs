@@ -5,6 +5,7 @@
 //! A request's path through the code, top to bottom:
 //!
 //! - [`cli`]: `tessera serve | check-config | hash-secret`; loads [`config`], binds, starts.
+//!   [`admin`]: `tessera migrate | client | user`, which work on the configured store.
 //! - [`server`]: binds the `SO_REUSEPORT` listeners, starts the workers and the purge
 //!   thread, waits for them at shutdown ([`shutdown`] carries the signal).
 //! - [`worker`]: one thread, one monoio runtime (io_uring, or epoll where io_uring is not
@@ -15,13 +16,17 @@
 //!   `health`, `metrics`); converts OAuth errors into responses.
 //! - [`oauth`]: the decisions, without I/O: client authentication, grants (one module
 //!   each), scopes, secrets, minting tokens.
+//! - [`cluster`]: read-through to a shared store, the revocation log and the clients and
+//!   users kept in the store — how several nodes sharing Cassandra act as one server.
 //! - [`app`]: the state workers share — registries, the token table
 //!   ([`tessera_storage::TokenTable`]), interners, metrics.
 //! - [`metrics`]: per-worker counters and histograms, rendered for Prometheus.
 
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod endpoints;
 pub mod http;

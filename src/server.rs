@@ -42,6 +42,8 @@ pub struct Running {
     addr: SocketAddr,
     workers: Vec<JoinHandle<io::Result<()>>>,
     purge: JoinHandle<()>,
+    /// Keeps the node in step with the others sharing the store (shared stores only).
+    cluster: Option<JoinHandle<()>>,
     shutdown: Shutdown,
 }
 
@@ -77,11 +79,13 @@ pub fn start(
             .name("tessera-purge".to_owned())
             .spawn(move || purge_loop(&app, &shutdown))?
     };
+    let cluster = crate::cluster::sync::start(&app, &shutdown)?;
     Ok(Running {
         app,
         addr,
         workers,
         purge,
+        cluster,
         shutdown,
     })
 }
@@ -111,6 +115,10 @@ impl Running {
         self.shutdown.trigger();
         self.purge.thread().unpark();
         let _ = self.purge.join();
+        if let Some(cluster) = self.cluster {
+            cluster.thread().unpark();
+            let _ = cluster.join();
+        }
         // Every accepted change reaches the store before the process exits.
         if let Some(writer) = &self.app.writer {
             let pending = writer.queue_depth();

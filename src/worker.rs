@@ -10,10 +10,11 @@ use crate::http::date::DateCache;
 use crate::http::response::{encode, error_body};
 use crate::http::{Limits, Reply, Request, Service};
 use crate::metrics::WorkerMetrics;
+use crate::oauth::clients::Clients;
 use crate::shutdown::{LocalSignal, Shutdown};
 use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::{TcpListener, TcpStream};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -45,19 +46,39 @@ pub struct Worker {
     signal: LocalSignal,
     date: DateCache,
     active: Cell<usize>,
+    /// This worker's reference to the client registry and the generation it was read at.
+    /// The extra `Rc` is the point: a request clones it without touching the `Arc`'s
+    /// reference count, which every worker would otherwise bounce between cores.
+    #[allow(clippy::redundant_allocation)]
+    clients: RefCell<Rc<Arc<Clients>>>,
+    clients_generation: Cell<u64>,
 }
 
 impl Worker {
     fn metrics(&self) -> &WorkerMetrics {
         self.app.metrics.worker(self.index)
     }
+
+    /// The current client registry: one relaxed load per request, a reload only after the
+    /// registry was replaced (clients kept in a shared store changed).
+    #[allow(clippy::redundant_allocation)]
+    fn clients(&self) -> Rc<Arc<Clients>> {
+        let generation = self.app.clients_generation();
+        if self.clients_generation.get() != generation {
+            *self.clients.borrow_mut() = Rc::new(self.app.clients());
+            self.clients_generation.set(generation);
+        }
+        Rc::clone(&self.clients.borrow())
+    }
 }
 
 impl Service for Worker {
     async fn call(&self, req: &Request<'_>, body: &mut Vec<u8>) -> Reply {
         let started = Instant::now();
+        let clients = self.clients();
         let ctx = Ctx {
             app: &self.app,
+            clients: &clients,
             metrics: self.metrics(),
             now: crate::clock::now_secs(),
         };
@@ -104,6 +125,8 @@ pub fn run(
     };
     let driver = s.driver;
     let worker = Rc::new(Worker {
+        clients_generation: Cell::new(app.clients_generation()),
+        clients: RefCell::new(Rc::new(app.clients())),
         app,
         index,
         limits,

@@ -1,7 +1,61 @@
-//! `tessera-loadtest`: the load generator. The loadtest issue fills this in; until then it
-//! only says so, so that the workspace layout is in place.
+//! `tessera-loadtest`: the load generator for Tessera (and for peers that speak the same
+//! OAuth endpoints). Thread-per-core HTTP/1.1 keep-alive client, closed or open loop,
+//! HdrHistogram latencies, text/JSON/SVG reports.
+//!
+//! The flow is: parse the options (`cli`), provision what the scenario needs through the
+//! API (`provision`), run the load threads (`run`), merge their statistics and report
+//! (`stats`, `report`, `chart`). Exit status: 0 clean run, 1 setup failure, 3 the run saw
+//! errors (non-2xx answers, wrong bodies or broken connections).
 
-fn main() {
-    eprintln!("tessera-loadtest: not built yet (see the loadtest issue)");
-    std::process::exit(2);
+mod chart;
+mod cli;
+mod client;
+mod provision;
+mod report;
+mod run;
+mod scenario;
+mod stats;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = cli::Args::parse();
+    let plan = match cli::Plan::from_args(&args) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("tessera-loadtest: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let assets = match provision::provision(&plan) {
+        Ok(assets) => assets,
+        Err(e) => {
+            eprintln!("tessera-loadtest: provisioning failed: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let outcome = run::run(&plan, assets);
+    if outcome.thread_failed {
+        return ExitCode::from(1);
+    }
+    let summary = report::Summary::new(&plan, &outcome);
+    print!("{}", summary.text());
+    if let Some(path) = &plan.json {
+        if let Err(e) = std::fs::write(path, summary.json()) {
+            eprintln!("tessera-loadtest: cannot write {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+    }
+    if let Some(path) = &plan.chart {
+        if let Err(e) = chart::write_svg(path, &plan, &outcome) {
+            eprintln!("tessera-loadtest: cannot draw {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+    }
+    if outcome.stats.errors_total() > 0 {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

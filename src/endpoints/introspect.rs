@@ -4,6 +4,7 @@
 //! Anything else — unknown, expired, revoked, not yours — is exactly `{"active":false}` (§2.2).
 
 use super::{form, Ctx};
+use crate::cluster::read_through;
 use crate::http::json::JsonObject;
 use crate::http::{Reply, Request};
 use crate::oauth::client_auth::authenticate;
@@ -11,9 +12,13 @@ use crate::oauth::params::Params;
 use crate::oauth::OAuthError;
 use tessera_storage::{TokenKey, TokenKind};
 
-pub fn handle(ctx: Ctx<'_>, req: &Request<'_>, body: &mut Vec<u8>) -> Result<Reply, OAuthError> {
+pub async fn handle(
+    ctx: Ctx<'_>,
+    req: &Request<'_>,
+    body: &mut Vec<u8>,
+) -> Result<Reply, OAuthError> {
     let params = form(req)?;
-    let caller = authenticate(&ctx.app.clients, req.authorization, &params)?;
+    let caller = authenticate(ctx.clients, req.authorization, &params)?;
     if caller.is_public() {
         return Err(OAuthError::invalid_client(
             "introspection needs a confidential client",
@@ -21,9 +26,8 @@ pub fn handle(ctx: Ctx<'_>, req: &Request<'_>, body: &mut Vec<u8>) -> Result<Rep
     }
     let token = Params::required(&params.token, "token")?;
     let app = ctx.app;
-    let record = app
-        .table
-        .get(&TokenKey::of(token.as_bytes()), ctx.now)
+    let record = read_through::lookup(app, &TokenKey::of(token.as_bytes()), ctx.now)
+        .await
         .filter(|r| r.kind == TokenKind::Access || r.client == caller.sym);
     let mut o = JsonObject::new(body);
     let Some(record) = record else {

@@ -12,7 +12,14 @@ pub fn handle(ctx: Ctx<'_>, body: &mut Vec<u8>) -> Reply {
         grants: app.table.grant_count(),
         purged_total: app.purged_total.load(Ordering::Relaxed),
     };
-    let ids: Vec<&str> = app.clients.iter().map(|c| &*c.id).collect();
+    // By metrics index, which is stable per client id (see `ClientIndices`).
+    let mut ids: Vec<&str> = Vec::new();
+    for c in ctx.clients.iter() {
+        if ids.len() <= c.index {
+            ids.resize(c.index + 1, "");
+        }
+        ids[c.index] = &c.id;
+    }
     app.metrics
         .render(body, gauges, |i| ids.get(i).copied().unwrap_or(""));
     if let (Some(writer), Some(store)) = (&app.writer, &app.store) {

@@ -22,6 +22,8 @@ use crate::router::{route, Route, RouteLabel, Routing};
 #[derive(Debug, Clone, Copy)]
 pub struct Ctx<'a> {
     pub app: &'a App,
+    /// The client registry this request sees (the worker's current one).
+    pub clients: &'a crate::oauth::clients::Clients,
     pub metrics: &'a WorkerMetrics,
     pub now: u32,
 }
@@ -52,8 +54,8 @@ pub async fn dispatch(ctx: Ctx<'_>, req: &Request<'_>, body: &mut Vec<u8>) -> (R
     let result = match r {
         Route::Token => token::handle(ctx, req, body).await,
         Route::Revoke => revoke::handle(ctx, req, body).await,
-        Route::TokenInfo => tokeninfo::handle(ctx, req, body),
-        Route::Introspect => introspect::handle(ctx, req, body),
+        Route::TokenInfo => tokeninfo::handle(ctx, req, body).await,
+        Route::Introspect => introspect::handle(ctx, req, body).await,
         Route::Health => Ok(health::handle(body)),
         Route::Metrics => Ok(metrics::handle(ctx, body)),
     };

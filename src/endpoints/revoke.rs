@@ -17,11 +17,13 @@ pub async fn handle(
     _body: &mut Vec<u8>,
 ) -> Result<Reply, OAuthError> {
     let params = form(req)?;
-    let client = authenticate(&ctx.app.clients, req.authorization, &params)?;
+    let client = authenticate(ctx.clients, req.authorization, &params)?;
     let token = Params::required(&params.token, "token")?;
     // §2.1: the hint only speeds up the lookup; keys are shared by both kinds, so it is not
     // needed, and an unknown hint value is ignored rather than refused.
     let key = TokenKey::of(token.as_bytes());
+    // A token another node issued must be revoked here too: fetch it into the table first.
+    crate::cluster::read_through::lookup(ctx.app, &key, ctx.now).await;
     let mut writes = Writes::begin(ctx.app)?;
     let outcome = writes.revoke(&key, client.sym, ctx.now);
     writes.commit().await?;

@@ -2,6 +2,7 @@
 //! with the token response of §5.1 or the error of §5.2.
 
 use super::{form, Ctx};
+use crate::cluster::read_through;
 use crate::config::GrantType;
 use crate::http::json::JsonObject;
 use crate::http::{Reply, Request};
@@ -19,7 +20,7 @@ pub async fn handle(
     body: &mut Vec<u8>,
 ) -> Result<Reply, OAuthError> {
     let params = form(req)?;
-    let client = authenticate(&ctx.app.clients, req.authorization, &params)?;
+    let client = authenticate(ctx.clients, req.authorization, &params)?;
     let grant = match Params::required(&params.grant_type, "grant_type")? {
         "client_credentials" => GrantType::ClientCredentials,
         "password" => GrantType::Password,
@@ -38,6 +39,13 @@ pub async fn handle(
         )));
     }
     let app = ctx.app;
+    if grant == GrantType::RefreshToken {
+        if let Some(presented) = params.refresh_token.as_deref() {
+            // Issued by another node? Then fetch it into this node's table first.
+            let key = tessera_storage::TokenKey::of(presented.as_bytes());
+            read_through::lookup(app, &key, ctx.now).await;
+        }
+    }
     // Reserve the store's queue room before the grant changes anything.
     let mut writes = Writes::begin(app)?;
     let outcome = match grant {

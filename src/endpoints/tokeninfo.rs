@@ -4,6 +4,7 @@
 //! never both.
 
 use super::{form, Ctx};
+use crate::cluster::read_through;
 use crate::http::json::JsonObject;
 use crate::http::{Method, Reply, Request};
 use crate::oauth::client_auth::strip_scheme;
@@ -11,7 +12,11 @@ use crate::oauth::params::Params;
 use crate::oauth::OAuthError;
 use tessera_storage::{TokenKey, TokenKind};
 
-pub fn handle(ctx: Ctx<'_>, req: &Request<'_>, body: &mut Vec<u8>) -> Result<Reply, OAuthError> {
+pub async fn handle(
+    ctx: Ctx<'_>,
+    req: &Request<'_>,
+    body: &mut Vec<u8>,
+) -> Result<Reply, OAuthError> {
     let params = match req.method {
         Method::Post if !req.body.is_empty() || req.content_type.is_some() => form(req)?,
         _ => Params::parse(req.query)?,
@@ -28,9 +33,8 @@ pub fn handle(ctx: Ctx<'_>, req: &Request<'_>, body: &mut Vec<u8>) -> Result<Rep
         (None, None) => return Err(OAuthError::invalid_request("missing access_token")),
     };
     let app = ctx.app;
-    let record = app
-        .table
-        .get(&TokenKey::of(token), ctx.now)
+    let record = read_through::lookup(app, &TokenKey::of(token), ctx.now)
+        .await
         .filter(|r| r.kind == TokenKind::Access)
         .ok_or_else(|| {
             OAuthError::invalid_token("the access token is invalid, expired or revoked")

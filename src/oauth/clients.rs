@@ -25,7 +25,7 @@ pub struct TokenSettings {
 pub struct Client {
     pub id: Box<str>,
     pub sym: Sym,
-    /// Position in the registry (metrics index by it).
+    /// The client's metrics index (stable for the life of the process).
     pub index: usize,
     pub auth_method: AuthMethod,
     secret: Option<SecretHash>,
@@ -65,6 +65,20 @@ pub struct Clients {
     decoy: SecretHash,
 }
 
+/// Stable metric indices for client ids: a client keeps its index for the life of the
+/// process, also when clients kept in the store come and go.
+#[derive(Debug, Default)]
+pub struct ClientIndices {
+    by_id: HashMap<String, usize>,
+}
+
+impl ClientIndices {
+    fn index(&mut self, id: &str) -> usize {
+        let next = self.by_id.len();
+        *self.by_id.entry(id.to_owned()).or_insert(next)
+    }
+}
+
 impl Clients {
     pub fn from_config(
         config: &Config,
@@ -72,10 +86,34 @@ impl Clients {
         scopes: &Interner,
         meta: &Interner,
     ) -> Clients {
-        let mut list = Vec::with_capacity(config.clients.len());
-        let mut by_id = HashMap::with_capacity(config.clients.len());
-        for (index, c) in config.clients.iter().enumerate() {
-            by_id.insert(c.id.clone().into_boxed_str(), index);
+        Clients::build(
+            config,
+            &[],
+            &mut ClientIndices::default(),
+            client_syms,
+            scopes,
+            meta,
+        )
+    }
+
+    /// The configuration's clients plus `stored` ones (kept in a shared store). A stored
+    /// client with the id of a configured one is ignored: the file wins.
+    pub fn build(
+        config: &Config,
+        stored: &[ClientConfig],
+        indices: &mut ClientIndices,
+        client_syms: &Interner,
+        scopes: &Interner,
+        meta: &Interner,
+    ) -> Clients {
+        let mut list = Vec::with_capacity(config.clients.len() + stored.len());
+        let mut by_id = HashMap::with_capacity(config.clients.len() + stored.len());
+        for c in config.clients.iter().chain(stored) {
+            if by_id.contains_key(c.id.as_str()) {
+                continue;
+            }
+            by_id.insert(c.id.clone().into_boxed_str(), list.len());
+            let index = indices.index(&c.id);
             list.push(build(index, c, config, client_syms, scopes, meta));
         }
         Clients {

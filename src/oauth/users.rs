@@ -1,7 +1,7 @@
 //! Resource owners for the password grant (RFC 6749 §4.3), looked up by username.
 
 use super::secret::{PasswordHash, SecretHash};
-use crate::config::Config;
+use crate::config::{Config, UserConfig};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tessera_storage::{Interner, Sym};
@@ -22,9 +22,24 @@ pub struct Users {
 
 impl Users {
     pub fn from_config(config: &Config, syms: &Interner) -> Users {
-        let mut by_name = HashMap::with_capacity(config.users.len());
+        Users::build(config, &[], syms, None)
+    }
+
+    /// The configuration's users plus `stored` ones (kept in a shared store; the file wins
+    /// on a name clash). `decoy` reuses an earlier registry's decoy hash, which is slow to
+    /// make.
+    pub fn build(
+        config: &Config,
+        stored: &[UserConfig],
+        syms: &Interner,
+        decoy: Option<Arc<PasswordHash>>,
+    ) -> Users {
+        let mut by_name = HashMap::with_capacity(config.users.len() + stored.len());
         let mut any_slow = false;
-        for u in &config.users {
+        for u in config.users.iter().chain(stored) {
+            if by_name.contains_key(u.username.as_str()) {
+                continue;
+            }
             let hash = match (&u.password, &u.password_hash) {
                 (Some(plain), _) => PasswordHash::Fast(SecretHash::new(plain.as_bytes())),
                 (None, Some(phc)) => PasswordHash::Argon2(phc.clone()),
@@ -40,18 +55,19 @@ impl Users {
                 },
             );
         }
-        let decoy = if any_slow {
-            // Falls back to a fast decoy only if hashing fails, which argon2 does not here.
-            super::secret::argon2id_hash(&rand_bytes())
-                .map(PasswordHash::Argon2)
-                .unwrap_or_else(|_| PasswordHash::Fast(SecretHash::new(b"decoy")))
+        let decoy = if let Some(d) = decoy.filter(|d| d.is_slow() || !any_slow) {
+            d
+        } else if any_slow {
+            Arc::new(
+                // Falls back to a fast decoy only if hashing fails, which argon2 does not here.
+                super::secret::argon2id_hash(&rand_bytes())
+                    .map(PasswordHash::Argon2)
+                    .unwrap_or_else(|_| PasswordHash::Fast(SecretHash::new(b"decoy"))),
+            )
         } else {
-            PasswordHash::Fast(SecretHash::new(&rand_bytes()))
+            Arc::new(PasswordHash::Fast(SecretHash::new(&rand_bytes())))
         };
-        Users {
-            by_name,
-            decoy: Arc::new(decoy),
-        }
+        Users { by_name, decoy }
     }
 
     pub fn get(&self, username: &str) -> Option<&User> {

@@ -9,6 +9,7 @@
 
 use super::error::{ErrorCode, OAuthError};
 use crate::app::App;
+use crate::cluster::read_through::{ReadThrough, Removed};
 use tessera_storage::writer::{Change, Permit};
 use tessera_storage::{RevokeOutcome, TokenKey, TokenKind, TokenRecord, TokenTable};
 
@@ -21,6 +22,8 @@ pub struct Writes<'a> {
     table: &'a TokenTable,
     permit: Option<Permit<'a>>,
     changed: bool,
+    /// With a shared store: told of every removal, so read-through does not undo it.
+    read_through: Option<&'a ReadThrough>,
 }
 
 impl<'a> Writes<'a> {
@@ -39,6 +42,7 @@ impl<'a> Writes<'a> {
             table: &app.table,
             permit,
             changed: false,
+            read_through: app.read_through.as_ref(),
         })
     }
 
@@ -60,8 +64,15 @@ impl<'a> Writes<'a> {
         self.record(Change::Put { key, record });
     }
 
+    fn removed_here(&self, what: Removed) {
+        if let Some(rt) = self.read_through {
+            rt.removed_here(what);
+        }
+    }
+
     pub fn remove(&mut self, key: &TokenKey) {
         if self.table.remove(key).is_some() {
+            self.removed_here(Removed::Key(*key));
             self.record(Change::Delete { key: *key });
         }
     }
@@ -75,6 +86,7 @@ impl<'a> Writes<'a> {
     ) -> Option<TokenRecord> {
         let removed = self.table.remove_if(key, now, take);
         if removed.is_some() {
+            self.removed_here(Removed::Key(*key));
             self.record(Change::Delete { key: *key });
         }
         removed
@@ -90,8 +102,10 @@ impl<'a> Writes<'a> {
     ) -> RevokeOutcome {
         let outcome = self.table.revoke(key, client, now);
         if let RevokeOutcome::Revoked { kind, grant, .. } = outcome {
+            self.removed_here(Removed::Key(*key));
             self.record(Change::Delete { key: *key });
             if kind == TokenKind::Refresh && !grant.is_none() {
+                self.removed_here(Removed::Grant(grant));
                 self.record(Change::DeleteGrant { grant });
             }
         }

@@ -240,6 +240,18 @@ fn purge_deletes_expired_tokens_in_bounded_batches(store: &dyn Store) {
         put(store, &format!("old{i}"), token(TokenKind::Access, 3, 10));
     }
     put(store, "new", token(TokenKind::Refresh, 3, 100));
+    if store.self_expiring() {
+        // The store's own TTL removes expired rows (each backend tests that against its
+        // server); the purge has nothing to do, and expired tokens are never returned.
+        assert_eq!(store.purge_expired(NOW + 10, 10).expect("purge"), 0);
+        assert_eq!(get(store, "old3", NOW + 10), None);
+        assert!(get(store, "new", NOW + 10).is_some());
+        assert_eq!(
+            store.grant_tokens(GrantId(3), NOW + 10).expect("grant"),
+            vec![key("new")]
+        );
+        return;
+    }
     let mut purged = 0;
     loop {
         let n = store.purge_expired(NOW + 10, 10).expect("purge");

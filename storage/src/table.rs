@@ -26,6 +26,12 @@ use std::collections::HashMap;
 const WHEEL_SLOTS: usize = 1024;
 /// Expired entries reclaimed per lock hold during a purge.
 const PURGE_BATCH: usize = 4096;
+/// Records each shard has room for from the start. A hash map grows by rehashing all of
+/// its entries at once, and shards fill evenly, so every shard would rehash within the same
+/// moment — a burst of stalls measured as multi-millisecond p99.9 in open-loop runs. Room
+/// for 16 Ki records per shard (1 Mi in a 64-shard table) costs only the control bytes
+/// (16 KiB per shard) until records arrive: the bucket pages stay untouched until used.
+const INITIAL_SHARD_CAPACITY: usize = 16 * 1024;
 
 /// Pads a shard to its own cache line pair so two cores working on neighbouring shards
 /// do not slow each other down.
@@ -91,7 +97,10 @@ impl TokenTable {
             shards: (0..n)
                 .map(|_| {
                     Padded(Mutex::new(Shard {
-                        map: HashMap::default(),
+                        map: HashMap::with_capacity_and_hasher(
+                            INITIAL_SHARD_CAPACITY,
+                            KeyHashBuilder::default(),
+                        ),
                         wheel: TimerWheel::new(WHEEL_SLOTS, now),
                     }))
                 })

@@ -321,6 +321,29 @@ impl Flusher {
         }
     }
 
+    /// While a batch keeps failing in `sync` mode, requests that arrive must not wait for
+    /// the store to come back: their acknowledgements are answered with the error at once
+    /// (503 for the client), and their changes join the failing batch, in order, to be
+    /// written when the store returns. Those changes keep holding their queue room, so the
+    /// queue still bounds what waits in memory. Returns how many changes were taken.
+    fn refuse_waiting(&self, batch: &mut Batch, error: &StoreError) -> usize {
+        let mut taken = 0;
+        while let Ok(msg) = self.rx.try_recv() {
+            match msg {
+                Msg::Change(c) => {
+                    batch.mutations.push(self.mutation(c));
+                    taken += 1;
+                }
+                Msg::Ack(a) => {
+                    self.outstanding.fetch_sub(1, Ordering::AcqRel);
+                    let _ = a.send(Err(error.clone()));
+                }
+                Msg::Stop(s) => batch.stop = Some(s),
+            }
+        }
+        taken
+    }
+
     fn mutation(&self, change: Change) -> Mutation {
         match change {
             Change::Put { key, record } => {
@@ -351,6 +374,9 @@ impl Flusher {
         let durable = self.config.durability == Durability::Sync;
         let mut backoff = Duration::from_millis(10);
         let mut failures = 0u64;
+        // Changes taken into this batch while it was failing: they keep their queue room
+        // (see `refuse_waiting`) until the batch is written.
+        let mut deferred = 0usize;
         let began = Instant::now();
         loop {
             if !self.config.write_delay.is_zero() {
@@ -379,6 +405,7 @@ impl Flusher {
                         let _ = ack.send(Ok(()));
                     }
                     batch.mutations.clear();
+                    self.outstanding.fetch_sub(deferred, Ordering::AcqRel);
                     return;
                 }
                 Err(e) => {
@@ -400,7 +427,13 @@ impl Flusher {
                         batch.mutations.clear();
                         return;
                     }
-                    std::thread::sleep(backoff);
+                    let until = Instant::now() + backoff;
+                    while Instant::now() < until {
+                        if durable {
+                            deferred += self.refuse_waiting(batch, &e);
+                        }
+                        std::thread::sleep(Duration::from_millis(10).min(backoff));
+                    }
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                 }
             }
@@ -506,6 +539,94 @@ mod tests {
             "acknowledged before it was written"
         );
         w.shutdown(Duration::from_secs(5));
+    }
+
+    /// A store that fails while `down` is set, then behaves like the memory store.
+    #[derive(Debug, Default)]
+    struct Flaky {
+        inner: MemoryStore,
+        down: std::sync::atomic::AtomicBool,
+    }
+
+    impl Store for Flaky {
+        fn name(&self) -> &'static str {
+            "flaky"
+        }
+        fn apply(&self, batch: &[Mutation], durable: bool) -> Result<(), StoreError> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(StoreError::Io {
+                    backend: "flaky",
+                    message: "down".into(),
+                });
+            }
+            self.inner.apply(batch, durable)
+        }
+        fn get(
+            &self,
+            key: &TokenKey,
+            now: u32,
+        ) -> Result<Option<crate::store::StoredToken>, StoreError> {
+            self.inner.get(key, now)
+        }
+        fn grant_tokens(&self, grant: GrantId, now: u32) -> Result<Vec<TokenKey>, StoreError> {
+            self.inner.grant_tokens(grant, now)
+        }
+        fn scan_live(
+            &self,
+            now: u32,
+            visit: &mut dyn FnMut(TokenKey, crate::store::TokenView<'_>),
+        ) -> Result<u64, StoreError> {
+            self.inner.scan_live(now, visit)
+        }
+        fn purge_expired(&self, now: u32, limit: usize) -> Result<usize, StoreError> {
+            self.inner.purge_expired(now, limit)
+        }
+    }
+
+    #[test]
+    fn sync_requests_during_an_outage_are_refused_promptly_and_written_after_it() {
+        let store = Arc::new(Flaky::default());
+        store.down.store(true, Ordering::SeqCst);
+        let symbols = Arc::new(Symbols::default());
+        let w = WriteBehind::start(
+            store.clone(),
+            symbols.clone(),
+            config(Durability::Sync, 100),
+        )
+        .expect("start");
+        let mut keys = Vec::new();
+        for i in 0..3u8 {
+            let key = TokenKey::of(&[i]);
+            keys.push(key);
+            let mut p = w.reserve(1).expect("room");
+            p.push(Change::Put {
+                key,
+                record: record(&symbols),
+            });
+            let ack = p.finish().expect("sync mode acknowledges");
+            // Answered at all while the store is still down: the request was refused during
+            // the outage rather than held until the store came back.
+            let outcome = futures_executor_block_on(ack);
+            assert!(matches!(outcome, Ok(Err(_))), "request {i}: {outcome:?}");
+        }
+        store.down.store(false, Ordering::SeqCst);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while keys
+            .iter()
+            .any(|k| store.get(k, NOW).ok().flatten().is_none())
+        {
+            assert!(
+                Instant::now() < deadline,
+                "changes accepted during the outage were lost"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        w.shutdown(Duration::from_secs(5));
+        assert_eq!(
+            w.queue_depth(),
+            0,
+            "queue room held after the changes were written"
+        );
     }
 
     /// A minimal executor for one future, so the test needs no async runtime.

@@ -17,6 +17,9 @@
 //! - `ops`: health, metrics, graceful shutdown and the command line.
 //! - `persistence`: the RocksDB write-behind — restarts, `kill -9` in both durability modes,
 //!   bad data directories, backpressure.
+//! - `cluster`: two or three nodes sharing one Cassandra keyspace — tokens, refreshes and
+//!   revocations across nodes, clients and users added with the CLI, `tessera migrate`, and
+//!   a Cassandra outage. Needs `bash tests/services/cassandra.sh start` (fails otherwise).
 //!
 //! Every socket read has a 10 s timeout and every child process is killed when its fixture
 //! drops, so a broken server fails tests instead of hanging the run.
@@ -24,6 +27,7 @@
 mod harness;
 
 mod client_auth;
+mod cluster;
 mod http_protocol;
 mod introspect;
 mod ops;

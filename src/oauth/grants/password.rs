@@ -25,8 +25,9 @@ pub async fn grant(
     let password = Params::required(&params.password, "password")?;
     // Scope first: a bad request should not cost a password hash.
     let scope = client_scope(app, client, &params.scope)?;
-    let user = app.users.get(username);
-    let hash = user.map_or(&app.users.decoy, |u| &u.hash);
+    let users = app.users();
+    let user = users.get(username);
+    let hash = user.map_or(&users.decoy, |u| &u.hash);
     let verified = app
         .passwords
         .verify(hash, password)

@@ -5,11 +5,15 @@
 //! rebuilt from at start-up. Backends:
 //! - [`memory::MemoryStore`]: the reference implementation, for the conformance suite.
 //! - `rocks::RocksStore` (feature `rocksdb`, default): embedded RocksDB.
+//! - `cassandra::CassandraStore` (feature `cassandra`, default): Apache Cassandra or
+//!   ScyllaDB, shared by several Tessera nodes; it also implements [`SharedStore`].
 //!
 //! Every backend passes [`crate::conformance`]. Records cross this boundary as
 //! [`StoredToken`]s with their strings (client, user, scope, metadata) spelled out, because
 //! interned symbols mean nothing outside one process.
 
+#[cfg(feature = "cassandra")]
+pub mod cassandra;
 pub mod codec;
 pub mod memory;
 #[cfg(feature = "rocksdb")]
@@ -140,4 +144,70 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Deletes up to `limit` tokens that expired at or before `now`; returns how many. Call
     /// again while it returns `limit`.
     fn purge_expired(&self, now: u32, limit: usize) -> Result<usize, StoreError>;
+
+    /// The store removes expired tokens by itself (a TTL on every row), so
+    /// [`Store::purge_expired`] has nothing to do and returns 0.
+    fn self_expiring(&self) -> bool {
+        false
+    }
+
+    /// The cluster operations of a store that several nodes share; `None` for a store that
+    /// belongs to one node.
+    fn shared(&self) -> Option<&dyn SharedStore> {
+        None
+    }
+}
+
+/// CQL consistency level names (Cassandra / ScyllaDB stores), as the configuration spells
+/// them. Here rather than in the backend so configuration checks work in every build.
+pub const CONSISTENCY_LEVELS: &[&str] = &[
+    "ANY",
+    "ONE",
+    "TWO",
+    "THREE",
+    "QUORUM",
+    "ALL",
+    "LOCAL_QUORUM",
+    "EACH_QUORUM",
+    "LOCAL_ONE",
+];
+
+/// A revoked token or grant, as logged for the other nodes of a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    Token(TokenKey),
+    Grant(GrantId),
+}
+
+/// One entry of the revocation log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Revocation {
+    /// When the revoking node wrote it (Unix milliseconds, that node's clock).
+    pub at_ms: u64,
+    pub revoked: Revoked,
+}
+
+/// The answer to a read-through lookup.
+pub type Lookup = futures_channel::oneshot::Receiver<Result<Option<StoredToken>, StoreError>>;
+
+/// What a store shared by several nodes offers on top of [`Store`]: reads that do not
+/// block the caller, the revocation log, and the clients and users managed in the store.
+/// Clients and users cross this boundary as `(id, spec)` pairs: the spec is JSON the
+/// server defines; the store only keeps it.
+pub trait SharedStore: Send + Sync + fmt::Debug {
+    /// Starts reading the live token under `key` (a miss in the node's table) and returns
+    /// at once; the answer arrives on the channel, from the store's own thread.
+    fn lookup(&self, key: TokenKey, now: u32) -> Lookup;
+
+    /// Revocations logged after `since_ms` (Unix milliseconds), oldest first.
+    fn revocations_since(&self, since_ms: u64) -> Result<Vec<Revocation>, StoreError>;
+
+    fn clients(&self) -> Result<Vec<(String, String)>, StoreError>;
+    fn put_client(&self, id: &str, spec: &str) -> Result<(), StoreError>;
+    /// Whether there was such a client.
+    fn remove_client(&self, id: &str) -> Result<bool, StoreError>;
+
+    fn users(&self) -> Result<Vec<(String, String)>, StoreError>;
+    fn put_user(&self, username: &str, spec: &str) -> Result<(), StoreError>;
+    fn remove_user(&self, username: &str) -> Result<bool, StoreError>;
 }

@@ -19,8 +19,8 @@ use super::{Mutation, Store, StoreError, StoredToken, TokenView};
 use crate::key::TokenKey;
 use crate::record::GrantId;
 use rocksdb::{
-    ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options, ReadOptions, WriteBatch,
-    WriteOptions, DB,
+    ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, MemtableFactory, Options, ReadOptions,
+    WriteBatch, WriteOptions, DB,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -62,12 +62,20 @@ impl RocksStore {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
-        opts.set_compression_type(DBCompressionType::Lz4);
         opts.increase_parallelism(2);
         opts.set_max_background_jobs(2);
+        // One writer (the flusher) and a vector memtable, which needs it.
+        opts.set_allow_concurrent_memtable_write(false);
         let cf = |name: &str| {
             let mut o = Options::default();
             o.set_compression_type(DBCompressionType::Lz4);
+            // A vector memtable: an insert is an append, sorted once when the memtable is
+            // flushed. The default skiplist spent ~2 µs of cache misses per insert on random
+            // token keys — 60 % of the flusher's time, on the cores the workers need.
+            // Tessera reads this store only at start-up and in the purge (both scans), so
+            // the skiplist's fast point reads buy nothing here.
+            o.set_memtable_factory(MemtableFactory::Vector);
+            o.set_allow_concurrent_memtable_write(false);
             ColumnFamilyDescriptor::new(name, o)
         };
         let db = DB::open_cf_descriptors(&opts, path, [cf(TOKENS), cf(EXPIRY), cf(GRANTS)])

@@ -1,0 +1,285 @@
+//! The command line (`Args`) and the validated run plan built from it (`Plan`). Nothing here
+//! does I/O except resolving the target host name once.
+
+use crate::scenario::{Mix, Scenario};
+use base64::Engine;
+use clap::Parser;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Load generator for Tessera's OAuth endpoints.
+///
+/// Closed loop (default): every connection sends its next request as soon as the previous
+/// answer arrived. Open loop (`--rate`): requests are scheduled at a constant total rate and
+/// latency is measured from each request's intended send time, so a stalled server shows up
+/// in the percentiles instead of slowing the load down (no coordinated omission).
+#[derive(Debug, Parser)]
+#[command(name = "tessera-loadtest", version)]
+pub struct Args {
+    /// Base URL of the server, e.g. http://127.0.0.1:8080 (plain HTTP only).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// baseline | client-credentials | password | tokeninfo | introspect | refresh | revoke | mixed
+    #[arg(long, default_value = "client-credentials")]
+    pub scenario: Scenario,
+    /// Open connections (keep-alive, one request in flight each).
+    #[arg(long, default_value_t = 32)]
+    pub connections: usize,
+    /// Load threads, each a single-threaded runtime owning its share of the connections.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Measured time: 10s, 500ms, 2m, or plain seconds.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Load before the measurement starts, not recorded.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub warmup: Duration,
+    /// Open loop at this many requests per second in total (all threads and connections).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Stop after this many requests in total (warm-up included), e.g. to load a known
+    /// number of tokens. The run ends early when they are done.
+    #[arg(long)]
+    pub requests: Option<u64>,
+    /// Mixed-scenario weights, e.g. tokeninfo=80,client-credentials=15,refresh=3,revoke=2.
+    #[arg(
+        long,
+        default_value = "tokeninfo=80,client-credentials=15,refresh=3,revoke=2"
+    )]
+    pub mix: Mix,
+    #[arg(long, default_value = "svc-a")]
+    pub client_id: String,
+    #[arg(long, default_value = "bench-secret")]
+    pub client_secret: String,
+    /// Send client credentials in the form body instead of the Authorization header.
+    #[arg(long)]
+    pub client_auth_in_body: bool,
+    /// Resource owner for the password and refresh scenarios.
+    #[arg(long, default_value = "bench")]
+    pub username: String,
+    #[arg(long, default_value = "bench-password")]
+    pub password: String,
+    /// `scope` parameter of token requests (none when empty).
+    #[arg(long, default_value = "")]
+    pub scope: String,
+    /// Tokens provisioned before the run for tokeninfo / introspect (reused round-robin) and
+    /// revoke (each revoked once; a connection whose share runs out stops). Default: 10000,
+    /// or 400000 for revoke.
+    #[arg(long)]
+    pub pool: Option<usize>,
+    #[arg(long, default_value = "/api/oauth/token")]
+    pub token_path: String,
+    #[arg(long, default_value = "/api/oauth/tokeninfo")]
+    pub tokeninfo_path: String,
+    #[arg(long, default_value = "/api/oauth/introspect")]
+    pub introspect_path: String,
+    #[arg(long, default_value = "/api/oauth/revoke")]
+    pub revoke_path: String,
+    #[arg(long, default_value = "/health")]
+    pub health_path: String,
+    /// Write the JSON report here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write the latency chart (SVG) here. Open-loop runs with --json get one next to the
+    /// JSON file by default.
+    #[arg(long)]
+    pub chart: Option<PathBuf>,
+    /// A label for the reports (e.g. "tessera" or "node-oidc-provider").
+    #[arg(long, default_value = "")]
+    pub label: String,
+    /// No progress line.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Everything a run needs, checked.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub url: String,
+    pub addr: SocketAddr,
+    /// `Host` header value.
+    pub host: String,
+    pub scenario: Scenario,
+    pub connections: usize,
+    pub threads: usize,
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub rate: Option<f64>,
+    pub requests: Option<u64>,
+    pub mix: Mix,
+    pub client_id: String,
+    pub client_secret: String,
+    pub client_auth_in_body: bool,
+    pub username: String,
+    pub password: String,
+    pub scope: String,
+    pub pool: usize,
+    pub paths: Paths,
+    pub json: Option<PathBuf>,
+    pub chart: Option<PathBuf>,
+    pub label: String,
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub token: String,
+    pub tokeninfo: String,
+    pub introspect: String,
+    pub revoke: String,
+    pub health: String,
+}
+
+impl Plan {
+    pub fn from_args(a: &Args) -> Result<Plan, String> {
+        let rest = a
+            .url
+            .strip_prefix("http://")
+            .ok_or_else(|| format!("--url {}: only http:// URLs are supported", a.url))?;
+        let authority = rest.split('/').next().unwrap_or_default();
+        if authority.is_empty() {
+            return Err(format!("--url {}: no host", a.url));
+        }
+        let with_port = if authority.contains(':') {
+            authority.to_string()
+        } else {
+            format!("{authority}:80")
+        };
+        let addr = with_port
+            .to_socket_addrs()
+            .map_err(|e| format!("--url {}: {e}", a.url))?
+            .next()
+            .ok_or_else(|| format!("--url {}: the host has no address", a.url))?;
+        if a.connections == 0 {
+            return Err("--connections must be at least 1".into());
+        }
+        if a.threads == 0 || a.threads > a.connections {
+            return Err("--threads must be between 1 and --connections".into());
+        }
+        if a.duration.is_zero() {
+            return Err("--duration must be more than zero".into());
+        }
+        if let Some(rate) = a.rate {
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err("--rate must be a positive number of requests per second".into());
+            }
+        }
+        if a.scenario == Scenario::Mixed && a.mix.total() == 0 {
+            return Err("--mix: the weights add up to zero".into());
+        }
+        let pool = a.pool.unwrap_or(match a.scenario {
+            Scenario::Revoke => 400_000,
+            _ => 10_000,
+        });
+        if pool == 0 {
+            return Err("--pool must be at least 1".into());
+        }
+        let chart = a.chart.clone().or_else(|| match (a.rate, &a.json) {
+            (Some(_), Some(json)) => Some(json.with_extension("svg")),
+            _ => None,
+        });
+        Ok(Plan {
+            url: a.url.clone(),
+            addr,
+            host: authority.to_string(),
+            scenario: a.scenario,
+            connections: a.connections,
+            threads: a.threads,
+            duration: a.duration,
+            warmup: a.warmup,
+            rate: a.rate,
+            requests: a.requests,
+            mix: a.mix.clone(),
+            client_id: a.client_id.clone(),
+            client_secret: a.client_secret.clone(),
+            client_auth_in_body: a.client_auth_in_body,
+            username: a.username.clone(),
+            password: a.password.clone(),
+            scope: a.scope.clone(),
+            pool,
+            paths: Paths {
+                token: a.token_path.clone(),
+                tokeninfo: a.tokeninfo_path.clone(),
+                introspect: a.introspect_path.clone(),
+                revoke: a.revoke_path.clone(),
+                health: a.health_path.clone(),
+            },
+            json: a.json.clone(),
+            chart,
+            label: a.label.clone(),
+            quiet: a.quiet,
+        })
+    }
+
+    /// `Authorization: Basic …` value for the client (RFC 6749 §2.3.1: form-encoded parts).
+    pub fn basic_auth(&self) -> String {
+        let id: String = form_urlencoded::byte_serialize(self.client_id.as_bytes()).collect();
+        let secret: String =
+            form_urlencoded::byte_serialize(self.client_secret.as_bytes()).collect();
+        let raw = format!("{id}:{secret}");
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
+    }
+}
+
+/// `10s`, `250ms`, `2m`, `1.5` (seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (s, 1.0)
+    };
+    let value: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (10s, 250ms, 2m)"))?;
+    if !(value.is_finite() && value >= 0.0) {
+        return Err(format!("{s:?} is not a duration"));
+    }
+    Ok(Duration::from_secs_f64(value * scale))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_ms_s_m_and_plain_seconds() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn basic_auth_form_encodes_id_and_secret_rfc6749_2_3_1() {
+        let args = Args::parse_from([
+            "tessera-loadtest",
+            "--url",
+            "http://127.0.0.1:1",
+            "--client-id",
+            "a b",
+            "--client-secret",
+            "p:w",
+        ]);
+        let plan = Plan::from_args(&args).expect("plan");
+        // "a+b:p%3Aw"
+        assert_eq!(plan.basic_auth(), "Basic YStiOnAlM0F3");
+    }
+
+    #[test]
+    fn only_plain_http_urls_are_accepted() {
+        let args = Args::parse_from(["tessera-loadtest", "--url", "https://127.0.0.1:1"]);
+        assert!(Plan::from_args(&args).is_err());
+    }
+}

@@ -1,0 +1,340 @@
+//! The administrative commands that work on the configured store rather than on a
+//! running server: `tessera migrate`, `tessera client add|list|remove`,
+//! `tessera user add|list|remove`. Clients and users written here are served by every node
+//! sharing the store within `revocation_propagation_ms`, without a restart.
+
+use crate::config::{
+    AuthMethod, ClientConfig, Config, GrantType, RefreshPolicy, StoreKind, UserConfig,
+};
+use crate::oauth::secret::{argon2id_hash, SecretHash};
+use clap::Subcommand;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use tessera_storage::store::{SharedStore, Store};
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Add (or replace) a client in the store.
+    Add {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        id: String,
+        /// The client secret (stored only as its HMAC-SHA256 hash). Omit for a public
+        /// client (`--auth-method none`).
+        #[arg(long)]
+        secret: Option<String>,
+        /// Comma-separated: client_credentials, password, refresh_token.
+        #[arg(long, value_delimiter = ',', required = true)]
+        grant_types: Vec<String>,
+        /// Space-separated scope tokens.
+        #[arg(long, default_value = "")]
+        scopes: String,
+        /// Space-separated; default: all of --scopes.
+        #[arg(long)]
+        default_scopes: Option<String>,
+        /// client_secret_basic (default), client_secret_post or none.
+        #[arg(long, default_value = "client_secret_basic")]
+        auth_method: String,
+        /// rotate, none or preserve; default: `tokens.refresh_policy`.
+        #[arg(long)]
+        refresh_policy: Option<String>,
+    },
+    /// List the clients in the store.
+    List {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Remove a client from the store.
+    Remove {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add (or replace) a resource owner in the store (password stored as argon2id).
+    Add {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        password: String,
+    },
+    /// List the usernames in the store.
+    List {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Remove a resource owner from the store.
+    Remove {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        username: String,
+    },
+}
+
+/// Exit codes: 0 done, 1 store failure, 2 bad input or configuration.
+fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("tessera: {msg}");
+    ExitCode::from(code)
+}
+
+fn load(path: &Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|e| fail(2, format_args!("{}: {e}", path.display())))
+}
+
+/// `tessera migrate`: creates the keyspace and tables of the configured Cassandra store.
+pub fn migrate(path: &Path) -> ExitCode {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match config.store.kind {
+        #[cfg(feature = "cassandra")]
+        StoreKind::Cassandra => {
+            use tessera_storage::store::cassandra::CassandraStore;
+            let opts = crate::app::cassandra_options(&config.store);
+            match CassandraStore::migrate(&opts, &config.store.replication) {
+                Ok(n) => {
+                    println!(
+                        "schema applied to keyspace {} ({n} statements)",
+                        config.store.keyspace
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(1, e),
+            }
+        }
+        _ => {
+            println!(
+                "store.kind = {:?} keeps its own layout; nothing to migrate",
+                config.store.kind
+            );
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// Loads the configuration at `path`, opens its store, and runs `f` on the store's shared
+/// side. Only a shared store (`kind = "cassandra"`) keeps clients and users.
+fn with_shared(path: &Path, f: impl FnOnce(&Config, &dyn SharedStore) -> ExitCode) -> ExitCode {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let store: Arc<dyn Store> =
+        match config.store.kind {
+            #[cfg(feature = "cassandra")]
+            StoreKind::Cassandra => {
+                let opts = crate::app::cassandra_options(&config.store);
+                match tessera_storage::store::cassandra::CassandraStore::open(&opts) {
+                    Ok(s) => Arc::new(s),
+                    Err(e) => return fail(1, e),
+                }
+            }
+            _ => return fail(
+                2,
+                "clients and users can be kept in the store only with store.kind = \"cassandra\"; \
+                 otherwise list them in the configuration file",
+            ),
+        };
+    match store.shared() {
+        Some(shared) => f(&config, shared),
+        None => fail(2, "the store is not shared"),
+    }
+}
+
+/// Exit code for the outcome of one store operation, printing `done` on success.
+fn finish(result: Result<(), impl std::fmt::Display>, done: impl FnOnce()) -> ExitCode {
+    match result {
+        Ok(()) => {
+            done();
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(1, e),
+    }
+}
+
+pub fn client(cmd: ClientCommand) -> ExitCode {
+    match cmd {
+        ClientCommand::Add {
+            config,
+            id,
+            secret,
+            grant_types,
+            scopes,
+            default_scopes,
+            auth_method,
+            refresh_policy,
+        } => {
+            let client = match client_spec(
+                &id,
+                secret.as_deref(),
+                &grant_types,
+                &scopes,
+                default_scopes.as_deref(),
+                &auth_method,
+                refresh_policy.as_deref(),
+            ) {
+                Ok(c) => c,
+                Err(e) => return fail(2, e),
+            };
+            with_shared(&config, |cfg, shared| {
+                if let Err(e) = cfg.validate_client(&client, "client") {
+                    return fail(2, e);
+                }
+                let spec = match serde_json::to_string(&client) {
+                    Ok(s) => s,
+                    Err(e) => return fail(1, e),
+                };
+                finish(shared.put_client(&id, &spec), || {
+                    println!("client {id} saved")
+                })
+            })
+        }
+        ClientCommand::List { config } => with_shared(&config, |_, shared| {
+            let mut list = match shared.clients() {
+                Ok(l) => l,
+                Err(e) => return fail(1, e),
+            };
+            list.sort();
+            for (id, spec) in list {
+                let summary = serde_json::from_str::<ClientConfig>(&spec)
+                    .map(|c| {
+                        let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+                        format!(
+                            "grant_types={} scopes={:?}",
+                            grants.join(","),
+                            c.scopes.join(" ")
+                        )
+                    })
+                    .unwrap_or_else(|e| format!("(invalid spec: {e})"));
+                println!("{id}\t{summary}");
+            }
+            ExitCode::SUCCESS
+        }),
+        ClientCommand::Remove { config, id } => {
+            with_shared(&config, |_, shared| match shared.remove_client(&id) {
+                Ok(true) => {
+                    println!("client {id} removed");
+                    ExitCode::SUCCESS
+                }
+                Ok(false) => fail(2, format_args!("no client {id:?} in the store")),
+                Err(e) => fail(1, e),
+            })
+        }
+    }
+}
+
+/// Builds a client's spec from the command line; the secret is hashed here.
+fn client_spec(
+    id: &str,
+    secret: Option<&str>,
+    grant_types: &[String],
+    scopes: &str,
+    default_scopes: Option<&str>,
+    auth_method: &str,
+    refresh_policy: Option<&str>,
+) -> Result<ClientConfig, String> {
+    let auth_method = match auth_method {
+        "client_secret_basic" => AuthMethod::ClientSecretBasic,
+        "client_secret_post" => AuthMethod::ClientSecretPost,
+        "none" => AuthMethod::None,
+        other => {
+            return Err(format!(
+                "--auth-method {other:?}: use client_secret_basic, client_secret_post or none"
+            ))
+        }
+    };
+    let grant_types = grant_types
+        .iter()
+        .map(|g| match g.trim() {
+            "client_credentials" => Ok(GrantType::ClientCredentials),
+            "password" => Ok(GrantType::Password),
+            "refresh_token" => Ok(GrantType::RefreshToken),
+            other => Err(format!(
+                "--grant-types: {other:?} is not one of client_credentials, password, refresh_token"
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let refresh_policy = match refresh_policy {
+        None => None,
+        Some("rotate") => Some(RefreshPolicy::Rotate),
+        Some("none") => Some(RefreshPolicy::None),
+        Some("preserve") => Some(RefreshPolicy::Preserve),
+        Some(other) => {
+            return Err(format!(
+                "--refresh-policy {other:?}: use rotate, none or preserve"
+            ))
+        }
+    };
+    let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    Ok(ClientConfig {
+        id: id.to_owned(),
+        secret: None,
+        secret_hash: secret.map(|s| SecretHash::new(s.as_bytes()).to_string()),
+        auth_method,
+        grant_types,
+        scopes: words(scopes),
+        default_scopes: default_scopes.map(words),
+        refresh_policy,
+        ..ClientConfig::default()
+    })
+}
+
+pub fn user(cmd: UserCommand) -> ExitCode {
+    match cmd {
+        UserCommand::Add {
+            config,
+            username,
+            password,
+        } => {
+            if username.is_empty() || password.is_empty() {
+                return fail(2, "--username and --password must not be empty");
+            }
+            with_shared(&config, |_, shared| {
+                let hash = match argon2id_hash(password.as_bytes()) {
+                    Ok(h) => h,
+                    Err(e) => return fail(1, e),
+                };
+                let spec = UserConfig {
+                    username: username.clone(),
+                    password: None,
+                    password_hash: Some(hash),
+                };
+                let result = serde_json::to_string(&spec)
+                    .map_err(|e| e.to_string())
+                    .and_then(|s| shared.put_user(&username, &s).map_err(|e| e.to_string()));
+                finish(result, || println!("user {username} saved"))
+            })
+        }
+        UserCommand::List { config } => with_shared(&config, |_, shared| {
+            let mut list = match shared.users() {
+                Ok(l) => l,
+                Err(e) => return fail(1, e),
+            };
+            list.sort();
+            for (name, _) in list {
+                println!("{name}");
+            }
+            ExitCode::SUCCESS
+        }),
+        UserCommand::Remove { config, username } => {
+            with_shared(&config, |_, shared| match shared.remove_user(&username) {
+                Ok(true) => {
+                    println!("user {username} removed");
+                    ExitCode::SUCCESS
+                }
+                Ok(false) => fail(2, format_args!("no user {username:?} in the store")),
+                Err(e) => fail(1, e),
+            })
+        }
+    }
+}

@@ -1,0 +1,1015 @@
+//! Several `tessera` nodes sharing one Cassandra keyspace (`store.kind = "cassandra"`):
+//! tokens, refreshes and revocations cross nodes, clients and users added with the command
+//! line reach running nodes, `tessera migrate`, and a Cassandra outage.
+//!
+//! These tests need the real Cassandra of `tests/services/cassandra.sh` on 127.0.0.1:9042;
+//! without it they fail and say how to start it. Each test owns a keyspace
+//! (`t_<tag>_<pid>`, created by the nodes with `create_schema = true`) and drops it at the
+//! end. The outage test stops and restarts that shared Cassandra, so it holds `CASSANDRA`
+//! for writing while every other test here holds it for reading (and the same on a lock
+//! file, against other test processes); a guard restarts Cassandra even when the outage
+//! test fails.
+
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Output, Stdio};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::harness::*;
+
+/// Taken for reading by every test that uses Cassandra, for writing by the one that stops it.
+static CASSANDRA: RwLock<()> = RwLock::new(());
+
+const CASSANDRA_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/services/cassandra.sh");
+const CQL_ADDR: &str = "127.0.0.1:9042";
+
+/// `store.revocation_propagation_ms` of every node here.
+const PROPAGATION_MS: u64 = 1000;
+/// What the tests allow for something promised "within the propagation window": the
+/// window plus generous slack for a loaded machine and a debug build.
+const PROPAGATION_LIMIT: Duration = Duration::from_millis(3000);
+/// How long a token written in `async` mode may take to reach another node.
+const FLUSH_LIMIT: Duration = Duration::from_millis(2000);
+/// Each password-grant attempt costs an argon2id verification (about a second in a debug
+/// build), so polls of the password grant get this long instead of `PROPAGATION_LIMIT`.
+const PASSWORD_POLL_LIMIT: Duration = Duration::from_secs(6);
+
+// ---------------------------------------------------------------------------------------------
+// Cassandra
+// ---------------------------------------------------------------------------------------------
+
+/// Fails the test unless Cassandra accepts connections.
+fn require_cassandra() {
+    let addr: SocketAddr = CQL_ADDR.parse().expect("CQL address");
+    if let Err(e) = TcpStream::connect_timeout(&addr, Duration::from_secs(3)) {
+        panic!(
+            "Cassandra is not reachable on {CQL_ADDR} ({e}). The cluster tests need the real \
+             Cassandra: run `bash tests/services/cassandra.sh start` and run them again."
+        );
+    }
+}
+
+/// A flock(2) on a lock file in the temp dir, shared or exclusive, held until dropped. The
+/// static `CASSANDRA` only orders the tests of this process; this orders them against other
+/// test processes using the same Cassandra (two `cargo test` runs at once), so one process's
+/// outage test does not stop Cassandra under another's tests. It is taken with flock(1) on a
+/// duplicate of our descriptor: the lock belongs to the open file description, so it stays
+/// held after flock(1) exits, until `_file` is closed.
+struct ProcessLock {
+    _file: std::fs::File,
+}
+
+impl ProcessLock {
+    fn take(exclusive: bool) -> ProcessLock {
+        let path = std::env::temp_dir().join("tessera-blackbox-cassandra.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+        let dup = file.try_clone().expect("dup lock file descriptor");
+        let status = Command::new("flock")
+            .arg(if exclusive { "-x" } else { "-s" })
+            .arg("0")
+            .stdin(Stdio::from(dup))
+            .status()
+            .unwrap_or_else(|e| panic!("run flock(1) on {}: {e}", path.display()));
+        assert!(
+            status.success(),
+            "flock {} failed: {status:?}",
+            path.display()
+        );
+        ProcessLock { _file: file }
+    }
+}
+
+/// Cassandra shared with the other tests that only use it.
+struct SharedCassandra {
+    _process: ProcessLock,
+    _thread: RwLockReadGuard<'static, ()>,
+}
+
+/// Cassandra to this test alone (it stops it).
+struct ExclusiveCassandra {
+    _process: ProcessLock,
+    _thread: RwLockWriteGuard<'static, ()>,
+}
+
+/// Shares Cassandra with the other tests that only use it; fails when it is not running.
+fn shared_cassandra() -> SharedCassandra {
+    let thread = CASSANDRA.read().unwrap_or_else(PoisonError::into_inner);
+    let process = ProcessLock::take(false);
+    require_cassandra();
+    SharedCassandra {
+        _process: process,
+        _thread: thread,
+    }
+}
+
+/// Waits until no other test uses Cassandra, then has it alone; fails when it is not running.
+fn exclusive_cassandra() -> ExclusiveCassandra {
+    let thread = CASSANDRA.write().unwrap_or_else(PoisonError::into_inner);
+    let process = ProcessLock::take(true);
+    require_cassandra();
+    ExclusiveCassandra {
+        _process: process,
+        _thread: thread,
+    }
+}
+
+/// Runs `bash tests/services/cassandra.sh ARGS`.
+fn cassandra_sh(args: &[&str]) -> Output {
+    Command::new("bash")
+        .arg(CASSANDRA_SH)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {CASSANDRA_SH} {args:?}: {e}"))
+}
+
+fn describe(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs one CQL statement; returns its rows, one per line.
+fn cql(statement: &str) -> String {
+    let out = cassandra_sh(&["cql", statement]);
+    assert!(
+        out.status.success(),
+        "cql {statement:?} failed: {}",
+        describe(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A test's own keyspace, dropped (best effort) when the test ends.
+struct Keyspace {
+    name: String,
+}
+
+impl Keyspace {
+    fn new(tag: &str) -> Keyspace {
+        let name = format!("t_{tag}_{}", std::process::id());
+        assert!(
+            name.len() <= 48 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "bad keyspace name {name:?}"
+        );
+        Keyspace { name }
+    }
+}
+
+impl Drop for Keyspace {
+    fn drop(&mut self) {
+        let out = cassandra_sh(&["cql", &format!("DROP KEYSPACE IF EXISTS {}", self.name)]);
+        if !out.status.success() {
+            eprintln!(
+                "could not drop keyspace {} (left behind): {}",
+                self.name,
+                describe(&out)
+            );
+        }
+    }
+}
+
+/// Starts Cassandra again when dropped while armed (the outage test stops it).
+struct RestartCassandra {
+    armed: bool,
+}
+
+impl RestartCassandra {
+    fn start_now(&mut self) {
+        let out = cassandra_sh(&["start"]);
+        assert!(
+            out.status.success(),
+            "cassandra.sh start failed: {}",
+            describe(&out)
+        );
+        self.armed = false;
+    }
+}
+
+impl Drop for RestartCassandra {
+    fn drop(&mut self) {
+        if self.armed {
+            eprintln!("starting Cassandra again after a failed outage test ...");
+            let out = cassandra_sh(&["start"]);
+            if !out.status.success() {
+                eprintln!("cassandra.sh start failed: {}", describe(&out));
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Nodes
+// ---------------------------------------------------------------------------------------------
+
+/// The standard config on the shared Cassandra in `keyspace`, with `durability`.
+fn cluster_config(keyspace: &str, durability: &str) -> ConfigBuilder {
+    ConfigBuilder::standard()
+        .store("kind", "\"cassandra\"")
+        .store("contact_points", &format!("[{}]", toml_str(CQL_ADDR)))
+        .store("keyspace", &toml_str(keyspace))
+        .store("create_schema", "true")
+        .store("durability", &toml_str(durability))
+        .store("flush_interval_ms", "10")
+        .store("revocation_propagation_ms", &PROPAGATION_MS.to_string())
+        .store("negative_cache_ms", "100")
+}
+
+/// Two nodes with the same config, started one after the other.
+fn two_nodes(config: &str) -> (Server, Server) {
+    let node1 = Server::start(config);
+    let node2 = Server::start(config);
+    (node1, node2)
+}
+
+/// Calls `check` every 20 ms until it succeeds; panics with its last complaint when
+/// `limit` has passed since `since`. Returns the time from `since` to success.
+fn eventually(
+    since: Instant,
+    limit: Duration,
+    what: &str,
+    mut check: impl FnMut() -> Result<(), String>,
+) -> Duration {
+    loop {
+        match check() {
+            Ok(()) => return since.elapsed(),
+            Err(last) => {
+                if since.elapsed() > limit {
+                    panic!("{what}: not within {limit:?}; last: {last}");
+                }
+            }
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Ok when tokeninfo on `node` accepts `token`.
+fn valid_on(node: &Server, token: &str) -> Result<(), String> {
+    let r = node.tokeninfo(token);
+    if r.status == 200 {
+        Ok(())
+    } else {
+        Err(r.summary())
+    }
+}
+
+/// Ok when tokeninfo on `node` answers 400 `invalid_token` for `token`.
+fn invalid_on(node: &Server, token: &str) -> Result<(), String> {
+    let r = node.tokeninfo(token);
+    if r.status == 400 {
+        assert_token_error(&r, 400, "invalid_token");
+        Ok(())
+    } else {
+        Err(r.summary())
+    }
+}
+
+/// Ok when `introspect` on `node` says `token` is not active.
+fn inactive_on(node: &Server, client: &Client, token: &str) -> Result<(), String> {
+    let r = node.introspect(client, token);
+    assert_eq!(r.status, 200, "{}", r.summary());
+    match r.json().get("active") {
+        Some(Value::Bool(false)) => Ok(()),
+        _ => Err(r.summary()),
+    }
+}
+
+fn assert_valid_on(node: &Server, token: &str, which: &str) {
+    if let Err(e) = valid_on(node, token) {
+        panic!("{which} should accept the token: {e}");
+    }
+}
+
+/// Runs the tessera command line; panics unless it exits 0. Returns stdout.
+fn cli_ok(args: &[&str]) -> String {
+    let out = run_cli(args, None);
+    assert!(
+        out.status.success(),
+        "tessera {args:?} failed: {}",
+        describe(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn path_str(p: &std::path::Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens across nodes
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn token_issued_on_node1_validates_on_node2_in_sync_mode() {
+    let _cassandra = shared_cassandra();
+    let ks = Keyspace::new("sync");
+    let (node1, node2) = two_nodes(&cluster_config(&ks.name, "sync").build());
+    let client = confidential_client();
+
+    // sync: the token is in Cassandra before node 1 answers, so node 2 knows it at once.
+    let issued = node1.issue_cc(&client, Some("read write"));
+    let info = node2.tokeninfo(&issued.access_token);
+    assert_eq!(info.status, 200, "node 2 tokeninfo: {}", info.summary());
+    assert_eq!(info.json_str("audience"), "svc-a");
+    assert_eq!(scope_set(&info.json_str("scope")), scope_set("read write"));
+    assert_eq!(info.json_str("department"), "Engineering");
+    assert!(info.json_i64("expires_in") > 3500, "{}", info.summary());
+
+    let owned = node1.issue_password(&client, ALICE, None);
+    let info = node2.tokeninfo(&owned.access_token);
+    assert_eq!(info.status, 200, "node 2 tokeninfo: {}", info.summary());
+    assert_eq!(info.json_str("user_id"), "alice");
+    let intro = node2.introspect(&other_client(), &owned.access_token);
+    assert_eq!(
+        intro.json().get("active"),
+        Some(&Value::Bool(true)),
+        "{}",
+        intro.summary()
+    );
+    assert_eq!(intro.json_str("client_id"), "svc-a");
+}
+
+#[test]
+fn token_issued_on_node1_validates_on_node2_in_async_mode_within_the_flush_window() {
+    let _cassandra = shared_cassandra();
+    let ks = Keyspace::new("async");
+    let (node1, node2) = two_nodes(&cluster_config(&ks.name, "async").build());
+    let client = confidential_client();
+
+    let issued = node1.issue_cc(&client, Some("read"));
+    let t0 = Instant::now();
+    let took = eventually(t0, FLUSH_LIMIT, "node 2 accepts node 1's token", || {
+        valid_on(&node2, &issued.access_token)
+    });
+    eprintln!(
+        "async: node 2 accepted a token issued on node 1 after {} ms",
+        took.as_millis()
+    );
+    let info = node2.tokeninfo(&issued.access_token);
+    assert_eq!(info.json_str("audience"), "svc-a");
+    assert_eq!(info.json_str("scope"), "read");
+}
+
+#[test]
+fn refresh_on_node2_of_a_grant_issued_on_node1() {
+    let _cassandra = shared_cassandra();
+    let ks = Keyspace::new("refresh");
+    let (node1, node2) = two_nodes(&cluster_config(&ks.name, "sync").build());
+    let client = confidential_client();
+
+    let first = node1.issue_password(&client, ALICE, Some("read write"));
+    // Rotate policy: a new pair, the old refresh token used up.
+    let second = node2.issue_refresh(&client, first.refresh_token(), None);
+    assert_ne!(second.access_token, first.access_token);
+    assert_ne!(second.refresh_token(), first.refresh_token());
+    assert_eq!(scope_set(&second.scope), scope_set("read write"));
+
+    for (node, which) in [(&node1, "node 1"), (&node2, "node 2")] {
+        let info = node.tokeninfo(&second.access_token);
+        assert_eq!(info.status, 200, "{which}: {}", info.summary());
+        assert_eq!(info.json_str("user_id"), "alice", "{which}");
+        assert_eq!(info.json_str("audience"), "svc-a", "{which}");
+    }
+    // The same refresh token cannot be used twice on node 2 either.
+    assert_token_error(
+        &node2.refresh(&client, first.refresh_token(), None),
+        400,
+        "invalid_grant",
+    );
+
+    // Node 1 issued the old refresh token and still held it; the rotation on node 2 must
+    // reach it within the propagation window. Introspection looks without using it up.
+    let t0 = Instant::now();
+    let took = eventually(
+        t0,
+        PROPAGATION_LIMIT,
+        "node 1 forgets the refresh token node 2 rotated out",
+        || inactive_on(&node1, &client, first.refresh_token()),
+    );
+    eprintln!(
+        "rotation on node 2 reached node 1 after {} ms",
+        took.as_millis()
+    );
+    assert_token_error(
+        &node1.refresh(&client, first.refresh_token(), None),
+        400,
+        "invalid_grant",
+    );
+    // The grant goes on from node 1 with the new refresh token.
+    let third = node1.issue_refresh(&client, second.refresh_token(), None);
+    assert_valid_on(&node2, &third.access_token, "node 2");
+}
+
+#[test]
+fn a_refresh_token_used_on_node2_is_refused_there_at_once_in_async_mode() {
+    let _cassandra = shared_cassandra();
+    let ks = Keyspace::new("replay");
+    let (node1, node2) = two_nodes(&cluster_config(&ks.name, "async").build());
+    let client = confidential_client();
+
+    let first = node1.issue_password(&client, ALICE, None);
+    eventually(
+        Instant::now(),
+        FLUSH_LIMIT,
+        "node 2 finds the refresh token",
+        || match node2
+            .introspect(&client, first.refresh_token())
+            .json()
+            .get("active")
+        {
+            Some(Value::Bool(true)) => Ok(()),
+            other => Err(format!("active: {other:?}")),
+        },
+    );
+    node2.issue_refresh(&client, first.refresh_token(), None);
+    // The rotation's delete may not have reached Cassandra yet; node 2 must not read the
+    // used-up token back from there.
+    assert_token_error(
+        &node2.refresh(&client, first.refresh_token(), None),
+        400,
+        "invalid_grant",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Revocation across nodes
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn revocation_on_node1_is_honoured_by_node2_within_the_propagation_window_even_when_cached() {
+    let _cassandra = shared_cassandra();
+    let ks = Keyspace::new("revoke");
+    let (node1, node2) = two_nodes(&cluster_config(&ks.name, "async").build());
+    let client = confidential_client();
+
+    let issued = node1.issue_cc(&client, None);
+    // Node 2 reads it through from Cassandra and keeps it in its own table.
+    eventually(
+        Instant::now(),
+        FLUSH_LIMIT,
+        "node 2 accepts the token",
+        || valid_on(&node2, &issued.access_token),
+    );
+    assert_valid_on(&node2, &issued.access_token, "node 2 (cached)");
+
+    let r = node1.revoke(&client, &issued.access_token, None);
+    assert_eq!(r.status, 200, "revoke on node 1: {}", r.summary());
+    let revoked_at = Instant::now();
+    invalid_on(&node1, &issued.access_token)
+        .unwrap_or_else(|e| panic!("node 1 still accepts the token it revoked: {e}"));
+    let took = eventually(
+        revoked_at,
+        PROPAGATION_LIMIT,
+        "node 2 rejects the token revoked on node 1",
+        || invalid_on(&node2, &issued.access_token),
+    );
+    eprintln!(
+        "revocation on node 1 honoured by node 2 after {} ms (revocation_propagation_ms = {PROPAGATION_MS})",
+        took.as_millis()
+    );
+    // And it stays revoked (not read back from the store).
+    thread::sleep(Duration::from_millis(300));
+    invalid_on(&node2, &issued.access_token)
+        .unwrap_or_else(|e| panic!("node 2 accepts the revoked token again: {e}"));
+}
+
+#[test]
+fn rfc7009_refresh_token_revoked_on_node2_takes_its_grants_access_tokens_on_node1_with_it() {
+    let _cassandra = shared_cassandra();
+    let ks = Keyspace::new("cascade");
+    let (node1, node2) = two_nodes(&cluster_config(&ks.name, "async").build());
+    let client = confidential_client();
+
+    let first = node1.issue_password(&client, ALICE, None);
+    let second = node1.issue_refresh(&client, first.refresh_token(), None);
+    assert_valid_on(&node1, &first.access_token, "node 1");
+    // Node 2 must find the refresh token in Cassandra to revoke it.
+    eventually(
+        Instant::now(),
+        FLUSH_LIMIT,
+        "node 2 knows the grant",
+        || {
+            valid_on(&node2, &second.access_token)?;
+            match node2
+                .introspect(&client, second.refresh_token())
+                .json()
+                .get("active")
+            {
+                Some(Value::Bool(true)) => Ok(()),
+                other => Err(format!("refresh token active: {other:?}")),
+            }
+        },
+    );
+
+    let r = node2.revoke(&client, second.refresh_token(), Some("refresh_token"));
+    assert_eq!(r.status, 200, "revoke on node 2: {}", r.summary());
+    let revoked_at = Instant::now();
+    let took = eventually(
+        revoked_at,
+        PROPAGATION_LIMIT,
+        "node 1 rejects every access token of the revoked grant",
+        || {
+            invalid_on(&node1, &first.access_token)?;
+            invalid_on(&node1, &second.access_token)
+        },
+    );
+    eprintln!(
+        "grant revoked on node 2 reached node 1 after {} ms",
+        took.as_millis()
+    );
+    invalid_on(&node2, &second.access_token)
+        .unwrap_or_else(|e| panic!("node 2 accepts an access token of the grant it revoked: {e}"));
+    assert_token_error(
+        &node1.refresh(&client, second.refresh_token(), None),
+        400,
+        "invalid_grant",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients and users kept in Cassandra
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn client_added_with_the_cli_works_on_both_nodes_without_restart() {
+    let _cassandra = shared_cassandra();
+    let ks = Keyspace::new("cli_client");
+    let (node1, node2) = two_nodes(&cluster_config(&ks.name, "async").build());
+    let config = path_str(&node1.config_path);
+    let added = Client::new("svc-cli", Some("cli-secret-1"), AuthMethod::Basic);
+
+    assert_invalid_client_basic(&node1.client_credentials(&added, None), "tessera");
+
+    cli_ok(&[
+        "client",
+        "add",
+        "--config",
+        config,
+        "--id",
+        "svc-cli",
+        "--secret",
+        "cli-secret-1",
+        "--grant-types",
+        "client_credentials",
+        "--scopes",
+        "read",
+    ]);
+    let added_at = Instant::now();
+    for (node, which) in [(&node1, "node 1"), (&node2, "node 2")] {
+        let took = eventually(
+            added_at,
+            PROPAGATION_LIMIT,
+            &format!("{which} issues tokens to the client added with the CLI"),
+            || {
+                let r = node.client_credentials(&added, None);
+                if r.status == 200 {
+                    Ok(())
+                } else {
+                    Err(r.summary())
+                }
+            },
+        );
+        eprintln!("client add reached {which} after {} ms", took.as_millis());
+        let issued = node.issue_cc(&added, None);
+        assert_eq!(issued.scope, "read", "{which}");
+        let info = node.tokeninfo(&issued.access_token);
+        assert_eq!(info.json_str("audience"), "svc-cli", "{which}");
+    }
+    // A wrong secret is still refused.
+    assert_invalid_client_basic(
+        &node2.client_credentials(&added.with_secret("nope"), None),
+        "tessera",
+    );
+
+    let listed = cli_ok(&["client", "list", "--config", config]);
+    let line = listed
+        .lines()
+        .find(|l| l.split('\t').next() == Some("svc-cli"))
+        .unwrap_or_else(|| panic!("client list does not show svc-cli:\n{listed}"));
+    assert!(line.contains("client_credentials"), "{line}");
+
+    cli_ok(&["client", "remove", "--config", config, "--id", "svc-cli"]);
+    let removed_at = Instant::now();
+    for (node, which) in [(&node1, "node 1"), (&node2, "node 2")] {
+        let took = eventually(
+            removed_at,
+            PROPAGATION_LIMIT,
+            &format!("{which} refuses the client removed with the CLI"),
+            || {
+                let r = node.client_credentials(&added, None);
+                if r.status == 401 {
+                    assert_invalid_client_basic(&r, "tessera");
+                    Ok(())
+                } else {
+                    Err(r.summary())
+                }
+            },
+        );
+        eprintln!(
+            "client remove reached {which} after {} ms",
+            took.as_millis()
+        );
+    }
+    let listed = cli_ok(&["client", "list", "--config", config]);
+    assert!(
+        !listed.lines().any(|l| l.starts_with("svc-cli\t")),
+        "client list still shows svc-cli:\n{listed}"
+    );
+    // Removing it again is refused (exit 2).
+    let again = run_cli(
+        &["client", "remove", "--config", config, "--id", "svc-cli"],
+        None,
+    );
+    assert_eq!(again.status.code(), Some(2), "{}", describe(&again));
+}
+
+#[test]
+fn user_added_with_the_cli_can_use_the_password_grant_on_both_nodes_without_restart() {
+    let _cassandra = shared_cassandra();
+    let ks = Keyspace::new("cli_user");
+    let (node1, node2) = two_nodes(&cluster_config(&ks.name, "async").build());
+    let config = path_str(&node1.config_path);
+    let client = confidential_client();
+    let dave = ("dave", "dave-pw-42");
+
+    cli_ok(&[
+        "user",
+        "add",
+        "--config",
+        config,
+        "--username",
+        dave.0,
+        "--password",
+        dave.1,
+    ]);
+    let added_at = Instant::now();
+    for (node, which) in [(&node1, "node 1"), (&node2, "node 2")] {
+        let took = eventually(
+            added_at,
+            PASSWORD_POLL_LIMIT,
+            &format!("{which} accepts the password of the user added with the CLI"),
+            || {
+                let r = node.password(&client, dave, None);
+                if r.status == 200 {
+                    Ok(())
+                } else {
+                    Err(r.summary())
+                }
+            },
+        );
+        eprintln!("user add reached {which} after {} ms", took.as_millis());
+    }
+    let issued = node2.issue_password(&client, dave, None);
+    eventually(
+        Instant::now(),
+        FLUSH_LIMIT,
+        "node 1 accepts node 2's token",
+        || valid_on(&node1, &issued.access_token),
+    );
+    assert_eq!(
+        node1.tokeninfo(&issued.access_token).json_str("user_id"),
+        "dave"
+    );
+    assert_token_error(
+        &node1.password(&client, (dave.0, "wrong"), None),
+        400,
+        "invalid_grant",
+    );
+    let listed = cli_ok(&["user", "list", "--config", config]);
+    assert!(
+        listed.lines().any(|l| l.trim() == "dave"),
+        "user list does not show dave:\n{listed}"
+    );
+
+    cli_ok(&["user", "remove", "--config", config, "--username", "dave"]);
+    let removed_at = Instant::now();
+    for (node, which) in [(&node1, "node 1"), (&node2, "node 2")] {
+        eventually(
+            removed_at,
+            PASSWORD_POLL_LIMIT,
+            &format!("{which} refuses the user removed with the CLI"),
+            || {
+                let r = node.password(&client, dave, None);
+                if r.status == 400 {
+                    assert_token_error(&r, 400, "invalid_grant");
+                    Ok(())
+                } else {
+                    Err(r.summary())
+                }
+            },
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration and schema
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn check_config_refuses_any_for_reads() {
+    // Only the configuration is read; Cassandra is not contacted.
+    let _cassandra = SharedCassandra {
+        _process: ProcessLock::take(false),
+        _thread: CASSANDRA.read().unwrap_or_else(PoisonError::into_inner),
+    };
+    let dir = TempDir::new("check");
+    let base = cluster_config("t_check_unused", "async");
+    let bad = dir.write(
+        "any.toml",
+        &base.clone().store("read_consistency", "\"ANY\"").build(),
+    );
+    let out = run_cli(&["check-config", "--config", path_str(&bad)], None);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("store.read_consistency"),
+        "the error should name store.read_consistency: {stderr}"
+    );
+
+    // ANY stays allowed for writes.
+    let ok = dir.write(
+        "ok.toml",
+        &base
+            .store("read_consistency", "\"ONE\"")
+            .store("write_consistency", "\"ANY\"")
+            .build(),
+    );
+    let out = run_cli(&["check-config", "--config", path_str(&ok)], None);
+    assert!(out.status.success(), "{}", describe(&out));
+}
+
+#[test]
+fn migrate_creates_the_schema_then_serve_runs_without_create_schema() {
+    let _cassandra = shared_cassandra();
+    let ks = Keyspace::new("migrate");
+    let dir = TempDir::new("migrate");
+    let config = cluster_config(&ks.name, "sync")
+        .store("create_schema", "false")
+        .build();
+    let path = dir.write("tessera.toml", &config);
+
+    // Without a schema, serve refuses to start and says what to run.
+    let refused = match Server::try_start(&config) {
+        Ok(_) => panic!("serve started on a keyspace that does not exist"),
+        Err(e) => e,
+    };
+    assert!(
+        refused.contains("tessera migrate"),
+        "the start-up error should point at `tessera migrate`: {refused}"
+    );
+
+    let out = cli_ok(&["migrate", "--config", path_str(&path)]);
+    assert!(
+        out.contains(&format!("schema applied to keyspace {}", ks.name)),
+        "{out}"
+    );
+    let tables = cql(&format!(
+        "SELECT table_name FROM system_schema.tables WHERE keyspace_name = '{}'",
+        ks.name
+    ));
+    for table in [
+        "access_tokens",
+        "refresh_tokens",
+        "grants",
+        "revocations",
+        "clients",
+        "users",
+    ] {
+        assert!(
+            tables.lines().any(|l| l.trim() == table),
+            "migrate did not create {table}; tables:\n{tables}"
+        );
+    }
+    // Idempotent.
+    cli_ok(&["migrate", "--config", path_str(&path)]);
+
+    let (node1, node2) = two_nodes(&config);
+    let client = confidential_client();
+    let issued = node1.issue_cc(&client, None);
+    assert_valid_on(&node2, &issued.access_token, "node 2");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outage
+// ---------------------------------------------------------------------------------------------
+
+/// The node's write-behind figures from `/metrics`: (queue depth, batches, errors).
+fn store_figures(node: &Server) -> (f64, f64, f64) {
+    let m = node.metrics();
+    let label = [("store", "cassandra")];
+    (
+        m.value("tessera_store_queue_depth", &label),
+        m.value("tessera_store_batches_total", &label),
+        m.value("tessera_store_errors_total", &label),
+    )
+}
+
+/// Waits until `node` has written everything it accepted: the queue is empty, a batch has
+/// succeeded since `batches_before`, and no write has failed for `QUIET` (a batch the
+/// flusher is still retrying is out of the queue, but it fails again within the backoff
+/// limit of 1 s plus the 1 s request timeout).
+fn wait_until_written(node: &Server, batches_before: f64, limit: Duration) -> Duration {
+    const QUIET: Duration = Duration::from_secs(3);
+    let t0 = Instant::now();
+    let mut last_errors = -1.0;
+    let mut errors_since = Instant::now();
+    loop {
+        let (depth, batches, errors) = store_figures(node);
+        if errors != last_errors {
+            last_errors = errors;
+            errors_since = Instant::now();
+        }
+        if depth == 0.0 && batches > batches_before && errors_since.elapsed() >= QUIET {
+            return t0.elapsed();
+        }
+        if t0.elapsed() > limit {
+            panic!(
+                "the node did not write its queue to Cassandra within {limit:?}: depth {depth}, \
+                 batches {batches} (before: {batches_before}), errors {errors}"
+            );
+        }
+        thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// How long a sync-mode node may take to refuse a token request while the store is down
+/// (a store request fails within `request_timeout_ms` = 1000 here).
+const SYNC_ANSWER_LIMIT: Duration = Duration::from_secs(5);
+
+/// A client_credentials request as `client`; its answer, or `None` when none arrives within
+/// `limit`.
+fn token_answer_within(node: &Server, client: &Client, limit: Duration) -> Option<Response> {
+    let secret = client.secret.as_deref().expect("confidential client");
+    let auth = basic_auth(&client.id, secret);
+    let request = raw_form_post(
+        TOKEN_PATH,
+        &form(&[("grant_type", "client_credentials")]),
+        &[("Authorization", &auth)],
+    );
+    let mut conn = node.conn();
+    conn.send(&request);
+    if conn.data_within(limit) {
+        Some(conn.read_response())
+    } else {
+        None
+    }
+}
+
+#[test]
+fn cassandra_outage_async_issuance_continues_and_nothing_accepted_is_lost() {
+    let _exclusive = exclusive_cassandra();
+    let ks = Keyspace::new("outage");
+    let base = cluster_config(&ks.name, "async")
+        .store("request_timeout_ms", "1000")
+        .store("connect_timeout_ms", "1000");
+    let node = Server::start(&base.build());
+    let sync_node = Server::start(&base.clone().store("durability", "\"sync\"").build());
+    let client = confidential_client();
+
+    // Before the outage: two tokens that Cassandra holds (the sync node reads them through).
+    let kept = node.issue_cc(&client, None);
+    let doomed = node.issue_cc(&client, Some("read write"));
+    eventually(
+        Instant::now(),
+        FLUSH_LIMIT,
+        "tokens reach Cassandra before the outage",
+        || {
+            valid_on(&sync_node, &kept.access_token)?;
+            valid_on(&sync_node, &doomed.access_token)
+        },
+    );
+    let (_, batches_before, _) = store_figures(&node);
+
+    let mut restart = RestartCassandra { armed: true };
+    let out = cassandra_sh(&["stop"]);
+    assert!(
+        out.status.success(),
+        "cassandra.sh stop failed: {}",
+        describe(&out)
+    );
+    let outage_began = Instant::now();
+
+    // Async: issuance goes on; every one of these is accepted and must not be lost.
+    let mut issued_during: Vec<String> = Vec::new();
+    for _ in 0..25 {
+        issued_during.push(node.issue_cc(&client, None).access_token);
+    }
+    let owner = node.issue_password(&client, ALICE, None);
+    issued_during.push(owner.access_token.clone());
+    // A revocation accepted during the outage must not be lost either.
+    let r = node.revoke(&client, &doomed.access_token, None);
+    assert_eq!(r.status, 200, "revoke during the outage: {}", r.summary());
+    invalid_on(&node, &doomed.access_token)
+        .unwrap_or_else(|e| panic!("the revoked token is still accepted: {e}"));
+    // Lookups need no store: what the node holds still validates.
+    assert_valid_on(
+        &node,
+        &kept.access_token,
+        "the async node during the outage",
+    );
+    for t in &issued_during {
+        assert_valid_on(&node, t, "the async node during the outage");
+    }
+    assert_valid_on(
+        &sync_node,
+        &kept.access_token,
+        "the sync node (cached) during the outage",
+    );
+    // Sync: nothing is acknowledged that is not written, so issuance is refused for now,
+    // promptly, for every request of the outage (not only the first). A sync node that does
+    // not answer is recorded and reported at the end, after the checks that nothing
+    // accepted was lost.
+    let mut sync_problems: Vec<String> = Vec::new();
+    for attempt in 1..=3 {
+        let sent = Instant::now();
+        match token_answer_within(&sync_node, &client, SYNC_ANSWER_LIMIT) {
+            None => sync_problems.push(format!(
+                "token request {attempt} to the sync-mode node got no answer within {:?} \
+                 while Cassandra was down (expected 503 temporarily_unavailable with \
+                 Retry-After)",
+                SYNC_ANSWER_LIMIT
+            )),
+            Some(r) => {
+                eprintln!(
+                    "outage: sync node answered request {attempt} with {} after {} ms",
+                    r.status,
+                    sent.elapsed().as_millis()
+                );
+                assert_oauth_error(&r, 503, "temporarily_unavailable");
+                assert!(
+                    r.header("Retry-After").is_some(),
+                    "503 needs Retry-After: {}",
+                    r.summary()
+                );
+            }
+        }
+    }
+    let (depth, _, errors) = store_figures(&node);
+    eprintln!(
+        "outage: {} tokens issued in {} ms; async node queue depth {depth}, store errors {errors}",
+        issued_during.len(),
+        outage_began.elapsed().as_millis()
+    );
+
+    let restarting = Instant::now();
+    restart.start_now();
+    eprintln!(
+        "Cassandra answered again after {} ms",
+        restarting.elapsed().as_millis()
+    );
+    let took = wait_until_written(&node, batches_before, Duration::from_secs(90));
+    eprintln!(
+        "async node wrote its queue {} ms after Cassandra answered",
+        took.as_millis()
+    );
+    eventually(
+        Instant::now(),
+        Duration::from_secs(30),
+        "the sync node issues again",
+        || {
+            let r = sync_node.client_credentials(&client, None);
+            if r.status == 200 {
+                Ok(())
+            } else {
+                Err(r.summary())
+            }
+        },
+    );
+
+    // A node that was not there during the outage finds everything in Cassandra.
+    let fresh = Server::start(&base.build());
+    let lost: Vec<&String> = issued_during
+        .iter()
+        .filter(|t| valid_on(&fresh, t).is_err())
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} tokens accepted during the outage are unknown to a fresh node: {lost:?}",
+        lost.len(),
+        issued_during.len()
+    );
+    assert_valid_on(&fresh, &kept.access_token, "the fresh node");
+    invalid_on(&fresh, &doomed.access_token).unwrap_or_else(|e| {
+        panic!("a revocation accepted during the outage was lost; the fresh node accepts: {e}")
+    });
+    // The refresh token issued during the outage works on the fresh node.
+    let next = fresh.issue_refresh(&client, owner.refresh_token(), None);
+    eventually(
+        Instant::now(),
+        FLUSH_LIMIT,
+        "the async node accepts a token the fresh node issued",
+        || valid_on(&node, &next.access_token),
+    );
+    assert!(sync_problems.is_empty(), "{}", sync_problems.join("\n"));
+}
