@@ -11,7 +11,7 @@ use clap::Subcommand;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use tessera_storage::store::{SharedStore, Store};
+use tessera_storage::store::{SharedStore, Store, StoreError};
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -162,6 +162,18 @@ fn finish(result: Result<(), impl std::fmt::Display>, done: impl FnOnce()) -> Ex
     }
 }
 
+/// Exit code for a `remove`: 2 when there was no such entry.
+fn removal(result: Result<bool, StoreError>, what: &str, name: &str) -> ExitCode {
+    match result {
+        Ok(true) => {
+            println!("{what} {name} removed");
+            ExitCode::SUCCESS
+        }
+        Ok(false) => fail(2, format_args!("no {what} {name:?} in the store")),
+        Err(e) => fail(1, e),
+    }
+}
+
 pub fn client(cmd: ClientCommand) -> ExitCode {
     match cmd {
         ClientCommand::Add {
@@ -220,16 +232,9 @@ pub fn client(cmd: ClientCommand) -> ExitCode {
             }
             ExitCode::SUCCESS
         }),
-        ClientCommand::Remove { config, id } => {
-            with_shared(&config, |_, shared| match shared.remove_client(&id) {
-                Ok(true) => {
-                    println!("client {id} removed");
-                    ExitCode::SUCCESS
-                }
-                Ok(false) => fail(2, format_args!("no client {id:?} in the store")),
-                Err(e) => fail(1, e),
-            })
-        }
+        ClientCommand::Remove { config, id } => with_shared(&config, |_, shared| {
+            removal(shared.remove_client(&id), "client", &id)
+        }),
     }
 }
 
@@ -326,15 +331,8 @@ pub fn user(cmd: UserCommand) -> ExitCode {
             }
             ExitCode::SUCCESS
         }),
-        UserCommand::Remove { config, username } => {
-            with_shared(&config, |_, shared| match shared.remove_user(&username) {
-                Ok(true) => {
-                    println!("user {username} removed");
-                    ExitCode::SUCCESS
-                }
-                Ok(false) => fail(2, format_args!("no user {username:?} in the store")),
-                Err(e) => fail(1, e),
-            })
-        }
+        UserCommand::Remove { config, username } => with_shared(&config, |_, shared| {
+            removal(shared.remove_user(&username), "user", &username)
+        }),
     }
 }

@@ -49,7 +49,10 @@ fn run(app: &App, shutdown: &Shutdown) {
     // Revocations older than our start are already reflected in what recovery loaded.
     let mut newest_seen = started_ms;
     let mut last_reload = Instant::now();
-    let mut last_specs = specs(shared).ok();
+    // Unknown, not "what start-up loaded": a client added between start-up's read and
+    // this thread's first poll must not be taken as already installed. The first reload
+    // therefore rebuilds the registries once.
+    let mut last_specs: Option<Specs> = None;
     let mut failing = false;
     while !shutdown.is_triggered() {
         std::thread::park_timeout(poll);

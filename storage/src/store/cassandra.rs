@@ -139,6 +139,10 @@ pub fn valid_keyspace(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// One pending write of a batch.
+type Write =
+    std::pin::Pin<Box<dyn Future<Output = Result<(), scylla::errors::ExecutionError>> + Send>>;
+
 const KIND_ACCESS: i8 = 1;
 const KIND_REFRESH: i8 = 2;
 const TAG_TOKEN: u8 = 1;
@@ -574,53 +578,25 @@ impl Inner {
                     let ttl = ttl.min(i32::MAX as u32) as i32;
                     let mut record = Vec::with_capacity(96);
                     codec::encode(token, &mut record);
-                    let kind = match token.kind {
-                        TokenKind::Access => 0,
-                        TokenKind::Refresh => 1,
+                    let (table, kind) = match token.kind {
+                        TokenKind::Access => (0, KIND_ACCESS),
+                        TokenKind::Refresh => (1, KIND_REFRESH),
                     };
                     let k = key.as_bytes().to_vec();
                     let grant = token.grant.0 as i64;
                     let client = token.client.to_string();
-                    let me = Arc::clone(&self);
-                    writes.push(Box::pin(async move {
-                        me.session
-                            .execute_unpaged(
-                                &me.st.put[kind],
-                                (&k, grant, &client, &record, ttl, ts),
-                            )
-                            .await
-                            .map(|_| ())
-                    })
-                        as std::pin::Pin<Box<dyn Future<Output = _> + Send>>);
+                    writes.push(self.exec(
+                        move |st| &st.put[table],
+                        (k.clone(), grant, client, record, ttl, ts),
+                    ));
                     if !token.grant.is_none() {
-                        let me = Arc::clone(&self);
-                        let k = key.as_bytes().to_vec();
-                        let kind = if token.kind == TokenKind::Access {
-                            KIND_ACCESS
-                        } else {
-                            KIND_REFRESH
-                        };
                         let expires = i64::from(token.expires_at);
-                        writes.push(Box::pin(async move {
-                            me.session
-                                .execute_unpaged(&me.st.link, (grant, &k, kind, expires, ttl, ts))
-                                .await
-                                .map(|_| ())
-                        }));
+                        writes.push(self.exec(|st| &st.link, (grant, k, kind, expires, ttl, ts)));
                         puts_so_far.push((token.grant, *key));
                     }
                 }
                 Mutation::Delete { key } => {
-                    for table in 0..2 {
-                        let me = Arc::clone(&self);
-                        let k = key.as_bytes().to_vec();
-                        writes.push(Box::pin(async move {
-                            me.session
-                                .execute_unpaged(&me.st.delete[table], (ts, &k))
-                                .await
-                                .map(|_| ())
-                        }));
-                    }
+                    self.delete_token(&mut writes, key, ts);
                     writes.push(self.log(bucket, at, Revoked::Token(*key)));
                 }
                 Mutation::DeleteGrant { grant } => {
@@ -632,26 +608,10 @@ impl Inner {
                             .filter(|(g, _)| g == grant)
                             .map(|(_, k)| *k),
                     );
-                    for key in keys {
-                        for table in 0..2 {
-                            let me = Arc::clone(&self);
-                            let k = key.as_bytes().to_vec();
-                            writes.push(Box::pin(async move {
-                                me.session
-                                    .execute_unpaged(&me.st.delete[table], (ts, &k))
-                                    .await
-                                    .map(|_| ())
-                            }));
-                        }
+                    for key in &keys {
+                        self.delete_token(&mut writes, key, ts);
                     }
-                    let me = Arc::clone(&self);
-                    let g = grant.0 as i64;
-                    writes.push(Box::pin(async move {
-                        me.session
-                            .execute_unpaged(&me.st.delete_grant, (ts, g))
-                            .await
-                            .map(|_| ())
-                    }));
+                    writes.push(self.exec(|st| &st.delete_grant, (ts, grant.0 as i64)));
                     writes.push(self.log(bucket, at, Revoked::Grant(*grant)));
                 }
             }
@@ -662,13 +622,7 @@ impl Inner {
         Ok(())
     }
 
-    fn log(
-        self: &Arc<Self>,
-        bucket: i64,
-        at: u64,
-        revoked: Revoked,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), scylla::errors::ExecutionError>> + Send>>
-    {
+    fn log(self: &Arc<Self>, bucket: i64, at: u64, revoked: Revoked) -> Write {
         let mut target = Vec::with_capacity(17);
         match revoked {
             Revoked::Token(k) => {
@@ -680,13 +634,34 @@ impl Inner {
                 target.extend_from_slice(&g.0.to_be_bytes());
             }
         }
+        self.exec(|st| &st.log_revocation, (bucket, at as i64, target))
+    }
+
+    /// One write of a batch: `pick`'s statement with `values`, run when the batch's writes
+    /// are joined.
+    fn exec<V>(
+        self: &Arc<Self>,
+        pick: impl Fn(&Statements) -> &PreparedStatement + Send + 'static,
+        values: V,
+    ) -> Write
+    where
+        V: scylla::serialize::row::SerializeRow + Send + 'static,
+    {
         let me = Arc::clone(self);
         Box::pin(async move {
             me.session
-                .execute_unpaged(&me.st.log_revocation, (bucket, at as i64, &target))
+                .execute_unpaged(pick(&me.st), values)
                 .await
                 .map(|_| ())
         })
+    }
+
+    /// Deletes `key` from both token tables (a delete does not say which kind it was).
+    fn delete_token(self: &Arc<Self>, writes: &mut Vec<Write>, key: &TokenKey, ts: i64) {
+        for table in 0..2 {
+            let k = key.as_bytes().to_vec();
+            writes.push(self.exec(move |st| &st.delete[table], (ts, k)));
+        }
     }
 
     async fn revocations_since(&self, since_ms: u64) -> Result<Vec<Revocation>, StoreError> {
