@@ -35,7 +35,13 @@ unit:
 services:
 	bash tests/services/cassandra.sh start
 
-test: setup fmt lint services unit
+# The secure Cassandra (password + TLS with client certificates, on 9142) is started by the
+# tests that need it (storage/tests/cassandra_secure.rs, tests/blackbox/cluster_secure.rs);
+# `test` stops it afterwards, pass or fail, so a second idle JVM does not stay behind on a
+# two-core machine. The default Cassandra above keeps running.
+test: setup fmt lint services
+	@status=0; $(MAKE) --no-print-directory unit || status=$$?; \
+	bash tests/services/cassandra-secure.sh stop; exit $$status
 
 # Criterion micro-benchmarks (no RocksDB build needed); see bench/RESULTS.md.
 bench: setup

@@ -22,6 +22,7 @@ cleanup() {
 trap cleanup EXIT
 
 start_node() { # name config; sets $addr (no subshell, so the pid is tracked for cleanup)
+  rm -f "$work/$1.out" # never read the previous node's address
   "$bin" serve --config "$2" --listen 127.0.0.1:0 > "$work/$1.out" 2> "$work/$1.err" &
   pids+=($!)
   addr=""

@@ -58,6 +58,7 @@ password = "bench-password"
 TOML
 
 start_tessera() {
+  rm -f "$work/out" # never read the previous server's address
   taskset -c 0 "$bin" serve --config "$work/tessera.toml" --listen 127.0.0.1:0 \
     > "$work/out" 2> "$work/err" &
   server_pid=$!

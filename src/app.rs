@@ -35,7 +35,7 @@ pub struct App {
     client_indices: Mutex<ClientIndices>,
     users: ArcSwap<Users>,
     /// Read-through to a shared store; `None` unless the store is shared.
-    pub read_through: Option<ReadThrough>,
+    pub read_through: Option<Arc<ReadThrough>>,
     pub syms: Arc<Symbols>,
     /// The persistent store, if the configuration has one.
     pub store: Option<Arc<dyn Store>>,
@@ -117,21 +117,29 @@ impl App {
                 "token table rebuilt from the store"
             );
         }
-        let writer = match &store {
-            None => None,
-            Some(store) => Some(
-                WriteBehind::start(Arc::clone(store), Arc::clone(&syms), writer_config(&config))
-                    .map_err(StartError::Io)?,
-            ),
-        };
-        let metrics = Metrics::new(workers, config.clients.len() + STORED_CLIENT_METRICS);
+        // Built before the writer, which tells it when removals have reached the store.
         let read_through = store.as_ref().and_then(|s| s.shared()).map(|_| {
-            ReadThrough::new(
+            Arc::new(ReadThrough::new(
                 config.store.negative_cache_ms,
                 config.store.revocation_propagation_ms,
                 config.store.read_through_limit,
-            )
+            ))
         });
+        let writer = match &store {
+            None => None,
+            Some(store) => Some(
+                WriteBehind::start_observed(
+                    Arc::clone(store),
+                    Arc::clone(&syms),
+                    writer_config(&config),
+                    read_through
+                        .clone()
+                        .map(|rt| rt as Arc<dyn tessera_storage::writer::WriteObserver>),
+                )
+                .map_err(StartError::Io)?,
+            ),
+        };
+        let metrics = Metrics::new(workers, config.clients.len() + STORED_CLIENT_METRICS);
         Ok(App {
             passwords: PasswordPool::start(hash_threads).map_err(StartError::Io)?,
             config,
@@ -230,7 +238,7 @@ fn open_store(config: &Config) -> Result<Option<Arc<dyn Store>>, StartError> {
 pub fn cassandra_options(
     s: &crate::config::StoreConfig,
 ) -> tessera_storage::store::cassandra::CassandraOptions {
-    use tessera_storage::store::cassandra::{CassandraOptions, Level, TlsOptions};
+    use tessera_storage::store::cassandra::{CassandraOptions, Level, TlsOptions, WriteBatching};
     let opt = |v: &str| (!v.is_empty()).then(|| v.to_owned());
     let path = |v: &str| (!v.is_empty()).then(|| std::path::PathBuf::from(v));
     CassandraOptions {
@@ -249,6 +257,7 @@ pub fn cassandra_options(
         write_consistency: Level::parse(&s.write_consistency).unwrap_or(Level::Any),
         request_timeout: Duration::from_millis(s.request_timeout_ms),
         connect_timeout: Duration::from_millis(s.connect_timeout_ms),
+        write_batching: WriteBatching::parse(&s.write_batching).unwrap_or_default(),
     }
 }
 

@@ -197,6 +197,9 @@ pub struct StoreConfig {
     pub tls_key_file: String,
     /// Verify the nodes' certificates. Turn off only for tests.
     pub tls_verify: bool,
+    /// How write-behind batches travel: `concurrent` (one request per write, all in
+    /// flight at once), `unlogged` or `unlogged:N` (CQL unlogged batches of N statements).
+    pub write_batching: String,
 }
 
 impl Default for StoreConfig {
@@ -228,6 +231,7 @@ impl Default for StoreConfig {
             tls_cert_file: String::new(),
             tls_key_file: String::new(),
             tls_verify: true,
+            write_batching: "unlogged".to_owned(),
         }
     }
 }
@@ -324,6 +328,18 @@ impl StoreConfig {
             return Err(ConfigError::new(
                 "store.read_through_limit",
                 "must be at least 1",
+            ));
+        }
+        let batching_ok = match self.write_batching.split_once(':') {
+            None => matches!(self.write_batching.as_str(), "concurrent" | "unlogged"),
+            Some((mode, n)) => {
+                mode == "unlogged" && n.parse::<u16>().is_ok_and(|n| (1..=256).contains(&n))
+            }
+        };
+        if !batching_ok {
+            return Err(ConfigError::new(
+                "store.write_batching",
+                "must be \"concurrent\", \"unlogged\" or \"unlogged:N\" with N from 1 to 256",
             ));
         }
         if self.tls_cert_file.is_empty() != self.tls_key_file.is_empty() {
@@ -829,6 +845,28 @@ mod tests {
         assert_eq!(e.key, "store.keyspace", "{e}");
         let e = err("[store]\nkind = \"cassandra\"\ncontact_points = [\"nohost\"]\n");
         assert_eq!(e.key, "store.contact_points[0]", "{e}");
+    }
+
+    #[test]
+    fn write_batching_accepts_the_documented_modes_only() {
+        for ok in ["concurrent", "unlogged", "unlogged:1", "unlogged:256"] {
+            Config::parse(&format!(
+                "[store]\nkind = \"cassandra\"\nwrite_batching = \"{ok}\"\n"
+            ))
+            .unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for bad in [
+            "logged",
+            "unlogged:0",
+            "unlogged:300",
+            "unlogged:",
+            "Concurrent",
+        ] {
+            let e = err(&format!(
+                "[store]\nkind = \"cassandra\"\nwrite_batching = \"{bad}\"\n"
+            ));
+            assert_eq!(e.key, "store.write_batching", "{bad}: {e}");
+        }
     }
 
     #[test]

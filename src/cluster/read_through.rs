@@ -9,11 +9,19 @@
 //! Two guards keep floods of unknown tokens away from the store: a negative cache (a key
 //! the store did not know is not asked about again for `negative_cache_ms`) and a limit on
 //! lookups in flight (`read_through_limit`; beyond it a miss is answered as unknown).
+//!
+//! A third guard keeps removals removed: what this node revoked or used up is remembered
+//! from the moment it leaves the table until the write-behind has written the removal to
+//! the store (the flusher tells us, [`WriteObserver`]), however long that takes — a
+//! backlog after an outage included — and for `revocation_propagation_ms` after that, for
+//! reads that were already in flight.
 
 use crate::app::App;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use tessera_storage::store::Mutation;
+use tessera_storage::writer::WriteObserver;
 use tessera_storage::{GrantId, TokenKey, TokenRecord};
 use tracing::debug;
 
@@ -29,16 +37,49 @@ pub enum Removed {
     Grant(GrantId),
 }
 
+/// What is remembered of one removal.
+#[derive(Debug, Clone, Copy, Default)]
+struct Removal {
+    /// Removals of this key or grant queued for the store and not written yet.
+    unwritten: u32,
+    /// After the last was written: remembered until then (ms), for reads in flight.
+    until_ms: u64,
+}
+
+impl Removal {
+    fn holds(&self, now_ms: u64) -> bool {
+        self.unwritten > 0 || self.until_ms > now_ms
+    }
+}
+
+/// One shard of the removal memory.
+#[derive(Debug)]
+struct RemovedShard {
+    map: HashMap<Removed, Removal>,
+    /// Size at which the next sweep of finished entries runs; doubling it after each sweep
+    /// keeps sweeping at amortised O(1) per removal, however many entries stay unwritten.
+    sweep_at: usize,
+}
+
+impl RemovedShard {
+    fn new() -> RemovedShard {
+        RemovedShard {
+            map: HashMap::new(),
+            sweep_at: SHARD_CAPACITY,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct ReadThrough {
     negative: [Mutex<HashMap<TokenKey, u64>>; SHARDS],
     negative_ms: u64,
-    /// Tokens and grants this node removed lately. The store learns of a removal only when
-    /// the write-behind flushes it; until then a read-through would find the token there
-    /// and put it back (a revoked token valid again, a used-up refresh token usable twice).
-    /// Kept for `removed_ms` (`revocation_propagation_ms`, the time a removal is given to
-    /// reach the store).
-    removed: [Mutex<HashMap<Removed, u64>>; SHARDS],
+    /// Tokens and grants this node removed and the store may not know of yet. The store
+    /// learns of a removal only when the write-behind flushes it; until then a read-through
+    /// would find the token there and put it back (a revoked token valid again, a used-up
+    /// refresh token usable twice).
+    removed: [Mutex<RemovedShard>; SHARDS],
+    /// How long a written removal is still remembered (`revocation_propagation_ms`).
     removed_ms: u64,
     in_flight: AtomicUsize,
     limit: usize,
@@ -49,14 +90,14 @@ impl ReadThrough {
         ReadThrough {
             negative: std::array::from_fn(|_| Mutex::new(HashMap::new())),
             negative_ms,
-            removed: std::array::from_fn(|_| Mutex::new(HashMap::new())),
+            removed: std::array::from_fn(|_| Mutex::new(RemovedShard::new())),
             removed_ms,
             limit,
             in_flight: AtomicUsize::new(0),
         }
     }
 
-    fn removed_shard(&self, what: &Removed) -> &Mutex<HashMap<Removed, u64>> {
+    fn removed_shard(&self, what: &Removed) -> &Mutex<RemovedShard> {
         let bits = match what {
             Removed::Key(k) => k.shard_bits(),
             Removed::Grant(g) => g.0,
@@ -64,22 +105,33 @@ impl ReadThrough {
         &self.removed[(bits as usize) % SHARDS]
     }
 
-    /// Remembers that this node removed `what`, so a read-through does not bring it back
-    /// from a store the removal has not reached yet.
+    /// Remembers that this node removed `what` and queued the removal for the store, so a
+    /// read-through does not bring it back before the store has it. Every call must be
+    /// followed by the removal's change reaching the write-behind (see [`WriteObserver`]).
     pub fn removed_here(&self, what: Removed) {
-        let now_ms = crate::clock::now_millis();
         let mut shard = self.removed_shard(&what).lock();
-        if shard.len() >= SHARD_CAPACITY {
-            shard.retain(|_, until| *until > now_ms);
+        if shard.map.len() >= shard.sweep_at {
+            let now_ms = crate::clock::now_millis();
+            shard.map.retain(|_, r| r.holds(now_ms));
+            shard.sweep_at = (shard.map.len() * 2).max(SHARD_CAPACITY);
         }
-        shard.insert(what, now_ms + self.removed_ms);
+        shard.map.entry(what).or_default().unwritten += 1;
+    }
+
+    /// The store now holds one removal of `what`.
+    fn removal_written(&self, what: Removed, now_ms: u64) {
+        if let Some(r) = self.removed_shard(&what).lock().map.get_mut(&what) {
+            r.unwritten = r.unwritten.saturating_sub(1);
+            r.until_ms = now_ms + self.removed_ms;
+        }
     }
 
     fn was_removed_here(&self, what: Removed, now_ms: u64) -> bool {
         self.removed_shard(&what)
             .lock()
+            .map
             .get(&what)
-            .is_some_and(|&until| until > now_ms)
+            .is_some_and(|r| r.holds(now_ms))
     }
 
     fn shard(&self, key: &TokenKey) -> &Mutex<HashMap<TokenKey, u64>> {
@@ -112,6 +164,22 @@ impl ReadThrough {
     /// Forgets that `key` was unknown (this node just learnt it exists).
     pub fn forget(&self, key: &TokenKey) {
         self.shard(key).lock().remove(key);
+    }
+}
+
+impl WriteObserver for ReadThrough {
+    /// Runs on the flusher thread after each written batch.
+    fn written(&self, batch: &[Mutation]) {
+        let now_ms = crate::clock::now_millis();
+        for m in batch {
+            match m {
+                Mutation::Put { .. } => {}
+                Mutation::Delete { key } => self.removal_written(Removed::Key(*key), now_ms),
+                Mutation::DeleteGrant { grant } => {
+                    self.removal_written(Removed::Grant(*grant), now_ms)
+                }
+            }
+        }
     }
 }
 
@@ -200,6 +268,58 @@ mod tests {
         }
         let held: usize = rt.negative.iter().map(|s| s.lock().len()).sum();
         assert!(held <= SHARDS * SHARD_CAPACITY, "{held}");
+    }
+
+    #[test]
+    fn a_removal_is_remembered_until_written_however_long_that_takes() {
+        let rt = ReadThrough::new(100, 1_000, 8);
+        let k = Removed::Key(TokenKey::of(b"revoked"));
+        rt.removed_here(k);
+        // An outage: the removal waits in the write-behind far beyond the window.
+        let much_later = crate::clock::now_millis() + 3_600_000;
+        assert!(rt.was_removed_here(k, much_later));
+        let now = crate::clock::now_millis();
+        rt.written(&[Mutation::Delete {
+            key: TokenKey::of(b"revoked"),
+        }]);
+        assert!(
+            rt.was_removed_here(k, now + 999),
+            "kept for reads in flight"
+        );
+        assert!(!rt.was_removed_here(k, now + 1_000 + 1_000));
+    }
+
+    #[test]
+    fn a_key_removed_twice_is_remembered_until_both_removals_are_written() {
+        let rt = ReadThrough::new(100, 0, 8);
+        let g = GrantId(7);
+        rt.removed_here(Removed::Grant(g));
+        rt.removed_here(Removed::Grant(g));
+        rt.written(&[Mutation::DeleteGrant { grant: g }]);
+        let later = crate::clock::now_millis() + 10;
+        assert!(rt.was_removed_here(Removed::Grant(g), later));
+        rt.written(&[Mutation::DeleteGrant { grant: g }]);
+        assert!(!rt.was_removed_here(Removed::Grant(g), later));
+    }
+
+    #[test]
+    fn removal_memory_sweeps_written_entries_and_keeps_unwritten_ones() {
+        let rt = ReadThrough::new(100, 0, 8);
+        let n = (SHARDS * SHARD_CAPACITY * 4) as u64;
+        for i in 0..n {
+            let key = TokenKey::of(&i.to_le_bytes());
+            rt.removed_here(Removed::Key(key));
+            if i % 2 == 0 {
+                rt.written(&[Mutation::Delete { key }]);
+            }
+        }
+        let held: usize = rt.removed.iter().map(|s| s.lock().map.len()).sum();
+        assert!(held < n as usize, "written entries were swept: {held}");
+        let later = crate::clock::now_millis() + 10;
+        for i in (1..n).step_by(2) {
+            let key = TokenKey::of(&i.to_le_bytes());
+            assert!(rt.was_removed_here(Removed::Key(key), later), "lost {i}");
+        }
     }
 
     #[test]

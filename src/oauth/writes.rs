@@ -42,7 +42,7 @@ impl<'a> Writes<'a> {
             table: &app.table,
             permit,
             changed: false,
-            read_through: app.read_through.as_ref(),
+            read_through: app.read_through.as_deref(),
         })
     }
 

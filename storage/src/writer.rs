@@ -77,6 +77,13 @@ enum Msg {
     Stop(std::sync::mpsc::Sender<()>),
 }
 
+/// Told, on the flusher thread, about every batch the store has just accepted. The
+/// read-through of a shared store uses it to know when a removal has reached the store
+/// (until then, reading the token back from the store would undo the removal).
+pub trait WriteObserver: Send + Sync + std::fmt::Debug {
+    fn written(&self, batch: &[Mutation]);
+}
+
 /// The queue is full: the store is not keeping up. Answer 503 with `Retry-After`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backpressure;
@@ -120,6 +127,16 @@ impl WriteBehind {
         symbols: Arc<Symbols>,
         config: WriterConfig,
     ) -> std::io::Result<WriteBehind> {
+        Self::start_observed(store, symbols, config, None)
+    }
+
+    /// [`WriteBehind::start`], telling `observer` about every batch once it is written.
+    pub fn start_observed(
+        store: Arc<dyn Store>,
+        symbols: Arc<Symbols>,
+        config: WriterConfig,
+        observer: Option<Arc<dyn WriteObserver>>,
+    ) -> std::io::Result<WriteBehind> {
         let capacity = config.queue_capacity.max(1);
         let (tx, rx) = bounded(capacity + SLACK);
         let outstanding = Arc::new(AtomicUsize::new(0));
@@ -131,6 +148,7 @@ impl WriteBehind {
             config,
             outstanding: Arc::clone(&outstanding),
             stats: Arc::clone(&stats),
+            observer,
         };
         let thread = std::thread::Builder::new()
             .name("tessera-flusher".to_owned())
@@ -255,6 +273,7 @@ struct Flusher {
     config: WriterConfig,
     outstanding: Arc<AtomicUsize>,
     stats: Arc<WriterStats>,
+    observer: Option<Arc<dyn WriteObserver>>,
 }
 
 /// One batch being gathered.
@@ -401,6 +420,9 @@ impl Flusher {
                             failures, "store writes recovered"
                         );
                     }
+                    if let Some(observer) = &self.observer {
+                        observer.written(&batch.mutations);
+                    }
                     for ack in batch.acks.drain(..) {
                         let _ = ack.send(Ok(()));
                     }
@@ -546,6 +568,8 @@ mod tests {
     struct Flaky {
         inner: MemoryStore,
         down: std::sync::atomic::AtomicBool,
+        /// Batches accepted so far.
+        applied: AtomicUsize,
     }
 
     impl Store for Flaky {
@@ -559,7 +583,9 @@ mod tests {
                     message: "down".into(),
                 });
             }
-            self.inner.apply(batch, durable)
+            self.inner.apply(batch, durable)?;
+            self.applied.fetch_add(1, Ordering::SeqCst);
+            Ok(())
         }
         fn get(
             &self,
@@ -627,6 +653,64 @@ mod tests {
             0,
             "queue room held after the changes were written"
         );
+    }
+
+    /// Records what it is told, and how many batches the store had accepted by then.
+    #[derive(Debug)]
+    struct Seen {
+        store: Arc<Flaky>,
+        batches: Mutex<Vec<(Vec<Mutation>, usize)>>,
+    }
+
+    impl WriteObserver for Seen {
+        fn written(&self, batch: &[Mutation]) {
+            let applied = self.store.applied.load(Ordering::SeqCst);
+            self.batches.lock().push((batch.to_vec(), applied));
+        }
+    }
+
+    #[test]
+    fn observer_hears_of_a_batch_only_once_the_store_holds_it() {
+        let store = Arc::new(Flaky::default());
+        store.down.store(true, Ordering::SeqCst);
+        let seen = Arc::new(Seen {
+            store: Arc::clone(&store),
+            batches: Mutex::new(Vec::new()),
+        });
+        let symbols = Arc::new(Symbols::default());
+        let w = WriteBehind::start_observed(
+            store.clone(),
+            symbols.clone(),
+            config(Durability::Async, 100),
+            Some(seen.clone()),
+        )
+        .expect("start");
+        let key = TokenKey::of(b"removed");
+        let mut p = w.reserve(2).expect("room");
+        p.push(Change::Put {
+            key,
+            record: record(&symbols),
+        });
+        p.push(Change::Delete { key });
+        drop(p);
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            seen.batches.lock().is_empty(),
+            "told of a batch the store refused"
+        );
+        store.down.store(false, Ordering::SeqCst);
+        w.shutdown(Duration::from_secs(5));
+        let batches = seen.batches.lock();
+        let told: Vec<&Mutation> = batches.iter().flat_map(|(b, _)| b).collect();
+        assert_eq!(told.len(), 2, "{told:?}");
+        assert!(matches!(told[0], Mutation::Put { key: k, .. } if *k == key));
+        assert_eq!(told[1], &Mutation::Delete { key });
+        for (i, (_, applied)) in batches.iter().enumerate() {
+            assert!(
+                *applied > i,
+                "told of batch {i} before the store accepted it"
+            );
+        }
     }
 
     /// A minimal executor for one future, so the test needs no async runtime.

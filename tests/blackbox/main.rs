@@ -20,6 +20,9 @@
 //! - `cluster`: two or three nodes sharing one Cassandra keyspace — tokens, refreshes and
 //!   revocations across nodes, clients and users added with the CLI, `tessera migrate`, and
 //!   a Cassandra outage. Needs `bash tests/services/cassandra.sh start` (fails otherwise).
+//! - `cluster_secure`: two nodes on a Cassandra that requires a password and TLS with a
+//!   client certificate (`tests/services/cassandra-secure.sh`, started by the tests), and
+//!   the start-up error for a wrong password.
 //!
 //! Every socket read has a 10 s timeout and every child process is killed when its fixture
 //! drops, so a broken server fails tests instead of hanging the run.
@@ -28,6 +31,7 @@ mod harness;
 
 mod client_auth;
 mod cluster;
+mod cluster_secure;
 mod http_protocol;
 mod introspect;
 mod ops;

@@ -34,10 +34,28 @@
 #   CASSANDRA_STOP_TIMEOUT   seconds before SIGKILL         (default 60)
 #   CASSANDRA_JAVA           java binary (else $JAVA_HOME, /usr/lib/jvm/*17*, PATH; must be 11 or 17)
 #   PYTHON                   python for the CQL client venv (default python3)
+#   CASSANDRA_SECURE         1 = secure mode (see below; default 0: no auth, no TLS)
+#   CASSANDRA_CQL_USER/_PASSWORD  secure mode: who `cql` logs in as (default the superuser)
 # To run two instances at once, give each its own TESSERA_CASSANDRA_HOME and ports.
+#
+# Secure mode (CASSANDRA_SECURE=1; tests/services/cassandra-secure.sh sets it with its own
+# state dir and ports) is for testing authentication and TLS against a real server:
+#   - authenticator PasswordAuthenticator, authorizer CassandraAuthorizer. Superuser
+#     cassandra/cassandra; `start` also creates the non-superuser login role
+#     tessera / tessera-secret with CREATE ON ALL KEYSPACES (a role gets every permission
+#     on a keyspace it creates, so it can migrate, use and drop its own keyspaces).
+#   - client_encryption_options enabled and required (no plaintext port), with
+#     require_client_auth: a client must present a certificate signed by the test CA.
+#     On first start, openssl/keytool generate under $STATE/tls: ca.pem (test CA),
+#     server.pem/server.key (CN and SAN IP:127.0.0.1, DNS:localhost), client.pem/client.key
+#     (CN=tessera), other-ca.pem (an unrelated CA, for negative tests) and the server's
+#     PKCS12 keystore.p12 / truststore.p12. They are kept across restarts; `wipe` keeps them.
+#   - the readiness probe, `status` and `cql` connect with TLS (verifying the server
+#     against ca.pem, presenting client.pem) and credentials.
+#   - the datacenter is what SimpleSnitch reports: datacenter1. `info` prints it all.
 set -euo pipefail
 
-SELF="$(basename "$0")"
+SELF="${CASSANDRA_SCRIPT_NAME:-$(basename "$0")}"
 CACHE_ROOT="${TESSERA_CACHE:-$HOME/.cache/tessera}/cassandra"
 STATE="${TESSERA_CASSANDRA_HOME:-$HOME/.cache/tessera/cassandra-run}"
 HOST="${CASSANDRA_HOST:-127.0.0.1}"
@@ -50,6 +68,8 @@ STOP_TIMEOUT="${CASSANDRA_STOP_TIMEOUT:-60}"
 CANDIDATE_VERSIONS="${CASSANDRA_VERSION:-5.0.8 5.0.7 5.0.6 5.0.5 5.0.4 5.0.3 5.0.2 5.0.1 5.0.0}"
 DRIVER_VERSION="3.30.1"           # PyPI cassandra-driver (has cp311 manylinux wheels)
 DEP_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.6.1"
+SECURE="${CASSANDRA_SECURE:-0}"
+[[ "$SECURE" == 0 || "$SECURE" == 1 ]] || { echo "CASSANDRA_SECURE must be 0 or 1" >&2; exit 2; }
 
 PIDFILE="$STATE/cassandra.pid"
 CONF_DIR="$STATE/conf"
@@ -58,6 +78,12 @@ CONFIG_URL="file://$YAML"
 LOG_DIR="$STATE/logs"
 LOG="$LOG_DIR/cassandra.log"
 MAIN_CLASS="org.apache.cassandra.service.CassandraDaemon"
+# Secure mode only (all test-only secrets, never used outside this test server):
+TLS_DIR="$STATE/tls"
+STORE_PASSWORD="tessera-test-store"          # server keystore / truststore (PKCS12)
+SUPERUSER="cassandra"; SUPERUSER_PASSWORD="cassandra"   # Cassandra's default superuser
+APP_USER="tessera"; APP_PASSWORD="tessera-secret"       # what Tessera's tests log in as
+DATACENTER="datacenter1"                     # what SimpleSnitch reports
 
 log() { printf '[%s] %s\n' "$SELF" "$*" >&2; }
 die() { printf '[%s] error: %s\n' "$SELF" "$*" >&2; exit 1; }
@@ -166,8 +192,9 @@ client_dir() {
   printf '%s\n' "$CACHE_ROOT/cqlclient-py$pyver"
 }
 
-write_cql_py() { # $1 = path
-  cat >"$1" <<'PYEOF'
+write_cql_py() { # $1 = path; replaced atomically, and only when the text changed
+  local tmp="$1.tmp.$$"
+  cat >"$tmp" <<'PYEOF'
 """Tiny CQL runner used by tests/services/cassandra.sh (cassandra-driver)."""
 import argparse, logging, sys, warnings
 warnings.filterwarnings("ignore")
@@ -218,6 +245,11 @@ def main():
     ap.add_argument("--header", action="store_true")
     ap.add_argument("--probe", action="store_true", help="quick liveness check, exit 0/1")
     ap.add_argument("--timeout", type=float, default=30.0)
+    ap.add_argument("--user", help="log in with PlainTextAuthProvider (needs --password)")
+    ap.add_argument("--password")
+    ap.add_argument("--ssl-ca", help="TLS: verify the server (and its IP) against this CA")
+    ap.add_argument("--ssl-cert", help="TLS: client certificate (PEM)")
+    ap.add_argument("--ssl-key", help="TLS: client key (PEM)")
     ap.add_argument("statements", nargs="*")
     a = ap.parse_args()
 
@@ -236,9 +268,21 @@ def main():
     prof = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([a.host]),
                             consistency_level=ConsistencyLevel.ONE,
                             request_timeout=5.0 if a.probe else a.timeout)
+    extra = {}
+    if a.user is not None:
+        from cassandra.auth import PlainTextAuthProvider
+        extra["auth_provider"] = PlainTextAuthProvider(username=a.user, password=a.password or "")
+    if a.ssl_ca or a.ssl_cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the chain and the host/IP
+        if a.ssl_ca:
+            ctx.load_verify_locations(a.ssl_ca)
+        if a.ssl_cert:
+            ctx.load_cert_chain(a.ssl_cert, a.ssl_key)
+        extra["ssl_context"] = ctx
     cluster = Cluster([a.host], port=a.port, execution_profiles={EXEC_PROFILE_DEFAULT: prof},
                       connect_timeout=ctimeout, control_connection_timeout=ctimeout,
-                      schema_metadata_enabled=False, token_metadata_enabled=False)
+                      schema_metadata_enabled=False, token_metadata_enabled=False, **extra)
     rc = 0
     try:
         session = cluster.connect(a.keyspace)
@@ -261,13 +305,14 @@ def main():
 if __name__ == "__main__":
     sys.exit(main())
 PYEOF
+  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv -f "$tmp" "$1"; fi
 }
 
 ensure_client() { # sets CQL_PY (python) and CQL_SCRIPT
   local d; d="$(client_dir)"
   CQL_PY="$d/bin/python"; CQL_SCRIPT="$d/cql.py"
   if [[ -f "$d/.complete" && -x "$CQL_PY" ]] && "$CQL_PY" -c 'import cassandra' 2>/dev/null; then
-    [[ -f "$CQL_SCRIPT" ]] || write_cql_py "$CQL_SCRIPT"
+    write_cql_py "$CQL_SCRIPT"
     return 0
   fi
   mkdir -p "$CACHE_ROOT"
@@ -288,8 +333,17 @@ ensure_client() { # sets CQL_PY (python) and CQL_SCRIPT
   exec 7>&-
 }
 
+# Secure mode: the TLS and login options of the CQL client (as $1/$2), in CONN_ARGS.
+conn_args() { # $1 = user, $2 = password
+  CONN_ARGS=()
+  [[ "$SECURE" == 1 ]] || return 0
+  CONN_ARGS=(--ssl-ca "$TLS_DIR/ca.pem" --ssl-cert "$TLS_DIR/client.pem"
+             --ssl-key "$TLS_DIR/client.key" --user "$1" --password "$2")
+}
+
 cql_probe() { # 0 if CQL answers; prints release_version on stdout
-  "$CQL_PY" "$CQL_SCRIPT" --probe --host "$HOST" --port "$PORT" 2>/dev/null
+  conn_args "$SUPERUSER" "$SUPERUSER_PASSWORD"
+  "$CQL_PY" "$CQL_SCRIPT" --probe --host "$HOST" --port "$PORT" "${CONN_ARGS[@]}" 2>/dev/null
 }
 
 # ---------------------------------------------------------------- process helpers
@@ -319,6 +373,68 @@ port_open() { # $1 = port; 0 if something accepts TCP on HOST:port
 }
 
 rss_of() { awk '/^VmRSS/ {printf "%d MiB", $2/1024}' "/proc/$1/status" 2>/dev/null || true; }
+
+# ---------------------------------------------------------------- TLS (secure mode)
+tls_complete() {
+  local f
+  [[ -f "$TLS_DIR/.complete" ]] || return 1
+  for f in ca.pem client.pem client.key other-ca.pem keystore.p12 truststore.p12; do
+    [[ -s "$TLS_DIR/$f" ]] || return 1
+  done
+}
+
+# Generates, once, a test CA, a server certificate for $HOST, a client certificate, an
+# unrelated CA, and the server's PKCS12 keystore and truststore. Called under lock_state.
+ensure_tls() {
+  tls_complete && return 0
+  command -v openssl >/dev/null || die "openssl not found (needed once to make the test certificates)"
+  command -v keytool >/dev/null || die "keytool (Java) not found (needed once to make the test truststore)"
+  local tmp="$STATE/tls.tmp.$$" san
+  rm -rf "$tmp"; mkdir -p "$tmp"
+  log "generating the test CA, server and client certificates in $TLS_DIR ..."
+  if [[ "$HOST" =~ ^[0-9.]+$ ]]; then san="IP:$HOST,DNS:localhost"; else san="DNS:$HOST"; fi
+  (
+    set -e
+    cd "$tmp"
+    umask 077
+    ossl() { openssl "$@" >>openssl.log 2>&1; }
+    for ca in ca other-ca; do
+      ossl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 -keyout "$ca.key" -out "$ca.pem" \
+        -subj "/O=Tessera tests/CN=Tessera $ca (test only)" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+    done
+    printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=%s\n' \
+      "$san" >server.ext
+    printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n' >client.ext
+    for who in server client; do
+      if [[ "$who" == server ]]; then cn="$HOST"; else cn="$APP_USER"; fi
+      ossl req -newkey rsa:2048 -nodes -sha256 -keyout "$who.key" -out "$who.csr" \
+        -subj "/O=Tessera tests/CN=$cn"
+      ossl x509 -req -sha256 -days 3650 -in "$who.csr" -CA ca.pem -CAkey ca.key \
+        -CAcreateserial -extfile "$who.ext" -out "$who.pem"
+    done
+    # The server's key and chain, and the CA it accepts client certificates from.
+    ossl pkcs12 -export -name server -in server.pem -inkey server.key -certfile ca.pem \
+      -passout "pass:$STORE_PASSWORD" -out keystore.p12
+    keytool -importcert -noprompt -alias tessera-test-ca -file ca.pem -storetype PKCS12 \
+      -keystore truststore.p12 -storepass "$STORE_PASSWORD" >>openssl.log 2>&1
+    ossl verify -CAfile ca.pem server.pem client.pem
+    rm -f ./*.csr ./*.srl ./*.ext other-ca.key
+    chmod 644 ca.pem other-ca.pem server.pem client.pem
+    touch .complete
+  ) || { cat "$tmp/openssl.log" >&2 2>/dev/null || true; rm -rf "$tmp"; die "could not generate the test certificates"; }
+  rm -rf "$TLS_DIR"
+  mv "$tmp" "$TLS_DIR"
+}
+
+# Secure mode: the login role Tessera's tests use (idempotent). The superuser must answer.
+ensure_app_role() {
+  conn_args "$SUPERUSER" "$SUPERUSER_PASSWORD"
+  "$CQL_PY" "$CQL_SCRIPT" --host "$HOST" --port "$PORT" "${CONN_ARGS[@]}" \
+    "CREATE ROLE IF NOT EXISTS $APP_USER WITH PASSWORD = '$APP_PASSWORD' AND LOGIN = true AND SUPERUSER = false" \
+    "GRANT CREATE ON ALL KEYSPACES TO $APP_USER" >/dev/null \
+    || die "could not create the login role $APP_USER (see above)"
+}
 
 # ---------------------------------------------------------------- config
 write_config() {
@@ -367,6 +483,28 @@ native_transport_max_threads: 32
 hinted_handoff_enabled: false
 dynamic_snitch: false
 EOF
+  if [[ "$SECURE" == 1 ]]; then
+    cat >>"$YAML" <<EOF
+# Secure mode (CASSANDRA_SECURE=1): password authentication with permissions, and TLS with
+# client certificates required on the native transport (no plaintext).
+authenticator: PasswordAuthenticator
+authorizer: CassandraAuthorizer
+role_manager: CassandraRoleManager
+# No auth caches: a GRANT or a new keyspace's permissions apply at once.
+roles_validity: 0ms
+permissions_validity: 0ms
+credentials_validity: 0ms
+client_encryption_options:
+  enabled: true
+  optional: false
+  keystore: $TLS_DIR/keystore.p12
+  keystore_password: $STORE_PASSWORD
+  truststore: $TLS_DIR/truststore.p12
+  truststore_password: $STORE_PASSWORD
+  store_type: PKCS12
+  require_client_auth: true
+EOF
+  fi
   cat >"$CONF_DIR/logback.xml" <<'EOF'
 <configuration scan="false" debug="false">
   <statusListener class="ch.qos.logback.core.status.NopStatusListener"/>
@@ -448,20 +586,22 @@ cmd_start() {
   ensure_client
   if pid="$(our_pid)"; then
     if ver="$(cql_probe)"; then
-      log "already running (pid $pid, Cassandra $ver, CQL on $HOST:$PORT)"
+      [[ "$SECURE" == 1 ]] && ensure_app_role
+      log "already running (pid $pid, Cassandra $ver, CQL on $HOST:$PORT$(secure_note))"
       return 0
     fi
     log "already started (pid $pid) but CQL not answering yet; waiting ..."
   else
     rm -f "$PIDFILE"
     for p in "$PORT" "$STORAGE_PORT"; do
-      port_open "$p" && die "port $HOST:$p is already in use by another process (not ours); set CASSANDRA_PORT / CASSANDRA_STORAGE_PORT or stop it"
+      port_open "$p" && die "port $HOST:$p is already in use by another process (not ours); set ${CASSANDRA_PORT_VARS:-CASSANDRA_PORT / CASSANDRA_STORAGE_PORT} or stop it"
     done
     if [[ "$JMX_PORT" != 0 && -n "$JMX_PORT" ]] && port_open "$JMX_PORT"; then
       die "JMX port $JMX_PORT is in use; set CASSANDRA_JMX_PORT (0 disables JMX)"
     fi
     ensure_jars
     local java; java="$(find_java)"
+    [[ "$SECURE" == 1 ]] && ensure_tls
     write_config
     jvm_args
     [[ -f "$LOG" ]] && mv -f "$LOG" "$LOG.1"
@@ -484,7 +624,8 @@ cmd_start() {
       exit 1
     fi
     if port_open "$PORT" && ver="$(cql_probe)"; then
-      log "Cassandra $ver is up (pid $pid, CQL $HOST:$PORT, ${elapsed}s, RSS $(rss_of "$pid"))"
+      [[ "$SECURE" == 1 ]] && ensure_app_role
+      log "Cassandra $ver is up (pid $pid, CQL $HOST:$PORT$(secure_note), ${elapsed}s, RSS $(rss_of "$pid"))"
       return 0
     fi
     if (( elapsed >= START_TIMEOUT )); then
@@ -495,6 +636,8 @@ cmd_start() {
     sleep 1
   done
 }
+
+secure_note() { [[ "$SECURE" == 1 ]] && printf ' with TLS + client certificate + password auth'; true; }
 
 cmd_stop() {
   local pid i
@@ -528,7 +671,7 @@ cmd_status() {
       ver="$(cql_probe || true)"
     fi
     if [[ -n "$ver" ]]; then
-      echo "running (pid $pid, Cassandra $ver, CQL $HOST:$PORT, RSS $(rss_of "$pid"))"
+      echo "running (pid $pid, Cassandra $ver, CQL $HOST:$PORT$(secure_note), RSS $(rss_of "$pid"))"
     else
       echo "running (pid $pid, CQL $HOST:$PORT not answering yet)"
     fi
@@ -548,7 +691,8 @@ cmd_wipe() {
 cmd_cql() {
   [[ $# -gt 0 ]] || die "usage: $SELF cql [-k KEYSPACE] [--header] \"STATEMENT\" ... ('-' reads stdin)"
   ensure_client
-  exec "$CQL_PY" "$CQL_SCRIPT" --host "$HOST" --port "$PORT" "$@"
+  conn_args "${CASSANDRA_CQL_USER:-$SUPERUSER}" "${CASSANDRA_CQL_PASSWORD:-$SUPERUSER_PASSWORD}"
+  exec "$CQL_PY" "$CQL_SCRIPT" --host "$HOST" --port "$PORT" "${CONN_ARGS[@]}" "$@"
 }
 
 cmd_info() {
@@ -559,6 +703,17 @@ cmd_info() {
   echo "log:         $LOG"
   echo "cql:         $HOST:$PORT  storage: $STORAGE_PORT  jmx: $JMX_PORT"
   echo "cql client:  $(client_dir)"
+  echo "datacenter:  $DATACENTER (SimpleSnitch)"
+  if [[ "$SECURE" == 1 ]]; then
+    echo "auth:        PasswordAuthenticator + CassandraAuthorizer"
+    echo "superuser:   $SUPERUSER / $SUPERUSER_PASSWORD"
+    echo "login:       $APP_USER / $APP_PASSWORD (CREATE ON ALL KEYSPACES)"
+    echo "tls:         required, client certificate required$(tls_complete || printf ' (files made on first start)')"
+    echo "tls ca:      $TLS_DIR/ca.pem"
+    echo "tls cert:    $TLS_DIR/client.pem"
+    echo "tls key:     $TLS_DIR/client.key"
+    echo "tls other ca: $TLS_DIR/other-ca.pem"
+  fi
 }
 
 usage() {
