@@ -330,13 +330,7 @@ impl StoreConfig {
                 "must be at least 1",
             ));
         }
-        let batching_ok = match self.write_batching.split_once(':') {
-            None => matches!(self.write_batching.as_str(), "concurrent" | "unlogged"),
-            Some((mode, n)) => {
-                mode == "unlogged" && n.parse::<u16>().is_ok_and(|n| (1..=256).contains(&n))
-            }
-        };
-        if !batching_ok {
+        if tessera_storage::store::WriteBatching::parse(&self.write_batching).is_none() {
             return Err(ConfigError::new(
                 "store.write_batching",
                 "must be \"concurrent\", \"unlogged\" or \"unlogged:N\" with N from 1 to 256",

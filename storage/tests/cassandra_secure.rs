@@ -8,10 +8,8 @@
 //! store, and on the text of the error: an operator reads it to learn what is wrong.
 #![cfg(feature = "cassandra")]
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tessera_storage::store::cassandra::{
     CassandraOptions, CassandraStore, Level, TlsOptions, WriteBatching,
@@ -19,115 +17,15 @@ use tessera_storage::store::cassandra::{
 use tessera_storage::store::{Mutation, Store, StoredToken, Token};
 use tessera_storage::{GrantId, TokenKey, TokenKind};
 
-const SECURE_SH: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../tests/services/cassandra-secure.sh"
-);
-const USER: &str = "tessera";
-const PASSWORD: &str = "tessera-secret";
-const DATACENTER: &str = "datacenter1";
+#[path = "../../tests/support/secure_cassandra.rs"]
+mod secure_cassandra;
+use secure_cassandra::{secure, Secure, DATACENTER, PASSWORD, USER};
+
 const REPLICATION: &str = "{'class': 'SimpleStrategy', 'replication_factor': 1}";
 
-/// Where the secure instance listens and its TLS files, as `cassandra-secure.sh info` says.
-#[derive(Debug)]
-struct Secure {
-    addr: String,
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-    other_ca: PathBuf,
-}
-
-fn run_script(args: &[&str]) -> Output {
-    Command::new("bash")
-        .arg(SECURE_SH)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run {SECURE_SH} {args:?}: {e}"))
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// The value of the `name:` line of `info`.
-fn info_value(info: &str, name: &str) -> Result<String, String> {
-    let prefix = format!("{name}:");
-    info.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|rest| rest.split_whitespace().next())
-        .map(str::to_owned)
-        .ok_or_else(|| format!("no `{prefix}` line in cassandra-secure.sh info:\n{info}"))
-}
-
-fn start_secure() -> Result<Secure, String> {
-    let t0 = Instant::now();
-    let out = run_script(&["start"]);
-    if !out.status.success() {
-        return Err(format!(
-            "the secure Cassandra did not start ({SECURE_SH} start): {}",
-            describe(&out)
-        ));
-    }
-    eprintln!(
-        "secure Cassandra ready after {:.1} s: {}",
-        t0.elapsed().as_secs_f64(),
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-    let out = run_script(&["info"]);
-    if !out.status.success() {
-        return Err(format!("{SECURE_SH} info failed: {}", describe(&out)));
-    }
-    let info = String::from_utf8_lossy(&out.stdout);
-    let file = |name: &str| -> Result<PathBuf, String> {
-        let p = PathBuf::from(info_value(&info, name)?);
-        if p.is_file() {
-            Ok(p)
-        } else {
-            Err(format!("{name} {} does not exist", p.display()))
-        }
-    };
-    Ok(Secure {
-        addr: info_value(&info, "cql")?,
-        ca: file("tls ca")?,
-        cert: file("tls cert")?,
-        key: file("tls key")?,
-        other_ca: file("tls other ca")?,
-    })
-}
-
-/// The running secure instance: started once per test process (the script itself also
-/// serialises concurrent starts with a lock and returns at once when it is up). Fails the
-/// test when it cannot start.
-fn secure() -> &'static Secure {
-    static SECURE: OnceLock<Result<Secure, String>> = OnceLock::new();
-    match SECURE.get_or_init(start_secure) {
-        Ok(s) => s,
-        Err(e) => panic!("{e}"),
-    }
-}
-
-/// A test's own keyspace, dropped (as the superuser, through the script) when it ends.
-struct Keyspace(String);
-
-impl Keyspace {
-    fn new(tag: &str) -> Keyspace {
-        Keyspace(format!("sec_{tag}_{}", std::process::id()))
-    }
-}
-
-impl Drop for Keyspace {
-    fn drop(&mut self) {
-        let out = run_script(&["cql", &format!("DROP KEYSPACE IF EXISTS {}", self.0)]);
-        if !out.status.success() {
-            eprintln!("could not drop keyspace {}: {}", self.0, describe(&out));
-        }
-    }
+/// A test's own keyspace, dropped when the test ends.
+fn keyspace(tag: &str) -> secure_cassandra::Keyspace {
+    secure_cassandra::Keyspace::new("sec", tag)
 }
 
 /// TLS as the secure instance wants it: verified against the test CA, with the client
@@ -194,8 +92,8 @@ fn now_secs() -> u32 {
 #[test]
 fn password_tls_with_client_certificate_and_local_datacenter_store_and_read_a_token() {
     let s = secure();
-    let ks = Keyspace::new("ok");
-    let opts = options(&ks.0, Some((USER, PASSWORD)), Some(full_tls(s)));
+    let ks = keyspace("ok");
+    let opts = options(&ks.name, Some((USER, PASSWORD)), Some(full_tls(s)));
 
     let statements = CassandraStore::migrate(&opts, REPLICATION)
         .unwrap_or_else(|e| panic!("migrate as {USER} over TLS: {e}"));
@@ -323,8 +221,8 @@ fn a_local_datacenter_the_cluster_does_not_have_is_refused_at_open_naming_the_re
     // any name and then fail every LOCAL_* request with an empty query plan; the store
     // checks the name against the nodes' datacenters when it connects.
     let s = secure();
-    let ks = Keyspace::new("dc");
-    let mut opts = options(&ks.0, Some((USER, PASSWORD)), Some(full_tls(s)));
+    let ks = keyspace("dc");
+    let mut opts = options(&ks.name, Some((USER, PASSWORD)), Some(full_tls(s)));
     CassandraStore::migrate(&opts, REPLICATION).unwrap_or_else(|e| panic!("migrate: {e}"));
     opts.local_datacenter = Some("dc-nowhere".to_owned());
     let text = match CassandraStore::open(&opts) {

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::harness::*;
+use crate::secure_cassandra::describe;
 
 /// Taken for reading by every test that uses Cassandra, for writing by the one that stops it.
 static CASSANDRA: RwLock<()> = RwLock::new(());
@@ -138,15 +139,6 @@ fn cassandra_sh(args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("run {CASSANDRA_SH} {args:?}: {e}"))
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// Runs one CQL statement; returns its rows, one per line.

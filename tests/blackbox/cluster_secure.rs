@@ -6,111 +6,12 @@
 //! suite. Nothing here touches the default Cassandra on 9042, so no lock is shared with
 //! `cluster`.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
-use std::sync::OnceLock;
-use std::time::Instant;
-
 use crate::harness::*;
+use crate::secure_cassandra::{describe, run_script, secure, DATACENTER, PASSWORD, USER};
 
-const SECURE_SH: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/services/cassandra-secure.sh"
-);
-const USER: &str = "tessera";
-const PASSWORD: &str = "tessera-secret";
-
-/// Where the secure instance listens and its TLS files, as `cassandra-secure.sh info` says.
-#[derive(Debug)]
-struct Secure {
-    addr: String,
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-fn secure_sh(args: &[&str]) -> Output {
-    Command::new("bash")
-        .arg(SECURE_SH)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run {SECURE_SH} {args:?}: {e}"))
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// The value of the `name:` line of `info`.
-fn info_value(info: &str, name: &str) -> Result<String, String> {
-    let prefix = format!("{name}:");
-    info.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|rest| rest.split_whitespace().next())
-        .map(str::to_owned)
-        .ok_or_else(|| format!("no `{prefix}` line in cassandra-secure.sh info:\n{info}"))
-}
-
-fn start_secure() -> Result<Secure, String> {
-    let t0 = Instant::now();
-    let out = secure_sh(&["start"]);
-    if !out.status.success() {
-        return Err(format!(
-            "the secure Cassandra did not start ({SECURE_SH} start): {}",
-            describe(&out)
-        ));
-    }
-    eprintln!(
-        "secure Cassandra ready after {:.1} s",
-        t0.elapsed().as_secs_f64()
-    );
-    let out = secure_sh(&["info"]);
-    if !out.status.success() {
-        return Err(format!("{SECURE_SH} info failed: {}", describe(&out)));
-    }
-    let info = String::from_utf8_lossy(&out.stdout);
-    Ok(Secure {
-        addr: info_value(&info, "cql")?,
-        ca: PathBuf::from(info_value(&info, "tls ca")?),
-        cert: PathBuf::from(info_value(&info, "tls cert")?),
-        key: PathBuf::from(info_value(&info, "tls key")?),
-    })
-}
-
-/// The running secure instance, started once per test process; fails the test otherwise.
-fn secure() -> &'static Secure {
-    static SECURE: OnceLock<Result<Secure, String>> = OnceLock::new();
-    match SECURE.get_or_init(start_secure) {
-        Ok(s) => s,
-        Err(e) => panic!("{e}"),
-    }
-}
-
-/// A test's own keyspace, dropped (as the superuser, through the script) when it ends.
-struct Keyspace {
-    name: String,
-}
-
-impl Keyspace {
-    fn new(tag: &str) -> Keyspace {
-        Keyspace {
-            name: format!("t_sec_{tag}_{}", std::process::id()),
-        }
-    }
-}
-
-impl Drop for Keyspace {
-    fn drop(&mut self) {
-        let out = secure_sh(&["cql", &format!("DROP KEYSPACE IF EXISTS {}", self.name)]);
-        if !out.status.success() {
-            eprintln!("could not drop keyspace {}: {}", self.name, describe(&out));
-        }
-    }
+/// A test's own keyspace on the secure instance, dropped when the test ends.
+fn keyspace(tag: &str) -> crate::secure_cassandra::Keyspace {
+    crate::secure_cassandra::Keyspace::new("t_sec", tag)
 }
 
 fn path_toml(p: &std::path::Path) -> String {
@@ -126,7 +27,7 @@ fn secure_config(keyspace: &str, password: &str) -> ConfigBuilder {
         .store("keyspace", &toml_str(keyspace))
         .store("username", &toml_str(USER))
         .store("password", &toml_str(password))
-        .store("local_datacenter", "\"datacenter1\"")
+        .store("local_datacenter", &toml_str(DATACENTER))
         // LOCAL_ONE only reaches nodes of the local datacenter: a wrong name would fail.
         .store("read_consistency", "\"LOCAL_ONE\"")
         .store("write_consistency", "\"LOCAL_ONE\"")
@@ -143,7 +44,7 @@ fn secure_config(keyspace: &str, password: &str) -> ConfigBuilder {
 
 #[test]
 fn nodes_with_password_and_mutual_tls_share_tokens_through_the_secure_cassandra() {
-    let ks = Keyspace::new("share");
+    let ks = keyspace("share");
     let config = secure_config(&ks.name, PASSWORD).build();
     let node1 = Server::start(&config);
     let node2 = Server::start(&config);
@@ -151,7 +52,7 @@ fn nodes_with_password_and_mutual_tls_share_tokens_through_the_secure_cassandra(
 
     // sync: the token is in Cassandra before node 1 answers ...
     let issued = node1.issue_cc(&client, Some("read"));
-    let rows = secure_sh(&[
+    let rows = run_script(&[
         "cql",
         &format!("SELECT count(*) FROM {}.access_tokens", ks.name),
     ]);
@@ -171,7 +72,7 @@ fn nodes_with_password_and_mutual_tls_share_tokens_through_the_secure_cassandra(
 
 #[test]
 fn a_wrong_cassandra_password_stops_start_up_with_an_authentication_error() {
-    let ks = Keyspace::new("badpw");
+    let ks = keyspace("badpw");
     let config = secure_config(&ks.name, "not-the-password").build();
     let text = match Server::try_start(&config) {
         Ok(server) => panic!(

@@ -37,6 +37,8 @@ mod introspect;
 mod ops;
 mod persistence;
 mod revoke;
+#[path = "../support/secure_cassandra.rs"]
+mod secure_cassandra;
 mod token_client_credentials;
 mod token_password;
 mod token_refresh;

@@ -13,17 +13,10 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tessera_bench::arg;
 use tessera_storage::store::cassandra::{CassandraOptions, CassandraStore, Level, WriteBatching};
 use tessera_storage::store::{Mutation, Store, Token};
 use tessera_storage::{GrantId, TokenKey, TokenKind};
-
-fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| default.to_owned())
-}
 
 fn fail(message: String) -> ! {
     eprintln!("cassandra-writes: {message}");

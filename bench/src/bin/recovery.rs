@@ -11,18 +11,11 @@
 
 use std::sync::Arc;
 use std::time::Instant;
+use tessera_bench::arg;
 use tessera_storage::recovery::recover;
 use tessera_storage::store::rocks::RocksStore;
 use tessera_storage::store::{Mutation, Store, Token};
 use tessera_storage::{GrantId, Symbols, TokenKey, TokenKind, TokenTable};
-
-fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| default.to_owned())
-}
 
 /// Resident set size in bytes, from /proc/self/statm.
 fn rss_bytes() -> u64 {

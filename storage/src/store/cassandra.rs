@@ -26,6 +26,7 @@
 //! behind the default.
 
 use super::codec;
+pub use super::WriteBatching;
 use super::{
     Lookup, Mutation, Revocation, Revoked, SharedStore, Store, StoreError, StoredToken, TokenView,
 };
@@ -147,54 +148,6 @@ pub fn valid_keyspace(name: &str) -> bool {
         && name.len() <= 48
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// How a write-behind batch's writes reach Cassandra (`store.write_batching`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteBatching {
-    /// Every write its own request, all in flight at once.
-    Concurrent,
-    /// CQL `UNLOGGED BATCH`es of at most this many statements, the batches in flight at
-    /// once. Each token is its own partition, so a batch spans partitions: Cassandra warns
-    /// above `unlogged_batch_across_partitions_warn_threshold` (10) and refuses batches
-    /// above `batch_size_fail_threshold` (50 KiB), which bounds the size.
-    Unlogged(usize),
-}
-
-/// Unlogged batches of 16: 1.3–2.4× the tokens per second of concurrent writes on the
-/// single-node test cluster (`bench/RESULTS.md`), and 16 statements stay under
-/// Cassandra's 5 KiB batch-size warning for ordinary tokens.
-impl Default for WriteBatching {
-    fn default() -> Self {
-        WriteBatching::Unlogged(Self::UNLOGGED_STATEMENTS)
-    }
-}
-
-impl WriteBatching {
-    /// Statements per unlogged batch when the config does not say.
-    pub const UNLOGGED_STATEMENTS: usize = 16;
-
-    /// Parses `concurrent`, `unlogged` or `unlogged:N` (N statements per batch, 1..=256).
-    pub fn parse(s: &str) -> Option<WriteBatching> {
-        match s.split_once(':') {
-            None if s == "concurrent" => Some(WriteBatching::Concurrent),
-            None if s == "unlogged" => Some(WriteBatching::Unlogged(Self::UNLOGGED_STATEMENTS)),
-            Some(("unlogged", n)) => match n.parse::<usize>() {
-                Ok(n @ 1..=256) => Some(WriteBatching::Unlogged(n)),
-                _ => None,
-            },
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for WriteBatching {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WriteBatching::Concurrent => f.write_str("concurrent"),
-            WriteBatching::Unlogged(n) => write!(f, "unlogged:{n}"),
-        }
-    }
 }
 
 /// Which prepared write a [`Pending`] runs.
