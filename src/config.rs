@@ -12,6 +12,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
 
+pub use crate::oauth::types::{AuthMethod, GrantType, RefreshPolicy};
+
 /// Response fields that a client's metadata must not shadow (tokeninfo and introspection
 /// put metadata names at the top level of the JSON object).
 pub const RESERVED_METADATA_NAMES: &[&str] = &[
@@ -346,18 +348,6 @@ impl StoreConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum RefreshPolicy {
-    /// New access and refresh token; the old refresh token is removed.
-    #[default]
-    Rotate,
-    /// New access token only; the old refresh token is removed.
-    None,
-    /// New access token; the same refresh token is returned and stays valid.
-    Preserve,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TokensConfig {
@@ -394,47 +384,6 @@ impl Default for LogConfig {
         LogConfig {
             level: "info".to_owned(),
         }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum AuthMethod {
-    /// `Authorization: Basic` (RFC 6749 §2.3.1), the default.
-    #[default]
-    ClientSecretBasic,
-    /// `client_id` and `client_secret` in the form body.
-    ClientSecretPost,
-    /// A public client: `client_id` only.
-    None,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GrantType {
-    ClientCredentials,
-    Password,
-    RefreshToken,
-}
-
-impl GrantType {
-    pub const ALL: [GrantType; 3] = [
-        GrantType::ClientCredentials,
-        GrantType::Password,
-        GrantType::RefreshToken,
-    ];
-
-    /// The `grant_type` value on the wire (RFC 6749 §4.3.2, §4.4.2, §6).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GrantType::ClientCredentials => "client_credentials",
-            GrantType::Password => "password",
-            GrantType::RefreshToken => "refresh_token",
-        }
-    }
-
-    pub fn index(self) -> usize {
-        self as usize
     }
 }
 

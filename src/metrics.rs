@@ -4,7 +4,7 @@
 //! a plain load and store (no locked read-modify-write, no cache line shared between
 //! cores). `/metrics` sums the workers' values when it is scraped.
 
-use crate::config::GrantType;
+use crate::oauth::types::GrantType;
 use crate::router::RouteLabel;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};

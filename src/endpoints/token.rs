@@ -3,7 +3,6 @@
 
 use super::{form, Ctx};
 use crate::cluster::read_through;
-use crate::config::GrantType;
 use crate::http::json::JsonObject;
 use crate::http::{Reply, Request};
 use crate::oauth::client_auth::authenticate;
@@ -11,6 +10,7 @@ use crate::oauth::error::ErrorCode;
 use crate::oauth::grants::{client_credentials, password, refresh_token};
 use crate::oauth::issue::Issued;
 use crate::oauth::params::Params;
+use crate::oauth::types::GrantType;
 use crate::oauth::writes::Writes;
 use crate::oauth::OAuthError;
 

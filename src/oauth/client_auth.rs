@@ -9,7 +9,7 @@
 use super::clients::{Client, Clients};
 use super::error::OAuthError;
 use super::params::Params;
-use crate::config::AuthMethod;
+use crate::oauth::types::AuthMethod;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use std::borrow::Cow;

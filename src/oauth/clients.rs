@@ -7,7 +7,8 @@
 
 use super::scope;
 use super::secret::SecretHash;
-use crate::config::{AuthMethod, ClientConfig, Config, GrantType, RefreshPolicy};
+use crate::config::{ClientConfig, Config};
+use crate::oauth::types::{AuthMethod, GrantType, RefreshPolicy};
 use std::collections::HashMap;
 use tessera_storage::{Interner, Sym};
 

@@ -9,6 +9,7 @@
 //! - [`grants`]: one module per grant type.
 //! - [`issue`], [`token_gen`]: minting tokens.
 //! - [`password_pool`]: argon2id verification off the worker threads.
+//! - [`types`]: the enums configuration and decisions share.
 //! - [`writes`]: every table change of a request, carried to the store's write-behind.
 
 pub mod client_auth;
@@ -21,6 +22,7 @@ pub mod password_pool;
 pub mod scope;
 pub mod secret;
 pub mod token_gen;
+pub mod types;
 pub mod users;
 pub mod writes;
 

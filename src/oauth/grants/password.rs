@@ -4,13 +4,13 @@
 
 use super::client_scope;
 use crate::app::App;
-use crate::config::GrantType;
 use crate::oauth::clients::Client;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::issue::{mint_access, mint_refresh, Claims, Issued, RefreshOut};
 use crate::oauth::params::Params;
 use crate::oauth::password_pool::PoolError;
 use crate::oauth::token_gen::grant_id;
+use crate::oauth::types::GrantType;
 use crate::oauth::writes::Writes;
 use tessera_storage::GrantId;
 

@@ -10,12 +10,12 @@
 //! runs, what it minted is removed again and the request fails.
 
 use crate::app::App;
-use crate::config::RefreshPolicy;
 use crate::oauth::clients::Client;
 use crate::oauth::error::OAuthError;
 use crate::oauth::issue::{mint_access, mint_refresh, Claims, Issued, RefreshOut};
 use crate::oauth::params::Params;
 use crate::oauth::scope;
+use crate::oauth::types::RefreshPolicy;
 use crate::oauth::writes::Writes;
 use tessera_storage::{GrantId, TokenKey, TokenKind, TokenRecord};
 
