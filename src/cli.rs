@@ -3,11 +3,11 @@
 //! Exit codes: 0 success, 1 runtime failure (cannot listen, a worker failed), 2 bad
 //! configuration or usage.
 
-use crate::app::App;
 use crate::config::Config;
 use crate::oauth::secret::{argon2id_hash, SecretHash};
 use crate::server;
 use crate::shutdown::Shutdown;
+use crate::state::App;
 use clap::{Parser, Subcommand};
 use std::io::{Read, Write};
 use std::net::SocketAddr;

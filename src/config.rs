@@ -31,11 +31,7 @@ pub const RESERVED_METADATA_NAMES: &[&str] = &[
     "username",
 ];
 
-/// Shortest token accepted: 22 characters of a 64-symbol alphabet carry 132 bits, above the
-/// 128 bits RFC 6749 §10.10 asks for.
-pub const MIN_TOKEN_LENGTH: usize = 22;
-/// Longest token accepted (tokens are built in a fixed stack buffer).
-pub const MAX_TOKEN_LENGTH: usize = 256;
+pub use crate::oauth::token_gen::{MAX_TOKEN_LENGTH, MIN_TOKEN_LENGTH};
 
 /// A configuration problem, always tied to the key it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -23,7 +23,6 @@
 //! - [`metrics`]: per-worker counters and histograms, rendered for Prometheus.
 
 pub mod admin;
-pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod cluster;
@@ -32,7 +31,12 @@ pub mod endpoints;
 pub mod http;
 pub mod metrics;
 pub mod oauth;
+pub mod registry;
 pub mod router;
 pub mod server;
+pub mod service;
 pub mod shutdown;
+pub mod startup;
+pub mod state;
 pub mod worker;
+pub mod writes;

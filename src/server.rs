@@ -5,8 +5,8 @@
 //! once and every worker's `SO_REUSEPORT` socket shares that port; tests bind port 0 and read
 //! the address back from [`Running::local_addr`].
 
-use crate::app::App;
 use crate::shutdown::Shutdown;
+use crate::state::App;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::SocketAddr;
@@ -79,7 +79,22 @@ pub fn start(
             .name("tessera-purge".to_owned())
             .spawn(move || purge_loop(&app, &shutdown))?
     };
-    let cluster = crate::cluster::sync::start(&app, &shutdown)?;
+    let cluster = match app.cluster_node() {
+        None => None,
+        Some(_) => {
+            let app = Arc::clone(&app);
+            let shutdown = shutdown.clone();
+            Some(
+                std::thread::Builder::new()
+                    .name("tessera-cluster".to_owned())
+                    .spawn(move || {
+                        if let Some(node) = app.cluster_node() {
+                            crate::cluster::sync::run(&node, &shutdown);
+                        }
+                    })?,
+            )
+        }
+    };
     Ok(Running {
         app,
         addr,

@@ -1,20 +1,21 @@
 //! One worker thread: a single-threaded monoio runtime, its own `SO_REUSEPORT` listener, and
-//! the connections it accepts. Workers share only `Arc<App>`; everything else — buffers,
-//! the date cache, the shutdown signal, metrics writes — is local to the thread.
+//! the connections it accepts (the accept loop, the connection limit, the drain at
+//! shutdown). What a request does is [`crate::service`]'s business. Workers share only
+//! `Arc<App>`; everything else — buffers, the date cache, the shutdown signal, metrics
+//! writes — is local to the thread.
 
-use crate::app::App;
 use crate::config::DriverKind;
-use crate::endpoints::{dispatch, Ctx};
 use crate::http::conn::{self, ConnContext};
 use crate::http::date::DateCache;
 use crate::http::response::{encode, error_body};
-use crate::http::{Limits, Reply, Request, Service};
+use crate::http::{Limits, Reply, Service};
 use crate::metrics::WorkerMetrics;
-use crate::oauth::clients::Clients;
+use crate::service::WorkerService;
 use crate::shutdown::{LocalSignal, Shutdown};
+use crate::state::App;
 use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::{TcpListener, TcpStream};
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -40,61 +41,21 @@ impl Driver {
 /// A worker's state, shared by its tasks through `Rc`.
 #[derive(Debug)]
 pub struct Worker {
-    app: Arc<App>,
+    service: WorkerService,
     index: usize,
     limits: Limits,
     signal: LocalSignal,
     date: DateCache,
     active: Cell<usize>,
-    /// This worker's reference to the client registry and the generation it was read at.
-    /// The extra `Rc` is the point: a request clones it without touching the `Arc`'s
-    /// reference count, which every worker would otherwise bounce between cores.
-    #[allow(clippy::redundant_allocation)]
-    clients: RefCell<Rc<Arc<Clients>>>,
-    clients_generation: Cell<u64>,
 }
 
 impl Worker {
+    fn app(&self) -> &App {
+        self.service.app()
+    }
+
     fn metrics(&self) -> &WorkerMetrics {
-        self.app.metrics.worker(self.index)
-    }
-
-    /// The current client registry: one relaxed load per request, a reload only after the
-    /// registry was replaced (clients kept in a shared store changed).
-    #[allow(clippy::redundant_allocation)]
-    fn clients(&self) -> Rc<Arc<Clients>> {
-        let generation = self.app.clients_generation();
-        if self.clients_generation.get() != generation {
-            *self.clients.borrow_mut() = Rc::new(self.app.clients());
-            self.clients_generation.set(generation);
-        }
-        Rc::clone(&self.clients.borrow())
-    }
-}
-
-impl Service for Worker {
-    async fn call(&self, req: &Request<'_>, body: &mut Vec<u8>) -> Reply {
-        let started = Instant::now();
-        let clients = self.clients();
-        let ctx = Ctx {
-            app: &self.app,
-            clients: &clients,
-            metrics: self.metrics(),
-            now: crate::clock::now_secs(),
-        };
-        let (label, reply) = dispatch(ctx, req, body).await;
-        self.metrics()
-            .request(label, reply.status, started.elapsed());
-        reply
-    }
-
-    fn protocol_error(&self, status: u16) {
-        self.metrics()
-            .request(crate::router::RouteLabel::Other, status, Duration::ZERO);
-    }
-
-    fn realm(&self) -> &str {
-        &self.app.config.server.realm
+        self.service.metrics()
     }
 }
 
@@ -125,9 +86,7 @@ pub fn run(
     };
     let driver = s.driver;
     let worker = Rc::new(Worker {
-        clients_generation: Cell::new(app.clients_generation()),
-        clients: RefCell::new(Rc::new(app.clients())),
-        app,
+        service: WorkerService::new(app, index),
         index,
         limits,
         signal: LocalSignal::default(),
@@ -188,7 +147,7 @@ async fn serve(
             worker.signal.fire();
         });
     }
-    let max = worker.app.config.server.max_connections_per_worker;
+    let max = worker.app().config.server.max_connections_per_worker;
     loop {
         let accepted = monoio::select! {
             r = listener.accept() => r,
@@ -213,7 +172,7 @@ async fn serve(
                         date: &w.date,
                     };
                     // A bug in one request must not take the worker and all its connections down.
-                    if CatchUnwind(std::pin::pin!(conn::serve(stream, &ctx, &*w)))
+                    if CatchUnwind(std::pin::pin!(conn::serve(stream, &ctx, &w.service)))
                         .await
                         .is_err()
                     {
@@ -234,7 +193,7 @@ async fn serve(
         }
     }
     drop(listener);
-    let grace = Duration::from_secs(worker.app.config.server.shutdown_grace_secs);
+    let grace = Duration::from_secs(worker.app().config.server.shutdown_grace_secs);
     let deadline = Instant::now() + grace;
     while worker.active.get() > 0 && Instant::now() < deadline {
         monoio::time::sleep(Duration::from_millis(10)).await;
@@ -268,7 +227,7 @@ async fn reject(mut stream: TcpStream, worker: Rc<Worker>) {
         &body,
         true,
         &worker.date.now(),
-        worker.realm(),
+        worker.service.realm(),
     );
     let _ = monoio::time::timeout(Duration::from_secs(1), stream.write_all(out)).await;
     let _ = stream.shutdown().await;

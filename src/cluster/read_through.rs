@@ -16,13 +16,13 @@
 //! backlog after an outage included — and for `revocation_propagation_ms` after that, for
 //! reads that were already in flight.
 
-use crate::app::App;
+use crate::oauth::clients::Clients;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tessera_storage::store::Mutation;
+use tessera_storage::store::{Mutation, SharedStore};
 use tessera_storage::writer::WriteObserver;
-use tessera_storage::{GrantId, TokenKey, TokenRecord};
+use tessera_storage::{GrantId, Symbols, TokenKey, TokenRecord, TokenTable};
 use tracing::debug;
 
 const SHARDS: usize = 16;
@@ -183,13 +183,27 @@ impl WriteObserver for ReadThrough {
     }
 }
 
-/// The live record of `key`: from this node's table, or else from the shared store.
-pub async fn lookup(app: &App, key: &TokenKey, now: u32) -> Option<TokenRecord> {
-    if let Some(record) = app.table.get(key, now) {
+/// Where a lookup reads: this node's table, and the shared store behind it (with this
+/// node's read-through state) when there is one.
+#[derive(Debug, Clone, Copy)]
+pub struct Tokens<'a> {
+    pub table: &'a TokenTable,
+    pub shared: Option<(&'a dyn SharedStore, &'a ReadThrough)>,
+    pub syms: &'a Symbols,
+}
+
+/// The live record of `key`: from this node's table, or else from the shared store. A
+/// token of a client missing from `clients` (removed) is as good as unknown.
+pub async fn lookup(
+    tokens: Tokens<'_>,
+    clients: &Clients,
+    key: &TokenKey,
+    now: u32,
+) -> Option<TokenRecord> {
+    if let Some(record) = tokens.table.get(key, now) {
         return Some(record);
     }
-    let shared = app.store.as_ref()?.shared()?;
-    let rt = app.read_through.as_ref()?;
+    let (shared, rt) = tokens.shared?;
     let now_ms = crate::clock::now_millis();
     if rt.known_unknown(key, now_ms) || rt.was_removed_here(Removed::Key(*key), now_ms) {
         return None;
@@ -222,8 +236,8 @@ pub async fn lookup(app: &App, key: &TokenKey, now: u32) -> Option<TokenRecord> 
         return None;
     }
     // A token of a client this node does not know (removed) is as good as unknown.
-    app.clients().get(&token.client)?;
-    let syms = &app.syms;
+    clients.get(&token.client)?;
+    let syms = tokens.syms;
     let record = TokenRecord {
         grant: token.grant,
         client: syms.clients.intern(&token.client),
@@ -236,7 +250,7 @@ pub async fn lookup(app: &App, key: &TokenKey, now: u32) -> Option<TokenRecord> 
     };
     // Revoked here while the read was in flight? Then the revocation log has it too, and
     // the cluster thread removes it again within the propagation window.
-    app.table.restore(*key, record);
+    tokens.table.restore(*key, record);
     record.is_live(now).then_some(record)
 }
 

@@ -14,36 +14,35 @@
 //! re-read every `revocation_propagation_ms`; when they changed, the registries are
 //! rebuilt and swapped in, so every node serves a new client without a restart.
 
-use crate::app::App;
 use crate::config::{ClientConfig, Config, UserConfig};
+use crate::registry::Registry;
 use crate::shutdown::Shutdown;
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tessera_storage::store::{Revoked, SharedStore, StoreError};
+use tessera_storage::TokenTable;
 use tracing::{debug, info, warn};
 
 /// How far before the newest entry seen each poll reads again.
 const CLOCK_SLACK_MS: u64 = 5_000;
 
-/// Starts the thread if the store is shared.
-pub fn start(app: &Arc<App>, shutdown: &Shutdown) -> std::io::Result<Option<JoinHandle<()>>> {
-    if app.store.as_ref().and_then(|s| s.shared()).is_none() {
-        return Ok(None);
-    }
-    let app = Arc::clone(app);
-    let shutdown = shutdown.clone();
-    std::thread::Builder::new()
-        .name("tessera-cluster".to_owned())
-        .spawn(move || run(&app, &shutdown))
-        .map(Some)
+/// What the thread keeps in step: this node's table and registries, from the shared store.
+#[derive(Debug, Clone, Copy)]
+pub struct Node<'a> {
+    pub table: &'a TokenTable,
+    pub shared: &'a dyn SharedStore,
+    pub config: &'a Config,
+    pub registry: &'a Registry,
 }
 
-fn run(app: &App, shutdown: &Shutdown) {
-    let Some(shared) = app.store.as_ref().and_then(|s| s.shared()) else {
-        return;
-    };
-    let propagation = Duration::from_millis(app.config.store.revocation_propagation_ms);
+/// The thread's loop (`tessera-cluster`, started by `crate::server`); ends at shutdown.
+pub fn run(node: &Node<'_>, shutdown: &Shutdown) {
+    let Node {
+        table,
+        shared,
+        config,
+        registry,
+    } = *node;
+    let propagation = Duration::from_millis(config.store.revocation_propagation_ms);
     let poll = propagation / 4;
     let started_ms = crate::clock::now_millis();
     // Revocations older than our start are already reflected in what recovery loaded.
@@ -71,11 +70,11 @@ fn run(app: &App, shutdown: &Shutdown) {
                     newest_seen = newest_seen.max(e.at_ms);
                     match e.revoked {
                         Revoked::Token(key) => {
-                            if app.table.remove(&key).is_some() {
+                            if table.remove(&key).is_some() {
                                 applied += 1;
                             }
                         }
-                        Revoked::Grant(grant) => applied += app.table.revoke_grant(grant),
+                        Revoked::Grant(grant) => applied += table.revoke_grant(grant),
                     }
                 }
                 if applied > 0 {
@@ -93,14 +92,14 @@ fn run(app: &App, shutdown: &Shutdown) {
             last_reload = Instant::now();
             match specs(shared) {
                 Ok(now) if Some(&now) != last_specs.as_ref() => {
-                    let clients = parse_clients(&app.config, &now.0);
+                    let clients = parse_clients(config, &now.0);
                     let users = parse_users(&now.1);
                     info!(
                         clients = clients.len(),
                         users = users.len(),
                         "clients and users in the store changed; registries reloaded"
                     );
-                    app.install_stored(&clients, &users);
+                    registry.install_stored(config, &clients, &users);
                     last_specs = Some(now);
                 }
                 Ok(_) => {}
@@ -164,6 +163,10 @@ fn parse_users(specs: &[(String, String)]) -> Vec<UserConfig> {
         .filter_map(
             |(name, spec)| match serde_json::from_str::<UserConfig>(spec) {
                 Ok(u) if u.username == *name && u.password_hash.is_some() => Some(u),
+                Ok(u) if u.username != *name => {
+                    warn!(user = %name, spec_names = %u.username, "ignoring a user in the store whose spec names another user");
+                    None
+                }
                 Ok(_) => {
                     warn!(user = %name, "ignoring a user in the store without a password_hash");
                     None
@@ -175,4 +178,56 @@ fn parse_users(specs: &[(String, String)]) -> Vec<UserConfig> {
             },
         )
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(id: &str, json: &str) -> (String, String) {
+        (id.to_owned(), json.to_owned())
+    }
+
+    #[test]
+    fn stored_clients_that_are_invalid_or_misnamed_are_skipped_and_the_rest_kept() {
+        let config = Config::default();
+        let specs = [
+            spec(
+                "good",
+                r#"{"id":"good","secret_hash":null,"auth_method":"none","grant_types":["password"]}"#,
+            ),
+            spec(
+                "other",
+                r#"{"id":"good","auth_method":"none","grant_types":["password"]}"#,
+            ),
+            spec("broken", "{not json"),
+            spec(
+                "bad-ttl",
+                r#"{"id":"bad-ttl","auth_method":"none","grant_types":["password"],"access_token_ttl_secs":0}"#,
+            ),
+        ];
+        let kept = parse_clients(&config, &specs);
+        let ids: Vec<&str> = kept.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["good"]);
+    }
+
+    #[test]
+    fn stored_users_need_their_own_name_and_a_password_hash() {
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+        let specs = [
+            spec(
+                "alice",
+                &format!(r#"{{"username":"alice","password_hash":"{hash}"}}"#),
+            ),
+            spec(
+                "bob",
+                &format!(r#"{{"username":"mallory","password_hash":"{hash}"}}"#),
+            ),
+            spec("carol", r#"{"username":"carol"}"#),
+            spec("dave", "[]"),
+        ];
+        let kept = parse_users(&specs);
+        let names: Vec<&str> = kept.iter().map(|u| u.username.as_str()).collect();
+        assert_eq!(names, ["alice"]);
+    }
 }

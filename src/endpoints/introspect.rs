@@ -8,6 +8,7 @@ use crate::cluster::read_through;
 use crate::http::json::JsonObject;
 use crate::http::{Reply, Request};
 use crate::oauth::client_auth::authenticate;
+use crate::oauth::inspect::introspection_shows;
 use crate::oauth::params::Params;
 use crate::oauth::OAuthError;
 use tessera_storage::{TokenKey, TokenKind};
@@ -26,9 +27,14 @@ pub async fn handle(
     }
     let token = Params::required(&params.token, "token")?;
     let app = ctx.app;
-    let record = read_through::lookup(app, &TokenKey::of(token.as_bytes()), ctx.now)
-        .await
-        .filter(|r| r.kind == TokenKind::Access || r.client == caller.sym);
+    let record = read_through::lookup(
+        app.tokens(),
+        ctx.clients,
+        &TokenKey::of(token.as_bytes()),
+        ctx.now,
+    )
+    .await
+    .filter(|r| introspection_shows(r, caller));
     let mut o = JsonObject::new(body);
     let Some(record) = record else {
         o.bool("active", false).finish();

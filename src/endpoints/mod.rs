@@ -9,7 +9,6 @@ pub mod revoke;
 pub mod token;
 pub mod tokeninfo;
 
-use crate::app::App;
 use crate::http::response::error_body;
 use crate::http::{Reply, Request};
 use crate::metrics::WorkerMetrics;
@@ -17,6 +16,7 @@ use crate::oauth::error::ErrorCode;
 use crate::oauth::params::Params;
 use crate::oauth::OAuthError;
 use crate::router::{route, Route, RouteLabel, Routing};
+use crate::state::App;
 
 /// What an endpoint needs beyond the request.
 #[derive(Debug, Clone, Copy)]

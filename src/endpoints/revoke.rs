@@ -7,7 +7,7 @@ use super::{form, Ctx};
 use crate::http::{Reply, Request};
 use crate::oauth::client_auth::authenticate;
 use crate::oauth::params::Params;
-use crate::oauth::writes::Writes;
+use crate::oauth::tokens::TokenOps;
 use crate::oauth::OAuthError;
 use tessera_storage::{RevokeOutcome, TokenKey};
 
@@ -23,8 +23,8 @@ pub async fn handle(
     // needed, and an unknown hint value is ignored rather than refused.
     let key = TokenKey::of(token.as_bytes());
     // A token another node issued must be revoked here too: fetch it into the table first.
-    crate::cluster::read_through::lookup(ctx.app, &key, ctx.now).await;
-    let mut writes = Writes::begin(ctx.app)?;
+    crate::cluster::read_through::lookup(ctx.app.tokens(), ctx.clients, &key, ctx.now).await;
+    let mut writes = ctx.app.begin_writes()?;
     let outcome = writes.revoke(&key, client.sym, ctx.now);
     writes.commit().await?;
     if let RevokeOutcome::Revoked { .. } = outcome {

@@ -1,5 +1,9 @@
 //! `POST /api/oauth/token` (RFC 6749 §3.2): authenticate the client, pick the grant, answer
 //! with the token response of §5.1 or the error of §5.2.
+//!
+//! The I/O around the pure grants lives here: the read-through of a presented refresh
+//! token, the password check on the password-hash pool, and committing the grant's changes
+//! to the write-behind (in `sync` mode, waiting until they are durable).
 
 use super::{form, Ctx};
 use crate::cluster::read_through;
@@ -11,8 +15,10 @@ use crate::oauth::grants::{client_credentials, password, refresh_token};
 use crate::oauth::issue::Issued;
 use crate::oauth::params::Params;
 use crate::oauth::types::GrantType;
-use crate::oauth::writes::Writes;
 use crate::oauth::OAuthError;
+use crate::registry::password_pool::PoolError;
+use crate::state::App;
+use tessera_storage::Sym;
 
 pub async fn handle(
     ctx: Ctx<'_>,
@@ -43,17 +49,28 @@ pub async fn handle(
         if let Some(presented) = params.refresh_token.as_deref() {
             // Issued by another node? Then fetch it into this node's table first.
             let key = tessera_storage::TokenKey::of(presented.as_bytes());
-            read_through::lookup(app, &key, ctx.now).await;
+            read_through::lookup(app.tokens(), ctx.clients, &key, ctx.now).await;
         }
     }
-    // Reserve the store's queue room before the grant changes anything.
-    let mut writes = Writes::begin(app)?;
-    let outcome = match grant {
-        GrantType::ClientCredentials => {
-            client_credentials::grant(app, &mut writes, client, &params, ctx.now)
+    let scopes = &app.syms.scopes;
+    // The password check runs before any queue room is taken: it may wait for the pool.
+    let verified_user = match grant {
+        GrantType::Password => {
+            let login = password::request(scopes, client, &params)?;
+            Some((login.scope, check_password(app, login).await?))
         }
-        GrantType::Password => password::grant(app, &mut writes, client, &params, ctx.now).await,
-        GrantType::RefreshToken => refresh_token::grant(app, &mut writes, client, &params, ctx.now),
+        _ => None,
+    };
+    // Reserve the store's queue room before the grant changes anything.
+    let mut writes = app.begin_writes()?;
+    let outcome = match (grant, verified_user) {
+        (GrantType::Password, Some((scope, user))) => {
+            password::grant(&mut writes, client, scope, user, ctx.now)
+        }
+        (GrantType::RefreshToken, _) => {
+            refresh_token::grant(&mut writes, scopes, client, &params, ctx.now)
+        }
+        _ => client_credentials::grant(&mut writes, scopes, client, &params, ctx.now),
     };
     // Committed whatever the outcome: a failed grant may still have used something up.
     writes.commit().await?;
@@ -61,6 +78,29 @@ pub async fn handle(
     ctx.metrics.issued(client.index, grant);
     write_token_response(ctx, &issued, body);
     Ok(Reply::sensitive_json(200))
+}
+
+/// The resource owner whose password `login` proves, `None` when the username is unknown
+/// or the password wrong. An unknown username costs the same as a known one (a decoy hash
+/// is checked), so timing does not tell which usernames exist.
+async fn check_password(app: &App, login: password::Login<'_>) -> Result<Option<Sym>, OAuthError> {
+    let users = app.users();
+    let user = users.get(login.username);
+    let hash = user.map_or(&users.decoy, |u| &u.hash);
+    let verified = app
+        .passwords
+        .verify(hash, login.password)
+        .await
+        .map_err(|e| match e {
+            PoolError::Busy => OAuthError::temporarily_unavailable(
+                "too many password checks in progress; retry shortly",
+            ),
+            PoolError::Stopped => OAuthError::new(
+                ErrorCode::ServerError,
+                "password verification is unavailable",
+            ),
+        })?;
+    Ok(user.filter(|_| verified).map(|u| u.sym))
 }
 
 /// RFC 6749 §5.1.

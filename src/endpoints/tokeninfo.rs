@@ -8,9 +8,10 @@ use crate::cluster::read_through;
 use crate::http::json::JsonObject;
 use crate::http::{Method, Reply, Request};
 use crate::oauth::client_auth::strip_scheme;
+use crate::oauth::inspect::tokeninfo_shows;
 use crate::oauth::params::Params;
 use crate::oauth::OAuthError;
-use tessera_storage::{TokenKey, TokenKind};
+use tessera_storage::TokenKey;
 
 pub async fn handle(
     ctx: Ctx<'_>,
@@ -33,9 +34,9 @@ pub async fn handle(
         (None, None) => return Err(OAuthError::invalid_request("missing access_token")),
     };
     let app = ctx.app;
-    let record = read_through::lookup(app, &TokenKey::of(token), ctx.now)
+    let record = read_through::lookup(app.tokens(), ctx.clients, &TokenKey::of(token), ctx.now)
         .await
-        .filter(|r| r.kind == TokenKind::Access)
+        .filter(tokeninfo_shows)
         .ok_or_else(|| {
             OAuthError::invalid_token("the access token is invalid, expired or revoked")
         })?;

@@ -152,56 +152,80 @@ fn decode_basic(credentials: &[u8]) -> Result<BasicParts, OAuthError> {
     let decoded = B64.decode(credentials).map_err(|_| bad())?;
     let text = String::from_utf8(decoded).map_err(|_| bad())?;
     let (raw_id, raw_secret) = text.split_once(':').ok_or_else(bad)?;
-    let id = form_decode(raw_id).ok_or_else(bad)?;
-    let secret = form_decode(raw_secret).ok_or_else(bad)?;
+    let (Some(id), Some(secret)) = (form_decode(raw_id), form_decode(raw_secret)) else {
+        // Not form-encoded: only the raw parts can match.
+        return Ok((raw_id.to_owned(), raw_secret.to_owned(), None));
+    };
     let raw =
         (id != raw_id || secret != raw_secret).then(|| (raw_id.to_owned(), raw_secret.to_owned()));
     Ok((id.into_owned(), secret.into_owned(), raw))
 }
 
-/// `application/x-www-form-urlencoded` decoding of one value: '+' is a space, then %XX.
+/// RFC 6749 §2.3.1 / Appendix B: one `application/x-www-form-urlencoded` component,
+/// decoded by the same decoder as the form body (`form_urlencoded`). `None` when it is not
+/// a well-formed component: a raw `&` or `=` (which the encoding never leaves raw), or
+/// bytes that do not decode to UTF-8 — the raw form is then the only one tried.
 fn form_decode(s: &str) -> Option<Cow<'_, str>> {
-    if !s.bytes().any(|b| b == b'+' || b == b'%') {
-        return Some(Cow::Borrowed(s));
+    if s.contains(['&', '=']) {
+        return None;
     }
-    let spaced = s.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced)
-        .decode_utf8()
-        .ok()
-        .map(|c| Cow::Owned(c.into_owned()))
+    let mut pairs = form_urlencoded::parse(s.as_bytes());
+    let decoded = match (pairs.next(), pairs.next()) {
+        (None, _) => Cow::Borrowed(""),
+        (Some((name, _)), None) => name,
+        (Some(_), Some(_)) => return None,
+    };
+    // `form_urlencoded` replaces undecodable bytes with U+FFFD; a secret must not match
+    // after losing bytes, so such a component counts as malformed.
+    if decoded.contains('\u{FFFD}') && !s.contains('\u{FFFD}') {
+        return None;
+    }
+    Some(decoded)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
+    use crate::oauth::clients::fixtures::client;
+    use crate::oauth::secret::SecretHash;
+    use crate::oauth::types::GrantType;
     use tessera_storage::Interner;
 
     fn clients() -> Clients {
-        let config = Config::parse(
-            r#"
-[[clients]]
-id = "basic"
-secret = "s3cret+/%x"
-grant_types = ["client_credentials"]
-[[clients]]
-id = "post"
-secret = "p"
-auth_method = "client_secret_post"
-grant_types = ["client_credentials"]
-[[clients]]
-id = "public"
-auth_method = "none"
-grant_types = ["password"]
-"#,
-        )
-        .expect("config");
-        Clients::from_config(
-            &config,
-            &Interner::new(),
-            &Interner::new(),
-            &Interner::new(),
-        )
+        let syms = Interner::new();
+        let scopes = Interner::new();
+        let mut basic = client(
+            "basic",
+            AuthMethod::ClientSecretBasic,
+            &[GrantType::ClientCredentials],
+            &syms,
+            &scopes,
+        );
+        basic.secret = Some(SecretHash::new(b"s3cret+/%x"));
+        let mut post = client(
+            "post",
+            AuthMethod::ClientSecretPost,
+            &[GrantType::ClientCredentials],
+            &syms,
+            &scopes,
+        );
+        post.secret = Some(SecretHash::new(b"p"));
+        let public = client(
+            "public",
+            AuthMethod::None,
+            &[GrantType::Password],
+            &syms,
+            &scopes,
+        );
+        let mut odd = client(
+            "odd",
+            AuthMethod::ClientSecretBasic,
+            &[GrantType::ClientCredentials],
+            &syms,
+            &scopes,
+        );
+        odd.secret = Some(SecretHash::new(b"a&b=c"));
+        Clients::new(vec![basic, post, public, odd])
     }
 
     fn basic(id: &str, secret: &str) -> Vec<u8> {
@@ -283,5 +307,62 @@ grant_types = ["password"]
         assert_eq!(strip_scheme(b"bAsIc abc", b"Basic"), Some(&b"abc"[..]));
         assert_eq!(strip_scheme(b"Bearer abc", b"Basic"), None);
         assert_eq!(strip_scheme(b"Basicabc", b"Basic"), None);
+    }
+
+    #[test]
+    fn rfc6749_2_3_1_post_unknown_client_or_wrong_secret_is_invalid_client() {
+        assert_eq!(
+            auth(None, "client_id=ghost&client_secret=p"),
+            Err("invalid_client".into())
+        );
+        assert_eq!(
+            auth(None, "client_id=post&client_secret=q"),
+            Err("invalid_client".into())
+        );
+    }
+
+    #[test]
+    fn public_client_presenting_a_secret_is_invalid_client() {
+        assert_eq!(
+            auth(None, "client_id=public&client_secret=x"),
+            Err("invalid_client".into())
+        );
+        assert_eq!(
+            auth(Some(&basic("public", "")), ""),
+            Err("invalid_client".into())
+        );
+        assert_eq!(auth(None, "client_id=ghost"), Err("invalid_client".into()));
+    }
+
+    #[test]
+    fn rfc6749_2_3_1_secret_without_id_is_invalid_request() {
+        assert_eq!(auth(None, "client_secret=p"), Err("invalid_request".into()));
+    }
+
+    #[test]
+    fn malformed_basic_credentials_are_invalid_client() {
+        use base64::engine::general_purpose::STANDARD as B64;
+        for bad in [
+            format!("Basic {}", B64.encode("no-colon")),
+            format!("Basic {}", B64.encode([0xff, b':', 0xfe])),
+            "Basic".to_owned(),
+        ] {
+            assert_eq!(
+                auth(Some(bad.as_bytes()), ""),
+                Err("invalid_client".into()),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn basic_secret_with_raw_reserved_characters_or_undecodable_escapes_is_compared_raw() {
+        assert_eq!(auth(Some(&basic("odd", "a&b=c")), ""), Ok("odd".into()));
+        assert_eq!(auth(Some(&basic("odd", "a%26b%3Dc")), ""), Ok("odd".into()));
+        // %FF decodes to no UTF-8: never matched through a lossy replacement character.
+        assert_eq!(
+            auth(Some(&basic("basic", "s3cret%FF")), ""),
+            Err("invalid_client".into())
+        );
     }
 }

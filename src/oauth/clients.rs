@@ -1,16 +1,11 @@
-//! The client registry: every client the server knows, looked up by id.
-//!
-//! Built once from the configuration. Secrets are hashed at load ([`SecretHash`]); the
-//! plain text from a development config is dropped with the config. Each client's default
-//! scope set and metadata are interned here, so issuing a token with defaults costs no
-//! string work at all.
+//! Clients as the decisions see them: an id, how it authenticates, what it may do, and the
+//! token settings its overrides produce. Built by `crate::registry` from configuration and
+//! from the clients kept in a shared store; here they are plain data with no I/O.
 
-use super::scope;
 use super::secret::SecretHash;
-use crate::config::{ClientConfig, Config};
-use crate::oauth::types::{AuthMethod, GrantType, RefreshPolicy};
+use super::types::{AuthMethod, GrantType, RefreshPolicy};
 use std::collections::HashMap;
-use tessera_storage::{Interner, Sym};
+use tessera_storage::Sym;
 
 /// Token settings after per-client overrides are applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +17,24 @@ pub struct TokenSettings {
     pub refresh_policy: RefreshPolicy,
 }
 
+/// The grant types a client may use, as a fixed-size set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GrantSet([bool; GrantType::ALL.len()]);
+
+impl GrantSet {
+    pub fn of(grants: &[GrantType]) -> GrantSet {
+        let mut set = [false; GrantType::ALL.len()];
+        for g in grants {
+            set[g.index()] = true;
+        }
+        GrantSet(set)
+    }
+
+    pub fn contains(&self, grant: GrantType) -> bool {
+        self.0[grant.index()]
+    }
+}
+
 #[derive(Debug)]
 pub struct Client {
     pub id: Box<str>,
@@ -29,18 +42,19 @@ pub struct Client {
     /// The client's metrics index (stable for the life of the process).
     pub index: usize,
     pub auth_method: AuthMethod,
-    secret: Option<SecretHash>,
-    grants: [bool; GrantType::ALL.len()],
+    /// `None` for public clients. Its `Debug` shows nothing of the hash.
+    pub secret: Option<SecretHash>,
+    pub grants: GrantSet,
     pub scopes: Vec<Box<str>>,
     pub default_scope: Sym,
     pub tokens: TokenSettings,
-    /// The metadata object stored with each token, interned.
+    /// The metadata object stored with each token, encoded and interned.
     pub meta: Option<Sym>,
 }
 
 impl Client {
     pub fn allows(&self, grant: GrantType) -> bool {
-        self.grants[grant.index()]
+        self.grants.contains(grant)
     }
 
     /// Constant-time check of a presented secret. Public clients have none to check.
@@ -57,6 +71,7 @@ impl Client {
     }
 }
 
+/// Every client the server knows, looked up by id.
 #[derive(Debug)]
 pub struct Clients {
     list: Vec<Client>,
@@ -66,59 +81,20 @@ pub struct Clients {
     decoy: SecretHash,
 }
 
-/// Stable metric indices for client ids: a client keeps its index for the life of the
-/// process, also when clients kept in the store come and go.
-#[derive(Debug, Default)]
-pub struct ClientIndices {
-    by_id: HashMap<String, usize>,
-}
-
-impl ClientIndices {
-    fn index(&mut self, id: &str) -> usize {
-        let next = self.by_id.len();
-        *self.by_id.entry(id.to_owned()).or_insert(next)
-    }
-}
-
 impl Clients {
-    pub fn from_config(
-        config: &Config,
-        client_syms: &Interner,
-        scopes: &Interner,
-        meta: &Interner,
-    ) -> Clients {
-        Clients::build(
-            config,
-            &[],
-            &mut ClientIndices::default(),
-            client_syms,
-            scopes,
-            meta,
-        )
-    }
-
-    /// The configuration's clients plus `stored` ones (kept in a shared store). A stored
-    /// client with the id of a configured one is ignored: the file wins.
-    pub fn build(
-        config: &Config,
-        stored: &[ClientConfig],
-        indices: &mut ClientIndices,
-        client_syms: &Interner,
-        scopes: &Interner,
-        meta: &Interner,
-    ) -> Clients {
-        let mut list = Vec::with_capacity(config.clients.len() + stored.len());
-        let mut by_id = HashMap::with_capacity(config.clients.len() + stored.len());
-        for c in config.clients.iter().chain(stored) {
-            if by_id.contains_key(c.id.as_str()) {
+    /// The registry of `list`; the first client of an id wins.
+    pub fn new(list: Vec<Client>) -> Clients {
+        let mut by_id = HashMap::with_capacity(list.len());
+        let mut kept = Vec::with_capacity(list.len());
+        for c in list {
+            if by_id.contains_key(&c.id) {
                 continue;
             }
-            by_id.insert(c.id.clone().into_boxed_str(), list.len());
-            let index = indices.index(&c.id);
-            list.push(build(index, c, config, client_syms, scopes, meta));
+            by_id.insert(c.id.clone(), kept.len());
+            kept.push(c);
         }
         Clients {
-            list,
+            list: kept,
             by_id,
             decoy: SecretHash::new(b"decoy"),
         }
@@ -146,55 +122,43 @@ impl Clients {
     }
 }
 
-fn build(
-    index: usize,
-    c: &ClientConfig,
-    config: &Config,
-    syms: &Interner,
-    scopes: &Interner,
-    meta: &Interner,
-) -> Client {
-    let t = &config.tokens;
-    let secret = match (&c.secret, &c.secret_hash) {
-        (Some(plain), _) => Some(SecretHash::new(plain.as_bytes())),
-        // Validation already parsed it; a failure here cannot happen on a validated config.
-        (None, Some(h)) => SecretHash::parse(h).ok(),
-        (None, None) => None,
+/// Clients for the decisions' unit tests, built without configuration.
+#[cfg(test)]
+pub mod fixtures {
+    use super::*;
+    use tessera_storage::Interner;
+
+    /// The gateway's defaults: 54/3600 s access, 46/43200 s refresh, `rotate`.
+    pub const DEFAULT_TOKENS: TokenSettings = TokenSettings {
+        access_ttl: 3600,
+        access_length: 54,
+        refresh_ttl: 43_200,
+        refresh_length: 46,
+        refresh_policy: RefreshPolicy::Rotate,
     };
-    let mut grants = [false; GrantType::ALL.len()];
-    for g in &c.grant_types {
-        grants[g.index()] = true;
-    }
-    let default_scope = scope::intern_list(scopes, c.default_scopes.as_ref().unwrap_or(&c.scopes));
-    let meta = (!c.metadata.is_empty()).then(|| {
-        let mut out = Vec::new();
-        let mut o = crate::http::json::JsonObject::new(&mut out);
-        for (name, value) in &c.metadata {
-            o.named_str(name, value);
+
+    /// A client `id` with secret `"{id}-secret"` (unless public), the given grants,
+    /// scopes `read write admin` (all by default) and the default token settings.
+    pub fn client(
+        id: &str,
+        auth_method: AuthMethod,
+        grants: &[GrantType],
+        syms: &Interner,
+        scopes: &Interner,
+    ) -> Client {
+        let names = ["read", "write", "admin"];
+        Client {
+            id: id.into(),
+            sym: syms.intern(id),
+            index: 0,
+            auth_method,
+            secret: (auth_method != AuthMethod::None)
+                .then(|| SecretHash::new(format!("{id}-secret").as_bytes())),
+            grants: GrantSet::of(grants),
+            scopes: names.iter().map(|s| (*s).into()).collect(),
+            default_scope: scopes.intern(&names.join(" ")),
+            tokens: DEFAULT_TOKENS,
+            meta: None,
         }
-        o.finish();
-        meta.intern(&String::from_utf8_lossy(&out))
-    });
-    Client {
-        id: c.id.clone().into_boxed_str(),
-        sym: syms.intern(&c.id),
-        index,
-        auth_method: c.auth_method,
-        secret,
-        grants,
-        scopes: c
-            .scopes
-            .iter()
-            .map(|s| s.clone().into_boxed_str())
-            .collect(),
-        default_scope,
-        tokens: TokenSettings {
-            access_ttl: c.access_token_ttl_secs.unwrap_or(t.access_token_ttl_secs),
-            access_length: c.access_token_length.unwrap_or(t.access_token_length),
-            refresh_ttl: c.refresh_token_ttl_secs.unwrap_or(t.refresh_token_ttl_secs),
-            refresh_length: c.refresh_token_length.unwrap_or(t.refresh_token_length),
-            refresh_policy: c.refresh_policy.unwrap_or(t.refresh_policy),
-        },
-        meta,
     }
 }

@@ -1,9 +1,10 @@
-//! Minting tokens: generate the string, store its record under its key, hand the string
-//! back for the response. The raw token exists only in the returned [`TokenBuf`].
+//! Minting tokens: generate the string, store its record under its key through
+//! [`TokenOps`], hand the string back for the response. The raw token exists only in the
+//! returned [`TokenBuf`]; what is stored is its key (a hash).
 
 use super::clients::{Client, TokenSettings};
 use super::token_gen::TokenBuf;
-use super::writes::Writes;
+use super::tokens::TokenOps;
 use tessera_storage::{GrantId, Sym, TokenKey, TokenKind, TokenRecord};
 
 /// Who and what a token is for.
@@ -55,8 +56,8 @@ impl Minted {
 }
 
 /// Generates a token of `length` characters and stores its record.
-pub fn mint(
-    writes: &mut Writes<'_>,
+pub fn mint<O: TokenOps + ?Sized>(
+    ops: &mut O,
     claims: Claims,
     kind: TokenKind,
     length: usize,
@@ -66,7 +67,7 @@ pub fn mint(
     let token = TokenBuf::generate(length);
     let key = TokenKey::of(token.as_bytes());
     let expires_at = now.saturating_add(ttl);
-    writes.insert(
+    ops.insert(
         key,
         TokenRecord {
             grant: claims.grant,
@@ -87,9 +88,14 @@ pub fn mint(
 }
 
 /// An access token for `claims` with the client's length and lifetime.
-pub fn mint_access(writes: &mut Writes<'_>, claims: Claims, t: &TokenSettings, now: u32) -> Minted {
+pub fn mint_access<O: TokenOps + ?Sized>(
+    ops: &mut O,
+    claims: Claims,
+    t: &TokenSettings,
+    now: u32,
+) -> Minted {
     mint(
-        writes,
+        ops,
         claims,
         TokenKind::Access,
         t.access_length,
@@ -99,14 +105,14 @@ pub fn mint_access(writes: &mut Writes<'_>, claims: Claims, t: &TokenSettings, n
 }
 
 /// A refresh token for `claims` with the client's length and lifetime.
-pub fn mint_refresh(
-    writes: &mut Writes<'_>,
+pub fn mint_refresh<O: TokenOps + ?Sized>(
+    ops: &mut O,
     claims: Claims,
     t: &TokenSettings,
     now: u32,
 ) -> Minted {
     mint(
-        writes,
+        ops,
         claims,
         TokenKind::Refresh,
         t.refresh_length,

@@ -1,29 +1,33 @@
 //! OAuth 2.0 decisions, without I/O: who the client is, which grant applies, what scope is
-//! granted, what a token is worth.
+//! granted, what a token is worth. Endpoints parse a request, do whatever I/O it needs (a
+//! read-through, a password check), call in here, then commit and encode the outcome.
+//!
+//! This module may use the storage crate's token records, keys and interners, and nothing
+//! of the server around it: no app state, cluster, HTTP, configuration or store (a test in
+//! `tests/layers.rs` holds that line).
 //!
 //! - [`error`]: RFC error codes, statuses, descriptions.
 //! - [`params`]: form parameters of the endpoints.
 //! - [`client_auth`]: RFC 6749 §2.3 client authentication.
-//! - [`clients`], [`users`]: the registries; [`secret`]: how their secrets are hashed.
+//! - [`clients`]: clients as the decisions see them; [`secret`]: how secrets are hashed.
 //! - [`scope`]: RFC 6749 §3.3 scope rules.
 //! - [`grants`]: one module per grant type.
+//! - [`inspect`]: who may learn what about a token (tokeninfo, introspection).
+//! - [`tokens`]: [`tokens::TokenOps`], the token operations a grant may ask for.
 //! - [`issue`], [`token_gen`]: minting tokens.
-//! - [`password_pool`]: argon2id verification off the worker threads.
 //! - [`types`]: the enums configuration and decisions share.
-//! - [`writes`]: every table change of a request, carried to the store's write-behind.
 
 pub mod client_auth;
 pub mod clients;
 pub mod error;
 pub mod grants;
+pub mod inspect;
 pub mod issue;
 pub mod params;
-pub mod password_pool;
 pub mod scope;
 pub mod secret;
 pub mod token_gen;
+pub mod tokens;
 pub mod types;
-pub mod users;
-pub mod writes;
 
 pub use error::{ErrorCode, OAuthError};

@@ -5,6 +5,7 @@
 //! grant), space-separated, without duplicates. The same set therefore always gets the same
 //! symbol, and the response's `scope` field is that string as is.
 
+use super::clients::Client;
 use super::error::OAuthError;
 use std::cell::RefCell;
 use tessera_storage::{Interner, Sym};
@@ -58,6 +59,37 @@ pub fn grant<'a>(
     }))
 }
 
+/// The scope to grant `client`: the requested subset of its scopes, or its defaults when
+/// the request names none (RFC 6749 §3.3).
+pub fn for_client(
+    scopes: &Interner,
+    client: &Client,
+    requested: Option<&str>,
+) -> Result<Sym, OAuthError> {
+    match requested {
+        None => Ok(client.default_scope),
+        Some(s) => grant(scopes, client.scope_names(), s),
+    }
+}
+
+/// A narrower (or equal) scope for a token derived from a grant whose scope is
+/// `original` — a refresh (RFC 6749 §6): never a wider one.
+pub fn narrow(
+    scopes: &Interner,
+    original: Sym,
+    requested: Option<&str>,
+) -> Result<Sym, OAuthError> {
+    let Some(requested) = requested else {
+        return Ok(original);
+    };
+    // An owned handle, not `Interner::with`: granting may intern a new scope set, which
+    // takes the interner's write lock.
+    let original = scopes.resolve(original).unwrap_or_default();
+    grant(scopes, original.split(' '), requested).map_err(|_| {
+        OAuthError::invalid_scope("a refresh may narrow the scope of the grant, never widen it")
+    })
+}
+
 /// Interns a scope list given in configuration order.
 pub fn intern_list(scopes: &Interner, list: &[String]) -> Sym {
     scopes.intern(&list.join(" "))
@@ -88,6 +120,36 @@ mod tests {
         assert_eq!(i.with(s, str::to_owned), "read admin");
         let again = grant(&i, allowed().into_iter(), "read admin").expect("grant");
         assert_eq!(s, again);
+    }
+
+    #[test]
+    fn rfc6749_3_3_no_scope_requested_grants_the_client_defaults() {
+        let i = Interner::new();
+        let c = crate::oauth::clients::fixtures::client(
+            "c",
+            crate::oauth::types::AuthMethod::ClientSecretBasic,
+            &[],
+            &Interner::new(),
+            &i,
+        );
+        assert_eq!(for_client(&i, &c, None), Ok(c.default_scope));
+        let s = for_client(&i, &c, Some("write read")).expect("subset");
+        assert_eq!(i.with(s, str::to_owned), "read write");
+        let e = for_client(&i, &c, Some("delete")).expect_err("outside");
+        assert_eq!(e.code.as_str(), "invalid_scope");
+    }
+
+    #[test]
+    fn rfc6749_6_narrowing_keeps_a_subset_and_refuses_a_wider_scope() {
+        let i = Interner::new();
+        let original = i.intern("read write");
+        assert_eq!(narrow(&i, original, None), Ok(original));
+        let s = narrow(&i, original, Some("write")).expect("narrower");
+        assert_eq!(i.with(s, str::to_owned), "write");
+        let e = narrow(&i, original, Some("read admin")).expect_err("wider");
+        assert_eq!(e.code.as_str(), "invalid_scope");
+        let e = narrow(&i, original, Some("re\"ad")).expect_err("syntax");
+        assert_eq!(e.code.as_str(), "invalid_scope");
     }
 
     #[test]

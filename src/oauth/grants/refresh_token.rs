@@ -9,30 +9,30 @@
 //! grant's refresh token later revokes them too; if the grant is revoked while this request
 //! runs, what it minted is removed again and the request fails.
 
-use crate::app::App;
 use crate::oauth::clients::Client;
 use crate::oauth::error::OAuthError;
 use crate::oauth::issue::{mint_access, mint_refresh, Claims, Issued, RefreshOut};
 use crate::oauth::params::Params;
 use crate::oauth::scope;
+use crate::oauth::tokens::TokenOps;
 use crate::oauth::types::RefreshPolicy;
-use crate::oauth::writes::Writes;
-use tessera_storage::{GrantId, TokenKey, TokenKind, TokenRecord};
+use tessera_storage::{GrantId, Interner, TokenKey, TokenKind, TokenRecord};
 
 const GONE: &str = "refresh token is invalid, expired or revoked";
 
-pub fn grant(
-    app: &App,
-    writes: &mut Writes<'_>,
+/// The endpoint has already fetched the presented token into this node's table when the
+/// store is shared (a read-through), so `ops.lookup` sees tokens other nodes issued.
+pub fn grant<O: TokenOps + ?Sized>(
+    ops: &mut O,
+    scopes: &Interner,
     client: &Client,
     params: &Params<'_>,
     now: u32,
 ) -> Result<Issued, OAuthError> {
     let presented = Params::required(&params.refresh_token, "refresh_token")?;
     let key = TokenKey::of(presented.as_bytes());
-    let record = writes
-        .table()
-        .get(&key, now)
+    let record = ops
+        .lookup(&key, now)
         .filter(|r| r.kind == TokenKind::Refresh)
         .ok_or_else(|| OAuthError::invalid_grant(GONE))?;
     if record.client != client.sym {
@@ -40,38 +40,26 @@ pub fn grant(
             "refresh token was issued to another client",
         ));
     }
-    let scope = match params.scope.as_deref() {
-        None => record.scope,
-        Some(requested) => {
-            // An owned handle, not `Interner::with`: granting may intern a new scope set,
-            // which takes the interner's write lock.
-            let original = app.syms.scopes.resolve(record.scope).unwrap_or_default();
-            scope::grant(&app.syms.scopes, original.split(' '), requested).map_err(|_| {
-                OAuthError::invalid_scope(
-                    "a refresh may narrow the scope of the grant, never widen it",
-                )
-            })?
-        }
-    };
+    let scope = scope::narrow(scopes, record.scope, params.scope.as_deref())?;
     let claims = Claims {
         scope,
         ..Claims::of(&record)
     };
     let t = client.tokens;
+    // Consumed only if it is still the token looked at above: the same client and grant.
     let same_grant = |r: &TokenRecord| {
         r.kind == TokenKind::Refresh && r.client == record.client && r.grant == record.grant
     };
 
     match t.refresh_policy {
         RefreshPolicy::Rotate => {
-            writes
-                .remove_if(&key, now, same_grant)
+            ops.consume_if(&key, now, &same_grant)
                 .ok_or_else(|| OAuthError::invalid_grant(GONE))?;
             // The new refresh token keeps the grant's original scope (§6: "identical to
             // that of the refresh token included by the client"), so a narrowed refresh
             // does not shrink what later refreshes may ask for.
             let refresh = mint_refresh(
-                writes,
+                ops,
                 Claims {
                     scope: record.scope,
                     ..claims
@@ -79,13 +67,10 @@ pub fn grant(
                 &t,
                 now,
             );
-            let access = mint_access(writes, claims, &t, now);
-            if !writes
-                .table()
-                .link(record.grant, access.link(), Some(refresh.key), now)
-            {
-                writes.remove(&refresh.key);
-                writes.remove(&access.key);
+            let access = mint_access(ops, claims, &t, now);
+            if !ops.join_grant(record.grant, access.link(), Some(refresh.key), now) {
+                ops.discard(&refresh.key);
+                ops.discard(&access.key);
                 return Err(OAuthError::invalid_grant(GONE));
             }
             Ok(Issued::new(
@@ -96,13 +81,12 @@ pub fn grant(
             ))
         }
         RefreshPolicy::None => {
-            writes
-                .remove_if(&key, now, same_grant)
+            ops.consume_if(&key, now, &same_grant)
                 .ok_or_else(|| OAuthError::invalid_grant(GONE))?;
             // The grant has no refresh token left to revoke it by; its links can go.
-            writes.table().close_grant(record.grant);
+            ops.close_grant(record.grant);
             let access = mint_access(
-                writes,
+                ops,
                 Claims {
                     grant: GrantId::NONE,
                     ..claims
@@ -113,9 +97,9 @@ pub fn grant(
             Ok(Issued::new(access, &t, None, scope))
         }
         RefreshPolicy::Preserve => {
-            let access = mint_access(writes, claims, &t, now);
-            if !writes.table().link(record.grant, access.link(), None, now) {
-                writes.remove(&access.key);
+            let access = mint_access(ops, claims, &t, now);
+            if !ops.join_grant(record.grant, access.link(), None, now) {
+                ops.discard(&access.key);
                 return Err(OAuthError::invalid_grant(GONE));
             }
             Ok(Issued::new(
@@ -125,5 +109,231 @@ pub fn grant(
                 scope,
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::clients::Client;
+    use crate::oauth::grants::password;
+    use crate::oauth::grants::testing::*;
+    use crate::oauth::tokens::memory::Op;
+    use crate::oauth::types::GrantType;
+    use tessera_storage::RevokeOutcome;
+
+    /// A client with `policy` and a fresh password grant for alice: (client, refresh
+    /// token, access token key).
+    fn granted(w: &mut World, policy: RefreshPolicy) -> (Client, String, TokenKey) {
+        let mut c = w.confidential(&[GrantType::Password, GrantType::RefreshToken]);
+        c.tokens.refresh_policy = policy;
+        let scope = w.scopes.intern("read write");
+        let alice = w.user("alice");
+        let issued = password::grant(&mut w.ops, &c, scope, Some(alice), NOW).expect("grant");
+        let refresh = issued.refresh.expect("refresh").as_str().to_owned();
+        w.ops.log.clear();
+        (c, refresh, TokenKey::of(issued.access.as_bytes()))
+    }
+
+    fn refresh(
+        w: &mut World,
+        c: &Client,
+        token: &str,
+        extra: &str,
+        now: u32,
+    ) -> Result<Issued, OAuthError> {
+        let p = params_of(format!("refresh_token={token}{extra}"));
+        grant(&mut w.ops, &w.scopes, c, &p, now)
+    }
+
+    fn key(s: &str) -> TokenKey {
+        TokenKey::of(s.as_bytes())
+    }
+
+    #[test]
+    fn rotate_issues_a_new_pair_and_uses_up_the_presented_refresh_token() {
+        let mut w = World::new();
+        let (c, old, first_access) = granted(&mut w, RefreshPolicy::Rotate);
+        let issued = refresh(&mut w, &c, &old, "", NOW + 10).expect("rotated");
+        let Some(RefreshOut::New(new)) = &issued.refresh else {
+            panic!("a new refresh token");
+        };
+        assert_ne!(new.as_str(), old);
+        assert!(
+            w.ops.lookup(&key(&old), NOW + 10).is_none(),
+            "old one used up"
+        );
+        assert_eq!(w.ops.log[0], Op::Consume(key(&old)));
+        let new_record = w.ops.lookup(&key(new.as_str()), NOW + 10).expect("new");
+        let access = w
+            .ops
+            .lookup(&TokenKey::of(issued.access.as_bytes()), NOW + 10)
+            .expect("access");
+        assert_eq!(new_record.grant, access.grant, "same grant");
+        assert_eq!(new_record.user, Some(w.user("alice")));
+        assert_eq!(new_record.expires_at, NOW + 10 + 43_200);
+        let g = w.ops.table.grant(access.grant).expect("grant");
+        assert_eq!(g.refresh, Some(key(new.as_str())));
+        assert!(g.access.iter().any(|(k, _)| *k == first_access));
+        // RFC 7009 §2.1: revoking the current refresh token takes the grant's access tokens.
+        let outcome = w.ops.revoke(&key(new.as_str()), c.sym, NOW + 11);
+        assert!(matches!(
+            outcome,
+            RevokeOutcome::Revoked { cascaded: 2, .. }
+        ));
+        assert!(w.ops.lookup(&first_access, NOW + 11).is_none());
+    }
+
+    #[test]
+    fn rfc9700_4_14_2_a_rotated_refresh_token_cannot_be_used_again() {
+        let mut w = World::new();
+        let (c, old, _) = granted(&mut w, RefreshPolicy::Rotate);
+        refresh(&mut w, &c, &old, "", NOW).expect("first use");
+        let e = refresh(&mut w, &c, &old, "", NOW).expect_err("second use");
+        assert_eq!(e.code.as_str(), "invalid_grant");
+    }
+
+    #[test]
+    fn none_policy_issues_an_access_token_only_and_closes_the_grant() {
+        let mut w = World::new();
+        let (c, old, first_access) = granted(&mut w, RefreshPolicy::None);
+        let grant_id = w.ops.lookup(&key(&old), NOW).expect("live").grant;
+        let issued = refresh(&mut w, &c, &old, "", NOW).expect("refreshed");
+        assert!(issued.refresh.is_none());
+        assert!(w.ops.lookup(&key(&old), NOW).is_none(), "used up");
+        assert!(w.ops.table.grant(grant_id).is_none(), "grant closed");
+        assert!(w.ops.log.contains(&Op::CloseGrant(grant_id)));
+        let access = w
+            .ops
+            .lookup(&TokenKey::of(issued.access.as_bytes()), NOW)
+            .expect("access");
+        assert!(access.grant.is_none());
+        assert!(
+            w.ops.lookup(&first_access, NOW).is_some(),
+            "earlier access tokens live out their lifetime"
+        );
+        let e = refresh(&mut w, &c, &old, "", NOW).expect_err("used up");
+        assert_eq!(e.code.as_str(), "invalid_grant");
+    }
+
+    #[test]
+    fn preserve_returns_the_same_refresh_token_which_stays_valid() {
+        let mut w = World::new();
+        let (c, old, _) = granted(&mut w, RefreshPolicy::Preserve);
+        for i in 0..3 {
+            let issued = refresh(&mut w, &c, &old, "", NOW + i).expect("refreshed");
+            let Some(RefreshOut::Same(same)) = &issued.refresh else {
+                panic!("the same refresh token");
+            };
+            assert_eq!(same, &old);
+        }
+        let r = w.ops.lookup(&key(&old), NOW).expect("still valid");
+        let g = w.ops.table.grant(r.grant).expect("grant");
+        assert_eq!(g.access.len(), 4, "every access token joined the grant");
+        assert!(!w.ops.log.iter().any(|op| matches!(op, Op::Consume(_))));
+    }
+
+    #[test]
+    fn rfc6749_6_scope_may_narrow_and_rotation_keeps_the_original_scope() {
+        let mut w = World::new();
+        let (c, old, _) = granted(&mut w, RefreshPolicy::Rotate);
+        let issued = refresh(&mut w, &c, &old, "&scope=read", NOW).expect("narrowed");
+        assert_eq!(w.scope(issued.scope), "read");
+        let Some(RefreshOut::New(new)) = &issued.refresh else {
+            panic!("rotated");
+        };
+        let r = w.ops.lookup(&key(new.as_str()), NOW).expect("new refresh");
+        assert_eq!(w.scope(r.scope), "read write");
+        let again = refresh(&mut w, &c, new.as_str(), "&scope=write", NOW).expect("again");
+        assert_eq!(w.scope(again.scope), "write");
+    }
+
+    #[test]
+    fn rfc6749_6_a_wider_scope_is_invalid_scope_and_uses_nothing_up() {
+        let mut w = World::new();
+        let (c, old, _) = granted(&mut w, RefreshPolicy::Rotate);
+        let e = refresh(&mut w, &c, &old, "&scope=read+admin", NOW).expect_err("wider");
+        assert_eq!(e.code.as_str(), "invalid_scope");
+        assert!(w.ops.log.is_empty());
+        assert!(w.ops.lookup(&key(&old), NOW).is_some());
+    }
+
+    #[test]
+    fn rfc6749_5_2_another_clients_refresh_token_is_invalid_grant_and_stays_valid() {
+        let mut w = World::new();
+        let (_, old, _) = granted(&mut w, RefreshPolicy::Rotate);
+        let thief = w.client(
+            "thief",
+            crate::oauth::types::AuthMethod::ClientSecretBasic,
+            &[GrantType::RefreshToken],
+        );
+        let e = refresh(&mut w, &thief, &old, "", NOW).expect_err("not theirs");
+        assert_eq!(e.code.as_str(), "invalid_grant");
+        assert!(w.ops.log.is_empty());
+        assert!(w.ops.lookup(&key(&old), NOW).is_some());
+    }
+
+    #[test]
+    fn rfc6749_5_2_expired_unknown_and_access_tokens_are_invalid_grant() {
+        let mut w = World::new();
+        let (c, old, access) = granted(&mut w, RefreshPolicy::Rotate);
+        let e = refresh(&mut w, &c, &old, "", NOW + 43_200).expect_err("expired");
+        assert_eq!(e.code.as_str(), "invalid_grant");
+        let e = refresh(&mut w, &c, "made-up-token", "", NOW).expect_err("unknown");
+        assert_eq!(e.code.as_str(), "invalid_grant");
+        // An access token is no refresh token, even when its key is presented.
+        let record = w.ops.lookup(&access, NOW).expect("access");
+        assert_eq!(record.kind, TokenKind::Access);
+        let p = params("grant_type=refresh_token");
+        let e = grant(&mut w.ops, &w.scopes, &c, &p, NOW).expect_err("missing");
+        assert_eq!(e.code.as_str(), "invalid_request");
+        assert!(w.ops.log.is_empty());
+    }
+
+    #[test]
+    fn a_grant_revoked_during_the_refresh_discards_what_was_minted() {
+        for policy in [RefreshPolicy::Rotate, RefreshPolicy::Preserve] {
+            let mut w = World::new();
+            let (c, old, _) = granted(&mut w, policy);
+            let grant_id = w.ops.lookup(&key(&old), NOW).expect("live").grant;
+            // Another node's revocation removed the grant; its refresh record is not gone yet.
+            w.ops.table.close_grant(grant_id);
+            let e = refresh(&mut w, &c, &old, "", NOW).expect_err("revoked");
+            assert_eq!(e.code.as_str(), "invalid_grant", "{policy:?}");
+            let minted: Vec<_> = w
+                .ops
+                .log
+                .iter()
+                .filter_map(|op| match op {
+                    Op::Insert(k) => Some(*k),
+                    _ => None,
+                })
+                .collect();
+            assert!(!minted.is_empty());
+            for k in minted {
+                assert!(w.ops.log.contains(&Op::Discard(k)), "{policy:?}");
+                assert!(w.ops.lookup(&k, NOW).is_none(), "{policy:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn refreshed_tokens_carry_the_grant_user_and_metadata_forward() {
+        let mut w = World::new();
+        let mut c = w.confidential(&[GrantType::Password, GrantType::RefreshToken]);
+        c.meta = Some(w.scopes.intern(r#"{"dept":"eng"}"#));
+        let alice = w.user("alice");
+        let issued =
+            password::grant(&mut w.ops, &c, c.default_scope, Some(alice), NOW).expect("grant");
+        let old = issued.refresh.expect("refresh").as_str().to_owned();
+        // The client's metadata changes later; the grant keeps what it was issued with.
+        c.meta = None;
+        let next = refresh(&mut w, &c, &old, "", NOW).expect("rotated");
+        let a = w
+            .ops
+            .lookup(&TokenKey::of(next.access.as_bytes()), NOW)
+            .expect("access");
+        assert_eq!(a.user, Some(alice));
+        assert!(a.meta.is_some());
     }
 }

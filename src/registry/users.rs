@@ -1,7 +1,8 @@
-//! Resource owners for the password grant (RFC 6749 §4.3), looked up by username.
+//! Resource owners for the password grant (RFC 6749 §4.3), looked up by username: built
+//! from `[[users]]` and the users kept in a shared store. Passwords are held only as hashes.
 
-use super::secret::{PasswordHash, SecretHash};
 use crate::config::{Config, UserConfig};
+use crate::oauth::secret::{PasswordHash, SecretHash};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tessera_storage::{Interner, Sym};
@@ -60,7 +61,7 @@ impl Users {
         } else if any_slow {
             Arc::new(
                 // Falls back to a fast decoy only if hashing fails, which argon2 does not here.
-                super::secret::argon2id_hash(&rand_bytes())
+                crate::oauth::secret::argon2id_hash(&rand_bytes())
                     .map(PasswordHash::Argon2)
                     .unwrap_or_else(|_| PasswordHash::Fast(SecretHash::new(b"decoy"))),
             )

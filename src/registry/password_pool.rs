@@ -5,7 +5,7 @@
 //! channel being full means the server is saturated with password logins, and the request
 //! gets `temporarily_unavailable` instead of an unbounded queue.
 
-use super::secret::PasswordHash;
+use crate::oauth::secret::PasswordHash;
 use crossbeam_channel::{bounded, Sender, TrySendError};
 use futures_channel::oneshot;
 use std::sync::Arc;

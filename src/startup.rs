@@ -1,18 +1,15 @@
-//! The state every worker shares: configuration, registries, the token table, interners,
-//! the store and its write-behind, the password-hash pool and metrics. Built once at
-//! start-up — including the table's recovery from the store — then only read (the table,
-//! interners and writer synchronise internally).
+//! Start-up: open the configured store, load the clients and users kept in it, rebuild
+//! the token table from it, and start the write-behind and the password-hash pool — the
+//! [`App`] the workers then share. Runs once, before any listener accepts.
 
 use crate::cluster::read_through::ReadThrough;
-use crate::config::{ClientConfig, Config, DurabilityMode, StoreKind, UserConfig};
+use crate::config::{Config, DurabilityMode, StoreKind};
 use crate::metrics::Metrics;
-use crate::oauth::clients::{ClientIndices, Clients};
-use crate::oauth::password_pool::PasswordPool;
-use crate::oauth::users::Users;
-use arc_swap::ArcSwap;
-use parking_lot::Mutex;
+use crate::registry::password_pool::PasswordPool;
+use crate::registry::Registry;
+use crate::state::App;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_storage::store::{Store, StoreError};
@@ -22,30 +19,6 @@ use tracing::info;
 
 /// Metrics slots for clients kept in a shared store, beyond the configuration's.
 const STORED_CLIENT_METRICS: usize = 1024;
-
-#[derive(Debug)]
-pub struct App {
-    pub config: Config,
-    pub table: TokenTable,
-    /// The client registry. Replaced as a whole when the clients kept in a shared store
-    /// change; workers keep their own reference and re-read it when `clients_generation`
-    /// moves (see [`App::clients_generation`]).
-    clients: ArcSwap<Clients>,
-    clients_generation: AtomicU64,
-    client_indices: Mutex<ClientIndices>,
-    users: ArcSwap<Users>,
-    /// Read-through to a shared store; `None` unless the store is shared.
-    pub read_through: Option<Arc<ReadThrough>>,
-    pub syms: Arc<Symbols>,
-    /// The persistent store, if the configuration has one.
-    pub store: Option<Arc<dyn Store>>,
-    /// Carries table changes to `store`; `None` for `kind = "memory"`.
-    pub writer: Option<WriteBehind>,
-    pub passwords: PasswordPool,
-    pub metrics: Metrics,
-    /// Expired records reclaimed by the purge thread since start.
-    pub purged_total: AtomicU64,
-}
 
 /// Why the server could not start.
 #[derive(Debug)]
@@ -80,16 +53,7 @@ impl App {
             ),
             None => (Vec::new(), Vec::new()),
         };
-        let mut indices = ClientIndices::default();
-        let clients = Clients::build(
-            &config,
-            &stored_clients,
-            &mut indices,
-            &syms.clients,
-            &syms.scopes,
-            &syms.meta,
-        );
-        let users = Users::build(&config, &stored_users, &syms.users, None);
+        let registry = Registry::new(&config, &stored_clients, &stored_users, Arc::clone(&syms));
         let hash_threads = match config.server.password_hash_threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get().div_ceil(2)),
             n => n,
@@ -98,6 +62,7 @@ impl App {
         let now = crate::clock::now_secs();
         let table = TokenTable::new((workers * 16).max(64), now);
         if let Some(store) = &store {
+            let clients = registry.clients();
             let keep = |client: &str| clients.get(client).is_some();
             let stats =
                 tessera_storage::recovery::recover(store.as_ref(), &table, &syms, now, &keep)
@@ -144,10 +109,7 @@ impl App {
             passwords: PasswordPool::start(hash_threads).map_err(StartError::Io)?,
             config,
             table,
-            clients: ArcSwap::from_pointee(clients),
-            clients_generation: AtomicU64::new(0),
-            client_indices: Mutex::new(indices),
-            users: ArcSwap::from_pointee(users),
+            registry,
             read_through,
             syms,
             store,
@@ -155,44 +117,6 @@ impl App {
             metrics,
             purged_total: AtomicU64::new(0),
         })
-    }
-}
-
-impl App {
-    /// The current client registry.
-    pub fn clients(&self) -> Arc<Clients> {
-        self.clients.load_full()
-    }
-
-    /// Moves whenever the client registry is replaced; a worker compares it with the
-    /// generation of the registry it holds before each request (one relaxed load).
-    pub fn clients_generation(&self) -> u64 {
-        self.clients_generation.load(Ordering::Acquire)
-    }
-
-    pub fn users(&self) -> Arc<Users> {
-        self.users.load_full()
-    }
-
-    /// Replaces the registries with the configuration's entries plus `clients` and `users`
-    /// read from the shared store.
-    pub fn install_stored(&self, clients: &[ClientConfig], users: &[UserConfig]) {
-        let built = {
-            let mut indices = self.client_indices.lock();
-            Clients::build(
-                &self.config,
-                clients,
-                &mut indices,
-                &self.syms.clients,
-                &self.syms.scopes,
-                &self.syms.meta,
-            )
-        };
-        self.clients.store(Arc::new(built));
-        self.clients_generation.fetch_add(1, Ordering::AcqRel);
-        let decoy = Arc::clone(&self.users.load().decoy);
-        let users = Users::build(&self.config, users, &self.syms.users, Some(decoy));
-        self.users.store(Arc::new(users));
     }
 }
 

@@ -1,0 +1,162 @@
+//! Builds the client registry ([`Clients`]) from the configuration's `[[clients]]` and the
+//! clients kept in a shared store.
+//!
+//! Secrets are hashed at load ([`SecretHash`]); the plain text from a development config is
+//! dropped with the config. Each client's default scope set and metadata are interned
+//! here, so issuing a token with defaults costs no string work at all. May touch the
+//! configuration types and the interners; no I/O.
+
+use crate::config::{ClientConfig, Config};
+use crate::oauth::clients::{Client, Clients, GrantSet, TokenSettings};
+use crate::oauth::scope;
+use crate::oauth::secret::SecretHash;
+use std::collections::{HashMap, HashSet};
+use tessera_storage::{Interner, Symbols};
+
+/// Stable metric indices for client ids: a client keeps its index for the life of the
+/// process, also when clients kept in the store come and go.
+#[derive(Debug, Default)]
+pub struct ClientIndices {
+    by_id: HashMap<String, usize>,
+}
+
+impl ClientIndices {
+    fn index(&mut self, id: &str) -> usize {
+        let next = self.by_id.len();
+        *self.by_id.entry(id.to_owned()).or_insert(next)
+    }
+}
+
+/// The configuration's clients plus `stored` ones (kept in a shared store). A stored
+/// client with the id of a configured one is ignored: the file wins.
+pub fn build(
+    config: &Config,
+    stored: &[ClientConfig],
+    indices: &mut ClientIndices,
+    syms: &Symbols,
+) -> Clients {
+    let mut seen = HashSet::with_capacity(config.clients.len() + stored.len());
+    let list = config
+        .clients
+        .iter()
+        .chain(stored)
+        .filter(|c| seen.insert(c.id.as_str()))
+        .map(|c| client(indices.index(&c.id), c, config, syms))
+        .collect();
+    Clients::new(list)
+}
+
+/// The configuration's clients alone.
+pub fn from_config(config: &Config, syms: &Symbols) -> Clients {
+    build(config, &[], &mut ClientIndices::default(), syms)
+}
+
+fn client(index: usize, c: &ClientConfig, config: &Config, syms: &Symbols) -> Client {
+    let t = &config.tokens;
+    let secret = match (&c.secret, &c.secret_hash) {
+        (Some(plain), _) => Some(SecretHash::new(plain.as_bytes())),
+        // Validation already parsed it; a failure here cannot happen on a validated config.
+        (None, Some(h)) => SecretHash::parse(h).ok(),
+        (None, None) => None,
+    };
+    let default_scope =
+        scope::intern_list(&syms.scopes, c.default_scopes.as_ref().unwrap_or(&c.scopes));
+    Client {
+        id: c.id.clone().into_boxed_str(),
+        sym: syms.clients.intern(&c.id),
+        index,
+        auth_method: c.auth_method,
+        secret,
+        grants: GrantSet::of(&c.grant_types),
+        scopes: c
+            .scopes
+            .iter()
+            .map(|s| s.clone().into_boxed_str())
+            .collect(),
+        default_scope,
+        tokens: TokenSettings {
+            access_ttl: c.access_token_ttl_secs.unwrap_or(t.access_token_ttl_secs),
+            access_length: c.access_token_length.unwrap_or(t.access_token_length),
+            refresh_ttl: c.refresh_token_ttl_secs.unwrap_or(t.refresh_token_ttl_secs),
+            refresh_length: c.refresh_token_length.unwrap_or(t.refresh_token_length),
+            refresh_policy: c.refresh_policy.unwrap_or(t.refresh_policy),
+        },
+        meta: metadata(c, &syms.meta),
+    }
+}
+
+/// The client's metadata as the JSON object stored with each token (`{"name":"value"}`,
+/// names in order), interned; `None` when it has none.
+fn metadata(c: &ClientConfig, meta: &Interner) -> Option<tessera_storage::Sym> {
+    if c.metadata.is_empty() {
+        return None;
+    }
+    // A map of strings always serializes; the fallback keeps this total.
+    let encoded = serde_json::to_string(&c.metadata).unwrap_or_else(|_| "{}".to_owned());
+    Some(meta.intern(&encoded))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_is_stored_as_an_escaped_json_object_in_name_order() {
+        let config = Config::parse(
+            r#"
+[[clients]]
+id = "m"
+secret = "m-secret-long-enough-1234"
+grant_types = ["client_credentials"]
+metadata = { zone = "eu \"west\"", dept = "Eng\n" }
+"#,
+        )
+        .expect("config");
+        let syms = Symbols::default();
+        let clients = from_config(&config, &syms);
+        let meta = clients.get("m").and_then(|c| c.meta).expect("meta");
+        assert_eq!(
+            syms.meta.with(meta, str::to_owned),
+            r#"{"dept":"Eng\n","zone":"eu \"west\""}"#
+        );
+    }
+
+    #[test]
+    fn a_stored_client_never_replaces_a_configured_one_and_indices_are_stable() {
+        let config = Config::parse(
+            r#"
+[[clients]]
+id = "a"
+secret = "a-secret-long-enough-1234"
+grant_types = ["client_credentials"]
+"#,
+        )
+        .expect("config");
+        let stored = ClientConfig {
+            id: "a".into(),
+            auth_method: crate::oauth::types::AuthMethod::None,
+            grant_types: vec![crate::oauth::types::GrantType::Password],
+            ..ClientConfig::default()
+        };
+        let extra = ClientConfig {
+            id: "b".into(),
+            ..stored.clone()
+        };
+        let syms = Symbols::default();
+        let mut indices = ClientIndices::default();
+        let first = build(
+            &config,
+            &[stored.clone(), extra.clone()],
+            &mut indices,
+            &syms,
+        );
+        let a = first.get("a").expect("a");
+        assert!(!a.is_public(), "the file's client wins");
+        assert_eq!(first.len(), 2);
+        let second = build(&config, &[extra], &mut indices, &syms);
+        assert_eq!(
+            second.get("b").map(|c| c.index),
+            first.get("b").map(|c| c.index)
+        );
+    }
+}

@@ -1,0 +1,164 @@
+//! Table changes made by one request, and their way to the store: the server's
+//! [`TokenOps`].
+//!
+//! Grants and revocation change the [`TokenTable`] only through [`Writes`], which records
+//! each change for the write-behind flusher. [`Writes::begin`] reserves queue room *before*
+//! anything changes, so a store that is not keeping up turns into a clean 503 rather than a
+//! change that is in memory but can never be written. [`Writes::commit`] hands the changes
+//! over — always, also when the grant failed after changing something (a used-up refresh
+//! token stays used up) — and in `sync` mode waits until they are durable.
+
+use crate::cluster::read_through::{ReadThrough, Removed};
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::tokens::TokenOps;
+use tessera_storage::writer::{Change, Permit, WriteBehind};
+use tessera_storage::{GrantId, RevokeOutcome, Sym, TokenKey, TokenKind, TokenRecord, TokenTable};
+
+/// The most changes one request makes: a failed rotation removes the old refresh token,
+/// inserts a new pair, then removes the pair again.
+const MAX_CHANGES: usize = 5;
+
+#[derive(Debug)]
+pub struct Writes<'a> {
+    table: &'a TokenTable,
+    permit: Option<Permit<'a>>,
+    changed: bool,
+    /// With a shared store: told of every removal, so read-through does not undo it.
+    read_through: Option<&'a ReadThrough>,
+}
+
+impl<'a> Writes<'a> {
+    /// Starts a request's changes on `table`, queued for `writer` (none: memory only);
+    /// `temporarily_unavailable` (503) when the store's queue is full.
+    pub fn begin(
+        table: &'a TokenTable,
+        writer: Option<&'a WriteBehind>,
+        read_through: Option<&'a ReadThrough>,
+    ) -> Result<Writes<'a>, OAuthError> {
+        let permit = match writer {
+            None => None,
+            Some(w) => Some(w.reserve(MAX_CHANGES).map_err(|_| {
+                OAuthError::temporarily_unavailable(
+                    "the token store is not keeping up; retry shortly",
+                )
+            })?),
+        };
+        Ok(Writes {
+            table,
+            permit,
+            changed: false,
+            read_through,
+        })
+    }
+
+    fn record(&mut self, change: Change) {
+        self.changed = true;
+        if let Some(p) = &mut self.permit {
+            p.push(change);
+        }
+    }
+
+    fn removed_here(&self, what: Removed) {
+        if let Some(rt) = self.read_through {
+            rt.removed_here(what);
+        }
+    }
+
+    fn removed(&mut self, key: &TokenKey) {
+        self.removed_here(Removed::Key(*key));
+        self.record(Change::Delete { key: *key });
+    }
+
+    /// Hands the changes to the flusher; in `sync` mode, waits until they are durable.
+    pub async fn commit(self) -> Result<(), OAuthError> {
+        let Some(permit) = self.permit.filter(|_| self.changed) else {
+            // Nothing changed (a refused grant): nothing to write or wait for.
+            return Ok(());
+        };
+        let Some(ack) = permit.finish() else {
+            return Ok(());
+        };
+        match ack.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "sync write failed");
+                Err(OAuthError::temporarily_unavailable(
+                    "the token store is unavailable; retry shortly",
+                ))
+            }
+            Err(_) => Err(OAuthError::new(
+                ErrorCode::ServerError,
+                "the token store writer stopped",
+            )),
+        }
+    }
+}
+
+/// Grant links are not written: recovery rebuilds them from the records.
+impl TokenOps for Writes<'_> {
+    fn lookup(&self, key: &TokenKey, now: u32) -> Option<TokenRecord> {
+        self.table.get(key, now)
+    }
+
+    fn insert(&mut self, key: TokenKey, record: TokenRecord) {
+        self.table.insert(key, record);
+        self.record(Change::Put { key, record });
+    }
+
+    fn consume_if(
+        &mut self,
+        key: &TokenKey,
+        now: u32,
+        take: &dyn Fn(&TokenRecord) -> bool,
+    ) -> Option<TokenRecord> {
+        let removed = self.table.remove_if(key, now, take);
+        if removed.is_some() {
+            self.removed(key);
+        }
+        removed
+    }
+
+    fn discard(&mut self, key: &TokenKey) {
+        if self.table.remove(key).is_some() {
+            self.removed(key);
+        }
+    }
+
+    fn open_grant(
+        &mut self,
+        grant: GrantId,
+        client: Sym,
+        refresh: Option<TokenKey>,
+        access: (TokenKey, u32),
+    ) {
+        self.table.open_grant(grant, client, refresh, access);
+    }
+
+    fn join_grant(
+        &mut self,
+        grant: GrantId,
+        access: (TokenKey, u32),
+        refresh: Option<TokenKey>,
+        now: u32,
+    ) -> bool {
+        self.table.link(grant, access, refresh, now)
+    }
+
+    fn close_grant(&mut self, grant: GrantId) {
+        self.table.close_grant(grant);
+    }
+
+    /// A revoked refresh token also deletes its grant's tokens from the store, including
+    /// any another node wrote.
+    fn revoke(&mut self, key: &TokenKey, client: Sym, now: u32) -> RevokeOutcome {
+        let outcome = self.table.revoke(key, client, now);
+        if let RevokeOutcome::Revoked { kind, grant, .. } = outcome {
+            self.removed(key);
+            if kind == TokenKind::Refresh && !grant.is_none() {
+                self.removed_here(Removed::Grant(grant));
+                self.record(Change::DeleteGrant { grant });
+            }
+        }
+        outcome
+    }
+}
