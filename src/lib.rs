@@ -2,24 +2,33 @@
 //!
 //! # Layout
 //!
-//! A request's path through the code, top to bottom:
+//! A request's path through the code, top to bottom (imports point down only; the test
+//! `tests/layers.rs` holds that):
 //!
 //! - [`cli`]: `tessera serve | check-config | hash-secret`; loads [`config`], binds, starts.
 //!   [`admin`]: `tessera migrate | client | user`, which work on the configured store.
-//! - [`server`]: binds the `SO_REUSEPORT` listeners, starts the workers and the purge
-//!   thread, waits for them at shutdown ([`shutdown`] carries the signal).
+//! - [`server`]: binds the `SO_REUSEPORT` listeners, starts the workers, the purge thread
+//!   and the cluster thread, waits for them at shutdown ([`shutdown`] carries the signal).
 //! - [`worker`]: one thread, one monoio runtime (io_uring, or epoll where io_uring is not
-//!   available), one listener; accepts connections and implements [`http::Service`].
-//! - [`http`]: the HTTP/1.1 connection loop, parser, limits and response encoder.
+//!   available), one listener; the accept loop.
+//! - [`service`]: the worker's [`http::Service`]: the client registry it reads, metrics,
+//!   dispatch.
+//! - [`http`]: the HTTP/1.1 connection loop, parser, limits and response encoder; knows
+//!   nothing of OAuth.
 //! - [`router`]: path and method → endpoint.
 //! - [`endpoints`]: one module per path (`token`, `revoke`, `tokeninfo`, `introspect`,
-//!   `health`, `metrics`); converts OAuth errors into responses.
+//!   `health`, `metrics`): parse, do the I/O, call [`oauth`], commit, encode; converts OAuth
+//!   errors into responses.
 //! - [`oauth`]: the decisions, without I/O: client authentication, grants (one module
-//!   each), scopes, secrets, minting tokens.
+//!   each, over the [`oauth::tokens::TokenOps`] trait), scopes, secrets, minting tokens.
+//! - [`writes`]: the server's `TokenOps` — table changes queued for the write-behind.
 //! - [`cluster`]: read-through to a shared store, the revocation log and the clients and
 //!   users kept in the store — how several nodes sharing Cassandra act as one server.
-//! - [`app`]: the state workers share — registries, the token table
-//!   ([`tessera_storage::TokenTable`]), interners, metrics.
+//!   Given narrow contexts, never the whole state.
+//! - [`registry`]: clients and users built from configuration and the store; the
+//!   password-hash pool.
+//! - [`state`]: the state workers share — registries, the token table
+//!   ([`tessera_storage::TokenTable`]), interners, metrics; [`startup`] builds it.
 //! - [`metrics`]: per-worker counters and histograms, rendered for Prometheus.
 
 pub mod admin;
