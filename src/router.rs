@@ -21,7 +21,7 @@ const ROUTES: &[(&str, Route, &[Method], &str)] = &[
         "/api/oauth/tokeninfo",
         Route::TokenInfo,
         &[Method::Get, Method::Post],
-        "GET, POST",
+        "GET, HEAD, POST",
     ),
     (
         "/api/oauth/introspect",
@@ -29,8 +29,8 @@ const ROUTES: &[(&str, Route, &[Method], &str)] = &[
         &[Method::Post],
         "POST",
     ),
-    ("/health", Route::Health, &[Method::Get], "GET"),
-    ("/metrics", Route::Metrics, &[Method::Get], "GET"),
+    ("/health", Route::Health, &[Method::Get], "GET, HEAD"),
+    ("/metrics", Route::Metrics, &[Method::Get], "GET, HEAD"),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +44,12 @@ pub fn route(method: Method, path: &str) -> Routing {
     match ROUTES.iter().find(|(p, ..)| *p == path) {
         None => Routing::NotFound,
         Some((_, route, methods, allow)) => {
+            // RFC 9110 §9.3.2: HEAD is GET without the body (the connection drops it).
+            let method = if method == Method::Head {
+                Method::Get
+            } else {
+                method
+            };
             if methods.contains(&method) {
                 Routing::Found(*route)
             } else {
@@ -131,5 +137,27 @@ mod tests {
         );
         assert_eq!(route(Method::Get, "/api/oauth/token/"), Routing::NotFound);
         assert_eq!(route(Method::Get, "/nope"), Routing::NotFound);
+    }
+
+    #[test]
+    fn rfc9110_9_3_2_head_is_served_wherever_get_is_and_allow_lists_it() {
+        assert_eq!(
+            route(Method::Head, "/health"),
+            Routing::Found(Route::Health)
+        );
+        assert_eq!(
+            route(Method::Head, "/api/oauth/tokeninfo"),
+            Routing::Found(Route::TokenInfo)
+        );
+        assert_eq!(
+            route(Method::Head, "/api/oauth/token"),
+            Routing::MethodNotAllowed { allow: "POST" }
+        );
+        for (path, _, methods, allow) in ROUTES {
+            let lists = |m: &str| allow.split(", ").any(|a| a == m);
+            assert_eq!(lists("HEAD"), methods.contains(&Method::Get), "{path}");
+            assert_eq!(lists("GET"), methods.contains(&Method::Get), "{path}");
+            assert_eq!(lists("POST"), methods.contains(&Method::Post), "{path}");
+        }
     }
 }

@@ -7,7 +7,7 @@
 use crate::config::DriverKind;
 use crate::http::conn::{self, ConnContext};
 use crate::http::date::DateCache;
-use crate::http::response::{encode, error_body};
+use crate::http::response::{encode, error_body, Delivery};
 use crate::http::{Limits, Reply, Service};
 use crate::metrics::WorkerMetrics;
 use crate::service::WorkerService;
@@ -225,7 +225,7 @@ async fn reject(mut stream: TcpStream, worker: Rc<Worker>) {
         &mut out,
         &reply,
         &body,
-        true,
+        Delivery::CLOSE,
         &worker.date.now(),
         worker.service.realm(),
     );

@@ -13,8 +13,8 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use tessera::http::json::JsonObject;
-use tessera::http::request::parse_head;
-use tessera::http::response::encode;
+use tessera::http::request::{parse_head, HeadScan};
+use tessera::http::response::{encode, Delivery};
 use tessera::http::{Limits, Reply};
 use tessera::oauth::params::Params;
 
@@ -39,7 +39,13 @@ fn parse(c: &mut Criterion) {
         })
     });
     g.bench_function("token_request_head", |b| {
-        b.iter(|| black_box(parse_head(black_box(REQUEST), &limits)))
+        b.iter(|| {
+            black_box(parse_head(
+                black_box(REQUEST),
+                &limits,
+                &mut HeadScan::default(),
+            ))
+        })
     });
     let body = &REQUEST[REQUEST.len() - 40..];
     g.bench_function("form_body", |b| {
@@ -67,7 +73,7 @@ fn parse(c: &mut Criterion) {
                 &mut out,
                 &Reply::sensitive_json(200),
                 &json,
-                false,
+                Delivery::default(),
                 &date,
                 "tessera",
             );

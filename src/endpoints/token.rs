@@ -34,7 +34,7 @@ pub async fn handle(
         other => {
             return Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
-                format!("grant type {other:?} is not supported"),
+                format!("grant type '{other}' is not supported"),
             ))
         }
     };

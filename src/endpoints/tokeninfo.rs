@@ -24,11 +24,9 @@ pub async fn handle(
     };
     let bearer = req.authorization.and_then(|h| strip_scheme(h, b"Bearer"));
     let token: &[u8] = match (params.access_token.as_deref(), bearer) {
-        (Some(_), Some(_)) => {
-            return Err(OAuthError::invalid_request(
-                "token given both as a parameter and in the Authorization header (RFC 6750 §2)",
-            ))
-        }
+        (Some(_), Some(_)) => return Err(OAuthError::invalid_request(
+            "token given both as a parameter and in the Authorization header (RFC 6750 section 2)",
+        )),
         (Some(t), None) => t.as_bytes(),
         (None, Some(t)) => t,
         (None, None) => return Err(OAuthError::invalid_request("missing access_token")),

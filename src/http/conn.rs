@@ -11,11 +11,11 @@
 //! arriving must be complete within `request_timeout`, else 408 and close. Writes are bounded
 //! by `request_timeout` too, so a client that stops reading cannot pin the connection.
 
-use super::chunked;
+use super::chunked::{self, ChunkState};
 use super::date::DateCache;
 use super::limits::{Limits, FLUSH_THRESHOLD};
-use super::request::{parse_head, Framing, Request};
-use super::response::{encode, error_body, Reply};
+use super::request::{parse_head, Framing, HeadScan, Method, Request};
+use super::response::{encode, error_body, Delivery, Reply};
 use super::Service;
 use crate::shutdown::LocalSignal;
 use monoio::buf::IoBufMut;
@@ -63,6 +63,8 @@ pub async fn serve<S: Service>(mut stream: TcpStream, ctx: &ConnContext<'_>, ser
         start: 0,
         request_began: None,
         continue_sent: false,
+        head_scan: HeadScan::default(),
+        chunk_state: ChunkState::default(),
     };
     loop {
         let served = state.serve_buffered(ctx, service).await;
@@ -130,6 +132,10 @@ struct ConnState {
     /// When the first byte of the request being received arrived.
     request_began: Option<Instant>,
     continue_sent: bool,
+    /// How far the head of the request being received has been searched.
+    head_scan: HeadScan,
+    /// How far its chunked body has been decoded.
+    chunk_state: ChunkState,
 }
 
 impl ConnState {
@@ -147,7 +153,7 @@ impl ConnState {
                 self.request_began = Some(Instant::now());
             }
             let buf = &self.rbuf[self.start..];
-            let head = match parse_head(buf, ctx.limits) {
+            let head = match parse_head(buf, ctx.limits, &mut self.head_scan) {
                 Ok(Some(head)) => head,
                 Ok(None) => return Served::NeedMore,
                 Err(e) => {
@@ -169,6 +175,7 @@ impl ConnState {
                         &buf[head.len..],
                         &mut self.chunked,
                         ctx.limits.max_body_bytes,
+                        &mut self.chunk_state,
                     ) {
                         Ok(Some(n)) => (&self.chunked[..], head.len + n),
                         Ok(None) => {
@@ -186,17 +193,24 @@ impl ConnState {
             self.body.clear();
             let reply = service.call(&request, &mut self.body).await;
             let close = !head.keep_alive || reply.close || ctx.shutdown.is_fired();
+            let delivery = Delivery {
+                close,
+                announce_keep_alive: head.http10,
+                head_only: head.method == Method::Head,
+            };
             encode(
                 &mut self.out,
                 &reply,
                 &self.body,
-                close,
+                delivery,
                 &ctx.date.now(),
                 service.realm(),
             );
             self.start += consumed;
             self.request_began = None;
             self.continue_sent = false;
+            self.head_scan = HeadScan::default();
+            self.chunk_state = ChunkState::default();
             if close {
                 return Served::Close;
             }
@@ -236,7 +250,7 @@ impl ConnState {
             &mut self.out,
             &Reply::json(status),
             &self.body,
-            true,
+            Delivery::CLOSE,
             &ctx.date.now(),
             service.realm(),
         );
@@ -425,5 +439,51 @@ mod tests {
         let resp = read_all(&mut s);
         assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
         assert!(resp.contains("Connection: close"));
+    }
+
+    #[test]
+    fn rfc9110_9_3_2_head_response_has_no_body_so_the_next_pipelined_response_parses() {
+        let mut s = connect(Limits::default());
+        s.write_all(
+            b"HEAD /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        )
+        .expect("write");
+        let resp = read_all(&mut s);
+        let second = resp.find("HTTP/1.1 200 OK").and_then(|first| {
+            resp[first + 1..]
+                .find("HTTP/1.1 200 OK")
+                .map(|n| n + first + 1)
+        });
+        let second = second.expect("two responses");
+        // The HEAD response ends right at its blank line: no body bytes before the next.
+        assert!(resp[..second].ends_with("\r\n\r\n"), "{resp}");
+        assert!(!resp[..second].contains("path"), "{resp}");
+        assert!(resp[..second].contains("Content-Length: 22"), "{resp}");
+        assert!(
+            resp[second..].ends_with(r#"{"path":"/2","body":0}"#),
+            "{resp}"
+        );
+    }
+
+    #[test]
+    fn rfc9110_10_1_1_no_100_continue_for_http10_and_keep_alive_is_announced() {
+        let mut s = connect(Limits::default());
+        s.write_all(b"POST /x HTTP/1.0\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: keep-alive\r\n\r\n")
+            .expect("write");
+        std::thread::sleep(Duration::from_millis(100));
+        s.write_all(b"okGET /y HTTP/1.0\r\n\r\n").expect("write");
+        let resp = read_all(&mut s);
+        assert!(!resp.contains("100 Continue"), "{resp}");
+        assert!(resp.starts_with("HTTP/1.1 200 OK"), "{resp}");
+        let first_end = resp.find(r#""body":2}"#).expect("first response");
+        assert!(
+            resp[..first_end].contains("Connection: keep-alive\r\n"),
+            "{resp}"
+        );
+        // The second HTTP/1.0 request did not ask to keep the connection: it is closed.
+        assert!(
+            resp[first_end..].contains("Connection: close\r\n"),
+            "{resp}"
+        );
     }
 }

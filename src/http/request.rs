@@ -4,6 +4,10 @@
 //! The head is kept as ranges rather than slices so the connection can go on reading the
 //! body into the same buffer; [`Request`] then borrows everything from it at once.
 //! "Not enough bytes yet" is `Ok(None)`, an ordinary outcome rather than an error.
+//!
+//! Work is linear in the bytes received: [`HeadScan`] remembers how far a partial head was
+//! looked at, so a head trickling in one byte per read is scanned once, and httparse runs
+//! once, when the blank line that ends the head has arrived.
 
 use super::limits::{Limits, MAX_HEADERS, MAX_HEADER_BYTES, MAX_REQUEST_LINE};
 use std::ops::Range;
@@ -48,7 +52,10 @@ pub struct Head {
     pub keep_alive: bool,
     pub content_type: Option<Range<usize>>,
     pub authorization: Option<Range<usize>>,
+    /// `Expect: 100-continue` in an HTTP/1.1 request (RFC 9110 §10.1.1: ignored in 1.0).
     pub expect_continue: bool,
+    /// An HTTP/1.0 request: persistence must be announced with `Connection: keep-alive`.
+    pub http10: bool,
     pub framing: Framing,
     /// Bytes of the head, including the blank line that ends it.
     pub len: usize,
@@ -141,16 +148,88 @@ fn offset(buf: &[u8], part: &[u8]) -> Range<usize> {
     }
 }
 
-/// Parses the head at the start of `buf`. `Ok(None)`: the head is not complete yet.
-pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ParseError> {
-    let line_end = buf.iter().position(|&b| b == b'\n');
-    match line_end {
-        None if buf.len() > MAX_REQUEST_LINE => return Err(ParseError::RequestLineTooLong),
-        None => return Ok(None),
-        Some(n) if n > MAX_REQUEST_LINE => return Err(ParseError::RequestLineTooLong),
-        Some(_) => {}
+/// How far a partial head has been looked at, kept by the connection between reads and
+/// reset for each request.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct HeadScan {
+    /// Bytes of the buffer already searched for the end of the head.
+    scanned: usize,
+    /// Length of the request line including its `\n`, once seen.
+    line_len: Option<usize>,
+    /// Bytes examined so far (searches plus the one httparse run), for tests.
+    pub examined: usize,
+}
+
+impl HeadScan {
+    /// The end of the head (just past the empty line) if it has arrived. Resumes where the
+    /// last search stopped, so each byte is searched once.
+    fn head_end(&mut self, buf: &[u8]) -> Result<Option<usize>, ParseError> {
+        let line_len = match self.line_len {
+            Some(n) => n,
+            None => {
+                let from = self.scanned;
+                let found = buf[from..].iter().position(|&b| b == b'\n');
+                self.examined += found.map_or(buf.len() - from, |n| n + 1);
+                match found {
+                    None if buf.len() > MAX_REQUEST_LINE => {
+                        return Err(ParseError::RequestLineTooLong)
+                    }
+                    None => {
+                        self.scanned = buf.len();
+                        return Ok(None);
+                    }
+                    Some(n) if from + n > MAX_REQUEST_LINE => {
+                        return Err(ParseError::RequestLineTooLong)
+                    }
+                    Some(n) => {
+                        self.line_len = Some(from + n + 1);
+                        self.scanned = from + n + 1;
+                        from + n + 1
+                    }
+                }
+            }
+        };
+        // A head without header fields ends right after its request line.
+        if buf[line_len..].starts_with(b"\r\n") || buf[line_len..].starts_with(b"\n") {
+            return Ok(Some(line_len + if buf[line_len] == b'\r' { 2 } else { 1 }));
+        }
+        // Otherwise at the first `\n` followed by an optional `\r` and another `\n`. Back
+        // up two bytes so a terminator split across reads is still seen.
+        let from = self.scanned.saturating_sub(2).max(line_len);
+        self.examined += buf.len() - from;
+        let mut i = from;
+        while let Some(n) = buf[i..].iter().position(|&b| b == b'\n') {
+            let nl = i + n;
+            match (buf.get(nl + 1), buf.get(nl + 2)) {
+                (Some(b'\n'), _) => return Ok(Some(nl + 2)),
+                (Some(b'\r'), Some(b'\n')) => return Ok(Some(nl + 3)),
+                (None, _) | (Some(b'\r'), None) => break,
+                _ => i = nl + 1,
+            }
+        }
+        self.scanned = buf.len();
+        if buf.len() - line_len > MAX_HEADER_BYTES + 4 {
+            return Err(ParseError::HeadersTooLarge(
+                "header section exceeds 16384 bytes",
+            ));
+        }
+        Ok(None)
     }
-    let line_len = line_end.map_or(0, |n| n + 1);
+}
+
+/// Parses the head at the start of `buf`, resuming the search `scan` remembers from earlier
+/// calls with a shorter `buf`. `Ok(None)`: the head is not complete yet.
+pub fn parse_head(
+    buf: &[u8],
+    limits: &Limits,
+    scan: &mut HeadScan,
+) -> Result<Option<Head>, ParseError> {
+    let Some(end) = scan.head_end(buf)? else {
+        return Ok(None);
+    };
+    let line_len = scan.line_len.unwrap_or(0);
+    scan.examined += end;
+    let buf = &buf[..end];
 
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
@@ -209,6 +288,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ParseErro
     let mut content_type = None;
     let mut authorization = None;
     let mut expect_continue = false;
+    let http10 = minor == 0;
     let mut host = false;
     for h in req.headers.iter() {
         let name = h.name.as_bytes();
@@ -253,7 +333,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ParseErro
             }
             authorization = Some(offset(buf, value));
         } else if name.eq_ignore_ascii_case(b"expect") {
-            expect_continue = value.eq_ignore_ascii_case(b"100-continue");
+            expect_continue = !http10 && value.eq_ignore_ascii_case(b"100-continue");
         } else if name.eq_ignore_ascii_case(b"host") {
             if host {
                 return Err(ParseError::Malformed("more than one Host field"));
@@ -292,6 +372,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ParseErro
         content_type,
         authorization,
         expect_continue,
+        http10,
         framing,
         len,
     }))
@@ -315,7 +396,75 @@ mod tests {
     use super::*;
 
     fn parse(s: &str) -> Result<Option<Head>, ParseError> {
-        parse_head(s.as_bytes(), &Limits::default())
+        parse_head(s.as_bytes(), &Limits::default(), &mut HeadScan::default())
+    }
+
+    /// Feeds `raw` one byte more per call, as a client sending a byte per segment would,
+    /// with one scan state; returns the head and the bytes examined in total.
+    fn trickle(raw: &[u8]) -> (Result<Option<Head>, ParseError>, usize) {
+        let mut scan = HeadScan::default();
+        for cut in 1..raw.len() {
+            match parse_head(&raw[..cut], &Limits::default(), &mut scan) {
+                Ok(None) => {}
+                other => return (other, scan.examined),
+            }
+        }
+        let done = parse_head(raw, &Limits::default(), &mut scan);
+        (done, scan.examined)
+    }
+
+    #[test]
+    fn a_head_arriving_byte_by_byte_is_examined_a_linear_number_of_times() {
+        let mut raw = String::from("POST /api/oauth/token HTTP/1.1\r\nHost: a\r\n");
+        for i in 0..150 {
+            raw.push_str(&format!("X-Filler-{i}: {}\r\n", "v".repeat(60)));
+        }
+        raw.truncate(raw.len() - 2);
+        raw.push_str("\r\n\r\n");
+        // 100 fields is the limit; use fewer so the head is valid.
+        let valid: String = raw
+            .split_inclusive("\r\n")
+            .take(60)
+            .chain(std::iter::once("\r\n"))
+            .collect();
+        let (head, examined) = trickle(valid.as_bytes());
+        let head = head.expect("ok").expect("complete");
+        assert_eq!(head.len, valid.len());
+        // Each read searches its new byte plus the two before it (a terminator may span
+        // reads), and httparse runs once: a few times the length, not len²/2.
+        assert!(
+            examined <= 5 * valid.len(),
+            "examined {examined} bytes of a {}-byte head",
+            valid.len()
+        );
+    }
+
+    #[test]
+    fn head_terminators_split_across_reads_are_found() {
+        for raw in [
+            "GET /a HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET /a HTTP/1.1\nHost: a\n\n",
+            "GET /a HTTP/1.0\r\n\r\n",
+        ] {
+            let (head, _) = trickle(raw.as_bytes());
+            let head = head.expect(raw).expect(raw);
+            assert_eq!(head.len, raw.len(), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn rfc9110_10_1_1_expect_continue_is_ignored_in_http10() {
+        let h = parse("POST / HTTP/1.0\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")
+            .expect("ok")
+            .expect("complete");
+        assert!(!h.expect_continue);
+        assert!(h.http10);
+        let h = parse(
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n",
+        )
+        .expect("ok")
+        .expect("complete");
+        assert!(h.expect_continue);
     }
 
     #[test]

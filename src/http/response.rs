@@ -52,15 +52,62 @@ impl Reply {
     }
 }
 
-/// Writes `{"error":code,"error_description":description}` into `body`.
+/// How a response travels on its connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// `Connection: close`, and the connection closes after this response.
+    pub close: bool,
+    /// `Connection: keep-alive`: an HTTP/1.0 client asked to keep the connection, and
+    /// RFC 9112 §9.3 / Appendix C.2.2 has the server confirm it.
+    pub announce_keep_alive: bool,
+    /// A `HEAD` request (RFC 9110 §9.3.2): the headers a GET would get, no body.
+    pub head_only: bool,
+}
+
+impl Delivery {
+    pub const CLOSE: Delivery = Delivery {
+        close: true,
+        announce_keep_alive: false,
+        head_only: false,
+    };
+}
+
+/// Writes `{"error":code,"error_description":description}` into `body`, the description
+/// limited to the characters RFC 6749 §5.2 allows ([`description_chars`]).
 pub fn error_body(body: &mut Vec<u8>, code: &str, description: &str) {
     body.clear();
     let mut o = JsonObject::new(body);
     o.str("error", code);
     if !description.is_empty() {
-        o.str("error_description", description);
+        o.str("error_description", &description_chars(description));
     }
     o.finish();
+}
+
+/// RFC 6749 §5.2: `error_description = 1*( %x20-21 / %x23-5B / %x5D-7E )`.
+fn allowed(b: u8) -> bool {
+    matches!(b, 0x20..=0x21 | 0x23..=0x5b | 0x5d..=0x7e)
+}
+
+/// `description` with every character RFC 6749 §5.2 does not allow replaced: `"` by `'`,
+/// `\` by `/`, `§` by `section `, anything else (controls, non-ASCII) by `?`.
+/// Descriptions may echo request input (a scope, a grant type), so this runs at the one
+/// place every error body is written; a clean description costs no allocation.
+pub fn description_chars(description: &str) -> std::borrow::Cow<'_, str> {
+    if description.bytes().all(allowed) {
+        return std::borrow::Cow::Borrowed(description);
+    }
+    let mut out = String::with_capacity(description.len());
+    for c in description.chars() {
+        match c {
+            '"' => out.push('\''),
+            '\\' => out.push('/'),
+            '§' => out.push_str("section "),
+            c if c.is_ascii() && allowed(c as u8) => out.push(c),
+            _ => out.push('?'),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 pub fn reason(status: u16) -> &'static str {
@@ -89,7 +136,7 @@ pub fn encode(
     out: &mut Vec<u8>,
     reply: &Reply,
     body: &[u8],
-    close: bool,
+    delivery: Delivery,
     date: &[u8],
     realm: &str,
 ) {
@@ -122,11 +169,15 @@ pub fn encode(
         out.extend_from_slice(b"\r\nRetry-After: ");
         out.extend_from_slice(n.format(secs).as_bytes());
     }
-    if close || reply.close {
+    if delivery.close || reply.close {
         out.extend_from_slice(b"\r\nConnection: close");
+    } else if delivery.announce_keep_alive {
+        out.extend_from_slice(b"\r\nConnection: keep-alive");
     }
     out.extend_from_slice(b"\r\n\r\n");
-    out.extend_from_slice(body);
+    if !delivery.head_only {
+        out.extend_from_slice(body);
+    }
 }
 
 #[cfg(test)]
@@ -144,7 +195,7 @@ mod tests {
             &mut out,
             &reply,
             b"{}",
-            true,
+            Delivery::CLOSE,
             b"Mon, 23 Nov 2026 00:00:00 GMT",
             "tessera",
         );
@@ -154,5 +205,149 @@ mod tests {
         assert!(text.contains("\r\nCache-Control: no-store\r\nPragma: no-cache"));
         assert!(text.contains("\r\nWWW-Authenticate: Basic realm=\"tessera\""));
         assert!(text.contains("\r\nConnection: close\r\n\r\n{}"));
+    }
+
+    #[test]
+    fn rfc9110_9_3_2_head_gets_the_get_headers_without_the_body() {
+        let mut out = Vec::new();
+        let delivery = Delivery {
+            head_only: true,
+            ..Delivery::default()
+        };
+        encode(
+            &mut out,
+            &Reply::json(200),
+            b"{\"status\":\"ok\"}",
+            delivery,
+            b"d",
+            "r",
+        );
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.contains("\r\nContent-Length: 15\r\n"), "{text}");
+        assert!(text.ends_with("\r\n\r\n"), "{text}");
+    }
+
+    #[test]
+    fn http10_keep_alive_is_announced_and_close_wins() {
+        let mut out = Vec::new();
+        let keep = Delivery {
+            announce_keep_alive: true,
+            ..Delivery::default()
+        };
+        encode(&mut out, &Reply::json(200), b"", keep, b"d", "r");
+        assert!(String::from_utf8_lossy(&out).contains("\r\nConnection: keep-alive\r\n"));
+        out.clear();
+        let both = Delivery {
+            close: true,
+            ..keep
+        };
+        encode(&mut out, &Reply::json(200), b"", both, b"d", "r");
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.contains("\r\nConnection: close\r\n"));
+        assert!(!text.contains("keep-alive"));
+    }
+
+    #[test]
+    fn rfc6749_5_2_error_description_holds_only_the_allowed_characters() {
+        let hostile = "scope \"a\\b\" § é\u{0}\n\t\u{7f}x ~";
+        let clean = description_chars(hostile);
+        assert!(clean.bytes().all(allowed), "{clean}");
+        assert_eq!(clean, "scope 'a/b' section  ?????x ~");
+        assert!(matches!(
+            description_chars("plain text (RFC 6749 section 3.1)"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        let mut body = Vec::new();
+        error_body(&mut body, "invalid_scope", hostile);
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        let d = v["error_description"].as_str().expect("description");
+        assert!(d.bytes().all(allowed), "{d}");
+    }
+
+    /// Walks every error description the server can produce: each string literal (and
+    /// each literal part of a `format!`) that reaches an `OAuthError`, a `ParseError` or
+    /// `error_body` in the source, plus the HTTP layer's own. Dynamic parts are echoed
+    /// input, which `description_chars` cleans; the literal parts must be clean already,
+    /// so common errors cost no allocation.
+    #[test]
+    fn rfc6749_5_2_every_description_literal_in_the_source_is_clean() {
+        use crate::http::request::ParseError;
+        for e in [
+            ParseError::Malformed("x"),
+            ParseError::RequestLineTooLong,
+            ParseError::HeadersTooLarge("x"),
+            ParseError::BodyTooLarge,
+            ParseError::UnsupportedTransferCoding,
+        ] {
+            assert!(e.description().bytes().all(allowed), "{e:?}");
+        }
+        // Every module that writes responses (configuration and CLI errors never reach one).
+        let src = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+        let mut checked = 0;
+        let mut stack: Vec<std::path::PathBuf> = [
+            "oauth",
+            "endpoints",
+            "http",
+            "writes.rs",
+            "service.rs",
+            "worker.rs",
+        ]
+        .iter()
+        .map(|p| std::path::Path::new(src).join(p))
+        .collect();
+        while let Some(path) = stack.pop() {
+            if path.is_dir() {
+                for entry in std::fs::read_dir(&path).expect("read src") {
+                    stack.push(entry.expect("entry").path());
+                }
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("read file");
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            for (i, line) in code.lines().enumerate() {
+                let t = line.trim_start();
+                if t.starts_with("//") {
+                    continue;
+                }
+                let is_description = [
+                    "OAuthError::",
+                    "ParseError::Malformed(",
+                    "ParseError::HeadersTooLarge(",
+                    "error_body(",
+                ]
+                .iter()
+                .any(|k| t.contains(k));
+                // Multi-line constructor calls put the literal on the next lines.
+                let prev = code.lines().nth(i.saturating_sub(1)).unwrap_or("");
+                let prev2 = code.lines().nth(i.saturating_sub(2)).unwrap_or("");
+                let continued = [
+                    "OAuthError::",
+                    "error_body(",
+                    "Malformed(",
+                    "HeadersTooLarge(",
+                ]
+                .iter()
+                .any(|k| prev.contains(k) || prev2.contains(k));
+                if !(is_description || continued) || !t.contains('"') {
+                    continue;
+                }
+                for literal in t.split('"').skip(1).step_by(2) {
+                    checked += 1;
+                    assert!(
+                        literal.bytes().all(allowed),
+                        "{}:{}: description literal {literal:?} has characters RFC 6749 section 5.2 does not allow",
+                        path.display(),
+                        i + 1
+                    );
+                }
+            }
+        }
+        assert!(
+            checked > 40,
+            "only {checked} literals found: is the walk broken?"
+        );
     }
 }

@@ -57,7 +57,7 @@ impl<'a> Params<'a> {
             if let Some((name, slot)) = self.slot(&name) {
                 if slot.is_some() {
                     return Err(OAuthError::invalid_request(format!(
-                        "parameter {name} is repeated (RFC 6749 §3.1)"
+                        "parameter {name} is repeated (RFC 6749 section 3.1)"
                     )));
                 }
                 *slot = Some(value);

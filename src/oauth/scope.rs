@@ -22,7 +22,7 @@ fn requested(scope: &str) -> Result<impl Iterator<Item = &str> + Clone, OAuthErr
     let tokens = scope.split(' ').filter(|t| !t.is_empty());
     if let Some(bad) = tokens.clone().find(|t| !is_scope_token(t)) {
         return Err(OAuthError::invalid_scope(format!(
-            "{bad:?} is not a valid scope token (RFC 6749 §3.3)"
+            "'{bad}' is not a valid scope token (RFC 6749 section 3.3)"
         )));
     }
     Ok(tokens)
@@ -43,7 +43,7 @@ pub fn grant<'a>(
     let req = requested(scope_param)?;
     if let Some(bad) = req.clone().find(|r| !allowed.clone().any(|a| a == *r)) {
         return Err(OAuthError::invalid_scope(format!(
-            "scope {bad:?} is not allowed for this client"
+            "scope '{bad}' is not allowed for this client"
         )));
     }
     Ok(CANONICAL.with(|buf| {
