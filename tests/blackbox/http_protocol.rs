@@ -529,11 +529,12 @@ fn rfc9110_15_5_6_get_on_revoke_and_introspect_is_405_with_allow_post() {
 }
 
 #[test]
-fn rfc9110_15_5_6_delete_on_tokeninfo_is_405_with_allow_get_post() {
+fn rfc9110_15_5_6_delete_on_tokeninfo_is_405_with_allow_get_head_post() {
     let server = Server::start_default();
     let r = server.send_raw(&raw_request("DELETE", TOKENINFO_PATH, &[], b""));
     assert_eq!(r.status, 405, "{}", r.summary());
-    assert_eq!(allow_set(&r), vec!["GET", "POST"]);
+    // HEAD is served wherever GET is (RFC 9110 §9.3.2), so Allow lists it.
+    assert_eq!(allow_set(&r), vec!["GET", "HEAD", "POST"]);
 }
 
 #[test]
@@ -958,5 +959,96 @@ fn body_of_exactly_max_body_bytes_is_accepted_and_one_more_byte_is_413() {
             &[("Authorization", &auth)],
         ));
         assert_eq!(r.status, expected, "body of {len} bytes: {}", r.summary());
+    }
+}
+
+// ---- HEAD, HTTP/1.0 and error descriptions (issue: token lifecycle security, HTTP) -------
+
+/// Everything the server sends until it closes, read with a plain socket: the harness's
+/// response reader trusts `Content-Length`, which is exactly what a HEAD response must not
+/// be read by.
+fn raw_exchange(server: &Server, bytes: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(server.addr).expect("connect");
+    s.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    s.write_all(bytes).expect("write");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn rfc9110_9_3_2_head_gets_get_headers_without_a_body_so_pipelining_stays_in_step() {
+    let server = Server::start_default();
+    let mut batch = raw_request("HEAD", "/health", &[], b"");
+    batch.extend(raw_request("GET", "/health", &[("Connection", "close")], b""));
+    let text = raw_exchange(&server, &batch);
+    let parts: Vec<&str> = text.split("HTTP/1.1 ").filter(|p| !p.is_empty()).collect();
+    assert_eq!(parts.len(), 2, "two responses, nothing else: {text:?}");
+    assert!(parts[0].starts_with("200 OK\r\n"), "{text:?}");
+    assert!(parts[0].contains("Content-Length: 15\r\n"), "{text:?}");
+    assert!(parts[0].ends_with("\r\n\r\n"), "HEAD response has no body: {text:?}");
+    assert!(parts[1].ends_with(r#"{"status":"ok"}"#), "{text:?}");
+}
+
+#[test]
+fn rfc9110_15_5_6_405_allow_lists_head_wherever_get_is_allowed() {
+    let server = Server::start_default();
+    let r = server.send_raw(&raw_request("DELETE", "/health", &[], b""));
+    assert_eq!(r.status, 405, "{}", r.summary());
+    assert_eq!(r.header("Allow"), Some("GET, HEAD"));
+    let r = server.send_raw(&raw_request("PUT", TOKENINFO_PATH, &[], b""));
+    assert_eq!(r.header("Allow"), Some("GET, HEAD, POST"));
+    let r = server.send_raw(&raw_request("GET", TOKEN_PATH, &[], b""));
+    assert_eq!(r.header("Allow"), Some("POST"));
+}
+
+#[test]
+fn rfc9110_10_1_1_http10_client_gets_no_100_continue_and_keep_alive_is_confirmed() {
+    let server = Server::start_default();
+    let body = "grant_type=client_credentials";
+    let auth = basic_auth("svc-a", "secret-a");
+    let head = format!(
+        "POST {TOKEN_PATH} HTTP/1.0\r\nAuthorization: {auth}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: keep-alive\r\n\r\n",
+        body.len()
+    );
+    let mut conn = server.conn();
+    conn.send(head.as_bytes());
+    // An HTTP/1.0 client never waits for 100; nothing may arrive before the body is sent.
+    assert!(
+        !conn.data_within(Duration::from_millis(300)),
+        "the server answered an HTTP/1.0 Expect with an interim response"
+    );
+    conn.send(body.as_bytes());
+    let r = conn.read_response();
+    assert_eq!(r.status, 200, "{}", r.summary());
+    assert!(r.header_has_token("Connection", "keep-alive"), "{}", r.summary());
+    conn.send(b"GET /health HTTP/1.0\r\n\r\n");
+    let r = conn.read_response();
+    assert_eq!(r.status, 200, "{}", r.summary());
+    conn.assert_closed();
+}
+
+#[test]
+fn rfc6749_5_2_error_description_never_echoes_quotes_backslashes_or_non_ascii() {
+    let server = Server::start_default();
+    let auth = basic_auth("svc-a", "secret-a");
+    for body in [
+        "grant_type=client_credentials&scope=%22read%5C%22%C2%A7%C3%A9",
+        "grant_type=%22x%5Cy%E2%82%AC",
+        "grant_type=client_credentials&scope=a%01b",
+    ] {
+        let r = server.send_raw(&raw_form_post(
+            TOKEN_PATH,
+            body,
+            &[("Authorization", &auth)],
+        ));
+        assert_eq!(r.status, 400, "{}", r.summary());
+        let d = r.json_str("error_description");
+        assert!(
+            d.bytes()
+                .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5b | 0x5d..=0x7e)),
+            "{body}: {d:?}"
+        );
     }
 }

@@ -220,7 +220,7 @@ fn tokeninfo_distinguishes_tokens_of_different_clients() {
 }
 
 #[test]
-fn tokeninfo_put_is_method_not_allowed_with_allow_get_post() {
+fn tokeninfo_put_is_method_not_allowed_with_allow_get_head_post() {
     let server = Server::start_default();
     let r = server.send_raw(&raw_request("PUT", TOKENINFO_PATH, &[], b"x"));
     assert_eq!(r.status, 405, "{}", r.summary());
@@ -230,7 +230,7 @@ fn tokeninfo_put_is_method_not_allowed_with_allow_get_post() {
         .split(',')
         .map(|m| m.trim().to_ascii_uppercase())
         .collect();
-    assert_eq!(allow, vec!["GET", "POST"], "{}", r.summary());
+    assert_eq!(allow, vec!["GET", "HEAD", "POST"], "{}", r.summary());
 }
 
 #[test]
