@@ -4,10 +4,17 @@
 //!
 //! # Layout
 //!
-//! - `harness`: the `Server` fixture (config file, child process, port, kill on drop), a tiny
-//!   HTTP/1.1 client (raw bytes out; status line, headers, `Content-Length` or chunked body
-//!   in; pipelined reads), fixture clients such as `confidential_client()`, form/Basic
-//!   encoding, OAuth error assertions and a Prometheus text parser.
+//! - `harness/`: what every test file imports with `use crate::harness::*`, one job a file:
+//!   - `server.rs`: the `Server` fixture (child process, port, signals, kill on drop,
+//!     request helpers) and `run_cli`;
+//!   - `config.rs`: the TOML config (`ConfigBuilder`, the standard config with its clients
+//!     and users) and `TempDir`;
+//!   - `client.rs`: a tiny HTTP/1.1 client (raw bytes out; `Content-Length`, chunked or
+//!     close-delimited body in; pipelined reads) and the form/urlencoding/Basic encoders;
+//!   - `response.rs`: one decoded response (status line, headers, body, JSON fields);
+//!   - `fixtures.rs`: fixture clients such as `confidential_client()`, `Issued` token
+//!     responses, OAuth error and token-shape assertions;
+//!   - `metrics.rs`: a Prometheus text parser.
 //! - `token_client_credentials`, `token_password`, `token_refresh`: the token endpoint per
 //!   grant (RFC 6749 §4.4, §4.3, §6), token shape, per-client overrides, scope rules.
 //! - `client_auth`: client authentication (RFC 6749 §2.3.1, §5.2).

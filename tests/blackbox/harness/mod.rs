@@ -1,0 +1,43 @@
+//! Shared fixtures for the black-box suite: start the real `tessera` binary on port 0 with a
+//! generated config, talk raw HTTP/1.1 to it over `std::net::TcpStream`, and decode the
+//! answers (status line, headers, `Content-Length` or chunked body, JSON).
+//!
+//! Everything here has a timeout: sockets read and write with a 10 s limit, the server must
+//! announce its port within 30 s, and a fixture that is dropped kills its child process, so a
+//! broken server fails a test instead of hanging the suite.
+//!
+//! # Submodules
+//!
+//! Each has one job; the arrows are the only uses between them, so the graph has no cycle.
+//!
+//! - `config`: the TOML config a server starts with (`ConfigBuilder`, the standard config
+//!   and its `[[clients]]` and `[[users]]` blocks, `toml_str`) and `TempDir`. Uses nothing.
+//! - `response`: one decoded HTTP response and its accessors. Uses nothing.
+//! - `metrics`: the Prometheus text parser (`Metrics`, `Sample`). Uses nothing.
+//! - `client`: raw request bytes, the form/urlencoding/Basic encoders (the `form_urlencoded`
+//!   and `base64` crates) and `Conn`, the HTTP/1.1 connection. Uses `response`.
+//! - `fixtures`: the credentials tests present (`Client`, `confidential_client()`, ...),
+//!   `Issued` token responses and the OAuth error and token-shape assertions. Uses `client`
+//!   and `response`.
+//! - `server`: the `Server` fixture (child process, port, signals, request helpers) and
+//!   `run_cli`. Uses all of the above.
+//!
+//! The test files import everything at once with `use crate::harness::*`; the re-exports
+//! below keep that one line working.
+
+// Each test file uses its own part of the harness.
+#![allow(dead_code)]
+
+mod client;
+mod config;
+mod fixtures;
+mod metrics;
+mod response;
+mod server;
+
+pub use client::*;
+pub use config::*;
+pub use fixtures::*;
+pub use metrics::*;
+pub use response::*;
+pub use server::*;
