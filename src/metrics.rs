@@ -209,13 +209,11 @@ impl Metrics {
             for g in GrantType::ALL {
                 let n = sum(&|w| w.issued[ci][g.index()].get());
                 if n > 0 {
-                    let mut client = Vec::new();
-                    crate::http::json::write_str(&mut client, client_id(ci));
                     let _ = writeln!(
                         s,
-                        "tessera_tokens_issued_total{{grant=\"{}\",client={}}} {n}",
+                        "tessera_tokens_issued_total{{grant=\"{}\",client=\"{}\"}} {n}",
                         g.as_str(),
-                        String::from_utf8_lossy(&client)
+                        escape_label_value(client_id(ci))
                     );
                 }
             }
@@ -339,4 +337,51 @@ fn write_single(s: &mut String, name: &str, kind: &str, help: &str, labels: &str
         s,
         "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{labels} {value}"
     );
+}
+
+/// A label value as the text exposition format wants it between its double quotes:
+/// backslash, double quote and line feed are escaped (`\\`, `\"`, `\n`), every other
+/// character, non-ASCII UTF-8 and control characters included, is written as it is. (JSON
+/// escaping is not the same: its `\t` or `\u0001` is an invalid escape to a Prometheus
+/// parser, and it would add the quotes itself.)
+fn escape_label_value(value: &str) -> std::borrow::Cow<'_, str> {
+    if !value.contains(['\\', '"', '\n']) {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_label_value;
+
+    #[test]
+    fn label_value_escapes_backslash() {
+        assert_eq!(escape_label_value(r"dom\svc"), r"dom\\svc");
+    }
+
+    #[test]
+    fn label_value_escapes_double_quote() {
+        assert_eq!(escape_label_value(r#"svc"a"#), r#"svc\"a"#);
+    }
+
+    #[test]
+    fn label_value_escapes_line_feed_as_backslash_n() {
+        assert_eq!(escape_label_value("svc\na"), r"svc\na");
+    }
+
+    #[test]
+    fn label_value_keeps_non_ascii_and_other_characters_verbatim() {
+        assert_eq!(escape_label_value("café-客户/1\t'"), "café-客户/1\t'");
+        assert_eq!(escape_label_value("svc-a"), "svc-a");
+    }
 }

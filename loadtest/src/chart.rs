@@ -2,7 +2,7 @@
 //! view, where tails are visible), and per-second p50 / p99 / max over the measured phase
 //! (where stalls are visible).
 
-use crate::cli::Plan;
+use crate::plan::Plan;
 use crate::run::Outcome;
 use plotters::prelude::*;
 use std::error::Error;

@@ -1,10 +1,9 @@
-//! The command line (`Args`) and the validated run plan built from it (`Plan`). Nothing here
-//! does I/O except resolving the target host name once.
+//! The command line (`Args`) and its checking into a run plan (`Plan::from_args`; the plan
+//! types live in `plan`). Nothing here does I/O except resolving the target host name once.
 
-use crate::scenario::{Mix, Scenario};
-use base64::Engine;
+use crate::plan::{Mix, Paths, Plan, Scenario};
 use clap::Parser;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -93,45 +92,8 @@ pub struct Args {
     pub quiet: bool,
 }
 
-/// Everything a run needs, checked.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    pub url: String,
-    pub addr: SocketAddr,
-    /// `Host` header value.
-    pub host: String,
-    pub scenario: Scenario,
-    pub connections: usize,
-    pub threads: usize,
-    pub duration: Duration,
-    pub warmup: Duration,
-    pub rate: Option<f64>,
-    pub requests: Option<u64>,
-    pub mix: Mix,
-    pub client_id: String,
-    pub client_secret: String,
-    pub client_auth_in_body: bool,
-    pub username: String,
-    pub password: String,
-    pub scope: String,
-    pub pool: usize,
-    pub paths: Paths,
-    pub json: Option<PathBuf>,
-    pub chart: Option<PathBuf>,
-    pub label: String,
-    pub quiet: bool,
-}
-
-#[derive(Debug, Clone)]
-pub struct Paths {
-    pub token: String,
-    pub tokeninfo: String,
-    pub introspect: String,
-    pub revoke: String,
-    pub health: String,
-}
-
 impl Plan {
+    /// Checks the command line into a plan; the `--url` host is resolved here, once.
     pub fn from_args(a: &Args) -> Result<Plan, String> {
         let rest = a
             .url
@@ -210,18 +172,6 @@ impl Plan {
             label: a.label.clone(),
             quiet: a.quiet,
         })
-    }
-
-    /// `Authorization: Basic …` value for the client (RFC 6749 §2.3.1: form-encoded parts).
-    pub fn basic_auth(&self) -> String {
-        let id: String = form_urlencoded::byte_serialize(self.client_id.as_bytes()).collect();
-        let secret: String =
-            form_urlencoded::byte_serialize(self.client_secret.as_bytes()).collect();
-        let raw = format!("{id}:{secret}");
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(raw)
-        )
     }
 }
 

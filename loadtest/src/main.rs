@@ -2,14 +2,16 @@
 //! OAuth endpoints). Thread-per-core HTTP/1.1 keep-alive client, closed or open loop,
 //! HdrHistogram latencies, text/JSON/SVG reports.
 //!
-//! The flow is: parse the options (`cli`), provision what the scenario needs through the
-//! API (`provision`), run the load threads (`run`), merge their statistics and report
-//! (`stats`, `report`, `chart`). Exit status: 0 clean run, 1 setup failure, 3 the run saw
-//! errors (non-2xx answers, wrong bodies or broken connections).
+//! The flow is: parse the options into a checked run plan (`cli` → `plan`), provision what
+//! the scenario needs through the API (`provision`), run the load threads (`run`), merge
+//! their statistics and report (`stats`, `report`, `chart`). Only `main` uses `cli`; the
+//! modules below it share the plan types of `plan`. Exit status: 0 clean run, 1 setup
+//! failure, 3 the run saw errors (non-2xx answers, wrong bodies or broken connections).
 
 mod chart;
 mod cli;
 mod client;
+mod plan;
 mod provision;
 mod report;
 mod run;
@@ -21,7 +23,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::Args::parse();
-    let plan = match cli::Plan::from_args(&args) {
+    let plan = match plan::Plan::from_args(&args) {
         Ok(plan) => plan,
         Err(e) => {
             eprintln!("tessera-loadtest: {e}");

@@ -2,9 +2,9 @@
 //! and the refresh tokens of the refresh chains, all obtained through the server's own API
 //! (client_credentials and password grants). Runs on the main thread, before load starts.
 
-use crate::cli::Plan;
 use crate::client::{json_str, Conn};
-use crate::scenario::{Encoder, Op, Scenario};
+use crate::plan::{Op, Plan, Scenario};
+use crate::scenario::Encoder;
 use std::cell::RefCell;
 use std::io::Write;
 use std::rc::Rc;

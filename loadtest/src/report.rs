@@ -1,8 +1,7 @@
 //! The run's summary: the text printed at the end and the JSON report (`--json`).
 
-use crate::cli::Plan;
+use crate::plan::{Op, Plan};
 use crate::run::Outcome;
-use crate::scenario::Op;
 use serde::Serialize;
 use std::fmt::Write;
 use std::time::UNIX_EPOCH;

@@ -9,10 +9,10 @@
 //! shows up as latency rather than as a politely slower load (coordinated omission). Waits
 //! are spun rather than slept (see `wait_until`), so the schedule is exact to microseconds.
 
-use crate::cli::Plan;
 use crate::client::{json_str, Answer, ClientError, Conn};
+use crate::plan::{Op, Plan, Scenario};
 use crate::provision::Assets;
-use crate::scenario::{Encoder, Op, Scenario};
+use crate::scenario::Encoder;
 use crate::stats::Stats;
 use std::cell::RefCell;
 use std::future::Future;

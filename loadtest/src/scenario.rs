@@ -1,159 +1,7 @@
-//! Scenarios, the operations they are made of, the mixed-scenario weights, and the
-//! encoding of every request into bytes. Pure functions: no I/O.
+//! The encoding of every request of a plan into bytes (the scenarios, operations and
+//! weights themselves are in `plan`). Pure functions: no I/O.
 
-use crate::cli::Plan;
-use std::fmt;
-use std::str::FromStr;
-
-/// What a run exercises.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Scenario {
-    /// `GET /health`: the HTTP runtime's floor, the baseline every other scenario is
-    /// compared with.
-    Baseline,
-    ClientCredentials,
-    Password,
-    Tokeninfo,
-    Introspect,
-    Refresh,
-    Revoke,
-    Mixed,
-}
-
-impl Scenario {
-    pub fn name(self) -> &'static str {
-        self.op().map_or("mixed", Op::name)
-    }
-
-    /// The single operation of a plain scenario; `None` for `mixed`.
-    pub fn op(self) -> Option<Op> {
-        Some(match self {
-            Scenario::Baseline => Op::Health,
-            Scenario::ClientCredentials => Op::ClientCredentials,
-            Scenario::Password => Op::Password,
-            Scenario::Tokeninfo => Op::Tokeninfo,
-            Scenario::Introspect => Op::Introspect,
-            Scenario::Refresh => Op::Refresh,
-            Scenario::Revoke => Op::Revoke,
-            Scenario::Mixed => return None,
-        })
-    }
-}
-
-/// One kind of request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    Health,
-    ClientCredentials,
-    Password,
-    Tokeninfo,
-    Introspect,
-    Refresh,
-    Revoke,
-}
-
-impl Op {
-    pub const ALL: [Op; 7] = [
-        Op::Health,
-        Op::ClientCredentials,
-        Op::Password,
-        Op::Tokeninfo,
-        Op::Introspect,
-        Op::Refresh,
-        Op::Revoke,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Op::Health => "baseline",
-            Op::ClientCredentials => "client-credentials",
-            Op::Password => "password",
-            Op::Tokeninfo => "tokeninfo",
-            Op::Introspect => "introspect",
-            Op::Refresh => "refresh",
-            Op::Revoke => "revoke",
-        }
-    }
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    /// What a correct answer must contain besides a 2xx status.
-    pub fn expects(self) -> Option<&'static [u8]> {
-        match self {
-            Op::ClientCredentials | Op::Password | Op::Refresh => Some(b"\"access_token\""),
-            Op::Introspect => Some(b"\"active\":true"),
-            Op::Health | Op::Tokeninfo | Op::Revoke => None,
-        }
-    }
-}
-
-/// Weights of the mixed scenario.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mix {
-    pub weights: [u32; 7],
-}
-
-impl Mix {
-    pub fn total(&self) -> u32 {
-        self.weights.iter().sum()
-    }
-
-    pub fn weight(&self, op: Op) -> u32 {
-        self.weights[op.index()]
-    }
-
-    /// Picks an operation from a uniform number in `0..total()`.
-    pub fn pick(&self, mut n: u32) -> Op {
-        for op in Op::ALL {
-            let w = self.weight(op);
-            if n < w {
-                return op;
-            }
-            n -= w;
-        }
-        Op::Tokeninfo
-    }
-}
-
-impl FromStr for Mix {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Mix, String> {
-        let mut weights = [0u32; 7];
-        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (name, w) = part
-                .split_once('=')
-                .ok_or_else(|| format!("{part:?}: expected name=weight"))?;
-            let op = Op::ALL
-                .into_iter()
-                .find(|op| op.name() == name.trim())
-                .ok_or_else(|| format!("{name:?} is not an operation"))?;
-            weights[op.index()] = w
-                .trim()
-                .parse()
-                .map_err(|_| format!("{w:?} is not a whole-number weight"))?;
-        }
-        Ok(Mix { weights })
-    }
-}
-
-impl fmt::Display for Mix {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut first = true;
-        for op in Op::ALL {
-            let w = self.weight(op);
-            if w > 0 {
-                if !first {
-                    f.write_str(",")?;
-                }
-                first = false;
-                write!(f, "{}={w}", op.name())?;
-            }
-        }
-        Ok(())
-    }
-}
+use crate::plan::{Paths, Plan};
 
 /// Encodes requests. Static requests are encoded once; per-token requests are written into
 /// a caller's reused buffer.
@@ -165,7 +13,7 @@ pub struct Encoder {
     body_credentials: Option<String>,
     /// `&scope=…` or empty.
     scope: String,
-    paths: crate::cli::Paths,
+    paths: Paths,
 }
 
 impl Encoder {
@@ -411,23 +259,5 @@ mod tests {
             ("GET", "/api/oauth/tokeninfo?access_token=abc")
         );
         assert!(body.is_empty());
-    }
-
-    #[test]
-    fn mix_parses_weights_and_picks_by_them() {
-        let mix: Mix = "tokeninfo=80,client-credentials=15,refresh=3,revoke=2"
-            .parse()
-            .expect("mix");
-        assert_eq!(mix.total(), 100);
-        assert_eq!(mix.pick(0), Op::ClientCredentials);
-        assert_eq!(mix.pick(15), Op::Tokeninfo);
-        assert_eq!(mix.pick(95), Op::Refresh);
-        assert_eq!(mix.pick(99), Op::Revoke);
-        assert_eq!(
-            mix.to_string(),
-            "client-credentials=15,tokeninfo=80,refresh=3,revoke=2"
-        );
-        assert!("tokeninfo".parse::<Mix>().is_err());
-        assert!("nosuch=1".parse::<Mix>().is_err());
     }
 }

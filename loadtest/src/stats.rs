@@ -2,7 +2,7 @@
 //! (HdrHistogram, nanoseconds), a per-second timeline for the chart, answers by status,
 //! and failures by kind. Recording a request allocates nothing.
 
-use crate::scenario::Op;
+use crate::plan::Op;
 use hdrhistogram::Histogram;
 
 /// Latencies from 1 µs to 60 s, three significant digits.
