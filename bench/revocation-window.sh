@@ -42,8 +42,8 @@ for durability in async sync; do
 workers = 1
 [store]
 kind = "cassandra"
-keyspace = "$ks"
-create_schema = true
+cassandra.keyspace = "$ks"
+cassandra.create_schema = true
 durability = "$durability"
 revocation_propagation_ms = 1000
 [log]

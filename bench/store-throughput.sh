@@ -37,9 +37,9 @@ pin_cores = true
 kind = "$1"
 path = "$work/data-$1-$2"
 durability = "$2"
-keyspace = "bench_tput_$$"
-create_schema = true
-${3:+write_batching = \"$3\"}
+cassandra.keyspace = "bench_tput_$$"
+cassandra.create_schema = true
+${3:+cassandra.write_batching = \"$3\"}
 [log]
 level = "warn"
 [[clients]]

@@ -100,12 +100,12 @@ pub fn migrate(path: &Path) -> ExitCode {
         #[cfg(feature = "cassandra")]
         StoreKind::Cassandra => {
             use tessera_storage::store::cassandra::CassandraStore;
-            let opts = crate::startup::cassandra_options(&config.store);
-            match CassandraStore::migrate(&opts, &config.store.replication) {
+            let opts = config.store.cassandra_options();
+            match CassandraStore::migrate(&opts, &config.store.cassandra.replication) {
                 Ok(n) => {
                     println!(
                         "schema applied to keyspace {} ({n} statements)",
-                        config.store.keyspace
+                        config.store.cassandra.keyspace
                     );
                     ExitCode::SUCCESS
                 }
@@ -133,7 +133,7 @@ fn with_shared(path: &Path, f: impl FnOnce(&Config, &dyn SharedStore) -> ExitCod
         match config.store.kind {
             #[cfg(feature = "cassandra")]
             StoreKind::Cassandra => {
-                let opts = crate::startup::cassandra_options(&config.store);
+                let opts = config.store.cassandra_options();
                 match tessera_storage::store::cassandra::CassandraStore::open(&opts) {
                     Ok(s) => Arc::new(s),
                     Err(e) => return fail(1, e),

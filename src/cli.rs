@@ -71,8 +71,11 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config, listen } => serve(&config, listen),
-        Command::CheckConfig { config } => match Config::load(&config) {
-            Ok(c) => {
+        Command::CheckConfig { config } => match Config::load_with_warnings(&config) {
+            Ok((c, deprecated)) => {
+                for d in &deprecated {
+                    eprintln!("{}: warning: {d}", config.display());
+                }
                 println!(
                     "{}: ok ({} clients, {} users)",
                     config.display(),
@@ -94,8 +97,8 @@ pub fn main() -> ExitCode {
 }
 
 fn serve(path: &std::path::Path, listen: Option<SocketAddr>) -> ExitCode {
-    let mut config = match Config::load(path) {
-        Ok(c) => c,
+    let (mut config, deprecated) = match Config::load_with_warnings(path) {
+        Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("tessera: {}: {e}", path.display());
             return ExitCode::from(2);
@@ -105,6 +108,9 @@ fn serve(path: &std::path::Path, listen: Option<SocketAddr>) -> ExitCode {
         config.server.listen = addr;
     }
     init_logging(&config.log.level);
+    for d in &deprecated {
+        warn!("{}: {d}", path.display());
+    }
     let workers = config.worker_count();
     // The table is rebuilt from the store before the listener opens.
     let app = match App::new(config, workers) {

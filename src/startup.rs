@@ -139,9 +139,9 @@ fn open_store(config: &Config) -> Result<Option<Arc<dyn Store>>, StartError> {
         #[cfg(feature = "cassandra")]
         StoreKind::Cassandra => {
             use tessera_storage::store::cassandra::CassandraStore;
-            let opts = cassandra_options(&config.store);
-            if config.store.create_schema {
-                let n = CassandraStore::migrate(&opts, &config.store.replication)
+            let opts = config.store.cassandra_options();
+            if config.store.cassandra.create_schema {
+                let n = CassandraStore::migrate(&opts, &config.store.cassandra.replication)
                     .map_err(StartError::Store)?;
                 info!(statements = n, keyspace = %opts.keyspace, "schema applied");
             }
@@ -150,38 +150,10 @@ fn open_store(config: &Config) -> Result<Option<Arc<dyn Store>>, StartError> {
         }
         #[cfg(not(feature = "cassandra"))]
         StoreKind::Cassandra => Err(StartError::Store(StoreError::Open {
-            path: config.store.keyspace.clone(),
+            path: config.store.cassandra.keyspace.clone(),
             reason: "this build of Tessera has no Cassandra support (built without the `cassandra` feature)"
                 .to_owned(),
         })),
-    }
-}
-
-/// The driver's settings from `[store]` (validated: names and levels are known).
-#[cfg(feature = "cassandra")]
-pub fn cassandra_options(
-    s: &crate::config::StoreConfig,
-) -> tessera_storage::store::cassandra::CassandraOptions {
-    use tessera_storage::store::cassandra::{CassandraOptions, Level, TlsOptions, WriteBatching};
-    let opt = |v: &str| (!v.is_empty()).then(|| v.to_owned());
-    let path = |v: &str| (!v.is_empty()).then(|| std::path::PathBuf::from(v));
-    CassandraOptions {
-        contact_points: s.contact_points.clone(),
-        keyspace: s.keyspace.clone(),
-        local_datacenter: opt(&s.local_datacenter),
-        username: opt(&s.username),
-        password: opt(&s.password),
-        tls: s.tls.then(|| TlsOptions {
-            ca_file: path(&s.tls_ca_file),
-            cert_file: path(&s.tls_cert_file),
-            key_file: path(&s.tls_key_file),
-            verify: s.tls_verify,
-        }),
-        read_consistency: Level::parse(&s.read_consistency).unwrap_or(Level::One),
-        write_consistency: Level::parse(&s.write_consistency).unwrap_or(Level::Any),
-        request_timeout: Duration::from_millis(s.request_timeout_ms),
-        connect_timeout: Duration::from_millis(s.connect_timeout_ms),
-        write_batching: WriteBatching::parse(&s.write_batching).unwrap_or_default(),
     }
 }
 

@@ -104,6 +104,15 @@ fn the_repository_root_holds_the_workspace_parts_and_no_other_folder() {
         root.join("Cargo.toml").is_file(),
         "Cargo.toml is not a file"
     );
+    // Folders the repository ignores at its root (`/data`, where `make run` keeps RocksDB,
+    // `/target`) are run-time output, not layout.
+    let ignored: Vec<String> = std::fs::read_to_string(root.join(".gitignore"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix('/'))
+        .map(|l| l.trim_end_matches('/').to_owned())
+        .filter(|l| !l.contains('/'))
+        .collect();
     let mut unexpected = Vec::new();
     for entry in std::fs::read_dir(&root).expect("read the repository root") {
         let entry = entry.expect("a directory entry");
@@ -114,6 +123,7 @@ fn the_repository_root_holds_the_workspace_parts_and_no_other_folder() {
         if is_dir
             && !name.starts_with('.')
             && name != "target"
+            && !ignored.contains(&name)
             && !REQUIRED_TOP_LEVEL.contains(&name.as_str())
         {
             unexpected.push(name);

@@ -981,13 +981,21 @@ fn raw_exchange(server: &Server, bytes: &[u8]) -> String {
 fn rfc9110_9_3_2_head_gets_get_headers_without_a_body_so_pipelining_stays_in_step() {
     let server = Server::start_default();
     let mut batch = raw_request("HEAD", "/health", &[], b"");
-    batch.extend(raw_request("GET", "/health", &[("Connection", "close")], b""));
+    batch.extend(raw_request(
+        "GET",
+        "/health",
+        &[("Connection", "close")],
+        b"",
+    ));
     let text = raw_exchange(&server, &batch);
     let parts: Vec<&str> = text.split("HTTP/1.1 ").filter(|p| !p.is_empty()).collect();
     assert_eq!(parts.len(), 2, "two responses, nothing else: {text:?}");
     assert!(parts[0].starts_with("200 OK\r\n"), "{text:?}");
     assert!(parts[0].contains("Content-Length: 15\r\n"), "{text:?}");
-    assert!(parts[0].ends_with("\r\n\r\n"), "HEAD response has no body: {text:?}");
+    assert!(
+        parts[0].ends_with("\r\n\r\n"),
+        "HEAD response has no body: {text:?}"
+    );
     assert!(parts[1].ends_with(r#"{"status":"ok"}"#), "{text:?}");
 }
 
@@ -1022,7 +1030,11 @@ fn rfc9110_10_1_1_http10_client_gets_no_100_continue_and_keep_alive_is_confirmed
     conn.send(body.as_bytes());
     let r = conn.read_response();
     assert_eq!(r.status, 200, "{}", r.summary());
-    assert!(r.header_has_token("Connection", "keep-alive"), "{}", r.summary());
+    assert!(
+        r.header_has_token("Connection", "keep-alive"),
+        "{}",
+        r.summary()
+    );
     conn.send(b"GET /health HTTP/1.0\r\n\r\n");
     let r = conn.read_response();
     assert_eq!(r.status, 200, "{}", r.summary());

@@ -393,6 +393,41 @@ default_scopes = ["read"]"#,
 }
 
 #[test]
+fn check_config_accepts_flat_cassandra_keys_and_names_their_new_place() {
+    let dir = TempDir::new("check");
+    let check = |name: &str, config: String| {
+        let path = dir.write(name, &config);
+        let out = run_cli(
+            &["check-config", "--config", path.to_str().expect("utf-8")],
+            None,
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{name} rejected: {stderr}");
+        stderr
+    };
+    // The spelling from before [store.cassandra]: accepted, with one warning per key.
+    let stderr = check(
+        "flat.toml",
+        ConfigBuilder::standard()
+            .store("keyspace", "\"flat_ks\"")
+            .store("tls_verify", "true")
+            .build(),
+    );
+    for key in ["keyspace", "tls_verify"] {
+        let warning = format!("store.{key} is deprecated; use store.cassandra.{key}");
+        assert!(stderr.contains(&warning), "no {warning:?} in: {stderr}");
+    }
+    // The nested spelling: no warning.
+    let stderr = check(
+        "nested.toml",
+        ConfigBuilder::standard()
+            .store("cassandra.keyspace", "\"nested_ks\"")
+            .build(),
+    );
+    assert!(!stderr.contains("deprecated"), "stderr: {stderr}");
+}
+
+#[test]
 fn serve_with_an_invalid_config_exits_non_zero_without_listening() {
     let r = Server::try_start("[server]\nlisen = \"x\"\n");
     assert!(r.is_err(), "server started with an unknown key");

@@ -2,10 +2,10 @@
 //!
 //! Applies the same kind of batches the flusher applies (`Store::apply`, one batch at a
 //! time, `--batch` mutations each) to the real Cassandra of `tests/services/cassandra.sh`,
-//! once per `store.write_batching` mode and round, the modes' order rotating each round so
-//! a noisy neighbour hits them alike. Half the tokens carry a grant (token + grant link,
-//! like a password grant's), half do not (client_credentials). Prints tokens per second for
-//! every mode and round, and each mode's median ratio to the first mode.
+//! once per `store.cassandra.write_batching` mode and round, the modes' order rotating
+//! each round so a noisy neighbour hits them alike. Half the tokens carry a grant (token +
+//! grant link, like a password grant's), half do not (client_credentials). Prints tokens
+//! per second for every mode and round, and each mode's median ratio to the first mode.
 //!
 //! Run (Cassandra started): `cargo run --release -p tessera-bench --bin cassandra-writes --
 //! --tokens 40000 --batch 512 --rounds 5 --modes concurrent,unlogged:4,unlogged:16,unlogged:64`.

@@ -106,7 +106,7 @@ pub struct TlsOptions {
     pub verify: bool,
 }
 
-/// How to reach the cluster; built by the server from `[store]`.
+/// How to reach the cluster; built by the server from `[store.cassandra]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CassandraOptions {
     pub contact_points: Vec<String>,

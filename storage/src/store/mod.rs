@@ -172,9 +172,9 @@ pub const CONSISTENCY_LEVELS: &[&str] = &[
     "LOCAL_ONE",
 ];
 
-/// How a write-behind batch's writes reach Cassandra (`store.write_batching`). Here
-/// rather than in the backend, like [`CONSISTENCY_LEVELS`], so configuration checks parse
-/// it in every build.
+/// How a write-behind batch's writes reach Cassandra (`store.cassandra.write_batching`).
+/// Here rather than in the backend, like [`CONSISTENCY_LEVELS`], so configuration checks
+/// parse it in every build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteBatching {
     /// Every write its own request, all in flight at once.

@@ -1,0 +1,279 @@
+//! `[[clients]]` and `[[users]]`: the clients and resource owners a configuration file
+//! lists, and the checks a client gets wherever it comes from (`Config::validate_client`
+//! also checks clients kept in a shared store). Uses `oauth::secret` and `oauth::scope` to
+//! check secrets, password hashes and scope tokens; touches no other section.
+
+use super::error::ConfigError;
+use super::tokens::{check_length, check_ttl};
+use super::{AuthMethod, Config, GrantType, RefreshPolicy};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+
+/// Response fields that a client's metadata must not shadow (tokeninfo and introspection
+/// put metadata names at the top level of the JSON object).
+pub const RESERVED_METADATA_NAMES: &[&str] = &[
+    "active",
+    "audience",
+    "client_id",
+    "error",
+    "error_description",
+    "exp",
+    "expires_in",
+    "iat",
+    "scope",
+    "token_type",
+    "user_id",
+    "username",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    pub id: String,
+    /// A plain secret (development); hashed at load and then forgotten.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// A hash from `tessera hash-secret`.
+    #[serde(default)]
+    pub secret_hash: Option<String>,
+    #[serde(default)]
+    pub auth_method: AuthMethod,
+    pub grant_types: Vec<GrantType>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Granted when a request names no scope; absent = all of `scopes`.
+    #[serde(default)]
+    pub default_scopes: Option<Vec<String>>,
+    #[serde(default)]
+    pub refresh_policy: Option<RefreshPolicy>,
+    #[serde(default)]
+    pub access_token_ttl_secs: Option<u32>,
+    #[serde(default)]
+    pub access_token_length: Option<usize>,
+    #[serde(default)]
+    pub refresh_token_ttl_secs: Option<u32>,
+    #[serde(default)]
+    pub refresh_token_length: Option<usize>,
+    /// Name/value pairs stored with every token issued to this client.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub username: String,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// An argon2id PHC string (`tessera hash-secret --argon2`).
+    #[serde(default)]
+    pub password_hash: Option<String>,
+}
+
+impl Config {
+    /// Checks a client that does not come from this file (one kept in a shared store),
+    /// naming it `key` in errors.
+    pub fn validate_client(&self, c: &ClientConfig, key: &str) -> Result<(), ConfigError> {
+        c.validate(key)
+    }
+}
+
+/// Checks every client and user of the file, and that ids and usernames are unique.
+pub(super) fn validate_all(
+    clients: &[ClientConfig],
+    users: &[UserConfig],
+) -> Result<(), ConfigError> {
+    let mut ids = HashSet::new();
+    for (i, c) in clients.iter().enumerate() {
+        c.validate(&format!("clients[{i}]"))?;
+        if !ids.insert(c.id.as_str()) {
+            return Err(ConfigError::new(
+                format!("clients[{i}].id"),
+                format!("duplicate client id {:?}", c.id),
+            ));
+        }
+    }
+    let mut names = HashSet::new();
+    for (i, u) in users.iter().enumerate() {
+        let key = format!("users[{i}]");
+        if u.username.is_empty() {
+            return Err(ConfigError::new(
+                format!("{key}.username"),
+                "must not be empty",
+            ));
+        }
+        if !names.insert(u.username.as_str()) {
+            return Err(ConfigError::new(
+                format!("{key}.username"),
+                format!("duplicate username {:?}", u.username),
+            ));
+        }
+        match (&u.password, &u.password_hash) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    format!("{key}.password_hash"),
+                    "give either password or password_hash, not both",
+                ))
+            }
+            (None, None) => {
+                return Err(ConfigError::new(
+                    format!("{key}.password"),
+                    "a user needs password or password_hash",
+                ))
+            }
+            (None, Some(h)) => {
+                crate::oauth::secret::PasswordHash::parse_argon2(h)
+                    .map_err(|m| ConfigError::new(format!("{key}.password_hash"), m))?;
+            }
+            (Some(_), None) => {}
+        }
+    }
+    Ok(())
+}
+
+impl ClientConfig {
+    fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        let k = |field: &str| format!("{key}.{field}");
+        if self.id.is_empty() || self.id.chars().any(char::is_control) {
+            return Err(ConfigError::new(
+                k("id"),
+                "must be non-empty without control characters",
+            ));
+        }
+        match (self.auth_method, &self.secret, &self.secret_hash) {
+            (AuthMethod::None, None, None) => {}
+            (AuthMethod::None, _, _) => {
+                return Err(ConfigError::new(
+                    k("secret"),
+                    "a public client (auth_method = \"none\") has no secret",
+                ))
+            }
+            (_, Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    k("secret_hash"),
+                    "give either secret or secret_hash, not both",
+                ))
+            }
+            (_, None, None) => {
+                return Err(ConfigError::new(
+                    k("secret"),
+                    "a confidential client needs secret or secret_hash",
+                ))
+            }
+            (_, None, Some(h)) => {
+                crate::oauth::secret::SecretHash::parse(h)
+                    .map_err(|m| ConfigError::new(k("secret_hash"), m))?;
+            }
+            (_, Some(s), None) if s.is_empty() => {
+                return Err(ConfigError::new(k("secret"), "must not be empty"))
+            }
+            (_, Some(_), None) => {}
+        }
+        if self.grant_types.is_empty() {
+            return Err(ConfigError::new(
+                k("grant_types"),
+                "must name at least one grant type",
+            ));
+        }
+        // RFC 6749 §4.4: the client credentials grant is for confidential clients only.
+        if self.auth_method == AuthMethod::None
+            && self.grant_types.contains(&GrantType::ClientCredentials)
+        {
+            return Err(ConfigError::new(
+                k("grant_types"),
+                "client_credentials needs a confidential client (RFC 6749 §4.4), not auth_method = \"none\"",
+            ));
+        }
+        let mut seen = HashSet::new();
+        for (i, s) in self.scopes.iter().enumerate() {
+            if !crate::oauth::scope::is_scope_token(s) {
+                return Err(ConfigError::new(
+                    format!("{key}.scopes[{i}]"),
+                    format!("{s:?} is not a valid scope token (RFC 6749 §3.3)"),
+                ));
+            }
+            if !seen.insert(s.as_str()) {
+                return Err(ConfigError::new(
+                    format!("{key}.scopes[{i}]"),
+                    format!("duplicate scope {s:?}"),
+                ));
+            }
+        }
+        if let Some(defaults) = &self.default_scopes {
+            if let Some(bad) = defaults.iter().find(|d| !self.scopes.contains(d)) {
+                return Err(ConfigError::new(
+                    k("default_scopes"),
+                    format!("{bad:?} is not one of the client's scopes"),
+                ));
+            }
+        }
+        if let Some(n) = self.access_token_length {
+            check_length(&k("access_token_length"), n)?;
+        }
+        if let Some(n) = self.refresh_token_length {
+            check_length(&k("refresh_token_length"), n)?;
+        }
+        if let Some(n) = self.access_token_ttl_secs {
+            check_ttl(&k("access_token_ttl_secs"), n)?;
+        }
+        if let Some(n) = self.refresh_token_ttl_secs {
+            check_ttl(&k("refresh_token_ttl_secs"), n)?;
+        }
+        for name in self.metadata.keys() {
+            if name.is_empty() || RESERVED_METADATA_NAMES.contains(&name.as_str()) {
+                return Err(ConfigError::new(
+                    format!("{key}.metadata.{name}"),
+                    "metadata names must be non-empty and must not shadow a response field",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::load::err_at;
+
+    const CLIENT: &str =
+        "[[clients]]\nid = \"a\"\nsecret = \"s\"\ngrant_types = [\"client_credentials\"]\n";
+
+    #[test]
+    fn bad_values_in_a_client_name_the_client_and_key() {
+        for (text, key) in [
+            (
+                format!("{CLIENT}scopes = [\"read\"]\ndefault_scopes = [\"write\"]\n"),
+                "clients[0].default_scopes",
+            ),
+            (
+                format!("{CLIENT}metadata = {{ scope = \"x\" }}\n"),
+                "clients[0].metadata.scope",
+            ),
+            (format!("{CLIENT}{CLIENT}"), "clients[1].id"),
+            (
+                "[[clients]]\nid = \"a\"\nauth_method = \"none\"\n\
+                 grant_types = [\"client_credentials\"]\n"
+                    .to_owned(),
+                "clients[0].grant_types",
+            ),
+        ] {
+            err_at(&text, key);
+        }
+    }
+
+    #[test]
+    fn a_bad_grant_type_names_the_client_index() {
+        let text = format!(
+            "{CLIENT}[[clients]]\nid = \"b\"\nsecret = \"s\"\ngrant_types = [\"warp_drive\"]\n"
+        );
+        let e = super::super::Config::parse(&text).expect_err("warp_drive");
+        assert!(e.key.starts_with("clients[1].grant_types"), "{e}");
+    }
+
+    #[test]
+    fn users_need_exactly_one_password_and_a_unique_name() {
+        err_at("[[users]]\nusername = \"a\"\n", "users[0].password");
+        let u = "[[users]]\nusername = \"a\"\npassword = \"p\"\n";
+        err_at(&format!("{u}{u}"), "users[1].username");
+    }
+}

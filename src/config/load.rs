@@ -1,0 +1,204 @@
+//! Loading: reading the file, parsing the TOML, moving deprecated flat keys to their place,
+//! deserializing with the exact key of any error (`serde_path_to_error`), and
+//! [`Config::validate`], which runs each section's checks. Knows every section's entry point,
+//! none of their keys (except the deprecated spellings it reports through `cassandra.rs`).
+
+use super::error::{ConfigError, Deprecated};
+use super::{cassandra, clients, Config};
+use std::path::Path;
+
+impl Config {
+    /// Reads, parses and validates `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_with_warnings(path).map(|(config, _)| config)
+    }
+
+    /// [`Config::load`], also listing the keys written under a deprecated name.
+    pub fn load_with_warnings(path: &Path) -> Result<(Config, Vec<Deprecated>), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new(
+                "",
+                format!("cannot read config file {}: {e}", path.display()),
+            )
+        })?;
+        Config::parse_with_warnings(&text)
+    }
+
+    /// Parses and validates TOML text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse_with_warnings(text).map(|(config, _)| config)
+    }
+
+    /// [`Config::parse`], also listing the keys written under a deprecated name. An error
+    /// about such a key names the key and says how the file spelled it.
+    pub fn parse_with_warnings(text: &str) -> Result<(Config, Vec<Deprecated>), ConfigError> {
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::new("", e.message().trim()))?;
+        let deprecated = cassandra::lift_flat_keys(&mut table)?;
+        let config: Config = serde_path_to_error::deserialize(table)
+            .map_err(|e| {
+                let key = e.path().to_string();
+                let key = if key == "." { String::new() } else { key };
+                ConfigError::new(key, e.into_inner().message().trim().to_owned())
+            })
+            .and_then(|config: Config| config.validate().map(|()| config))
+            .map_err(|e| name_old_spelling(e, &deprecated))?;
+        Ok((config, deprecated))
+    }
+
+    /// Checks what types alone cannot: ranges, references between keys, uniqueness.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.server.validate()?;
+        self.store.validate()?;
+        self.tokens.validate()?;
+        clients::validate_all(&self.clients, &self.users)
+    }
+}
+
+/// An error about a key the file gave under its deprecated name also names that name, so
+/// the operator finds the line.
+fn name_old_spelling(mut e: ConfigError, deprecated: &[Deprecated]) -> ConfigError {
+    let under = |key: &str, new: &str| {
+        key.strip_prefix(new)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['[', '.']))
+    };
+    if let Some(d) = deprecated.iter().find(|d| under(&e.key, &d.new)) {
+        e.message = format!("{} (written as {}, which is deprecated)", e.message, d.old);
+    }
+    e
+}
+
+/// Parses `text`, which must fail with an error about `key`.
+#[cfg(test)]
+pub(super) fn err_at(text: &str, key: &str) -> ConfigError {
+    match Config::parse(text) {
+        Ok(_) => panic!("expected an error at {key} for {text}"),
+        Err(e) => {
+            assert_eq!(e.key, key, "{text}: {e}");
+            e
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::cassandra::FLAT_KEYS;
+    use super::*;
+
+    const NESTED: &str = "[store]\nkind = \"cassandra\"\nnegative_cache_ms = 5\n\
+        [store.cassandra]\nkeyspace = \"ks1\"\ncontact_points = [\"10.0.0.1:9042\"]\n\
+        read_consistency = \"LOCAL_QUORUM\"\nusername = \"u\"\npassword = \"p\"\n\
+        tls = true\ntls_verify = false\nwrite_batching = \"unlogged:4\"\n";
+
+    const FLAT: &str = "[store]\nkind = \"cassandra\"\nnegative_cache_ms = 5\n\
+        keyspace = \"ks1\"\ncontact_points = [\"10.0.0.1:9042\"]\n\
+        read_consistency = \"LOCAL_QUORUM\"\nusername = \"u\"\npassword = \"p\"\n\
+        tls = true\ntls_verify = false\nwrite_batching = \"unlogged:4\"\n";
+
+    #[test]
+    fn flat_cassandra_keys_are_accepted_and_equal_the_nested_form() {
+        let (nested, none) = Config::parse_with_warnings(NESTED).expect("nested");
+        assert!(none.is_empty(), "{none:?}");
+        assert_eq!(nested.store.cassandra.keyspace, "ks1");
+        let (flat, warnings) = Config::parse_with_warnings(FLAT).expect("flat");
+        assert_eq!(flat, nested);
+        let listed: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            listed,
+            [
+                "contact_points",
+                "keyspace",
+                "username",
+                "password",
+                "read_consistency",
+                "tls",
+                "tls_verify",
+                "write_batching"
+            ]
+            .map(|k| format!("store.{k} is deprecated; use store.cassandra.{k}"))
+        );
+    }
+
+    #[test]
+    fn every_flat_key_is_accepted_with_a_warning() {
+        let mut flat = String::from("[store]\nkind = \"cassandra\"\n");
+        let defaults =
+            toml::Table::try_from(super::super::CassandraConfig::default()).expect("serialize");
+        for (key, value) in &defaults {
+            flat.push_str(&format!("{key} = {value}\n"));
+        }
+        let (c, warnings) = Config::parse_with_warnings(&flat).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.store.cassandra, super::super::CassandraConfig::default());
+        let mut old: Vec<&str> = warnings.iter().map(|d| d.old.as_str()).collect();
+        old.sort_unstable();
+        let mut want: Vec<String> = FLAT_KEYS.iter().map(|k| format!("store.{k}")).collect();
+        want.sort_unstable();
+        assert_eq!(old, want);
+    }
+
+    #[test]
+    fn a_key_given_both_ways_is_refused_naming_both() {
+        for text in [
+            "[store]\nkeyspace = \"a\"\n[store.cassandra]\nkeyspace = \"b\"\n",
+            "[store]\nkeyspace = \"a\"\ncassandra.keyspace = \"b\"\n",
+        ] {
+            let e = err_at(text, "store.cassandra.keyspace");
+            assert!(e.message.contains("store.keyspace"), "{e}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_stay_refused_flat_and_nested() {
+        for (text, key) in [
+            (
+                "[store]\nkind = \"cassandra\"\n[store.cassandra]\nkeyspce = \"x\"\n",
+                "store.cassandra.keyspce",
+            ),
+            // A shared-store key is not a Cassandra key.
+            (
+                "[store.cassandra]\nnegative_cache_ms = 5\n",
+                "store.cassandra.negative_cache_ms",
+            ),
+            ("[store]\nkeyspce = \"x\"\n", "store.keyspce"),
+        ] {
+            err_at(text, key);
+        }
+    }
+
+    #[test]
+    fn an_error_about_a_flat_key_names_the_new_key_and_the_old_spelling() {
+        for (text, key, old) in [
+            (
+                "[store]\nkind = \"cassandra\"\nread_consistency = \"ANY\"\n",
+                "store.cassandra.read_consistency",
+                "store.read_consistency",
+            ),
+            (
+                "[store]\nkind = \"cassandra\"\ncontact_points = [\"nohost\"]\n",
+                "store.cassandra.contact_points[0]",
+                "store.contact_points",
+            ),
+            (
+                "[store]\ntls = \"yes\"\n",
+                "store.cassandra.tls",
+                "store.tls",
+            ),
+        ] {
+            let e = err_at(text, key);
+            let note = format!("(written as {old}, which is deprecated)");
+            assert!(e.message.ends_with(&note), "{e}");
+        }
+        // Not a prefix match: tls_verify is not tls.
+        let e = err_at(
+            "[store]\ntls = true\n[store.cassandra]\ntls_verify = 1\n",
+            "store.cassandra.tls_verify",
+        );
+        assert!(!e.message.contains("written as"), "{e}");
+    }
+
+    #[test]
+    fn syntax_errors_have_no_key() {
+        err_at("[server\n", "");
+    }
+}

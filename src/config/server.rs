@@ -1,0 +1,140 @@
+//! `[server]` (listening, workers, limits, I/O driver) and `[log]`: their keys, defaults and
+//! checks. Touches nothing outside these two sections.
+
+use super::error::ConfigError;
+use serde::Deserialize;
+use std::net::SocketAddr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DriverKind {
+    /// io_uring where the kernel allows it, else epoll.
+    #[default]
+    Auto,
+    IoUring,
+    Epoll,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Worker threads, each a single-threaded runtime with its own listener; 0 = one per core.
+    pub workers: usize,
+    pub max_body_bytes: usize,
+    /// An idle keep-alive connection is closed after this long.
+    pub keepalive_timeout_secs: u64,
+    /// A request must arrive whole within this long of its first byte, else 408.
+    pub request_timeout_secs: u64,
+    pub max_connections_per_worker: usize,
+    /// On SIGTERM/SIGINT, in-flight requests get this long to finish.
+    pub shutdown_grace_secs: u64,
+    pub driver: DriverKind,
+    /// Pin worker N to core N.
+    pub pin_cores: bool,
+    /// The realm in `WWW-Authenticate` challenges.
+    pub realm: String,
+    /// Threads that verify argon2id passwords, so workers never stall on them; 0 = half the cores.
+    pub password_hash_threads: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            workers: 0,
+            max_body_bytes: 64 * 1024,
+            keepalive_timeout_secs: 60,
+            request_timeout_secs: 10,
+            max_connections_per_worker: 10_000,
+            shutdown_grace_secs: 10,
+            driver: DriverKind::Auto,
+            pin_cores: false,
+            realm: "tessera".to_owned(),
+            password_hash_threads: 0,
+        }
+    }
+}
+
+impl ServerConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.workers > 1024 {
+            return Err(ConfigError::new("server.workers", "at most 1024"));
+        }
+        if !(1..=16 * 1024 * 1024).contains(&self.max_body_bytes) {
+            return Err(ConfigError::new(
+                "server.max_body_bytes",
+                "must be between 1 and 16777216",
+            ));
+        }
+        for (key, v) in [
+            ("server.keepalive_timeout_secs", self.keepalive_timeout_secs),
+            ("server.request_timeout_secs", self.request_timeout_secs),
+            ("server.shutdown_grace_secs", self.shutdown_grace_secs),
+        ] {
+            check_secs(key, v)?;
+        }
+        if self.max_connections_per_worker == 0 {
+            return Err(ConfigError::new(
+                "server.max_connections_per_worker",
+                "must be at least 1",
+            ));
+        }
+        if self.realm.is_empty()
+            || !self
+                .realm
+                .bytes()
+                .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+        {
+            return Err(ConfigError::new(
+                "server.realm",
+                "must be printable ASCII without quotes or backslashes",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A period in whole seconds, from one second to a day.
+pub(super) fn check_secs(key: &str, v: u64) -> Result<(), ConfigError> {
+    if v == 0 || v > 86_400 {
+        return Err(ConfigError::new(key, "must be between 1 and 86400"));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter (`info`, `tessera=debug`); `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::load::err_at;
+
+    #[test]
+    fn bad_values_name_their_key() {
+        for (text, key) in [
+            ("lisen = \"127.0.0.1:1\"", "server.lisen"),
+            ("listen = \"nowhere\"", "server.listen"),
+            ("workers = 2000", "server.workers"),
+            (
+                "keepalive_timeout_secs = 0",
+                "server.keepalive_timeout_secs",
+            ),
+            ("realm = \"a\\\"b\"", "server.realm"),
+        ] {
+            err_at(&format!("[server]\n{text}\n"), key);
+        }
+    }
+}

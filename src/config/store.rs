@@ -1,0 +1,198 @@
+//! `[store]`: where tokens live (`kind`), the write-behind every store shares (durability,
+//! flush interval, queue, purge) and the settings of every shared store (revocation
+//! propagation, negative cache, read-through limit). A shared store's own keys are a nested
+//! table: `[store.cassandra]` in `cassandra.rs`, which also turns this section into the
+//! driver's options (`StoreConfig::cassandra_options`). Touches nothing outside `[store]`.
+
+use super::cassandra::CassandraConfig;
+use super::error::ConfigError;
+use super::server::check_secs;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreKind {
+    /// Embedded RocksDB in `store.path`, written behind the table (the default).
+    #[default]
+    Rocksdb,
+    /// Tokens live only in this process's memory; a restart forgets them.
+    Memory,
+    /// Apache Cassandra / ScyllaDB, shared by every node of a cluster (`[store.cassandra]`).
+    Cassandra,
+}
+
+impl StoreKind {
+    /// Whether several nodes share the store (and so read through it, and poll its
+    /// revocation log).
+    pub fn is_shared(self) -> bool {
+        match self {
+            StoreKind::Rocksdb | StoreKind::Memory => false,
+            StoreKind::Cassandra => true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DurabilityMode {
+    /// Respond at once; the change is written within `flush_interval_ms`.
+    #[default]
+    Async,
+    /// Respond once the change is in a synced WAL (group commit).
+    Sync,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub kind: StoreKind,
+    /// RocksDB data directory, relative to the working directory.
+    pub path: PathBuf,
+    pub durability: DurabilityMode,
+    /// In `async` mode, changes are written at least this often.
+    pub flush_interval_ms: u64,
+    /// Changes that may wait for the store; beyond this, writes answer 503.
+    pub queue_capacity: usize,
+    /// How often expired tokens are reclaimed (lookups reject them at once regardless).
+    pub purge_interval_secs: u64,
+    /// Delay added to every store write. Only for testing backpressure; keep 0.
+    pub write_delay_ms: u64,
+    // --- shared stores (kind = "cassandra") ---
+    /// A revocation on one node holds on every node within this time.
+    pub revocation_propagation_ms: u64,
+    /// How long a token the store does not know stays "unknown" without asking again.
+    pub negative_cache_ms: u64,
+    /// Read-through lookups in flight per node; beyond this a miss is answered as unknown.
+    pub read_through_limit: usize,
+    /// `[store.cassandra]`, read when `kind = "cassandra"`.
+    pub cassandra: CassandraConfig,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            kind: StoreKind::Rocksdb,
+            path: PathBuf::from("data"),
+            durability: DurabilityMode::Async,
+            flush_interval_ms: 10,
+            queue_capacity: 65_536,
+            purge_interval_secs: 60,
+            write_delay_ms: 0,
+            revocation_propagation_ms: 1_000,
+            negative_cache_ms: 100,
+            read_through_limit: 256,
+            cassandra: CassandraConfig::default(),
+        }
+    }
+}
+
+impl StoreConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        check_secs("store.purge_interval_secs", self.purge_interval_secs)?;
+        if self.kind == StoreKind::Rocksdb && self.path.as_os_str().is_empty() {
+            return Err(ConfigError::new("store.path", "must name a directory"));
+        }
+        if !(1..=10_000).contains(&self.flush_interval_ms) {
+            return Err(ConfigError::new(
+                "store.flush_interval_ms",
+                "must be between 1 and 10000",
+            ));
+        }
+        // One request reserves room for up to 6 changes before it changes anything.
+        if !(8..=16_777_216).contains(&self.queue_capacity) {
+            return Err(ConfigError::new(
+                "store.queue_capacity",
+                "must be between 8 and 16777216",
+            ));
+        }
+        if self.write_delay_ms > 60_000 {
+            return Err(ConfigError::new(
+                "store.write_delay_ms",
+                "must be at most 60000",
+            ));
+        }
+        if self.kind.is_shared() {
+            self.validate_shared()?;
+        }
+        if self.kind == StoreKind::Cassandra {
+            self.cassandra.validate()?;
+        }
+        Ok(())
+    }
+
+    fn validate_shared(&self) -> Result<(), ConfigError> {
+        for (key, v, range) in [
+            (
+                "store.revocation_propagation_ms",
+                self.revocation_propagation_ms,
+                50..=600_000,
+            ),
+            (
+                "store.negative_cache_ms",
+                self.negative_cache_ms,
+                0..=60_000,
+            ),
+        ] {
+            check_range(key, v, range)?;
+        }
+        if self.read_through_limit == 0 {
+            return Err(ConfigError::new(
+                "store.read_through_limit",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `v` within `range`, else an error naming `key` and the range.
+pub(super) fn check_range(
+    key: &str,
+    v: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<(), ConfigError> {
+    if range.contains(&v) {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            key,
+            format!("must be between {} and {}", range.start(), range.end()),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::load::err_at;
+    use super::super::Config;
+    use super::*;
+
+    #[test]
+    fn bad_values_name_their_key() {
+        assert_eq!(Config::default().store.kind, StoreKind::Rocksdb);
+        for (text, key) in [
+            ("durability = \"fast\"", "store.durability"),
+            ("queue_capacity = 0", "store.queue_capacity"),
+            ("purge_interval_secs = 0", "store.purge_interval_secs"),
+            ("path = \"\"", "store.path"),
+        ] {
+            err_at(&format!("[store]\n{text}\n"), key);
+        }
+    }
+
+    #[test]
+    fn shared_store_keys_are_checked_for_a_shared_store_only() {
+        for (text, key) in [
+            (
+                "revocation_propagation_ms = 10",
+                "store.revocation_propagation_ms",
+            ),
+            ("read_through_limit = 0", "store.read_through_limit"),
+        ] {
+            err_at(&format!("[store]\nkind = \"cassandra\"\n{text}\n"), key);
+        }
+        Config::parse("[store]\nkind = \"memory\"\nread_through_limit = 0\n")
+            .expect("a store that is not shared ignores read_through_limit");
+    }
+}
