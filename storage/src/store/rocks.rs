@@ -64,7 +64,9 @@ impl RocksStore {
         opts.create_missing_column_families(true);
         opts.increase_parallelism(2);
         opts.set_max_background_jobs(2);
-        // One writer (the flusher) and a vector memtable, which needs it.
+        // Two threads write (the flusher; the purge, in `purge_expired`) and RocksDB
+        // queues their writes one after the other: a vector memtable cannot take concurrent
+        // memtable writes.
         opts.set_allow_concurrent_memtable_write(false);
         let cf = |name: &str| {
             let mut o = Options::default();
@@ -72,8 +74,14 @@ impl RocksStore {
             // A vector memtable: an insert is an append, sorted once when the memtable is
             // flushed. The default skiplist spent ~2 µs of cache misses per insert on random
             // token keys — 60 % of the flusher's time, on the cores the workers need.
-            // Tessera reads this store only at start-up and in the purge (both scans), so
-            // the skiplist's fast point reads buy nothing here.
+            // The price is paid on reads: an iterator over the memtable still being
+            // written copies and sorts it first. Tessera reads this store at start-up (a
+            // scan of `tokens`), in the purge (the expired prefix of `expiry`) and on the
+            // write path: every `DeleteGrant` of a batch (a revoked refresh token's
+            // cascade) seeks its grant's prefix in `grants` (`grant_keys`, on the flusher),
+            // so each cascade sorts a copy of the `grants` memtable, where a skiplist would
+            // seek directly. `get` and `grant_tokens` are point reads the server does not
+            // make on this store.
             o.set_memtable_factory(MemtableFactory::Vector);
             o.set_allow_concurrent_memtable_write(false);
             ColumnFamilyDescriptor::new(name, o)

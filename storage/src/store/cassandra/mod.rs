@@ -1,0 +1,274 @@
+//! The Apache Cassandra / ScyllaDB backend (scylla driver), for several Tessera nodes that
+//! share one store.
+//!
+//! Threads: the driver runs on a current-thread tokio runtime on its own thread
+//! (`tessera-cassandra`). The synchronous [`Store`] calls (flusher, purge, recovery, CLI)
+//! hand their future to that runtime and wait on a channel; [`SharedStore::lookup`] does
+//! not wait at all — the answer goes back on a oneshot channel whose waker is the worker
+//! task's. No worker thread ever blocks on Cassandra.
+//!
+//! Layout (`config/cassandra/oauth-server.cql`): `access_tokens` and `refresh_tokens`
+//! (key → [`codec`](super::codec) record, written `USING TTL` the token's remaining life,
+//! so Cassandra expires tokens by itself), `grants` (grant → its token keys, one partition
+//! per grant for the RFC 7009 cascade), `revocations` (the log the other nodes poll),
+//! `clients`, `users`.
+//!
+//! Order inside a batch: the writes of one batch run concurrently, so each carries an
+//! explicit, increasing write timestamp (`USING TIMESTAMP`). Cassandra keeps the write with
+//! the highest timestamp, which makes the outcome that of applying the batch in order — a
+//! delete after a put wins, a put after a grant's partition delete survives. A grant
+//! delete's key set is read first and includes the puts earlier in the same batch.
+//!
+//! How the writes travel ([`WriteBatching`]): grouped into CQL `UNLOGGED BATCH`es of a few
+//! statements (the default: fewer requests, though the coordinator fans each batch out), or
+//! each as its own prepared statement, all in flight at once (token-aware: every write goes
+//! straight to a replica of its partition, which may win on large clusters).
+//! `bench/src/bin/cassandra-writes.rs` measures both; `bench/RESULTS.md` has the figures
+//! behind the default.
+//!
+//! # Files, by job
+//!
+//! - this file: [`CassandraStore`], the driver's runtime thread, `open`, and the [`Store`]
+//!   and [`SharedStore`] impls, which only hand each call to the file that does the job;
+//! - `options`: [`CassandraOptions`], [`Level`], [`TlsOptions`], connecting (TLS, login);
+//! - `schema`: the keyspace and table DDL, [`CassandraStore::migrate`];
+//! - `statements`: every data statement, prepared at `open`;
+//! - `writes`: a write-behind batch as timestamped CQL writes, batched or concurrent;
+//! - `reads`: token reads, grant links, the recovery scan;
+//! - `revocations`: the revocation log;
+//! - `records`: the clients and users kept in the store.
+//!
+//! This file touches no table itself. The others use its helpers (errors, clocks, the
+//! runtime) and, among themselves, only in one direction: `options` and `statements` are
+//! leaves, `writes` uses `reads` (a grant's keys) and `revocations` (the log entry's
+//! encoding), and nothing uses `writes`.
+
+mod options;
+mod reads;
+mod records;
+mod revocations;
+mod schema;
+mod statements;
+mod writes;
+
+pub use super::WriteBatching;
+pub use options::{CassandraOptions, Level, TlsOptions};
+pub use schema::{schema_statements, valid_keyspace, SCHEMA};
+
+use super::{Lookup, Mutation, Revocation, SharedStore, Store, StoreError, StoredToken, TokenView};
+use crate::key::TokenKey;
+use crate::record::GrantId;
+use options::connect;
+use records::Admin;
+use scylla::client::session::Session;
+use scylla::statement::Consistency;
+use statements::{prepare_all, Statements};
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::AtomicI64;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+struct Inner {
+    session: Session,
+    st: Statements,
+    batching: WriteBatching,
+    write_consistency: Consistency,
+    /// The last write timestamp handed out (µs), so timestamps only increase.
+    last_ts: AtomicI64,
+}
+
+/// The Cassandra store. Cheap to share (`Arc` inside).
+pub struct CassandraStore {
+    inner: Arc<Inner>,
+    runtime: tokio::runtime::Handle,
+    /// Ends the runtime thread when the store is dropped.
+    _stop: tokio::sync::oneshot::Sender<()>,
+    keyspace: String,
+}
+
+impl fmt::Debug for CassandraStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CassandraStore")
+            .field("keyspace", &self.keyspace)
+            .finish_non_exhaustive()
+    }
+}
+
+fn err(e: impl fmt::Display) -> StoreError {
+    StoreError::Io {
+        backend: "cassandra",
+        message: e.to_string(),
+    }
+}
+
+fn open_err(opts: &CassandraOptions, reason: impl fmt::Display) -> StoreError {
+    StoreError::Open {
+        path: format!(
+            "cassandra://{}/{}",
+            opts.contact_points.join(","),
+            opts.keyspace
+        ),
+        reason: reason.to_string(),
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn real_now_secs() -> u32 {
+    (now_ms() / 1000) as u32
+}
+
+/// Starts the driver's runtime thread.
+fn start_runtime() -> Result<(tokio::runtime::Handle, tokio::sync::oneshot::Sender<()>), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the driver runtime: {e}"))?;
+    let handle = rt.handle().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("tessera-cassandra".into())
+        .spawn(move || {
+            // Drives the driver's I/O until the store is dropped.
+            let _ = rt.block_on(stopped);
+        })
+        .map_err(|e| format!("cannot start the driver thread: {e}"))?;
+    Ok((handle, stop))
+}
+
+/// Runs `fut` on the driver's runtime and waits for it on this (non-worker) thread.
+fn block_on<T: Send + 'static>(
+    runtime: &tokio::runtime::Handle,
+    fut: impl Future<Output = Result<T, StoreError>> + Send + 'static,
+) -> Result<T, StoreError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    runtime.spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+    rx.recv().map_err(|_| err("the driver runtime stopped"))?
+}
+
+impl CassandraStore {
+    /// Connects and prepares every statement. The schema must exist (`tessera migrate`).
+    pub fn open(opts: &CassandraOptions) -> Result<CassandraStore, StoreError> {
+        let (runtime, stop) = start_runtime().map_err(|e| open_err(opts, e))?;
+        let o = opts.clone();
+        let inner = block_on(&runtime, async move {
+            let session = connect(&o).await.map_err(|e| open_err(&o, e))?;
+            let st = prepare_all(&session, &o)
+                .await
+                .map_err(|e| open_err(&o, e))?;
+            Ok(Inner {
+                session,
+                st,
+                batching: o.write_batching,
+                write_consistency: o.write_consistency.driver(),
+                last_ts: AtomicI64::new(0),
+            })
+        })?;
+        Ok(CassandraStore {
+            inner: Arc::new(inner),
+            runtime,
+            _stop: stop,
+            keyspace: opts.keyspace.clone(),
+        })
+    }
+
+    fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(
+            Arc<Inner>,
+        ) -> std::pin::Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send>>,
+    ) -> Result<T, StoreError> {
+        block_on(&self.runtime, f(Arc::clone(&self.inner)))
+    }
+}
+
+impl Store for CassandraStore {
+    fn name(&self) -> &'static str {
+        "cassandra"
+    }
+
+    /// `durable` needs nothing extra: a write returns once acknowledged at the configured
+    /// `write_consistency`, and that is the durability Cassandra offers.
+    fn apply(&self, batch: &[Mutation], _durable: bool) -> Result<(), StoreError> {
+        let batch = batch.to_vec();
+        self.run(move |inner| Box::pin(inner.apply(batch)))
+    }
+
+    fn get(&self, key: &TokenKey, now: u32) -> Result<Option<StoredToken>, StoreError> {
+        let key = *key;
+        self.run(move |inner| Box::pin(async move { inner.get(key, now).await }))
+    }
+
+    fn grant_tokens(&self, grant: GrantId, now: u32) -> Result<Vec<TokenKey>, StoreError> {
+        self.run(move |inner| Box::pin(async move { inner.grant_tokens(grant, now).await }))
+    }
+
+    fn scan_live(
+        &self,
+        now: u32,
+        visit: &mut dyn FnMut(TokenKey, TokenView<'_>),
+    ) -> Result<u64, StoreError> {
+        self.scan_tokens(now, visit)
+    }
+
+    fn purge_expired(&self, _now: u32, _limit: usize) -> Result<usize, StoreError> {
+        Ok(0)
+    }
+
+    fn self_expiring(&self) -> bool {
+        true
+    }
+
+    fn shared(&self) -> Option<&dyn SharedStore> {
+        Some(self)
+    }
+}
+
+impl SharedStore for CassandraStore {
+    fn lookup(&self, key: TokenKey, now: u32) -> Lookup {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        let inner = Arc::clone(&self.inner);
+        self.runtime.spawn(async move {
+            let _ = tx.send(inner.get(key, now).await);
+        });
+        rx
+    }
+
+    fn revocations_since(&self, since_ms: u64) -> Result<Vec<Revocation>, StoreError> {
+        self.run(move |inner| Box::pin(async move { inner.revocations_since(since_ms).await }))
+    }
+
+    fn clients(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.list_specs(Admin::Clients)
+    }
+
+    fn put_client(&self, id: &str, spec: &str) -> Result<(), StoreError> {
+        self.put_spec(Admin::Clients, id, spec)
+    }
+
+    fn remove_client(&self, id: &str) -> Result<bool, StoreError> {
+        self.remove_spec(Admin::Clients, id)
+    }
+
+    fn users(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.list_specs(Admin::Users)
+    }
+
+    fn put_user(&self, username: &str, spec: &str) -> Result<(), StoreError> {
+        self.put_spec(Admin::Users, username, spec)
+    }
+
+    fn remove_user(&self, username: &str) -> Result<bool, StoreError> {
+        self.remove_spec(Admin::Users, username)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,112 @@
+//! The clients and users kept in the store (`tessera client add`, `tessera user add`; the
+//! nodes re-read them): the `clients` and `users` tables, name → JSON spec, which the store
+//! keeps without parsing. Both tables have the same shape and the same operations.
+//!
+//! Touches the `clients` and `users` tables only.
+
+use super::statements::Statements;
+use super::{err, CassandraStore, Inner};
+use crate::store::StoreError;
+use futures_util::StreamExt;
+use scylla::statement::prepared::PreparedStatement;
+
+/// The two administrative tables: same shape (name → JSON spec), same operations.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Admin {
+    Clients,
+    Users,
+}
+
+impl Statements {
+    /// (list, put, get one, delete) for `table`.
+    fn admin(
+        &self,
+        table: Admin,
+    ) -> (
+        &PreparedStatement,
+        &PreparedStatement,
+        &PreparedStatement,
+        &PreparedStatement,
+    ) {
+        match table {
+            Admin::Clients => (
+                &self.clients,
+                &self.put_client,
+                &self.get_client,
+                &self.delete_client,
+            ),
+            Admin::Users => (
+                &self.users,
+                &self.put_user,
+                &self.get_user,
+                &self.delete_user,
+            ),
+        }
+    }
+}
+
+impl Inner {
+    async fn pairs(&self, st: &PreparedStatement) -> Result<Vec<(String, String)>, StoreError> {
+        let mut rows = self
+            .session
+            .execute_iter(st.clone(), ())
+            .await
+            .map_err(err)?
+            .rows_stream::<(String, Option<String>)>()
+            .map_err(err)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().await {
+            let (id, spec) = row.map_err(err)?;
+            out.push((id, spec.unwrap_or_default()));
+        }
+        Ok(out)
+    }
+
+    async fn exists(&self, st: &PreparedStatement, id: &str) -> Result<bool, StoreError> {
+        let rows = self
+            .session
+            .execute_unpaged(st, (id,))
+            .await
+            .map_err(err)?
+            .into_rows_result()
+            .map_err(err)?;
+        Ok(rows.rows_num() > 0)
+    }
+}
+
+impl CassandraStore {
+    pub(super) fn list_specs(&self, table: Admin) -> Result<Vec<(String, String)>, StoreError> {
+        self.run(move |inner| Box::pin(async move { inner.pairs(inner.st.admin(table).0).await }))
+    }
+
+    pub(super) fn put_spec(&self, table: Admin, name: &str, spec: &str) -> Result<(), StoreError> {
+        let (name, spec) = (name.to_owned(), spec.to_owned());
+        self.run(move |inner| {
+            Box::pin(async move {
+                inner
+                    .session
+                    .execute_unpaged(inner.st.admin(table).1, (&name, &spec))
+                    .await
+                    .map(|_| ())
+                    .map_err(err)
+            })
+        })
+    }
+
+    /// Whether there was such an entry.
+    pub(super) fn remove_spec(&self, table: Admin, name: &str) -> Result<bool, StoreError> {
+        let name = name.to_owned();
+        self.run(move |inner| {
+            Box::pin(async move {
+                let (_, _, get, delete) = inner.st.admin(table);
+                let existed = inner.exists(get, &name).await?;
+                inner
+                    .session
+                    .execute_unpaged(delete, (&name,))
+                    .await
+                    .map_err(err)?;
+                Ok(existed)
+            })
+        })
+    }
+}

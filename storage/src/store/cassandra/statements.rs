@@ -1,0 +1,168 @@
+//! Every CQL statement the store runs on data, prepared once per store at
+//! [`super::CassandraStore::open`] with its consistency level: token puts, deletes and
+//! reads, the grant links, the revocation log, the clients and users.
+//!
+//! Touches no row: it only prepares. The other files pick their statements from
+//! [`Statements`]; the keyspace and table names appear here and in the schema only.
+
+use super::{CassandraOptions, Level};
+use scylla::client::session::Session;
+use scylla::statement::prepared::PreparedStatement;
+
+/// The prepared statements; the token tables' are indexed 0 = `access_tokens`,
+/// 1 = `refresh_tokens`.
+pub(super) struct Statements {
+    pub(super) put: [PreparedStatement; 2],
+    pub(super) link: PreparedStatement,
+    pub(super) delete: [PreparedStatement; 2],
+    pub(super) delete_grant: PreparedStatement,
+    pub(super) select_grant: PreparedStatement,
+    pub(super) get: [PreparedStatement; 2],
+    pub(super) scan: [PreparedStatement; 2],
+    pub(super) log_revocation: PreparedStatement,
+    pub(super) revocations: PreparedStatement,
+    pub(super) clients: PreparedStatement,
+    pub(super) put_client: PreparedStatement,
+    pub(super) get_client: PreparedStatement,
+    pub(super) delete_client: PreparedStatement,
+    pub(super) users: PreparedStatement,
+    pub(super) put_user: PreparedStatement,
+    pub(super) get_user: PreparedStatement,
+    pub(super) delete_user: PreparedStatement,
+}
+
+async fn prepare(
+    session: &Session,
+    cql: String,
+    level: Level,
+) -> Result<PreparedStatement, String> {
+    let mut st = session.prepare(cql.as_str()).await.map_err(|e| {
+        format!("{e} (preparing `{cql}`; has `tessera migrate` created the schema?)")
+    })?;
+    st.set_consistency(level.driver());
+    Ok(st)
+}
+
+pub(super) async fn prepare_all(
+    session: &Session,
+    opts: &CassandraOptions,
+) -> Result<Statements, String> {
+    let ks = &opts.keyspace;
+    let (r, w) = (opts.read_consistency, opts.write_consistency);
+    let tables = ["access_tokens", "refresh_tokens"];
+    let mut put = Vec::new();
+    let mut delete = Vec::new();
+    let mut get = Vec::new();
+    let mut scan = Vec::new();
+    for t in tables {
+        put.push(
+            prepare(
+                session,
+                format!("INSERT INTO {ks}.{t} (key, grant_id, client, record) VALUES (?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?"),
+                w,
+            )
+            .await?,
+        );
+        delete.push(
+            prepare(
+                session,
+                format!("DELETE FROM {ks}.{t} USING TIMESTAMP ? WHERE key = ?"),
+                w,
+            )
+            .await?,
+        );
+        get.push(
+            prepare(
+                session,
+                format!("SELECT record FROM {ks}.{t} WHERE key = ?"),
+                r,
+            )
+            .await?,
+        );
+        let mut s = prepare(session, format!("SELECT key, record FROM {ks}.{t}"), r).await?;
+        s.set_page_size(5_000);
+        scan.push(s);
+    }
+    let two = |v: Vec<PreparedStatement>| -> Result<[PreparedStatement; 2], String> {
+        v.try_into().map_err(|_| "statement count".to_string())
+    };
+    Ok(Statements {
+        put: two(put)?,
+        delete: two(delete)?,
+        get: two(get)?,
+        scan: two(scan)?,
+        link: prepare(
+            session,
+            format!("INSERT INTO {ks}.grants (grant_id, key, kind, expires_at) VALUES (?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?"),
+            w,
+        )
+        .await?,
+        delete_grant: prepare(
+            session,
+            format!("DELETE FROM {ks}.grants USING TIMESTAMP ? WHERE grant_id = ?"),
+            w,
+        )
+        .await?,
+        select_grant: prepare(
+            session,
+            format!("SELECT key, kind, expires_at FROM {ks}.grants WHERE grant_id = ?"),
+            r,
+        )
+        .await?,
+        log_revocation: prepare(
+            session,
+            format!("INSERT INTO {ks}.revocations (bucket, at, target) VALUES (?, ?, ?)"),
+            w,
+        )
+        .await?,
+        revocations: prepare(
+            session,
+            format!("SELECT at, target FROM {ks}.revocations WHERE bucket = ? AND at > ?"),
+            r,
+        )
+        .await?,
+        clients: prepare(session, format!("SELECT id, spec FROM {ks}.clients"), r).await?,
+        put_client: prepare(
+            session,
+            format!("INSERT INTO {ks}.clients (id, spec, updated_at) VALUES (?, ?, toTimestamp(now()))"),
+            write_for_admin(w),
+        )
+        .await?,
+        get_client: prepare(session, format!("SELECT id FROM {ks}.clients WHERE id = ?"), r).await?,
+        delete_client: prepare(
+            session,
+            format!("DELETE FROM {ks}.clients WHERE id = ?"),
+            write_for_admin(w),
+        )
+        .await?,
+        users: prepare(session, format!("SELECT username, spec FROM {ks}.users"), r).await?,
+        put_user: prepare(
+            session,
+            format!("INSERT INTO {ks}.users (username, spec, updated_at) VALUES (?, ?, toTimestamp(now()))"),
+            write_for_admin(w),
+        )
+        .await?,
+        get_user: prepare(
+            session,
+            format!("SELECT username FROM {ks}.users WHERE username = ?"),
+            r,
+        )
+        .await?,
+        delete_user: prepare(
+            session,
+            format!("DELETE FROM {ks}.users WHERE username = ?"),
+            write_for_admin(w),
+        )
+        .await?,
+    })
+}
+
+/// Administrative writes (clients, users) are rare and must not live only in a hint:
+/// `ANY` becomes `ONE` for them.
+fn write_for_admin(level: Level) -> Level {
+    if level == Level::Any {
+        Level::One
+    } else {
+        level
+    }
+}

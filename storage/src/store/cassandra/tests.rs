@@ -1,0 +1,236 @@
+//! Against the real Cassandra that `tests/services/cassandra.sh start` runs (address in
+//! `TESSERA_CASSANDRA`, default 127.0.0.1:9042). Each test uses its own keyspace.
+//!
+//! Touches only keyspaces of its own, named after the test and this process, and drops them.
+
+use super::*;
+use crate::conformance;
+use crate::record::TokenKind;
+use crate::store::Revoked;
+use std::time::Duration;
+
+fn options(keyspace: &str) -> CassandraOptions {
+    CassandraOptions {
+        contact_points: vec![
+            std::env::var("TESSERA_CASSANDRA").unwrap_or_else(|_| "127.0.0.1:9042".into())
+        ],
+        keyspace: keyspace.into(),
+        local_datacenter: None,
+        username: None,
+        password: None,
+        tls: None,
+        read_consistency: Level::One,
+        write_consistency: Level::Any,
+        request_timeout: Duration::from_secs(10),
+        connect_timeout: Duration::from_secs(5),
+        write_batching: WriteBatching::default(),
+    }
+}
+
+const REPLICATION: &str = "{'class': 'SimpleStrategy', 'replication_factor': 1}";
+
+/// A fresh keyspace per store, so every conformance check starts empty.
+fn fresh(prefix: &str, n: &mut u32) -> CassandraStore {
+    fresh_with(prefix, n, WriteBatching::default())
+}
+
+fn fresh_with(prefix: &str, n: &mut u32, batching: WriteBatching) -> CassandraStore {
+    *n += 1;
+    let ks = format!("{prefix}_{}_{n}", std::process::id());
+    let opts = CassandraOptions {
+        write_batching: batching,
+        ..options(&ks)
+    };
+    CassandraStore::migrate(&opts, REPLICATION).unwrap_or_else(|e| {
+        panic!("{e}\n(is Cassandra running? `bash tests/services/cassandra.sh start`)")
+    });
+    CassandraStore::open(&opts).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn drop_keyspace(prefix: &str) {
+    // Best effort: leave the server tidy for the next run.
+    let opts = options("system");
+    if let Ok((rt, _stop)) = start_runtime() {
+        let pid = std::process::id();
+        let prefix = prefix.to_owned();
+        let _ = block_on(&rt, async move {
+            let session = connect(&opts).await.map_err(err)?;
+            let rows = session
+                .query_unpaged("SELECT keyspace_name FROM system_schema.keyspaces", &[])
+                .await
+                .map_err(err)?
+                .into_rows_result()
+                .map_err(err)?;
+            let names: Vec<String> = rows
+                .rows::<(String,)>()
+                .map_err(err)?
+                .filter_map(Result::ok)
+                .map(|(n,)| n)
+                .filter(|n| n.starts_with(&format!("{prefix}_{pid}_")))
+                .collect();
+            for n in names {
+                let _ = session
+                    .query_unpaged(format!("DROP KEYSPACE IF EXISTS {n}"), &[])
+                    .await;
+            }
+            Ok(())
+        });
+    }
+}
+
+#[test]
+fn cassandra_store_passes_the_conformance_suite_with_concurrent_writes() {
+    let mut n = 0;
+    conformance::run_all(&mut || Box::new(fresh_with("conf", &mut n, WriteBatching::Concurrent)));
+    drop_keyspace("conf");
+}
+
+#[test]
+fn cassandra_store_passes_the_conformance_suite_with_unlogged_batches() {
+    let mut n = 0;
+    // Batches of 3 statements, so the suite's batches span several CQL batches.
+    conformance::run_all(&mut || Box::new(fresh_with("confu", &mut n, WriteBatching::Unlogged(3))));
+    drop_keyspace("confu");
+}
+
+#[test]
+fn write_batching_names_parse_as_the_config_documents() {
+    assert_eq!(
+        WriteBatching::parse("concurrent"),
+        Some(WriteBatching::Concurrent)
+    );
+    assert_eq!(
+        WriteBatching::parse("unlogged"),
+        Some(WriteBatching::Unlogged(WriteBatching::UNLOGGED_STATEMENTS))
+    );
+    assert_eq!(
+        WriteBatching::parse("unlogged:64"),
+        Some(WriteBatching::Unlogged(64))
+    );
+    for bad in [
+        "",
+        "logged",
+        "unlogged:0",
+        "unlogged:257",
+        "unlogged:x",
+        "concurrent:2",
+    ] {
+        assert_eq!(WriteBatching::parse(bad), None, "{bad:?}");
+    }
+    for mode in [WriteBatching::Concurrent, WriteBatching::Unlogged(5)] {
+        assert_eq!(WriteBatching::parse(&mode.to_string()), Some(mode));
+    }
+}
+
+#[test]
+fn revocation_log_records_deleted_tokens_and_grants_for_other_nodes() {
+    let mut n = 0;
+    let store = fresh("revlog", &mut n);
+    let since = now_ms().saturating_sub(1);
+    let k = conformance::key("gone");
+    store
+        .apply(
+            &[
+                Mutation::Put {
+                    key: k,
+                    token: conformance::token(TokenKind::Access, 5, 600),
+                },
+                Mutation::Delete { key: k },
+                Mutation::DeleteGrant { grant: GrantId(5) },
+            ],
+            false,
+        )
+        .expect("apply");
+    let log = store.revocations_since(since).expect("poll");
+    let revoked: Vec<Revoked> = log.iter().map(|r| r.revoked).collect();
+    assert!(revoked.contains(&Revoked::Token(k)), "{log:?}");
+    assert!(revoked.contains(&Revoked::Grant(GrantId(5))), "{log:?}");
+    assert!(log.iter().all(|r| r.at_ms > since));
+    drop_keyspace("revlog");
+}
+
+#[test]
+fn read_through_lookup_answers_on_a_channel() {
+    let mut n = 0;
+    let store = fresh("lookup", &mut n);
+    let k = conformance::key("rt");
+    let t = conformance::token(TokenKind::Refresh, 11, 600);
+    store
+        .apply(
+            &[Mutation::Put {
+                key: k,
+                token: t.clone(),
+            }],
+            false,
+        )
+        .expect("put");
+    let found = futures_executor_block(store.lookup(k, conformance::NOW));
+    assert_eq!(found, Some(t));
+    let missing = futures_executor_block(store.lookup(conformance::key("none"), conformance::NOW));
+    assert_eq!(missing, None);
+    drop_keyspace("lookup");
+}
+
+#[test]
+fn clients_and_users_are_kept_by_id() {
+    let mut n = 0;
+    let store = fresh("admin", &mut n);
+    store.put_client("svc-x", r#"{"id":"svc-x"}"#).expect("put");
+    assert_eq!(
+        store.clients().expect("list"),
+        vec![("svc-x".to_string(), r#"{"id":"svc-x"}"#.to_string())]
+    );
+    assert!(store.remove_client("svc-x").expect("remove"));
+    assert!(!store.remove_client("svc-x").expect("remove again"));
+    store
+        .put_user("ann", r#"{"password_hash":"x"}"#)
+        .expect("user");
+    assert_eq!(store.users().expect("users").len(), 1);
+    assert!(store.remove_user("ann").expect("remove user"));
+    drop_keyspace("admin");
+}
+
+#[test]
+fn ttl_expires_tokens_in_the_store_itself() {
+    let mut n = 0;
+    let store = fresh("ttl", &mut n);
+    let now = real_now_secs();
+    let k = conformance::key("short");
+    let t = StoredToken {
+        issued_at: now,
+        expires_at: now + 2,
+        ..conformance::token(TokenKind::Access, 0, 2)
+    };
+    store
+        .apply(&[Mutation::Put { key: k, token: t }], false)
+        .expect("put");
+    assert!(store.get(&k, now).expect("get").is_some());
+    std::thread::sleep(Duration::from_millis(3_500));
+    // Asked about a moment before expiry, the row is gone all the same: Cassandra's TTL
+    // removed it, not Tessera's filter.
+    assert_eq!(store.get(&k, now).expect("get"), None);
+    assert_eq!(store.purge_expired(now + 10, 100).expect("purge"), 0);
+    drop_keyspace("ttl");
+}
+
+fn futures_executor_block(rx: Lookup) -> Option<StoredToken> {
+    // A plain thread may block on a oneshot by polling it with a no-op waker.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    rt.block_on(rx).expect("answer").expect("lookup")
+}
+
+#[test]
+fn schema_statements_fill_in_keyspace_and_replication() {
+    let s = schema_statements("ks1", REPLICATION);
+    assert!(s[0].starts_with("CREATE KEYSPACE IF NOT EXISTS ks1"));
+    assert!(s[0].contains("SimpleStrategy"));
+    assert!(s
+        .iter()
+        .all(|x| !x.contains('{') || x.contains("replication")));
+    assert!(s.iter().any(|x| x.contains("ks1.revocations")));
+    assert!(valid_keyspace("tessera_1"));
+    assert!(!valid_keyspace("x; DROP"));
+    assert!(!valid_keyspace("1abc"));
+}

@@ -1,0 +1,207 @@
+//! The write path: one write-behind batch ([`Mutation`]s from the flusher) turned into CQL
+//! writes, each with its explicit, increasing `USING TIMESTAMP` so the concurrent writes
+//! land as if applied in order, then sent as unlogged batches or one request each
+//! ([`WriteBatching`]). See the module's doc for why.
+//!
+//! Touches the token tables, the `grants` links (read first for a grant delete's key set,
+//! through [`Inner::grant_keys`]) and the `revocations` log (entries from [`revocations`]).
+
+use super::revocations::{self, BUCKET_MS};
+use super::statements::Statements;
+use super::{err, now_ms, real_now_secs, Inner, WriteBatching};
+use crate::key::TokenKey;
+use crate::record::{GrantId, TokenKind};
+use crate::store::{codec, Mutation, Revoked, StoreError};
+use scylla::serialize::row::SerializeRow;
+use scylla::statement::batch::{Batch, BatchType};
+use scylla::statement::prepared::PreparedStatement;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Which prepared write a [`Pending`] runs.
+#[derive(Debug, Clone, Copy)]
+enum Which {
+    Put(usize),
+    Link,
+    Delete(usize),
+    DeleteGrant,
+    Log,
+}
+
+impl Which {
+    fn of(self, st: &Statements) -> &PreparedStatement {
+        match self {
+            Which::Put(t) => &st.put[t],
+            Which::Link => &st.link,
+            Which::Delete(t) => &st.delete[t],
+            Which::DeleteGrant => &st.delete_grant,
+            Which::Log => &st.log_revocation,
+        }
+    }
+}
+
+/// One write of a batch, waiting to be sent.
+struct Pending {
+    which: Which,
+    values: Box<dyn SerializeRow + Send + Sync>,
+}
+
+impl Pending {
+    fn new(which: Which, values: impl SerializeRow + Send + Sync + 'static) -> Pending {
+        Pending {
+            which,
+            values: Box::new(values),
+        }
+    }
+}
+
+const KIND_ACCESS: i8 = 1;
+const KIND_REFRESH: i8 = 2;
+
+impl Inner {
+    /// `n` increasing write timestamps (µs), starting after every earlier one.
+    fn timestamps(&self, n: usize) -> i64 {
+        let now = (now_ms() * 1000) as i64;
+        let mut last = self.last_ts.load(Ordering::Relaxed);
+        loop {
+            let start = now.max(last + 1);
+            match self.last_ts.compare_exchange_weak(
+                last,
+                start + n as i64,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return start,
+                Err(seen) => last = seen,
+            }
+        }
+    }
+
+    pub(super) async fn apply(self: Arc<Self>, batch: Vec<Mutation>) -> Result<(), StoreError> {
+        // Phase 1: the key sets of the grant deletes.
+        let mut grant_sets: HashMap<GrantId, HashSet<TokenKey>> = HashMap::new();
+        for m in &batch {
+            if let Mutation::DeleteGrant { grant } = m {
+                if !grant_sets.contains_key(grant) {
+                    let keys = self.grant_keys(*grant).await?;
+                    grant_sets.insert(*grant, keys.into_iter().map(|(k, _, _)| k).collect());
+                }
+            }
+        }
+        // Phase 2: every write, concurrently, each with its place in the batch as timestamp.
+        let base = self.timestamps(batch.len());
+        let real_now = real_now_secs();
+        let at = now_ms();
+        let bucket = (at / BUCKET_MS) as i64;
+        let mut writes: Vec<Pending> = Vec::with_capacity(batch.len() * 2);
+        let mut puts_so_far: Vec<(GrantId, TokenKey)> = Vec::new();
+        for (i, m) in batch.iter().enumerate() {
+            let ts = base + i as i64;
+            match m {
+                Mutation::Put { key, token } => {
+                    let ttl = token.expires_at.saturating_sub(real_now);
+                    if ttl == 0 {
+                        continue; // Already dead by the wall clock: nothing to keep.
+                    }
+                    let ttl = ttl.min(i32::MAX as u32) as i32;
+                    let mut record = Vec::with_capacity(96);
+                    codec::encode(token, &mut record);
+                    let (table, kind) = match token.kind {
+                        TokenKind::Access => (0, KIND_ACCESS),
+                        TokenKind::Refresh => (1, KIND_REFRESH),
+                    };
+                    let k = key.as_bytes().to_vec();
+                    let grant = token.grant.0 as i64;
+                    let client = token.client.to_string();
+                    writes.push(Pending::new(
+                        Which::Put(table),
+                        (k.clone(), grant, client, record, ttl, ts),
+                    ));
+                    if !token.grant.is_none() {
+                        let expires = i64::from(token.expires_at);
+                        writes.push(Pending::new(
+                            Which::Link,
+                            (grant, k, kind, expires, ttl, ts),
+                        ));
+                        puts_so_far.push((token.grant, *key));
+                    }
+                }
+                Mutation::Delete { key } => {
+                    delete_token(&mut writes, key, ts);
+                    writes.push(log(bucket, at, Revoked::Token(*key)));
+                }
+                Mutation::DeleteGrant { grant } => {
+                    let mut keys: HashSet<TokenKey> =
+                        grant_sets.get(grant).cloned().unwrap_or_default();
+                    keys.extend(
+                        puts_so_far
+                            .iter()
+                            .filter(|(g, _)| g == grant)
+                            .map(|(_, k)| *k),
+                    );
+                    for key in &keys {
+                        delete_token(&mut writes, key, ts);
+                    }
+                    writes.push(Pending::new(Which::DeleteGrant, (ts, grant.0 as i64)));
+                    writes.push(log(bucket, at, Revoked::Grant(*grant)));
+                }
+            }
+        }
+        self.send(&writes).await
+    }
+
+    /// Sends `writes` the configured way and waits for every acknowledgement.
+    async fn send(&self, writes: &[Pending]) -> Result<(), StoreError> {
+        let results = match self.batching {
+            WriteBatching::Concurrent => {
+                futures_util::future::join_all(writes.iter().map(|w| {
+                    self.session
+                        .execute_unpaged(w.which.of(&self.st), &w.values)
+                }))
+                .await
+            }
+            WriteBatching::Unlogged(size) => {
+                let batches: Vec<(Batch, Vec<&(dyn SerializeRow + Send + Sync)>)> = writes
+                    .chunks(size.max(1))
+                    .map(|chunk| {
+                        let mut batch = Batch::new(BatchType::Unlogged);
+                        batch.set_consistency(self.write_consistency);
+                        for w in chunk {
+                            batch.append_statement(w.which.of(&self.st).clone());
+                        }
+                        (batch, chunk.iter().map(|w| &*w.values).collect())
+                    })
+                    .collect();
+                futures_util::future::join_all(
+                    batches
+                        .iter()
+                        .map(|(batch, values)| self.session.batch(batch, values)),
+                )
+                .await
+            }
+        };
+        for result in results {
+            result.map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
+/// The revocation-log entry for `revoked`, at `at` (ms) in `bucket`.
+fn log(bucket: i64, at: u64, revoked: Revoked) -> Pending {
+    Pending::new(
+        Which::Log,
+        (bucket, at as i64, revocations::target(revoked)),
+    )
+}
+
+/// Deletes `key` from both token tables (a delete does not say which kind it was).
+fn delete_token(writes: &mut Vec<Pending>, key: &TokenKey, ts: i64) {
+    for table in 0..2 {
+        writes.push(Pending::new(
+            Which::Delete(table),
+            (ts, key.as_bytes().to_vec()),
+        ));
+    }
+}
