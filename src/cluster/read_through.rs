@@ -8,7 +8,13 @@
 //!
 //! Two guards keep floods of unknown tokens away from the store: a negative cache (a key
 //! the store did not know is not asked about again for `negative_cache_ms`) and a limit on
-//! lookups in flight (`read_through_limit`; beyond it a miss is answered as unknown).
+//! lookups in flight (`read_through_limit`). A connection serves one request at a time, so
+//! one connection holds at most one of those slots.
+//!
+//! "Cannot tell" is never "unknown": a lookup the store does not answer (an error, a
+//! timeout, the in-flight limit reached) is [`Unavailable`], which endpoints answer with
+//! 503 `temporarily_unavailable` and `Retry-After`. Clients drop refresh tokens on
+//! `invalid_grant`; a store blip must not log everyone out.
 //!
 //! A third guard keeps removals removed: what this node revoked or used up is remembered
 //! from the moment it leaves the table until the write-behind has written the removal to
@@ -161,6 +167,15 @@ impl ReadThrough {
         shard.insert(*key, now_ms + self.negative_ms);
     }
 
+    /// A slot for one lookup in flight, or `None` at `read_through_limit`.
+    fn admit(&self) -> Option<Slot<'_>> {
+        if self.in_flight.fetch_add(1, Ordering::Relaxed) >= self.limit {
+            self.in_flight.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(Slot(&self.in_flight))
+    }
+
     /// Forgets that `key` was unknown (this node just learnt it exists).
     pub fn forget(&self, key: &TokenKey) {
         self.shard(key).lock().remove(key);
@@ -183,6 +198,19 @@ impl WriteObserver for ReadThrough {
     }
 }
 
+/// The store could not say whether a token exists (error, timeout, or this node's
+/// read-through limit reached). Never to be answered as "invalid".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unavailable;
+
+impl From<Unavailable> for crate::oauth::OAuthError {
+    fn from(_: Unavailable) -> Self {
+        crate::oauth::OAuthError::temporarily_unavailable(
+            "the token store cannot answer right now; retry shortly",
+        )
+    }
+}
+
 /// Where a lookup reads: this node's table, and the shared store behind it (with this
 /// node's read-through state) when there is one.
 #[derive(Debug, Clone, Copy)]
@@ -192,40 +220,44 @@ pub struct Tokens<'a> {
     pub syms: &'a Symbols,
 }
 
-/// The live record of `key`: from this node's table, or else from the shared store. A
-/// token of a client missing from `clients` (removed) is as good as unknown.
+/// The live record of `key`: from this node's table, or else from the shared store;
+/// `Ok(None)` when it is certainly not live here, [`Unavailable`] when the store cannot
+/// tell. A token of a client missing from `clients` (removed) is as good as unknown.
 pub async fn lookup(
     tokens: Tokens<'_>,
     clients: &Clients,
     key: &TokenKey,
     now: u32,
-) -> Option<TokenRecord> {
+) -> Result<Option<TokenRecord>, Unavailable> {
     if let Some(record) = tokens.table.get(key, now) {
-        return Some(record);
+        return Ok(Some(record));
     }
-    let (shared, rt) = tokens.shared?;
+    let Some((shared, rt)) = tokens.shared else {
+        // The table is the whole truth without a shared store.
+        return Ok(None);
+    };
     let now_ms = crate::clock::now_millis();
     if rt.known_unknown(key, now_ms) || rt.was_removed_here(Removed::Key(*key), now_ms) {
-        return None;
+        return Ok(None);
     }
-    if rt.in_flight.fetch_add(1, Ordering::Relaxed) >= rt.limit {
-        rt.in_flight.fetch_sub(1, Ordering::Relaxed);
-        debug!("read-through limit reached; answering a miss as unknown");
-        return None;
-    }
-    let answer = shared.lookup(*key, now).await;
-    rt.in_flight.fetch_sub(1, Ordering::Relaxed);
-    let token = match answer {
+    let Some(_slot) = rt.admit() else {
+        debug!("read-through limit reached; answering 503");
+        return Err(Unavailable);
+    };
+    let token = match shared.lookup(*key, now).await {
         Ok(Ok(Some(token))) => token,
         Ok(Ok(None)) => {
             rt.remember_unknown(key, crate::clock::now_millis());
-            return None;
+            return Ok(None);
         }
         Ok(Err(e)) => {
-            debug!(error = %e, "read-through failed; answering as unknown");
-            return None;
+            debug!(error = %e, "read-through failed; answering 503");
+            return Err(Unavailable);
         }
-        Err(_) => return None,
+        Err(_) => {
+            debug!("the store dropped a read-through; answering 503");
+            return Err(Unavailable);
+        }
     };
     // Removed here, by itself or with its grant, while the store has not seen it yet (or
     // while this read was in flight)? Then it stays removed.
@@ -233,10 +265,12 @@ pub async fn lookup(
     if rt.was_removed_here(Removed::Key(*key), now_ms)
         || rt.was_removed_here(Removed::Grant(token.grant), now_ms)
     {
-        return None;
+        return Ok(None);
     }
     // A token of a client this node does not know (removed) is as good as unknown.
-    clients.get(&token.client)?;
+    if clients.get(&token.client).is_none() {
+        return Ok(None);
+    }
     let syms = tokens.syms;
     let record = TokenRecord {
         grant: token.grant,
@@ -251,12 +285,23 @@ pub async fn lookup(
     // Revoked here while the read was in flight? Then the revocation log has it too, and
     // the cluster thread removes it again within the propagation window.
     tokens.table.restore(*key, record);
-    record.is_live(now).then_some(record)
+    Ok(record.is_live(now).then_some(record))
+}
+
+/// One read-through in flight; frees its slot when dropped (also when the request's task
+/// is dropped mid-await).
+struct Slot<'a>(&'a AtomicUsize);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tessera_storage::store::{StoreError, StoredToken};
 
     #[test]
     fn negative_cache_remembers_an_unknown_key_for_its_lifetime_only() {
@@ -334,6 +379,157 @@ mod tests {
             let key = TokenKey::of(&i.to_le_bytes());
             assert!(rt.was_removed_here(Removed::Key(key), later), "lost {i}");
         }
+    }
+
+    /// A shared store whose read-through answers are scripted: `Some(answer)` is sent at
+    /// once, `None` is a lookup that never completes (its sender is kept).
+    #[derive(Debug, Default)]
+    struct Scripted {
+        answers: Mutex<Vec<Option<Result<Option<StoredToken>, StoreError>>>>,
+        pending:
+            Mutex<Vec<futures_channel::oneshot::Sender<Result<Option<StoredToken>, StoreError>>>>,
+    }
+
+    impl SharedStore for Scripted {
+        fn lookup(&self, _key: TokenKey, _now: u32) -> tessera_storage::store::Lookup {
+            let (tx, rx) = futures_channel::oneshot::channel();
+            match self.answers.lock().pop() {
+                Some(Some(answer)) => {
+                    let _ = tx.send(answer);
+                }
+                Some(None) => self.pending.lock().push(tx),
+                // Nothing scripted: the store went away (its thread dropped the sender).
+                None => drop(tx),
+            }
+            rx
+        }
+        fn revocations_since(
+            &self,
+            _since_ms: u64,
+        ) -> Result<Vec<tessera_storage::store::Revocation>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn clients(&self) -> Result<Vec<(String, String)>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn put_client(&self, _id: &str, _spec: &str) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn remove_client(&self, _id: &str) -> Result<bool, StoreError> {
+            Ok(false)
+        }
+        fn users(&self) -> Result<Vec<(String, String)>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn put_user(&self, _username: &str, _spec: &str) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn remove_user(&self, _username: &str) -> Result<bool, StoreError> {
+            Ok(false)
+        }
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+
+    fn io_error() -> StoreError {
+        StoreError::Io {
+            backend: "scripted",
+            message: "timed out".into(),
+        }
+    }
+
+    #[test]
+    fn a_store_that_cannot_answer_is_unavailable_never_unknown() {
+        let table = TokenTable::new(4, 0);
+        let syms = Symbols::default();
+        let clients = Clients::new(Vec::new());
+        let rt = ReadThrough::new(60_000, 1_000, 8);
+        let store = Scripted::default();
+        // An error, then a dropped answer: both "cannot tell".
+        store.answers.lock().push(Some(Err(io_error())));
+        let tokens = Tokens {
+            table: &table,
+            shared: Some((&store, &rt)),
+            syms: &syms,
+        };
+        let key = TokenKey::of(b"issued-elsewhere");
+        assert_eq!(
+            block_on(lookup(tokens, &clients, &key, 1)),
+            Err(Unavailable)
+        );
+        assert_eq!(
+            block_on(lookup(tokens, &clients, &key, 1)),
+            Err(Unavailable)
+        );
+        // Neither was remembered as unknown: the next answer is asked for again.
+        store.answers.lock().push(Some(Ok(None)));
+        assert_eq!(block_on(lookup(tokens, &clients, &key, 1)), Ok(None));
+        assert!(rt.known_unknown(&key, crate::clock::now_millis()));
+        assert_eq!(rt.in_flight.load(Ordering::Relaxed), 0, "every slot freed");
+    }
+
+    #[test]
+    fn read_through_limit_reached_is_unavailable_and_slots_are_freed() {
+        let table = TokenTable::new(4, 0);
+        let syms = Symbols::default();
+        let clients = Clients::new(Vec::new());
+        let rt = ReadThrough::new(0, 1_000, 1);
+        let store = Scripted::default();
+        let tokens = Tokens {
+            table: &table,
+            shared: Some((&store, &rt)),
+            syms: &syms,
+        };
+        block_on(async {
+            // One lookup hangs in the store and holds the only slot.
+            store.answers.lock().push(None);
+            let stuck_key = TokenKey::of(b"slow");
+            let mut stuck = Box::pin(lookup(tokens, &clients, &stuck_key, 1));
+            let polled = futures_poll_once(stuck.as_mut()).await;
+            assert!(polled.is_none(), "the first lookup waits for the store");
+            let other = lookup(tokens, &clients, &TokenKey::of(b"other"), 1).await;
+            assert_eq!(other, Err(Unavailable), "no slot left: 503, not unknown");
+            // Dropping the waiting request (its connection went away) frees the slot.
+            drop(stuck);
+        });
+        assert_eq!(rt.in_flight.load(Ordering::Relaxed), 0);
+        store.answers.lock().push(Some(Ok(None)));
+        assert_eq!(
+            block_on(lookup(tokens, &clients, &TokenKey::of(b"other"), 1)),
+            Ok(None)
+        );
+    }
+
+    /// Polls `f` once: its output if ready, `None` if it is pending.
+    async fn futures_poll_once<F: std::future::Future + Unpin>(mut f: F) -> Option<F::Output> {
+        std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(match std::pin::Pin::new(&mut f).poll(cx) {
+                std::task::Poll::Ready(v) => Some(v),
+                std::task::Poll::Pending => None,
+            })
+        })
+        .await
+    }
+
+    #[test]
+    fn without_a_shared_store_a_miss_is_certainly_unknown() {
+        let table = TokenTable::new(4, 0);
+        let syms = Symbols::default();
+        let tokens = Tokens {
+            table: &table,
+            shared: None,
+            syms: &syms,
+        };
+        let clients = Clients::new(Vec::new());
+        assert_eq!(
+            block_on(lookup(tokens, &clients, &TokenKey::of(b"x"), 1)),
+            Ok(None)
+        );
     }
 
     #[test]

@@ -33,7 +33,8 @@ pub async fn handle(
         &TokenKey::of(token.as_bytes()),
         ctx.now,
     )
-    .await
+    // A store that cannot answer is 503, never `{"active":false}`.
+    .await?
     .filter(|r| introspection_shows(r, caller));
     let mut o = JsonObject::new(body);
     let Some(record) = record else {

@@ -23,7 +23,9 @@ pub async fn handle(
     // needed, and an unknown hint value is ignored rather than refused.
     let key = TokenKey::of(token.as_bytes());
     // A token another node issued must be revoked here too: fetch it into the table first.
-    crate::cluster::read_through::lookup(ctx.app.tokens(), ctx.clients, &key, ctx.now).await;
+    // If the store cannot tell whether it exists, 503: a 200 would claim a revocation that
+    // did not happen.
+    crate::cluster::read_through::lookup(ctx.app.tokens(), ctx.clients, &key, ctx.now).await?;
     let mut writes = ctx.app.begin_writes()?;
     let outcome = writes.revoke(&key, client.sym, ctx.now);
     writes.commit().await?;

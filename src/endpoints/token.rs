@@ -47,9 +47,10 @@ pub async fn handle(
     let app = ctx.app;
     if grant == GrantType::RefreshToken {
         if let Some(presented) = params.refresh_token.as_deref() {
-            // Issued by another node? Then fetch it into this node's table first.
+            // Issued by another node? Then fetch it into this node's table first. If the
+            // store cannot tell, 503: `invalid_grant` would make the client drop the token.
             let key = tessera_storage::TokenKey::of(presented.as_bytes());
-            read_through::lookup(app.tokens(), ctx.clients, &key, ctx.now).await;
+            read_through::lookup(app.tokens(), ctx.clients, &key, ctx.now).await?;
         }
     }
     let scopes = &app.syms.scopes;

@@ -32,8 +32,9 @@ pub async fn handle(
         (None, None) => return Err(OAuthError::invalid_request("missing access_token")),
     };
     let app = ctx.app;
+    // A store that cannot answer is 503, never "invalid" (`?` on `Unavailable`).
     let record = read_through::lookup(app.tokens(), ctx.clients, &TokenKey::of(token), ctx.now)
-        .await
+        .await?
         .filter(tokeninfo_shows)
         .ok_or_else(|| {
             OAuthError::invalid_token("the access token is invalid, expired or revoked")

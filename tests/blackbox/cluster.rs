@@ -866,6 +866,72 @@ fn token_answer_within(node: &Server, client: &Client, limit: Duration) -> Optio
     }
 }
 
+/// The answer must be 503 `temporarily_unavailable` with `Retry-After`: the store cannot
+/// say whether the token exists, and "invalid" would make the client drop it.
+fn assert_cannot_tell(r: &Response, what: &str) {
+    assert_eq!(r.status, 503, "{what} during the outage: {}", r.summary());
+    assert_oauth_error(r, 503, "temporarily_unavailable");
+    assert!(
+        r.header("Retry-After").is_some(),
+        "{what}: 503 needs Retry-After: {}",
+        r.summary()
+    );
+}
+
+#[test]
+fn store_outage_is_503_never_invalid_for_tokens_only_the_store_knows() {
+    let _exclusive = exclusive_cassandra();
+    let ks = Keyspace::new("cannot_tell");
+    let base = cluster_config(&ks.name, "async")
+        .store("request_timeout_ms", "1000")
+        .store("connect_timeout_ms", "1000");
+    let issuer = Server::start(&base.build());
+    let other = Server::start(&base.build());
+    let client = confidential_client();
+    let (_, batches_before, _) = store_figures(&issuer);
+    let access = issuer.issue_cc(&client, None);
+    let owner = issuer.issue_password(&client, ALICE, None);
+    // Written to Cassandra, never looked up on `other`: only the store knows them there.
+    wait_until_written(&issuer, batches_before, Duration::from_secs(30));
+
+    let mut restart = RestartCassandra { armed: true };
+    let out = cassandra_sh(&["stop"]);
+    assert!(
+        out.status.success(),
+        "cassandra.sh stop failed: {}",
+        describe(&out)
+    );
+
+    assert_cannot_tell(&other.tokeninfo(&access.access_token), "tokeninfo");
+    assert_cannot_tell(
+        &other.introspect(&client, &access.access_token),
+        "introspect",
+    );
+    assert_cannot_tell(
+        &other.refresh(&client, owner.refresh_token(), None),
+        "refresh",
+    );
+    assert_cannot_tell(&other.revoke(&client, &access.access_token, None), "revoke");
+    // What a node holds itself still answers without the store.
+    assert_valid_on(&issuer, &access.access_token, "the issuing node");
+
+    restart.start_now();
+    // Back: the same requests get real answers, and nothing was used up by the 503s.
+    eventually(
+        Instant::now(),
+        Duration::from_secs(60),
+        "the other node reads the token through again",
+        || valid_on(&other, &access.access_token),
+    );
+    let next = other.refresh(&client, owner.refresh_token(), None);
+    assert_eq!(
+        next.status,
+        200,
+        "refresh after the outage: {}",
+        next.summary()
+    );
+}
+
 #[test]
 fn cassandra_outage_async_issuance_continues_and_nothing_accepted_is_lost() {
     let _exclusive = exclusive_cassandra();
