@@ -21,8 +21,13 @@ pub enum ClientCommand {
         config: PathBuf,
         #[arg(long)]
         id: String,
-        /// The client secret (stored only as its HMAC-SHA256 hash). Omit for a public
-        /// client (`--auth-method none`).
+        /// Read the client secret from the first line of standard input (stored only as its
+        /// HMAC-SHA256 hash). Without it (and without `--secret`), a confidential client
+        /// gets a generated 32-character secret, printed once.
+        #[arg(long, conflicts_with = "secret")]
+        secret_stdin: bool,
+        /// The secret on the command line: visible in `ps` and shell history, so it is
+        /// accepted with a warning. Prefer `--secret-stdin` or a generated secret.
         #[arg(long)]
         secret: Option<String>,
         /// Comma-separated: client_credentials, password, refresh_token.
@@ -63,8 +68,13 @@ pub enum UserCommand {
         config: PathBuf,
         #[arg(long)]
         username: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long, conflicts_with = "password")]
+        password_stdin: bool,
+        /// The password on the command line: visible in `ps` and shell history, so it is
+        /// accepted with a warning. Prefer `--password-stdin`.
         #[arg(long)]
-        password: String,
+        password: Option<String>,
     },
     /// List the usernames in the store.
     List {
@@ -78,6 +88,36 @@ pub enum UserCommand {
         #[arg(long)]
         username: String,
     },
+}
+
+/// Length of a generated client secret: 32 characters of a 64-symbol alphabet, 192 bits.
+const GENERATED_SECRET_LENGTH: usize = 32;
+
+/// Where a secret comes from on the command line.
+fn secret_from(
+    flag: &str,
+    on_command_line: Option<String>,
+    from_stdin: bool,
+) -> Result<Option<String>, String> {
+    if let Some(s) = on_command_line {
+        eprintln!(
+            "tessera: warning: --{flag} puts the secret in the process list and shell history; \
+             use --{flag}-stdin instead"
+        );
+        return Ok(Some(s));
+    }
+    if !from_stdin {
+        return Ok(None);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the {flag} from standard input: {e}"))?;
+    let secret = line.trim_end_matches(['\r', '\n']).to_owned();
+    if secret.is_empty() {
+        return Err(format!("--{flag}-stdin: standard input held no {flag}"));
+    }
+    Ok(Some(secret))
 }
 
 /// Exit codes: 0 done, 1 store failure, 2 bad input or configuration.
@@ -179,6 +219,7 @@ pub fn client(cmd: ClientCommand) -> ExitCode {
         ClientCommand::Add {
             config,
             id,
+            secret_stdin,
             secret,
             grant_types,
             scopes,
@@ -186,6 +227,28 @@ pub fn client(cmd: ClientCommand) -> ExitCode {
             auth_method,
             refresh_policy,
         } => {
+            let given = match secret_from("secret", secret, secret_stdin) {
+                Ok(s) => s,
+                Err(e) => return fail(2, e),
+            };
+            let public = auth_method == "none";
+            if public && given.is_some() {
+                return fail(2, "a public client (--auth-method none) has no secret");
+            }
+            let generated = (!public && given.is_none()).then(|| {
+                crate::oauth::token_gen::TokenBuf::generate(GENERATED_SECRET_LENGTH)
+                    .as_str()
+                    .to_owned()
+            });
+            if let Some(s) = &given {
+                if s.len() < crate::config::MIN_SECRET_LENGTH {
+                    eprintln!(
+                        "tessera: warning: {}",
+                        crate::config::weak_secret_warning("the secret", s.len())
+                    );
+                }
+            }
+            let secret = given.or_else(|| generated.clone());
             let client = match client_spec(
                 &id,
                 secret.as_deref(),
@@ -207,7 +270,11 @@ pub fn client(cmd: ClientCommand) -> ExitCode {
                     Err(e) => return fail(1, e),
                 };
                 finish(shared.put_client(&id, &spec), || {
-                    println!("client {id} saved")
+                    println!("client {id} saved");
+                    if let Some(s) = &generated {
+                        // Shown once: only its hash is stored.
+                        println!("client_secret: {s}");
+                    }
                 })
             })
         }
@@ -299,10 +366,16 @@ pub fn user(cmd: UserCommand) -> ExitCode {
         UserCommand::Add {
             config,
             username,
+            password_stdin,
             password,
         } => {
+            let password = match secret_from("password", password, password_stdin) {
+                Ok(Some(p)) => p,
+                Ok(None) => return fail(2, "give the password with --password-stdin"),
+                Err(e) => return fail(2, e),
+            };
             if username.is_empty() || password.is_empty() {
-                return fail(2, "--username and --password must not be empty");
+                return fail(2, "--username and the password must not be empty");
             }
             with_shared(&config, |_, shared| {
                 let hash = match argon2id_hash(password.as_bytes()) {

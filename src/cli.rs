@@ -76,6 +76,9 @@ pub fn main() -> ExitCode {
                 for d in &deprecated {
                     eprintln!("{}: warning: {d}", config.display());
                 }
+                for w in c.weak_secrets() {
+                    eprintln!("{}: warning: {w}", config.display());
+                }
                 println!(
                     "{}: ok ({} clients, {} users)",
                     config.display(),
@@ -110,6 +113,9 @@ fn serve(path: &std::path::Path, listen: Option<SocketAddr>) -> ExitCode {
     init_logging(&config.log.level);
     for d in &deprecated {
         warn!("{}: {d}", path.display());
+    }
+    for w in config.weak_secrets() {
+        warn!("{}: {w}", path.display());
     }
     let workers = config.worker_count();
     // The table is rebuilt from the store before the listener opens.

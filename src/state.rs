@@ -80,3 +80,84 @@ impl App {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use crate::oauth::grants::{client_credentials, password};
+    use crate::oauth::params::Params;
+    use crate::state::App;
+
+    const CLIENT_SECRET: &str = "client-secret-never-printed-42";
+    const USER_PASSWORD: &str = "user-password-never-printed-42";
+    const DB_PASSWORD: &str = "db-password-never-printed-42";
+
+    fn config() -> Config {
+        Config::parse(&format!(
+            r#"
+[store]
+kind = "memory"
+[store.cassandra]
+username = "tessera"
+password = "{DB_PASSWORD}"
+[[clients]]
+id = "app"
+secret = "{CLIENT_SECRET}"
+grant_types = ["client_credentials", "password", "refresh_token"]
+scopes = ["read"]
+[[users]]
+username = "alice"
+password = "{USER_PASSWORD}"
+"#
+        ))
+        .expect("config")
+    }
+
+    #[test]
+    fn debug_of_configuration_and_state_never_prints_a_secret_password_or_token() {
+        let config = config();
+        let shown = format!("{config:?}");
+        for secret in [CLIENT_SECRET, USER_PASSWORD, DB_PASSWORD] {
+            assert!(!shown.contains(secret), "config Debug shows {secret}");
+        }
+        #[cfg(feature = "cassandra")]
+        {
+            let opts = format!("{:?}", config.store.cassandra_options());
+            assert!(
+                !opts.contains(DB_PASSWORD),
+                "driver options show the password"
+            );
+        }
+
+        let app = App::new(config, 1).expect("app");
+        let clients = app.clients();
+        let client = clients.get("app").expect("client");
+        let mut writes = app.begin_writes().expect("writes");
+        let p = Params::parse(b"grant_type=client_credentials").expect("params");
+        let access = client_credentials::grant(&mut writes, &app.syms.scopes, client, &p, 10)
+            .expect("issued");
+        let alice = app.users().get("alice").map(|u| u.sym);
+        let pair =
+            password::grant(&mut writes, client, client.default_scope, alice, 10).expect("issued");
+        let refresh = pair.refresh.as_ref().expect("refresh").as_str().to_owned();
+        for (what, shown) in [
+            ("app", format!("{app:?}")),
+            ("writes", format!("{writes:?}")),
+            ("issued", format!("{access:?} {pair:?}")),
+        ] {
+            for secret in [
+                CLIENT_SECRET,
+                USER_PASSWORD,
+                DB_PASSWORD,
+                access.access.as_str(),
+                pair.access.as_str(),
+                refresh.as_str(),
+            ] {
+                assert!(
+                    !shown.contains(secret),
+                    "{what} Debug shows a secret or token"
+                );
+            }
+        }
+    }
+}

@@ -6,6 +6,7 @@
 
 use super::error::{ConfigError, Deprecated};
 use super::store::{check_range, StoreConfig};
+use crate::oauth::secret::Redacted;
 use serde::{Deserialize, Serialize};
 
 /// CQL consistency level names accepted for `store.cassandra.read_consistency` and
@@ -24,7 +25,7 @@ pub struct CassandraConfig {
     pub local_datacenter: String,
     /// Empty: no authentication.
     pub username: String,
-    pub password: String,
+    pub password: Redacted<String>,
     pub read_consistency: String,
     pub write_consistency: String,
     pub request_timeout_ms: u64,
@@ -52,7 +53,7 @@ impl Default for CassandraConfig {
             replication: "{'class': 'SimpleStrategy', 'replication_factor': 1}".to_owned(),
             local_datacenter: String::new(),
             username: String::new(),
-            password: String::new(),
+            password: Redacted::default(),
             read_consistency: "ONE".to_owned(),
             write_consistency: "ANY".to_owned(),
             request_timeout_ms: 2_000,

@@ -6,6 +6,7 @@
 use super::error::ConfigError;
 use super::tokens::{check_length, check_ttl};
 use super::{AuthMethod, Config, GrantType, RefreshPolicy};
+use crate::oauth::secret::Redacted;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 
@@ -32,7 +33,7 @@ pub struct ClientConfig {
     pub id: String,
     /// A plain secret (development); hashed at load and then forgotten.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret: Option<String>,
+    pub secret: Option<Redacted<String>>,
     /// A hash from `tessera hash-secret`.
     #[serde(default)]
     pub secret_hash: Option<String>,
@@ -64,13 +65,41 @@ pub struct ClientConfig {
 pub struct UserConfig {
     pub username: String,
     #[serde(default)]
-    pub password: Option<String>,
+    pub password: Option<Redacted<String>>,
     /// An argon2id PHC string (`tessera hash-secret --argon2`).
     #[serde(default)]
     pub password_hash: Option<String>,
 }
 
+/// Client secrets shorter than this (22 characters of a 64-symbol alphabet, about 128 bits)
+/// get a warning: they are hashed with a fast keyed hash (HMAC-SHA256), which is right for
+/// long random secrets and weak against offline guessing of short ones.
+pub const MIN_SECRET_LENGTH: usize = 22;
+
+/// The warning for a client secret of `len` characters, named `what`.
+pub fn weak_secret_warning(what: &str, len: usize) -> String {
+    format!(
+        "{what} is {len} characters; secrets under {MIN_SECRET_LENGTH} characters (about 128 \
+         bits) are weak, since they are stored with a fast keyed hash; use a random secret of \
+         32 characters (`tessera client add` generates one)"
+    )
+}
+
 impl Config {
+    /// A warning for each plain client secret in the file shorter than
+    /// [`MIN_SECRET_LENGTH`] (a `secret_hash` cannot be measured).
+    pub fn weak_secrets(&self) -> Vec<String> {
+        self.clients
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let len = c.secret.as_ref()?.chars().count();
+                (len < MIN_SECRET_LENGTH)
+                    .then(|| weak_secret_warning(&format!("clients[{i}].secret ({})", c.id), len))
+            })
+            .collect()
+    }
+
     /// Checks a client that does not come from this file (one kept in a shared store),
     /// naming it `key` in errors.
     pub fn validate_client(&self, c: &ClientConfig, key: &str) -> Result<(), ConfigError> {
@@ -234,6 +263,31 @@ impl ClientConfig {
 #[cfg(test)]
 mod tests {
     use super::super::load::err_at;
+    use super::Config;
+
+    #[test]
+    fn client_secrets_under_22_characters_are_warned_about_without_echoing_them() {
+        let c = Config::parse(
+            r#"
+[[clients]]
+id = "a"
+secret = "short-secret"
+grant_types = ["client_credentials"]
+[[clients]]
+id = "b"
+secret = "exactly-22-characters!"
+grant_types = ["client_credentials"]
+"#,
+        )
+        .expect("config");
+        let w = c.weak_secrets();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("clients[0].secret (a) is 12 characters"),
+            "{w:?}"
+        );
+        assert!(!w[0].contains("short-secret"));
+    }
 
     const CLIENT: &str =
         "[[clients]]\nid = \"a\"\nsecret = \"s\"\ngrant_types = [\"client_credentials\"]\n";

@@ -35,7 +35,9 @@ mod tokens;
 use serde::Deserialize;
 
 pub use self::cassandra::{CassandraConfig, CONSISTENCY_LEVELS};
-pub use self::clients::{ClientConfig, UserConfig, RESERVED_METADATA_NAMES};
+pub use self::clients::{
+    weak_secret_warning, ClientConfig, UserConfig, MIN_SECRET_LENGTH, RESERVED_METADATA_NAMES,
+};
 pub use self::error::{ConfigError, Deprecated};
 pub use self::server::{DriverKind, LogConfig, ServerConfig};
 pub use self::store::{DurabilityMode, StoreConfig, StoreKind};

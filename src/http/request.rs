@@ -100,8 +100,8 @@ impl ParseError {
     }
 }
 
-/// A complete request, every field borrowed from the connection's buffers.
-#[derive(Debug)]
+/// A complete request, every field borrowed from the connection's buffers. Its `Debug`
+/// shows the shape, never the query, credentials or body (they may hold tokens).
 pub struct Request<'a> {
     pub method: Method,
     pub path: &'a str,
@@ -110,6 +110,22 @@ pub struct Request<'a> {
     pub content_type: Option<&'a [u8]>,
     pub authorization: Option<&'a [u8]>,
     pub body: &'a [u8],
+}
+
+impl std::fmt::Debug for Request<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("query_bytes", &self.query.len())
+            .field(
+                "content_type",
+                &self.content_type.map(String::from_utf8_lossy),
+            )
+            .field("authorization", &self.authorization.map(|_| "<redacted>"))
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
 }
 
 impl<'a> Request<'a> {

@@ -9,22 +9,23 @@
 use super::clients::{Client, Clients};
 use super::error::OAuthError;
 use super::params::Params;
+use super::secret::Redacted;
 use crate::oauth::types::AuthMethod;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use std::borrow::Cow;
 
-/// Credentials as presented, before they are checked.
+/// Credentials as presented, before they are checked (secrets redacted from `Debug`).
 #[derive(Debug, PartialEq, Eq)]
 enum Presented<'a> {
     Basic {
         id: String,
-        secret: String,
-        raw: Option<(String, String)>,
+        secret: Redacted<String>,
+        raw: Option<(String, Redacted<String>)>,
     },
     Post {
         id: &'a str,
-        secret: &'a str,
+        secret: Redacted<&'a str>,
     },
     Public {
         id: &'a str,
@@ -122,10 +123,17 @@ fn presented<'a>(
                 "client_id does not match the Authorization header",
             ));
         }
-        return Ok(Presented::Basic { id, secret, raw });
+        return Ok(Presented::Basic {
+            id,
+            secret: Redacted(secret),
+            raw: raw.map(|(i, s)| (i, Redacted(s))),
+        });
     }
     match (params.client_id.as_deref(), params.client_secret.as_deref()) {
-        (Some(id), Some(secret)) => Ok(Presented::Post { id, secret }),
+        (Some(id), Some(secret)) => Ok(Presented::Post {
+            id,
+            secret: Redacted(secret),
+        }),
         (None, Some(_)) => Err(OAuthError::invalid_request(
             "client_secret given without client_id",
         )),

@@ -150,10 +150,19 @@ impl Issued {
 // It lives on the stack for one response; boxing the token would cost an allocation per
 // request to save a few hundred bytes of stack.
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug)]
 pub enum RefreshOut {
     New(TokenBuf),
     Same(String),
+}
+
+/// Tokens are credentials: `Debug` shows which kind of answer, never the token.
+impl std::fmt::Debug for RefreshOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RefreshOut::New(t) => f.debug_tuple("New").field(t).finish(),
+            RefreshOut::Same(s) => write!(f, "Same({} chars)", s.len()),
+        }
+    }
 }
 
 impl RefreshOut {

@@ -8,12 +8,40 @@
 use super::error::OAuthError;
 use std::borrow::Cow;
 
+/// Parameters whose values are credentials: `Debug` shows only whether they were sent.
+const SECRET_PARAMS: &[&str] = &[
+    "password",
+    "client_secret",
+    "refresh_token",
+    "token",
+    "access_token",
+];
+
 macro_rules! params {
     ($($field:ident),* $(,)?) => {
         /// The recognised parameters of one request.
-        #[derive(Debug, Default)]
+        #[derive(Default)]
         pub struct Params<'a> {
             $(pub $field: Option<Cow<'a, str>>,)*
+        }
+
+        impl std::fmt::Debug for Params<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let mut d = f.debug_struct("Params");
+                $(
+                    let name = stringify!($field);
+                    match &self.$field {
+                        Some(_) if SECRET_PARAMS.contains(&name) => {
+                            d.field(name, &"<redacted>");
+                        }
+                        Some(v) => {
+                            d.field(name, v);
+                        }
+                        None => {}
+                    }
+                )*
+                d.finish()
+            }
         }
 
         impl<'a> Params<'a> {
@@ -100,6 +128,22 @@ mod tests {
     fn rfc6749_3_1_empty_value_is_treated_as_omitted() {
         let p = Params::parse(b"scope=&grant_type=client_credentials").expect("parse");
         assert!(p.scope.is_none());
+    }
+
+    #[test]
+    fn debug_never_shows_credentials() {
+        let p = Params::parse(
+            b"grant_type=password&username=alice&password=hunter2&client_secret=s3&refresh_token=rt1&token=t1&access_token=at1",
+        )
+        .expect("parse");
+        let shown = format!("{p:?}");
+        for secret in ["hunter2", "s3", "rt1", "t1", "at1"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(
+            shown.contains("alice") && shown.contains("password"),
+            "{shown}"
+        );
     }
 
     #[test]

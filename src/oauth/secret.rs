@@ -22,6 +22,40 @@ use subtle::ConstantTimeEq;
 
 const HMAC_PREFIX: &str = "$hmac-sha256$";
 
+/// A secret in plain text (a development client secret, a password, a database password)
+/// on its way to being hashed or used. Reads like the value it wraps (`Deref`) and
+/// (de)serializes as it, but its `Debug` is `<redacted>`, so no `{:?}` of a configuration
+/// or state can print it.
+#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(transparent)]
+pub struct Redacted<T>(pub T);
+
+impl<T> std::fmt::Debug for Redacted<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl<T> std::ops::Deref for Redacted<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl From<String> for Redacted<String> {
+    fn from(s: String) -> Self {
+        Redacted(s)
+    }
+}
+
+impl From<&str> for Redacted<String> {
+    fn from(s: &str) -> Self {
+        Redacted(s.to_owned())
+    }
+}
+
 /// A salted HMAC-SHA256 of a client secret.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretHash {

@@ -635,6 +635,136 @@ fn client_added_with_the_cli_works_on_both_nodes_without_restart() {
     assert_eq!(again.status.code(), Some(2), "{}", describe(&again));
 }
 
+/// Runs `tessera ARGS` with `stdin`; must succeed. Returns (stdout, stderr).
+fn cli_with_input(args: &[&str], stdin: &[u8]) -> (String, String) {
+    let out = run_cli(args, Some(stdin));
+    assert!(
+        out.status.success(),
+        "tessera {args:?} failed: {}",
+        describe(&out)
+    );
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn client_secrets_never_need_the_command_line_generated_or_read_from_stdin() {
+    let _cassandra = shared_cassandra();
+    let ks = Keyspace::new("cli_secrets");
+    let node = Server::start(&cluster_config(&ks.name, "async").build());
+    let config = path_str(&node.config_path);
+    let add = |id: &str, extra: &[&str], stdin: &[u8]| {
+        let mut args = vec![
+            "client",
+            "add",
+            "--config",
+            config,
+            "--id",
+            id,
+            "--grant-types",
+            "client_credentials",
+            "--scopes",
+            "read",
+        ];
+        args.extend_from_slice(extra);
+        cli_with_input(&args, stdin)
+    };
+    let works = |client: &Client| {
+        eventually(
+            Instant::now(),
+            PROPAGATION_LIMIT,
+            &format!("{} gets tokens", client.id),
+            || {
+                let r = node.client_credentials(client, None);
+                if r.status == 200 {
+                    Ok(())
+                } else {
+                    Err(r.summary())
+                }
+            },
+        );
+    };
+
+    // No secret given: a 32-character one is generated and printed once.
+    let (stdout, _) = add("svc-generated", &[], b"");
+    let secret = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret: "))
+        .unwrap_or_else(|| panic!("no generated secret printed: {stdout}"))
+        .to_owned();
+    assert_token_shape(&secret, 32);
+    works(&Client::new(
+        "svc-generated",
+        Some(&secret),
+        AuthMethod::Basic,
+    ));
+    let listed = cli_ok(&["client", "list", "--config", config]);
+    assert!(!listed.contains(&secret), "list shows the secret: {listed}");
+
+    // From standard input: nothing on the command line, no warning.
+    let (_, stderr) = add(
+        "svc-stdin",
+        &["--secret-stdin"],
+        b"a-secret-from-stdin-long-enough-1\n",
+    );
+    assert!(!stderr.contains("warning"), "stderr: {stderr}");
+    works(&Client::new(
+        "svc-stdin",
+        Some("a-secret-from-stdin-long-enough-1"),
+        AuthMethod::Basic,
+    ));
+
+    // The old flag still works, with a warning about the process list, and a short secret
+    // gets a second warning.
+    let (_, stderr) = add("svc-flag", &["--secret", "short-1"], b"");
+    assert!(
+        stderr.contains("--secret-stdin") && stderr.contains("under 22 characters"),
+        "stderr: {stderr}"
+    );
+    works(&Client::new("svc-flag", Some("short-1"), AuthMethod::Basic));
+
+    // Passwords likewise: from standard input.
+    let (_, stderr) = cli_with_input(
+        &[
+            "user",
+            "add",
+            "--config",
+            config,
+            "--username",
+            "dora",
+            "--password-stdin",
+        ],
+        b"dora-stdin-pw\n",
+    );
+    assert!(!stderr.contains("warning"), "stderr: {stderr}");
+    let pw_client = confidential_client();
+    eventually(
+        Instant::now(),
+        PASSWORD_POLL_LIMIT,
+        "dora logs in with the password read from stdin",
+        || {
+            let r = node.password(&pw_client, ("dora", "dora-stdin-pw"), None);
+            if r.status == 200 {
+                Ok(())
+            } else {
+                Err(r.summary())
+            }
+        },
+    );
+    let out = run_cli(
+        &["user", "add", "--config", config, "--username", "erin"],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "no password given: {}",
+        describe(&out)
+    );
+}
+
 #[test]
 fn user_added_with_the_cli_can_use_the_password_grant_on_both_nodes_without_restart() {
     let _cassandra = shared_cassandra();

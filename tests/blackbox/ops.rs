@@ -393,6 +393,39 @@ default_scopes = ["read"]"#,
 }
 
 #[test]
+fn check_config_warns_about_client_secrets_under_128_bits_and_still_accepts_them() {
+    let dir = TempDir::new("weak");
+    let path = dir.write(
+        "weak.toml",
+        r#"
+[[clients]]
+id = "short"
+secret = "only-12-char"
+grant_types = ["client_credentials"]
+[[clients]]
+id = "long"
+secret = "a-random-secret-of-32-characters"
+grant_types = ["client_credentials"]
+"#,
+    );
+    let out = run_cli(
+        &["check-config", "--config", path.to_str().expect("utf-8")],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "rejected: {stderr}");
+    assert!(
+        stderr.contains("clients[0].secret (short) is 12 characters"),
+        "stderr: {stderr}"
+    );
+    assert!(!stderr.contains("(long)"), "stderr: {stderr}");
+    assert!(
+        !stderr.contains("only-12-char"),
+        "the warning echoes the secret: {stderr}"
+    );
+}
+
+#[test]
 fn check_config_accepts_flat_cassandra_keys_and_names_their_new_place() {
     let dir = TempDir::new("check");
     let check = |name: &str, config: String| {

@@ -21,12 +21,21 @@ use crate::oauth::types::GrantType;
 use tessera_storage::{GrantId, Interner, Sym};
 
 /// A well-formed password request, waiting for its password check.
-#[derive(Debug)]
 pub struct Login<'p> {
     pub username: &'p str,
-    /// Never logged; `Debug` of the whole struct is only for tests.
+    /// Never shown: `Debug` redacts it.
     pub password: &'p str,
     pub scope: Sym,
+}
+
+impl std::fmt::Debug for Login<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("scope", &self.scope)
+            .finish()
+    }
 }
 
 /// Step 1: the parameters and scope of a password request.

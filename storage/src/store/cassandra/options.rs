@@ -71,8 +71,9 @@ pub struct TlsOptions {
     pub verify: bool,
 }
 
-/// How to reach the cluster; built by the server from `[store.cassandra]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How to reach the cluster; built by the server from `[store.cassandra]`. Its `Debug`
+/// never shows the password.
+#[derive(Clone, PartialEq, Eq)]
 pub struct CassandraOptions {
     pub contact_points: Vec<String>,
     pub keyspace: String,
@@ -85,6 +86,24 @@ pub struct CassandraOptions {
     pub request_timeout: Duration,
     pub connect_timeout: Duration,
     pub write_batching: WriteBatching,
+}
+
+impl std::fmt::Debug for CassandraOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CassandraOptions")
+            .field("contact_points", &self.contact_points)
+            .field("keyspace", &self.keyspace)
+            .field("local_datacenter", &self.local_datacenter)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("tls", &self.tls)
+            .field("read_consistency", &self.read_consistency)
+            .field("write_consistency", &self.write_consistency)
+            .field("request_timeout", &self.request_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("write_batching", &self.write_batching)
+            .finish()
+    }
 }
 
 pub(super) async fn connect(opts: &CassandraOptions) -> Result<Session, String> {
