@@ -35,7 +35,7 @@ pub async fn handle(
     )
     // A store that cannot answer is 503, never `{"active":false}`.
     .await?
-    .filter(|r| introspection_shows(r, caller));
+    .filter(|r| introspection_shows(r, caller, ctx.clients));
     let mut o = JsonObject::new(body);
     let Some(record) = record else {
         o.bool("active", false).finish();

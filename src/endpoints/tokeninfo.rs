@@ -35,7 +35,7 @@ pub async fn handle(
     // A store that cannot answer is 503, never "invalid" (`?` on `Unavailable`).
     let record = read_through::lookup(app.tokens(), ctx.clients, &TokenKey::of(token), ctx.now)
         .await?
-        .filter(tokeninfo_shows)
+        .filter(|r| tokeninfo_shows(r, ctx.clients))
         .ok_or_else(|| {
             OAuthError::invalid_token("the access token is invalid, expired or revoked")
         })?;

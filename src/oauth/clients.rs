@@ -76,6 +76,9 @@ impl Client {
 pub struct Clients {
     list: Vec<Client>,
     by_id: HashMap<Box<str>, usize>,
+    /// Position + 1 in `list` by client symbol index (0: no such client). Symbols are
+    /// dense small integers, so this is one bounds-checked load per token lookup.
+    by_sym: Vec<u32>,
     /// Verified against when a client id is unknown, so the response time does not tell
     /// whether the id exists.
     decoy: SecretHash,
@@ -86,17 +89,32 @@ impl Clients {
     pub fn new(list: Vec<Client>) -> Clients {
         let mut by_id = HashMap::with_capacity(list.len());
         let mut kept = Vec::with_capacity(list.len());
+        let mut by_sym = Vec::new();
         for c in list {
             if by_id.contains_key(&c.id) {
                 continue;
             }
+            let at = c.sym.index() as usize;
+            if by_sym.len() <= at {
+                by_sym.resize(at + 1, 0);
+            }
+            by_sym[at] = kept.len() as u32 + 1;
             by_id.insert(c.id.clone(), kept.len());
             kept.push(c);
         }
         Clients {
             list: kept,
             by_id,
+            by_sym,
             decoy: SecretHash::new(b"decoy"),
+        }
+    }
+
+    /// The client a token record names, if it still exists.
+    pub fn by_sym(&self, sym: Sym) -> Option<&Client> {
+        match self.by_sym.get(sym.index() as usize) {
+            Some(&n) if n > 0 => self.list.get(n as usize - 1),
+            _ => None,
         }
     }
 

@@ -600,6 +600,15 @@ fn client_added_with_the_cli_works_on_both_nodes_without_restart() {
         .unwrap_or_else(|| panic!("client list does not show svc-cli:\n{listed}"));
     assert!(line.contains("client_credentials"), "{line}");
 
+    // A token of the client, held in both nodes' memory before the removal.
+    let held = node1.issue_cc(&added, None);
+    eventually(
+        Instant::now(),
+        FLUSH_LIMIT,
+        "node 2 reads the token through before the removal",
+        || valid_on(&node2, &held.access_token),
+    );
+
     cli_ok(&["client", "remove", "--config", config, "--id", "svc-cli"]);
     let removed_at = Instant::now();
     for (node, which) in [(&node1, "node 1"), (&node2, "node 2")] {
@@ -621,6 +630,11 @@ fn client_added_with_the_cli_works_on_both_nodes_without_restart() {
             "client remove reached {which} after {} ms",
             took.as_millis()
         );
+        // Its tokens are dead on a node as soon as the node knows of the removal.
+        invalid_on(node, &held.access_token)
+            .unwrap_or_else(|e| panic!("{which} still accepts a removed client's token: {e}"));
+        inactive_on(node, &confidential_client(), &held.access_token)
+            .unwrap_or_else(|e| panic!("{which} introspects a removed client's token: {e}"));
     }
     let listed = cli_ok(&["client", "list", "--config", config]);
     assert!(
