@@ -383,11 +383,12 @@ mod tests {
 
     /// A shared store whose read-through answers are scripted: `Some(answer)` is sent at
     /// once, `None` is a lookup that never completes (its sender is kept).
+    type Answer = Result<Option<StoredToken>, StoreError>;
+
     #[derive(Debug, Default)]
     struct Scripted {
-        answers: Mutex<Vec<Option<Result<Option<StoredToken>, StoreError>>>>,
-        pending:
-            Mutex<Vec<futures_channel::oneshot::Sender<Result<Option<StoredToken>, StoreError>>>>,
+        answers: Mutex<Vec<Option<Answer>>>,
+        pending: Mutex<Vec<futures_channel::oneshot::Sender<Answer>>>,
     }
 
     impl SharedStore for Scripted {
