@@ -383,11 +383,12 @@ mod tests {
 
     /// A shared store whose read-through answers are scripted: `Some(answer)` is sent at
     /// once, `None` is a lookup that never completes (its sender is kept).
+    type Answer = Result<Option<StoredToken>, StoreError>;
+
     #[derive(Debug, Default)]
     struct Scripted {
-        answers: Mutex<Vec<Option<Result<Option<StoredToken>, StoreError>>>>,
-        pending:
-            Mutex<Vec<futures_channel::oneshot::Sender<Result<Option<StoredToken>, StoreError>>>>,
+        answers: Mutex<Vec<Option<Answer>>>,
+        pending: Mutex<Vec<futures_channel::oneshot::Sender<Answer>>>,
     }
 
     impl SharedStore for Scripted {
@@ -402,6 +403,18 @@ mod tests {
                 None => drop(tx),
             }
             rx
+        }
+        // Read-through never claims; a dropped answer would show up as "cannot tell".
+        fn claim_use(
+            &self,
+            _key: TokenKey,
+            _grant: GrantId,
+            _ttl: u32,
+        ) -> tessera_storage::store::Claim {
+            futures_channel::oneshot::channel().1
+        }
+        fn used(&self, _key: TokenKey) -> tessera_storage::store::Used {
+            futures_channel::oneshot::channel().1
         }
         fn revocations_since(
             &self,
