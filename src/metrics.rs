@@ -74,6 +74,8 @@ pub struct WorkerMetrics {
     /// Tokens issued, by client index and grant type.
     issued: Box<[[Counter; GrantType::ALL.len()]]>,
     pub revoked: Counter,
+    /// Used refresh tokens presented again (RFC 9700 §4.14.2); each revoked its grant.
+    pub refresh_reuse: Counter,
     pub open_connections: Counter,
     pub rejected_connections: Counter,
 }
@@ -85,6 +87,7 @@ impl WorkerMetrics {
             latency: Default::default(),
             issued: (0..clients).map(|_| Default::default()).collect(),
             revoked: Counter::default(),
+            refresh_reuse: Counter::default(),
             open_connections: Counter::default(),
             rejected_connections: Counter::default(),
         }
@@ -243,6 +246,12 @@ impl Metrics {
                 "counter",
                 "Revocation requests that removed a token.",
                 sum(&|w| w.revoked.get()),
+            ),
+            (
+                "tessera_refresh_token_reuse_total",
+                "counter",
+                "Used refresh tokens presented again; each revoked its whole grant.",
+                sum(&|w| w.refresh_reuse.get()),
             ),
             (
                 "tessera_open_connections",

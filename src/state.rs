@@ -17,7 +17,7 @@ use crate::registry::Registry;
 use crate::writes::Writes;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use tessera_storage::store::Store;
+use tessera_storage::store::{SharedStore, Store};
 use tessera_storage::writer::WriteBehind;
 use tessera_storage::{Symbols, TokenTable};
 
@@ -57,6 +57,11 @@ impl App {
             self.writer.as_ref(),
             self.read_through.as_deref(),
         )
+    }
+
+    /// The store several nodes share, if this node has one.
+    pub fn shared_store(&self) -> Option<&dyn SharedStore> {
+        self.store.as_ref()?.shared()
     }
 
     /// Where lookups read: the table, and the shared store behind it if there is one.

@@ -148,6 +148,15 @@ impl TokenOps for Writes<'_> {
         self.table.close_grant(grant);
     }
 
+    fn revoke_grant(&mut self, grant: GrantId) -> usize {
+        let held = self.table.revoke_grant(grant);
+        if !grant.is_none() {
+            self.removed_here(Removed::Grant(grant));
+            self.record(Change::DeleteGrant { grant });
+        }
+        held
+    }
+
     /// A revoked refresh token also deletes its grant's tokens from the store, including
     /// any another node wrote.
     fn revoke(&mut self, key: &TokenKey, client: Sym, now: u32) -> RevokeOutcome {

@@ -404,6 +404,18 @@ mod tests {
             }
             rx
         }
+        // Read-through never claims; a dropped answer would show up as "cannot tell".
+        fn claim_use(
+            &self,
+            _key: TokenKey,
+            _grant: GrantId,
+            _ttl: u32,
+        ) -> tessera_storage::store::Claim {
+            futures_channel::oneshot::channel().1
+        }
+        fn used(&self, _key: TokenKey) -> tessera_storage::store::Used {
+            futures_channel::oneshot::channel().1
+        }
         fn revocations_since(
             &self,
             _since_ms: u64,

@@ -7,18 +7,22 @@
 
 use super::{form, Ctx};
 use crate::cluster::read_through;
+use crate::cluster::read_through::Unavailable;
 use crate::http::json::JsonObject;
 use crate::http::{Reply, Request};
 use crate::oauth::client_auth::authenticate;
+use crate::oauth::clients::Client;
 use crate::oauth::error::ErrorCode;
 use crate::oauth::grants::{client_credentials, password, refresh_token};
 use crate::oauth::issue::Issued;
 use crate::oauth::params::Params;
+use crate::oauth::tokens::TokenOps;
 use crate::oauth::types::GrantType;
 use crate::oauth::OAuthError;
 use crate::registry::password_pool::PoolError;
 use crate::state::App;
-use tessera_storage::Sym;
+use tessera_storage::{GrantId, Sym, TokenKey};
+use tracing::warn;
 
 pub async fn handle(
     ctx: Ctx<'_>,
@@ -45,40 +49,88 @@ pub async fn handle(
         )));
     }
     let app = ctx.app;
-    if grant == GrantType::RefreshToken {
-        if let Some(presented) = params.refresh_token.as_deref() {
-            // Issued by another node? Then fetch it into this node's table first. If the
-            // store cannot tell, 503: `invalid_grant` would make the client drop the token.
-            let key = tessera_storage::TokenKey::of(presented.as_bytes());
-            read_through::lookup(app.tokens(), ctx.clients, &key, ctx.now).await?;
-        }
-    }
     let scopes = &app.syms.scopes;
-    // The password check runs before any queue room is taken: it may wait for the pool.
-    let verified_user = match grant {
+    let issued = match grant {
+        GrantType::RefreshToken => refresh(ctx, client, &params).await?,
         GrantType::Password => {
+            // The password check runs before any queue room is taken: it may wait for the
+            // pool.
             let login = password::request(scopes, client, &params)?;
-            Some((login.scope, check_password(app, login).await?))
+            let scope = login.scope;
+            let user = check_password(app, login).await?;
+            let mut writes = app.begin_writes()?;
+            let outcome = password::grant(&mut writes, client, scope, user, ctx.now);
+            writes.commit().await?;
+            outcome?
         }
-        _ => None,
+        GrantType::ClientCredentials => {
+            // Reserve the store's queue room before the grant changes anything.
+            let mut writes = app.begin_writes()?;
+            let outcome = client_credentials::grant(&mut writes, scopes, client, &params, ctx.now);
+            writes.commit().await?;
+            outcome?
+        }
     };
-    // Reserve the store's queue room before the grant changes anything.
-    let mut writes = app.begin_writes()?;
-    let outcome = match (grant, verified_user) {
-        (GrantType::Password, Some((scope, user))) => {
-            password::grant(&mut writes, client, scope, user, ctx.now)
-        }
-        (GrantType::RefreshToken, _) => {
-            refresh_token::grant(&mut writes, scopes, client, &params, ctx.now)
-        }
-        _ => client_credentials::grant(&mut writes, scopes, client, &params, ctx.now),
-    };
-    // Committed whatever the outcome: a failed grant may still have used something up.
-    writes.commit().await?;
-    let issued = outcome?;
     ctx.metrics.issued(client.index, grant);
     write_token_response(ctx, &issued, body);
     Ok(Reply::sensitive_json(200))
+}
+
+/// The refresh grant with the I/O around its pure steps: the read-through of a token
+/// another node issued, the check for a used token presented again, and — with a shared
+/// store, for the `rotate` and `none` policies — the cluster-wide claim that makes the use
+/// single across every node. A store that cannot answer is 503, never `invalid_grant`.
+async fn refresh(ctx: Ctx<'_>, client: &Client, params: &Params<'_>) -> Result<Issued, OAuthError> {
+    let app = ctx.app;
+    let presented = Params::required(&params.refresh_token, "refresh_token")?;
+    let key = TokenKey::of(presented.as_bytes());
+    let found = read_through::lookup(app.tokens(), ctx.clients, &key, ctx.now).await?;
+    let shared = app.shared_store();
+    if let (None, Some(shared)) = (found, shared) {
+        // Gone here: if the store remembers its use, this is a replay (RFC 9700 §4.14.2).
+        match shared.used(key).await {
+            Ok(Ok(Some(grant))) => return reuse(ctx, client, grant).await,
+            Ok(Ok(None)) => {}
+            Ok(Err(_)) | Err(_) => return Err(Unavailable.into()),
+        }
+    }
+    // Reserve the store's queue room before anything is used up.
+    let mut writes = app.begin_writes()?;
+    let checked = refresh_token::check(&writes, &app.syms.scopes, client, params, ctx.now)?;
+    if let (true, Some(shared)) = (checked.single_use(client), shared) {
+        let (grant, ttl) = (checked.record.grant, checked.record.seconds_left(ctx.now));
+        match shared.claim_use(checked.key, grant, ttl).await {
+            Ok(Ok(true)) => {}
+            // Another request, on this node or another, used it first: a replay.
+            Ok(Ok(false)) => {
+                drop(writes);
+                return reuse(ctx, client, grant).await;
+            }
+            Ok(Err(_)) | Err(_) => return Err(Unavailable.into()),
+        }
+    }
+    let outcome = refresh_token::issue(&mut writes, client, checked, ctx.now);
+    // Committed whatever the outcome: a failed rotation has still used the token up.
+    writes.commit().await?;
+    outcome
+}
+
+/// A used refresh token was presented again: revoke its whole grant — the refresh token
+/// that replaced it and every access token — on every node, count and log it (never the
+/// token), and refuse.
+async fn reuse(ctx: Ctx<'_>, client: &Client, grant: GrantId) -> Result<Issued, OAuthError> {
+    let mut writes = ctx.app.begin_writes()?;
+    writes.revoke_grant(grant);
+    writes.commit().await?;
+    ctx.metrics.refresh_reuse.inc();
+    warn!(
+        client = %client.id,
+        grant = grant.0,
+        "a used refresh token was presented again; every token of its grant is revoked (RFC 9700 section 4.14.2)"
+    );
+    Err(OAuthError::invalid_grant(
+        "refresh token was already used; every token of its grant is revoked",
+    ))
 }
 
 /// The resource owner whose password `login` proves, `None` when the username is unknown

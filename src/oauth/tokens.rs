@@ -61,6 +61,11 @@ pub trait TokenOps {
     /// RFC 7009 §2.1: revokes the token under `key` on behalf of `client`; a refresh
     /// token takes its grant's access tokens with it.
     fn revoke(&mut self, key: &TokenKey, client: Sym, now: u32) -> RevokeOutcome;
+
+    /// Revokes a whole grant — its refresh token and every access token — wherever they
+    /// were issued (RFC 9700 §4.14.2: a used refresh token presented again). Returns how
+    /// many of its tokens this node held.
+    fn revoke_grant(&mut self, grant: GrantId) -> usize;
 }
 
 /// An in-memory [`TokenOps`] for unit tests of the decisions: a real token table (pure
@@ -80,6 +85,7 @@ pub mod memory {
         JoinGrant(GrantId),
         CloseGrant(GrantId),
         Revoke(TokenKey),
+        RevokeGrant(GrantId),
     }
 
     #[derive(Debug)]
@@ -155,6 +161,11 @@ pub mod memory {
         fn revoke(&mut self, key: &TokenKey, client: Sym, now: u32) -> RevokeOutcome {
             self.log.push(Op::Revoke(*key));
             self.table.revoke(key, client, now)
+        }
+
+        fn revoke_grant(&mut self, grant: GrantId) -> usize {
+            self.log.push(Op::RevokeGrant(grant));
+            self.table.revoke_grant(grant)
         }
     }
 }

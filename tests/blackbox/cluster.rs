@@ -407,9 +407,146 @@ fn refresh_on_node2_of_a_grant_issued_on_node1() {
         400,
         "invalid_grant",
     );
-    // The grant goes on from node 1 with the new refresh token.
-    let third = node1.issue_refresh(&client, second.refresh_token(), None);
-    assert_valid_on(&node2, &third.access_token, "node 2");
+    // Presenting the used token again was reuse (RFC 9700 §4.14.2): the whole grant is
+    // revoked, the refresh token that replaced it included, on both nodes.
+    for (node, which) in [(&node1, "node 1"), (&node2, "node 2")] {
+        assert_token_error(
+            &node.refresh(&client, second.refresh_token(), None),
+            400,
+            "invalid_grant",
+        );
+        eventually(
+            Instant::now(),
+            PROPAGATION_LIMIT,
+            &format!("{which} drops the access token of the revoked grant"),
+            || invalid_on(node, &second.access_token),
+        );
+    }
+}
+
+/// A refresh request for `refresh_token` as `client`, to send from any thread.
+fn refresh_request(client: &Client, refresh_token: &str) -> Vec<u8> {
+    let secret = client.secret.as_deref().expect("confidential client");
+    raw_form_post(
+        TOKEN_PATH,
+        &form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ]),
+        &[("Authorization", &basic_auth(&client.id, secret))],
+    )
+}
+
+#[test]
+fn rfc9700_4_14_2_one_refresh_token_sent_to_two_nodes_at_once_succeeds_exactly_once() {
+    let _cassandra = shared_cassandra();
+    let ks = Keyspace::new("race");
+    // sync: the refresh token is in Cassandra before the response, so both nodes find it.
+    let (node1, node2) = two_nodes(&cluster_config(&ks.name, "sync").build());
+    let client = confidential_client();
+    let addrs = [node1.addr, node2.addr];
+    for round in 0..50 {
+        let owner = node1.issue_password(&client, ALICE, None);
+        let request = refresh_request(&client, owner.refresh_token());
+        let barrier = std::sync::Barrier::new(2);
+        let answers: Vec<Response> = thread::scope(|s| {
+            let sent: Vec<_> = addrs
+                .iter()
+                .map(|&addr| {
+                    let (barrier, request) = (&barrier, &request);
+                    s.spawn(move || {
+                        let mut conn = Conn::connect(addr);
+                        barrier.wait();
+                        conn.roundtrip(request)
+                    })
+                })
+                .collect();
+            sent.into_iter()
+                .map(|h| h.join().expect("request thread"))
+                .collect()
+        });
+        let ok = answers.iter().filter(|r| r.status == 200).count();
+        assert_eq!(
+            ok,
+            1,
+            "round {round}: exactly one refresh may succeed: {} | {}",
+            answers[0].summary(),
+            answers[1].summary()
+        );
+        for r in answers.iter().filter(|r| r.status != 200) {
+            assert_token_error(r, 400, "invalid_grant");
+        }
+    }
+    // Each loser presented a token that was being used: reuse, which revoked the grant.
+    let reuses = node1
+        .metrics()
+        .value("tessera_refresh_token_reuse_total", &[])
+        + node2
+            .metrics()
+            .value("tessera_refresh_token_reuse_total", &[]);
+    eprintln!("race: 50 rounds, {reuses} losers detected as reuse");
+    assert!(reuses >= 1.0, "no losing refresh was counted as reuse");
+}
+
+#[test]
+fn rfc9700_4_14_2_a_used_refresh_token_presented_again_revokes_its_grant_on_every_node() {
+    let _cassandra = shared_cassandra();
+    let ks = Keyspace::new("reuse");
+    let (node1, node2) = two_nodes(&cluster_config(&ks.name, "async").build());
+    let client = confidential_client();
+    let first = node1.issue_password(&client, ALICE, None);
+    let second = node1.issue_refresh(&client, first.refresh_token(), None);
+    eventually(
+        Instant::now(),
+        FLUSH_LIMIT,
+        "node 2 reads the new access token through",
+        || valid_on(&node2, &second.access_token),
+    );
+    // The thief (or a confused client) replays the rotated-out token on the other node.
+    assert_token_error(
+        &node2.refresh(&client, first.refresh_token(), None),
+        400,
+        "invalid_grant",
+    );
+    assert_eq!(
+        node2
+            .metrics()
+            .value("tessera_refresh_token_reuse_total", &[]),
+        1.0
+    );
+    // Every token of the grant is gone everywhere: the replacing refresh token and the
+    // access tokens, also on the node that issued them.
+    for (node, which) in [(&node1, "node 1"), (&node2, "node 2")] {
+        eventually(
+            Instant::now(),
+            PROPAGATION_LIMIT,
+            &format!("{which} drops the grant's tokens"),
+            || {
+                invalid_on(node, &second.access_token)?;
+                invalid_on(node, &first.access_token)
+            },
+        );
+        assert_token_error(
+            &node.refresh(&client, second.refresh_token(), None),
+            400,
+            "invalid_grant",
+        );
+    }
+    // A restarted node still knows: the use is remembered in the store.
+    drop(node2);
+    let node3 = Server::start(&cluster_config(&ks.name, "async").build());
+    assert_token_error(
+        &node3.refresh(&client, first.refresh_token(), None),
+        400,
+        "invalid_grant",
+    );
+    assert_eq!(
+        node3
+            .metrics()
+            .value("tessera_refresh_token_reuse_total", &[]),
+        1.0,
+        "the restarted node recognises the replay"
+    );
 }
 
 #[test]

@@ -16,12 +16,34 @@ use crate::oauth::params::Params;
 use crate::oauth::scope;
 use crate::oauth::tokens::TokenOps;
 use crate::oauth::types::RefreshPolicy;
-use tessera_storage::{GrantId, Interner, TokenKey, TokenKind, TokenRecord};
+use tessera_storage::{GrantId, Interner, Sym, TokenKey, TokenKind, TokenRecord};
 
 const GONE: &str = "refresh token is invalid, expired or revoked";
 
 /// The endpoint has already fetched the presented token into this node's table when the
 /// store is shared (a read-through), so `ops.lookup` sees tokens other nodes issued.
+/// A refresh request that passed every check and may now use the token: with a shared
+/// store, the endpoint claims the use cluster-wide ([`Checked::single_use`]) between
+/// [`check`] and [`issue`], so a request that fails a check never uses the token up.
+#[derive(Debug)]
+pub struct Checked<'p> {
+    pub key: TokenKey,
+    pub record: TokenRecord,
+    /// The token as presented (returned as is under `preserve`).
+    presented: &'p str,
+    scope: Sym,
+}
+
+impl Checked<'_> {
+    /// Whether this refresh uses the token up (`rotate`, `none`), so its use must be single
+    /// across the cluster.
+    pub fn single_use(&self, client: &Client) -> bool {
+        client.tokens.refresh_policy != RefreshPolicy::Preserve
+    }
+}
+
+/// The whole grant: [`check`], then [`issue`] (a single node needs no claim in between:
+/// the table's consume is the single use).
 pub fn grant<O: TokenOps + ?Sized>(
     ops: &mut O,
     scopes: &Interner,
@@ -29,6 +51,19 @@ pub fn grant<O: TokenOps + ?Sized>(
     params: &Params<'_>,
     now: u32,
 ) -> Result<Issued, OAuthError> {
+    let checked = check(ops, scopes, client, params, now)?;
+    issue(ops, client, checked, now)
+}
+
+/// Every rule of the request: the token is a live refresh token of this client, and the
+/// scope asked for is within the grant's.
+pub fn check<'p, O: TokenOps + ?Sized>(
+    ops: &O,
+    scopes: &Interner,
+    client: &Client,
+    params: &'p Params<'p>,
+    now: u32,
+) -> Result<Checked<'p>, OAuthError> {
     let presented = Params::required(&params.refresh_token, "refresh_token")?;
     let key = TokenKey::of(presented.as_bytes());
     let record = ops
@@ -41,6 +76,28 @@ pub fn grant<O: TokenOps + ?Sized>(
         ));
     }
     let scope = scope::narrow(scopes, record.scope, params.scope.as_deref())?;
+    Ok(Checked {
+        key,
+        record,
+        presented,
+        scope,
+    })
+}
+
+/// Issues the new tokens under the client's refresh policy, using the token up unless the
+/// policy is `preserve`.
+pub fn issue<O: TokenOps + ?Sized>(
+    ops: &mut O,
+    client: &Client,
+    checked: Checked<'_>,
+    now: u32,
+) -> Result<Issued, OAuthError> {
+    let Checked {
+        key,
+        record,
+        presented,
+        scope,
+    } = checked;
     let claims = Claims {
         scope,
         ..Claims::of(&record)

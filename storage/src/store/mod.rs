@@ -240,6 +240,12 @@ pub struct Revocation {
 /// The answer to a read-through lookup.
 pub type Lookup = futures_channel::oneshot::Receiver<Result<Option<StoredToken>, StoreError>>;
 
+/// The answer to a single-use claim: `true` when this claim used the key first.
+pub type Claim = futures_channel::oneshot::Receiver<Result<bool, StoreError>>;
+
+/// The answer to a reuse check: the grant of a used key the store still remembers.
+pub type Used = futures_channel::oneshot::Receiver<Result<Option<GrantId>, StoreError>>;
+
 /// What a store shared by several nodes offers on top of [`Store`]: reads that do not
 /// block the caller, the revocation log, and the clients and users managed in the store.
 /// Clients and users cross this boundary as `(id, spec)` pairs: the spec is JSON the
@@ -248,6 +254,16 @@ pub trait SharedStore: Send + Sync + fmt::Debug {
     /// Starts reading the live token under `key` (a miss in the node's table) and returns
     /// at once; the answer arrives on the channel, from the store's own thread.
     fn lookup(&self, key: TokenKey, now: u32) -> Lookup;
+
+    /// Uses the single-use `key` (a refresh token of grant `grant`) once across every node
+    /// sharing the store: `true` for the first claim, `false` for every later one, however
+    /// many race on however many nodes (Cassandra: a lightweight transaction). The use is
+    /// remembered for `ttl_secs` (the token's remaining life), so a later presentation is
+    /// recognised as reuse ([`SharedStore::used`]).
+    fn claim_use(&self, key: TokenKey, grant: GrantId, ttl_secs: u32) -> Claim;
+
+    /// The grant of `key` if it was used (claimed) and is still remembered.
+    fn used(&self, key: TokenKey) -> Used;
 
     /// Revocations logged after `since_ms` (Unix milliseconds), oldest first.
     fn revocations_since(&self, since_ms: u64) -> Result<Vec<Revocation>, StoreError>;

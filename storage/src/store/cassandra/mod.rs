@@ -36,6 +36,8 @@
 //! - `writes`: a write-behind batch as timestamped CQL writes, batched or concurrent;
 //! - `reads`: token reads, grant links, the recovery scan;
 //! - `revocations`: the revocation log;
+//! - `single_use`: the lightweight-transaction claim of a used refresh token and the reuse
+//!   check (`used_tokens`);
 //! - `records`: the clients and users kept in the store.
 //!
 //! This file touches no table itself. The others use its helpers (errors, clocks, the
@@ -48,6 +50,7 @@ mod reads;
 mod records;
 mod revocations;
 mod schema;
+mod single_use;
 mod statements;
 mod writes;
 
@@ -55,7 +58,10 @@ pub use super::WriteBatching;
 pub use options::{CassandraOptions, Level, TlsOptions};
 pub use schema::{schema_statements, valid_keyspace, SCHEMA};
 
-use super::{Lookup, Mutation, Revocation, SharedStore, Store, StoreError, StoredToken, TokenView};
+use super::{
+    Claim, Lookup, Mutation, Revocation, SharedStore, Store, StoreError, StoredToken, TokenView,
+    Used,
+};
 use crate::key::TokenKey;
 use crate::record::GrantId;
 use options::connect;
@@ -237,6 +243,24 @@ impl SharedStore for CassandraStore {
         let inner = Arc::clone(&self.inner);
         self.runtime.spawn(async move {
             let _ = tx.send(inner.get(key, now).await);
+        });
+        rx
+    }
+
+    fn claim_use(&self, key: TokenKey, grant: GrantId, ttl_secs: u32) -> Claim {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        let inner = Arc::clone(&self.inner);
+        self.runtime.spawn(async move {
+            let _ = tx.send(inner.claim_use(key, grant, ttl_secs).await);
+        });
+        rx
+    }
+
+    fn used(&self, key: TokenKey) -> Used {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        let inner = Arc::clone(&self.inner);
+        self.runtime.spawn(async move {
+            let _ = tx.send(inner.used(key).await);
         });
         rx
     }

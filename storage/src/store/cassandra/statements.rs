@@ -8,6 +8,7 @@
 use super::{CassandraOptions, Level};
 use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
+use scylla::statement::SerialConsistency;
 
 /// The prepared statements; the token tables' are indexed 0 = `access_tokens`,
 /// 1 = `refresh_tokens`.
@@ -29,6 +30,9 @@ pub(super) struct Statements {
     pub(super) put_user: PreparedStatement,
     pub(super) get_user: PreparedStatement,
     pub(super) delete_user: PreparedStatement,
+    /// `INSERT ... IF NOT EXISTS` into `used_tokens`: the single-use claim.
+    pub(super) claim_use: PreparedStatement,
+    pub(super) select_used: PreparedStatement,
 }
 
 async fn prepare(
@@ -154,7 +158,40 @@ pub(super) async fn prepare_all(
             write_for_admin(w),
         )
         .await?,
+        claim_use: {
+            let mut s = prepare(
+                session,
+                format!("INSERT INTO {ks}.used_tokens (key, grant_id) VALUES (?, ?) IF NOT EXISTS USING TTL ?"),
+                single_use_level(opts),
+            )
+            .await?;
+            // The Paxos round decides the one winner; LOCAL_SERIAL keeps it in the local
+            // datacenter when the operator named one.
+            s.set_serial_consistency(Some(if opts.local_datacenter.is_some() {
+                SerialConsistency::LocalSerial
+            } else {
+                SerialConsistency::Serial
+            }));
+            s
+        },
+        select_used: prepare(
+            session,
+            format!("SELECT grant_id FROM {ks}.used_tokens WHERE key = ?"),
+            single_use_level(opts),
+        )
+        .await?,
     })
+}
+
+/// Single use must hold across nodes whatever the configured levels: the claim commits
+/// and the reuse check reads at a quorum (local to the named datacenter, if any), so a
+/// claim is seen by every later check.
+fn single_use_level(opts: &CassandraOptions) -> Level {
+    if opts.local_datacenter.is_some() {
+        Level::LocalQuorum
+    } else {
+        Level::Quorum
+    }
 }
 
 /// Administrative writes (clients, users) are rare and must not live only in a hint:

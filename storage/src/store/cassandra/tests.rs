@@ -172,6 +172,45 @@ fn read_through_lookup_answers_on_a_channel() {
 }
 
 #[test]
+fn a_single_use_key_is_claimed_exactly_once_among_concurrent_claims_and_then_remembered() {
+    let mut n = 0;
+    let store = Arc::new(fresh("claim", &mut n));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    for round in 0..5 {
+        let key = conformance::key(&format!("refresh-{round}"));
+        let grant = GrantId(1000 + round);
+        assert_eq!(
+            rt.block_on(store.used(key)).expect("answer").expect("used"),
+            None
+        );
+        // 8 claims in flight at once, as 8 nodes refreshing with one stolen token would.
+        let claims: Vec<Claim> = (0..8).map(|_| store.claim_use(key, grant, 600)).collect();
+        let won = rt.block_on(async {
+            let mut won = 0;
+            for c in claims {
+                if c.await.expect("answer").expect("claim") {
+                    won += 1;
+                }
+            }
+            won
+        });
+        assert_eq!(won, 1, "round {round}: exactly one claim wins");
+        assert!(!rt
+            .block_on(store.claim_use(key, grant, 600))
+            .expect("answer")
+            .expect("claim"));
+        assert_eq!(
+            rt.block_on(store.used(key)).expect("answer").expect("used"),
+            Some(grant),
+            "the use is remembered with its grant"
+        );
+    }
+    drop_keyspace("claim");
+}
+
+#[test]
 fn clients_and_users_are_kept_by_id() {
     let mut n = 0;
     let store = fresh("admin", &mut n);
