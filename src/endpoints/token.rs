@@ -1,15 +1,17 @@
 //! `POST /api/oauth/token` (RFC 6749 §3.2): authenticate the client, pick the grant, answer
 //! with the token response of §5.1 or the error of §5.2.
 //!
-//! The I/O around the pure grants lives here: the read-through of a presented refresh
-//! token, the password check on the password-hash pool, and committing the grant's changes
-//! to the write-behind (in `sync` mode, waiting until they are durable).
+//! The I/O around the pure grants lives here: the brute-force guard around client
+//! authentication and the resource-owner login ([`super::auth`]), the read-through of a
+//! presented refresh token, the password check on the password-hash pool, and committing
+//! the grant's changes to the write-behind (in `sync` mode, waiting until they are durable).
 
+use super::auth::Attempt;
 use super::{form, Ctx};
 use crate::cluster::read_through;
+use crate::guard::Identity;
 use crate::http::json::JsonObject;
 use crate::http::{Reply, Request};
-use crate::oauth::client_auth::authenticate;
 use crate::oauth::error::ErrorCode;
 use crate::oauth::grants::{client_credentials, password, refresh_token};
 use crate::oauth::issue::Issued;
@@ -25,8 +27,9 @@ pub async fn handle(
     req: &Request<'_>,
     body: &mut Vec<u8>,
 ) -> Result<Reply, OAuthError> {
+    let attempt = Attempt::begin(ctx)?;
     let params = form(req)?;
-    let client = authenticate(ctx.clients, req.authorization, &params)?;
+    let client = attempt.client(req, &params)?;
     let grant = match Params::required(&params.grant_type, "grant_type")? {
         "client_credentials" => GrantType::ClientCredentials,
         "password" => GrantType::Password,
@@ -57,7 +60,15 @@ pub async fn handle(
     let verified_user = match grant {
         GrantType::Password => {
             let login = password::request(scopes, client, &params)?;
-            Some((login.scope, check_password(app, login).await?))
+            // RFC 6749 §4.3.2: the guard first — a locked-out username costs no hash.
+            let attempt = Attempt::begin(ctx)?.identify(Identity::User(login.username))?;
+            let scope = login.scope;
+            let user = check_password(app, login).await?;
+            match user {
+                Some(_) => attempt.succeeded(),
+                None => attempt.failed(),
+            }
+            Some((scope, user))
         }
         _ => None,
     };
