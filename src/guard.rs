@@ -394,10 +394,11 @@ mod tests {
 
     /// Fails `key` `n` times at `now`; returns the last outcome.
     fn fail(g: &Guard, key: Key, n: u32, now: u64) -> Failure {
-        (0..n)
-            .map(|_| g.failed(key, now))
-            .last()
-            .unwrap_or(Failure::Counted)
+        let mut last = Failure::Counted;
+        for _ in 0..n {
+            last = g.failed(key, now);
+        }
+        last
     }
 
     fn locked_for(g: &Guard, key: Key, now: u64) -> Option<u32> {

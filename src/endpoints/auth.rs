@@ -37,7 +37,7 @@ impl<'a> Attempt<'a, 'static> {
     /// Starts an attempt from the request's address: 429 while the address is locked out.
     pub fn begin(ctx: Ctx<'a>) -> Result<Attempt<'a, 'static>, OAuthError> {
         let guard = &ctx.app.guard;
-        let now = crate::clock::now_millis();
+        let now = crate::clock::monotonic_millis();
         let address = guard.key(Identity::Address, ctx.peer);
         admit(guard.check(address, now))?;
         Ok(Attempt {

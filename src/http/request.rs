@@ -485,6 +485,16 @@ mod tests {
         assert_eq!(&raw[h.len..], "hello");
         let req = Request::new(&h, raw.as_bytes(), b"hello", IpAddr::from([127, 0, 0, 1]));
         assert!(req.is_form());
+        assert_eq!(req.peer, IpAddr::from([127, 0, 0, 1]));
+    }
+
+    #[test]
+    fn an_ipv4_mapped_ipv6_peer_is_carried_as_ipv4() {
+        let raw = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let h = parse(raw).expect("ok").expect("complete");
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().expect("address");
+        let req = Request::new(&h, raw.as_bytes(), b"", mapped);
+        assert_eq!(req.peer, IpAddr::from([192, 0, 2, 7]));
     }
 
     #[test]

@@ -50,12 +50,53 @@ fn wait_out(r: &Response) {
     thread::sleep(Duration::from_secs(secs) + Duration::from_millis(200));
 }
 
+/// A successful client_credentials issuance on a connection from `OTHER_PEER`.
+fn issue_cc_from_other_peer(server: &Server, client: &Client) -> Issued {
+    Issued::from_response(server.post_as_from(
+        OTHER_PEER,
+        TOKEN_PATH,
+        client,
+        &[("grant_type", "client_credentials")],
+    ))
+}
+
 /// `LIMIT` wrong secrets for `client`: each a plain 401.
 fn fail_client(server: &Server, client: &Client) {
     for _ in 0..LIMIT {
         let r = server.client_credentials(&client.with_secret("wrong"), None);
         assert_token_error(&r, 401, "invalid_client");
     }
+}
+
+/// A guarded server on which `svc-a` (the right secret, from 127.0.0.1) is locked out after
+/// `LIMIT` wrong secrets, and the 429 that says so.
+fn svc_a_locked_out() -> (Server, Response) {
+    locked_out_after(
+        |s| fail_client(s, &confidential_client()),
+        |s| s.client_credentials(&confidential_client(), None),
+    )
+}
+
+/// A guarded server on which `alice` (the right password, through `svc-a`, from
+/// 127.0.0.1) is locked out after `LIMIT` wrong passwords, and the 429 that says so.
+fn alice_locked_out() -> (Server, Response) {
+    locked_out_after(
+        |s| fail_user(s, ALICE.0),
+        |s| s.password(&confidential_client(), ALICE, None),
+    )
+}
+
+/// Starts a guarded server, runs `fail` on it, and checks that `attempt` is then refused
+/// with the lockout's 429.
+fn locked_out_after(
+    fail: impl Fn(&Server),
+    attempt: impl Fn(&Server) -> Response,
+) -> (Server, Response) {
+    let server = guarded_server();
+    fail(&server);
+    let r = attempt(&server);
+    assert_locked_out(&r);
+    (server, r)
 }
 
 /// `LIMIT` wrong passwords for `user` through `svc-a`: each a plain `invalid_grant`.
@@ -128,41 +169,25 @@ fn issue_11_unknown_client_wrong_secret_wrong_method_and_no_credentials_answer_b
 
 #[test]
 fn rfc6749_4_3_2_after_the_limit_of_wrong_secrets_the_right_secret_gets_429_with_retry_after() {
-    let server = guarded_server();
-    fail_client(&server, &confidential_client());
-    let r = server.client_credentials(&confidential_client(), None);
-    assert_locked_out(&r);
+    svc_a_locked_out();
 }
 
 #[test]
 fn a_locked_out_client_leaves_other_clients_from_the_same_address_alone() {
-    let server = guarded_server();
-    fail_client(&server, &confidential_client());
-    assert_locked_out(&server.client_credentials(&confidential_client(), None));
+    let (server, _) = svc_a_locked_out();
     server.issue_cc(&other_client(), None);
     server.issue_cc(&post_client(), None);
 }
 
 #[test]
 fn a_locked_out_client_can_still_authenticate_from_another_address() {
-    let server = guarded_server();
-    fail_client(&server, &confidential_client());
-    assert_locked_out(&server.client_credentials(&confidential_client(), None));
-    let r = server.post_as_from(
-        OTHER_PEER,
-        TOKEN_PATH,
-        &confidential_client(),
-        &[("grant_type", "client_credentials")],
-    );
-    Issued::from_response(r);
+    let (server, _) = svc_a_locked_out();
+    issue_cc_from_other_peer(&server, &confidential_client());
 }
 
 #[test]
 fn a_client_lockout_ends_after_lockout_secs() {
-    let server = guarded_server();
-    fail_client(&server, &confidential_client());
-    let r = server.client_credentials(&confidential_client(), None);
-    assert_locked_out(&r);
+    let (server, r) = svc_a_locked_out();
     wait_out(&r);
     server.issue_cc(&confidential_client(), None);
 }
@@ -183,10 +208,7 @@ fn revoke_and_introspect_failures_count_toward_the_same_client_lockout() {
 
 #[test]
 fn rfc6749_4_3_2_password_grant_locks_out_a_username_even_with_the_right_password() {
-    let server = guarded_server();
-    fail_user(&server, ALICE.0);
-    let r = server.password(&confidential_client(), ALICE, None);
-    assert_locked_out(&r);
+    let (server, _) = alice_locked_out();
     // The client itself is not locked, and neither is another user.
     server.issue_cc(&confidential_client(), None);
     server.issue_password(&confidential_client(), BOB, None);
@@ -194,10 +216,7 @@ fn rfc6749_4_3_2_password_grant_locks_out_a_username_even_with_the_right_passwor
 
 #[test]
 fn a_locked_out_username_can_still_log_in_from_another_address_and_after_the_lockout() {
-    let server = guarded_server();
-    fail_user(&server, ALICE.0);
-    let r = server.password(&confidential_client(), ALICE, None);
-    assert_locked_out(&r);
+    let (server, r) = alice_locked_out();
     let from_elsewhere = server.post_as_from(
         OTHER_PEER,
         TOKEN_PATH,
@@ -215,9 +234,10 @@ fn a_locked_out_username_can_still_log_in_from_another_address_and_after_the_loc
 
 #[test]
 fn unknown_usernames_are_locked_out_like_known_ones() {
-    let server = guarded_server();
-    fail_user(&server, "mallory");
-    assert_locked_out(&server.password(&confidential_client(), ("mallory", "x"), None));
+    locked_out_after(
+        |s| fail_user(s, "mallory"),
+        |s| s.password(&confidential_client(), ("mallory", "x"), None),
+    );
 }
 
 #[test]
@@ -233,13 +253,7 @@ fn spraying_identities_from_one_address_locks_the_address_for_every_client() {
     }
     assert_locked_out(&server.client_credentials(&other_client(), None));
     assert_locked_out(&server.password(&post_client(), BOB, None));
-    let r = server.post_as_from(
-        OTHER_PEER,
-        TOKEN_PATH,
-        &other_client(),
-        &[("grant_type", "client_credentials")],
-    );
-    Issued::from_response(r);
+    issue_cc_from_other_peer(&server, &other_client());
 }
 
 #[test]
