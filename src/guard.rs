@@ -321,6 +321,11 @@ impl Guard {
             }
         };
         let slot = &mut set[i];
+        if slot.is_locked(now) {
+            // Checked before another worker's failure locked it: the lockout already
+            // answers for this attempt, and must not start the next window early.
+            return Failure::Counted;
+        }
         slot.roll(p.window_ms, now);
         slot.curr = slot.curr.saturating_add(1);
         if slot.weighted(p.window_ms, now) < u64::from(limit) * p.window_ms {
@@ -566,6 +571,23 @@ mod tests {
         }
         assert_eq!(g.len(), cap);
         assert_eq!(locked_for(&g, target, 1000), Some(59));
+    }
+
+    #[test]
+    fn an_entry_is_32_bytes_so_the_default_table_is_2_mib() {
+        assert_eq!(std::mem::size_of::<Slot>(), 32);
+        assert_eq!(SHARDS * DEFAULT_SETS_PER_SHARD * WAYS, 65_536);
+    }
+
+    #[test]
+    fn a_failure_racing_into_a_lockout_neither_extends_nor_restarts_it() {
+        let g = guard();
+        let k = g.key(Identity::Client("svc"), A);
+        fail(&g, k, 3, 0);
+        assert_eq!(fail(&g, k, 5, 10 * SEC), Failure::Counted);
+        assert_eq!(locked_for(&g, k, 10 * SEC), Some(50));
+        assert_eq!(g.check(k, 60 * SEC), Verdict::Open { tracked: true });
+        assert_eq!(fail(&g, k, 2, 60 * SEC), Failure::Counted);
     }
 
     #[test]
