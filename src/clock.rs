@@ -1,6 +1,7 @@
-//! Wall-clock seconds as stored in token records.
+//! Wall-clock seconds as stored in token records, and a monotonic clock for durations.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::OnceLock;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Whole seconds since the Unix epoch (a `u32` holds them until 2106).
 pub fn now_secs() -> u32 {
@@ -14,4 +15,12 @@ pub fn now_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Milliseconds on a monotonic clock, counted from the first call: for durations that must
+/// not jump when the wall clock is set (the brute-force guard's windows and lockouts).
+pub fn monotonic_millis() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    let start = START.get_or_init(Instant::now);
+    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
 }

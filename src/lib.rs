@@ -29,6 +29,8 @@
 //!   password-hash pool.
 //! - [`state`]: the state workers share — registries, the token table
 //!   ([`tessera_storage::TokenTable`]), interners, metrics; [`startup`] builds it.
+//! - [`guard`]: the brute-force guard — failed authentications per identity and address in
+//!   a sliding window, lockouts; a fixed-size sharded table with an injected clock.
 //! - [`metrics`]: per-worker counters and histograms, rendered for Prometheus.
 
 pub mod admin;
@@ -37,6 +39,7 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod endpoints;
+pub mod guard;
 pub mod http;
 pub mod metrics;
 pub mod oauth;

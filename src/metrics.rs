@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Statuses counted individually; anything else is counted as "other".
-const STATUSES: [u16; 14] = [
-    200, 400, 401, 404, 405, 408, 413, 414, 431, 500, 501, 503, 100, 0,
+const STATUSES: [u16; 15] = [
+    200, 400, 401, 404, 405, 408, 413, 414, 429, 431, 500, 501, 503, 100, 0,
 ];
 /// Latency bucket upper bounds, in microseconds.
 const BUCKETS_US: [u64; 14] = [
@@ -78,6 +78,12 @@ pub struct WorkerMetrics {
     pub refresh_reuse: Counter,
     pub open_connections: Counter,
     pub rejected_connections: Counter,
+    /// Failed client authentications (token, revoke, introspect).
+    pub client_auth_failures: Counter,
+    /// Failed resource-owner logins (password grant).
+    pub user_auth_failures: Counter,
+    /// Lockouts the brute-force guard started.
+    pub lockouts: Counter,
 }
 
 impl WorkerMetrics {
@@ -90,6 +96,9 @@ impl WorkerMetrics {
             refresh_reuse: Counter::default(),
             open_connections: Counter::default(),
             rejected_connections: Counter::default(),
+            client_auth_failures: Counter::default(),
+            user_auth_failures: Counter::default(),
+            lockouts: Counter::default(),
         }
     }
 
@@ -222,6 +231,17 @@ impl Metrics {
             }
         }
 
+        s.push_str(
+            "# HELP tessera_auth_failures_total Failed authentications: client (token, revoke, introspect) or user (password grant).\n",
+        );
+        s.push_str("# TYPE tessera_auth_failures_total counter\n");
+        for (kind, n) in [
+            ("client", sum(&|w| w.client_auth_failures.get())),
+            ("user", sum(&|w| w.user_auth_failures.get())),
+        ] {
+            let _ = writeln!(s, "tessera_auth_failures_total{{kind=\"{kind}\"}} {n}");
+        }
+
         let gauges_text = [
             (
                 "tessera_live_tokens",
@@ -264,6 +284,12 @@ impl Metrics {
                 "counter",
                 "Connections refused with 503 at the per-worker limit.",
                 sum(&|w| w.rejected_connections.get()),
+            ),
+            (
+                "tessera_lockouts_total",
+                "counter",
+                "Lockouts started by the brute-force guard (an identity or an address).",
+                sum(&|w| w.lockouts.get()),
             ),
         ];
         for (name, kind, help, value) in gauges_text {

@@ -69,6 +69,7 @@ impl Service for WorkerService {
             clients: &clients,
             metrics: self.metrics(),
             now: crate::clock::now_secs(),
+            peer: req.peer,
         };
         let (label, reply) = dispatch(ctx, req, body).await;
         self.metrics()

@@ -3,7 +3,8 @@
 //! [`App`] the workers then share. Runs once, before any listener accepts.
 
 use crate::cluster::read_through::ReadThrough;
-use crate::config::{Config, DurabilityMode, StoreKind};
+use crate::config::{Config, DurabilityMode, SecurityConfig, StoreKind, MAX_LOCKOUT_SECS};
+use crate::guard::{Guard, Policy};
 use crate::metrics::Metrics;
 use crate::registry::password_pool::PasswordPool;
 use crate::registry::Registry;
@@ -107,6 +108,7 @@ impl App {
         let metrics = Metrics::new(workers, config.clients.len() + STORED_CLIENT_METRICS);
         Ok(App {
             passwords: PasswordPool::start(hash_threads).map_err(StartError::Io)?,
+            guard: Guard::new(guard_policy(&config.security)),
             config,
             table,
             registry,
@@ -117,6 +119,17 @@ impl App {
             metrics,
             purged_total: AtomicU64::new(0),
         })
+    }
+}
+
+/// The guard's limits from `[security]`, in milliseconds.
+fn guard_policy(s: &SecurityConfig) -> Policy {
+    Policy {
+        limit: s.failed_auth_limit,
+        address_limit: s.failed_auth_limit_per_address,
+        window_ms: s.failed_auth_window_secs * 1000,
+        lockout_ms: s.lockout_secs * 1000,
+        max_lockout_ms: MAX_LOCKOUT_SECS * 1000,
     }
 }
 

@@ -1,13 +1,15 @@
 //! The state every worker shares: configuration, registries, the token table, interners,
-//! the store and its write-behind, the password-hash pool and metrics. Built once at
-//! start-up by [`crate::startup`] — including the table's recovery from the store — then
-//! only read (the table, interners, registries and writer synchronise internally).
+//! the store and its write-behind, the password-hash pool, the brute-force guard and
+//! metrics. Built once at start-up by [`crate::startup`] — including the table's recovery
+//! from the store — then only read (the table, interners, registries, guard and writer
+//! synchronise internally).
 //!
 //! This module only holds and hands out; it opens nothing and starts no thread.
 
 use crate::cluster::read_through::{ReadThrough, Tokens};
 use crate::cluster::sync::Node;
 use crate::config::Config;
+use crate::guard::Guard;
 use crate::metrics::Metrics;
 use crate::oauth::clients::Clients;
 use crate::oauth::OAuthError;
@@ -35,6 +37,8 @@ pub struct App {
     /// Carries table changes to `store`; `None` for `kind = "memory"`.
     pub writer: Option<WriteBehind>,
     pub passwords: PasswordPool,
+    /// Failed authentications and lockouts, per identity and address (`[security]`).
+    pub guard: Guard,
     pub metrics: Metrics,
     /// Expired records reclaimed by the purge thread since start.
     pub purged_total: AtomicU64,

@@ -158,7 +158,7 @@ async fn serve(
                 worker.metrics().rejected_connections.inc();
                 monoio::spawn(reject(stream, Rc::clone(&worker)));
             }
-            Ok((stream, _peer)) => {
+            Ok((stream, peer)) => {
                 worker.active.set(worker.active.get() + 1);
                 worker
                     .metrics()
@@ -170,6 +170,7 @@ async fn serve(
                         limits: &w.limits,
                         shutdown: &w.signal,
                         date: &w.date,
+                        peer: peer.ip(),
                     };
                     // A bug in one request must not take the worker and all its connections down.
                     if CatchUnwind(std::pin::pin!(conn::serve(stream, &ctx, &w.service)))

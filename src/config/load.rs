@@ -52,6 +52,7 @@ impl Config {
         self.server.validate()?;
         self.store.validate()?;
         self.tokens.validate()?;
+        self.security.validate()?;
         clients::validate_all(&self.clients, &self.users)
     }
 }

@@ -19,6 +19,7 @@
 //!   it, and the flat `[store]` spelling of its keys that older files use (accepted, moved
 //!   into `[store.cassandra]` before deserializing, reported as [`Deprecated`]).
 //! - `tokens.rs`: `[tokens]` ([`TokensConfig`]) and the token length bounds.
+//! - `security.rs`: `[security]` ([`SecurityConfig`]): the brute-force guard's limits.
 //! - `clients.rs`: `[[clients]]` and `[[users]]` ([`ClientConfig`], [`UserConfig`]).
 //!
 //! `config` uses `oauth::types` (shared enums) and `oauth::secret` / `oauth::scope` (to check
@@ -28,6 +29,7 @@ mod cassandra;
 mod clients;
 mod error;
 mod load;
+mod security;
 mod server;
 mod store;
 mod tokens;
@@ -39,6 +41,7 @@ pub use self::clients::{
     weak_secret_warning, ClientConfig, UserConfig, MIN_SECRET_LENGTH, RESERVED_METADATA_NAMES,
 };
 pub use self::error::{ConfigError, Deprecated};
+pub use self::security::{SecurityConfig, MAX_LOCKOUT_SECS};
 pub use self::server::{DriverKind, LogConfig, ServerConfig};
 pub use self::store::{DurabilityMode, StoreConfig, StoreKind};
 pub use self::tokens::{TokensConfig, MAX_TOKEN_LENGTH, MIN_TOKEN_LENGTH};
@@ -50,6 +53,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub store: StoreConfig,
     pub tokens: TokensConfig,
+    pub security: SecurityConfig,
     pub log: LogConfig,
     pub clients: Vec<ClientConfig>,
     pub users: Vec<UserConfig>,
@@ -84,6 +88,7 @@ mod tests {
         assert_eq!(c.server, defaults.server);
         assert_eq!(c.store, defaults.store);
         assert_eq!(c.tokens, defaults.tokens);
+        assert_eq!(c.security, defaults.security);
         assert_eq!(c.log, defaults.log);
         assert!(!c.clients.is_empty() && !c.users.is_empty());
     }

@@ -3,11 +3,11 @@
 //! introspectable by any such caller; a refresh token only by the client it was issued to.
 //! Anything else — unknown, expired, revoked, not yours — is exactly `{"active":false}` (§2.2).
 
+use super::auth::Attempt;
 use super::{form, Ctx};
 use crate::cluster::read_through;
 use crate::http::json::JsonObject;
 use crate::http::{Reply, Request};
-use crate::oauth::client_auth::authenticate;
 use crate::oauth::inspect::introspection_shows;
 use crate::oauth::params::Params;
 use crate::oauth::OAuthError;
@@ -18,8 +18,9 @@ pub async fn handle(
     req: &Request<'_>,
     body: &mut Vec<u8>,
 ) -> Result<Reply, OAuthError> {
+    let attempt = Attempt::begin(ctx)?;
     let params = form(req)?;
-    let caller = authenticate(ctx.clients, req.authorization, &params)?;
+    let caller = attempt.client(req, &params)?;
     if caller.is_public() {
         return Err(OAuthError::invalid_client(
             "introspection needs a confidential client",

@@ -2,6 +2,7 @@
 //! converts an [`OAuthError`] into the RFC's JSON error response — the one place where the
 //! OAuth error layer meets HTTP.
 
+pub mod auth;
 pub mod health;
 pub mod introspect;
 pub mod metrics;
@@ -17,6 +18,7 @@ use crate::oauth::params::Params;
 use crate::oauth::OAuthError;
 use crate::router::{route, Route, RouteLabel, Routing};
 use crate::state::App;
+use std::net::IpAddr;
 
 /// What an endpoint needs beyond the request.
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +28,8 @@ pub struct Ctx<'a> {
     pub clients: &'a crate::oauth::clients::Clients,
     pub metrics: &'a WorkerMetrics,
     pub now: u32,
+    /// Where the request came from (the connection's peer): the brute-force guard's key.
+    pub peer: IpAddr,
 }
 
 /// Routes `req`, answers it into `body`, and says which route label it counts under.
@@ -63,14 +67,24 @@ pub async fn dispatch(ctx: Ctx<'_>, req: &Request<'_>, body: &mut Vec<u8>) -> (R
     (r.into(), reply)
 }
 
-/// RFC 6749 §5.2: the error as JSON, never cached; 401 with a Basic challenge
-/// (RFC 9110 §11.6.1 requires one on every 401); 503 with `Retry-After`.
+/// RFC 6749 §5.2: the error as JSON, never cached; 401 with a Basic challenge; 503 and 429
+/// with `Retry-After` (the error's own seconds, else 1).
+///
+/// The challenge is on *every* 401, a superset of issue 11's "when Basic was used or when
+/// no credentials came": RFC 9110 §11.6.1 requires a `WWW-Authenticate` on every 401, and
+/// it keeps the answers to all client authentication failures byte-identical.
 pub fn error_reply(e: &OAuthError, body: &mut Vec<u8>) -> Reply {
     error_body(body, e.code.as_str(), &e.description);
     let status = e.code.status();
+    let retry_after = match e.code {
+        ErrorCode::TemporarilyUnavailable | ErrorCode::TooManyFailedAttempts => {
+            Some(e.retry_after.unwrap_or(1))
+        }
+        _ => e.retry_after,
+    };
     Reply {
         basic_challenge: status == 401,
-        retry_after: (e.code == ErrorCode::TemporarilyUnavailable).then_some(1),
+        retry_after,
         ..Reply::sensitive_json(status)
     }
 }

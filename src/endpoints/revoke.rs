@@ -3,9 +3,9 @@
 //! (§2.2), so the endpoint cannot be used to probe for tokens. Revoking a refresh token also
 //! revokes the access tokens of its grant (§2.1).
 
+use super::auth::Attempt;
 use super::{form, Ctx};
 use crate::http::{Reply, Request};
-use crate::oauth::client_auth::authenticate;
 use crate::oauth::params::Params;
 use crate::oauth::tokens::TokenOps;
 use crate::oauth::OAuthError;
@@ -16,8 +16,9 @@ pub async fn handle(
     req: &Request<'_>,
     _body: &mut Vec<u8>,
 ) -> Result<Reply, OAuthError> {
+    let attempt = Attempt::begin(ctx)?;
     let params = form(req)?;
-    let client = authenticate(ctx.clients, req.authorization, &params)?;
+    let client = attempt.client(req, &params)?;
     let token = Params::required(&params.token, "token")?;
     // §2.1: the hint only speeds up the lookup; keys are shared by both kinds, so it is not
     // needed, and an unknown hint value is ignored rather than refused.

@@ -1,16 +1,18 @@
 //! `POST /api/oauth/token` (RFC 6749 §3.2): authenticate the client, pick the grant, answer
 //! with the token response of §5.1 or the error of §5.2.
 //!
-//! The I/O around the pure grants lives here: the read-through of a presented refresh
-//! token, the password check on the password-hash pool, and committing the grant's changes
-//! to the write-behind (in `sync` mode, waiting until they are durable).
+//! The I/O around the pure grants lives here: the brute-force guard around client
+//! authentication and the resource-owner login ([`super::auth`]), the read-through of a
+//! presented refresh token, the password check on the password-hash pool, and committing
+//! the grant's changes to the write-behind (in `sync` mode, waiting until they are durable).
 
+use super::auth::Attempt;
 use super::{form, Ctx};
 use crate::cluster::read_through;
 use crate::cluster::read_through::Unavailable;
+use crate::guard::Identity;
 use crate::http::json::JsonObject;
 use crate::http::{Reply, Request};
-use crate::oauth::client_auth::authenticate;
 use crate::oauth::clients::Client;
 use crate::oauth::error::ErrorCode;
 use crate::oauth::grants::{client_credentials, password, refresh_token};
@@ -29,8 +31,9 @@ pub async fn handle(
     req: &Request<'_>,
     body: &mut Vec<u8>,
 ) -> Result<Reply, OAuthError> {
+    let attempt = Attempt::begin(ctx)?;
     let params = form(req)?;
-    let client = authenticate(ctx.clients, req.authorization, &params)?;
+    let client = attempt.client(req, &params)?;
     let grant = match Params::required(&params.grant_type, "grant_type")? {
         "client_credentials" => GrantType::ClientCredentials,
         "password" => GrantType::Password,
@@ -56,8 +59,14 @@ pub async fn handle(
             // The password check runs before any queue room is taken: it may wait for the
             // pool.
             let login = password::request(scopes, client, &params)?;
+            // RFC 6749 §4.3.2: the guard first — a locked-out username costs no hash.
+            let attempt = Attempt::begin(ctx)?.identify(Identity::User(login.username))?;
             let scope = login.scope;
             let user = check_password(app, login).await?;
+            match user {
+                Some(_) => attempt.succeeded(),
+                None => attempt.failed(),
+            }
             let mut writes = app.begin_writes()?;
             let outcome = password::grant(&mut writes, client, scope, user, ctx.now);
             writes.commit().await?;

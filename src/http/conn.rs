@@ -21,17 +21,20 @@ use crate::shutdown::LocalSignal;
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
+use std::net::IpAddr;
 use std::time::Instant;
 
 const INITIAL_READ: usize = 4096;
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
-/// What the connection shares with its worker.
+/// What the connection shares with its worker, and where it comes from.
 #[derive(Debug)]
 pub struct ConnContext<'a> {
     pub limits: &'a Limits,
     pub shutdown: &'a LocalSignal,
     pub date: &'a DateCache,
+    /// The peer's address, handed to every request as [`Request::peer`].
+    pub peer: IpAddr,
 }
 
 /// How serving the buffered requests ended.
@@ -189,7 +192,7 @@ impl ConnState {
                     }
                 }
             };
-            let request = Request::new(&head, buf, body);
+            let request = Request::new(&head, buf, body, ctx.peer);
             self.body.clear();
             let reply = service.call(&request, &mut self.body).await;
             let close = !head.keep_alive || reply.close || ctx.shutdown.is_fired();
@@ -362,6 +365,7 @@ mod tests {
                     limits: &limits,
                     shutdown: &signal,
                     date: &date,
+                    peer: IpAddr::from([127, 0, 0, 1]),
                 };
                 serve(stream, &ctx, &Echo).await;
             });

@@ -10,6 +10,7 @@
 //! once, when the blank line that ends the head has arrived.
 
 use super::limits::{Limits, MAX_HEADERS, MAX_HEADER_BYTES, MAX_REQUEST_LINE};
+use std::net::IpAddr;
 use std::ops::Range;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,6 +111,9 @@ pub struct Request<'a> {
     pub content_type: Option<&'a [u8]>,
     pub authorization: Option<&'a [u8]>,
     pub body: &'a [u8],
+    /// The address of the connection's peer (IPv4-mapped IPv6 addresses as IPv4). The HTTP
+    /// layer only carries it; what it means is the service's business.
+    pub peer: IpAddr,
 }
 
 impl std::fmt::Debug for Request<'_> {
@@ -129,8 +133,9 @@ impl std::fmt::Debug for Request<'_> {
 }
 
 impl<'a> Request<'a> {
-    /// Builds the request view of `head` over `buf`, with `body` from wherever it was decoded.
-    pub fn new(head: &Head, buf: &'a [u8], body: &'a [u8]) -> Request<'a> {
+    /// Builds the request view of `head` over `buf`, with `body` from wherever it was
+    /// decoded, from a connection with `peer`.
+    pub fn new(head: &Head, buf: &'a [u8], body: &'a [u8], peer: IpAddr) -> Request<'a> {
         let range = |r: &Range<usize>| &buf[r.clone()];
         Request {
             method: head.method,
@@ -139,6 +144,7 @@ impl<'a> Request<'a> {
             content_type: head.content_type.as_ref().map(range),
             authorization: head.authorization.as_ref().map(range),
             body,
+            peer: peer.to_canonical(),
         }
     }
 
@@ -493,8 +499,18 @@ mod tests {
         assert_eq!(h.framing, Framing::Length(5));
         assert!(h.keep_alive);
         assert_eq!(&raw[h.len..], "hello");
-        let req = Request::new(&h, raw.as_bytes(), b"hello");
+        let req = Request::new(&h, raw.as_bytes(), b"hello", IpAddr::from([127, 0, 0, 1]));
         assert!(req.is_form());
+        assert_eq!(req.peer, IpAddr::from([127, 0, 0, 1]));
+    }
+
+    #[test]
+    fn an_ipv4_mapped_ipv6_peer_is_carried_as_ipv4() {
+        let raw = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let h = parse(raw).expect("ok").expect("complete");
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().expect("address");
+        let req = Request::new(&h, raw.as_bytes(), b"", mapped);
+        assert_eq!(req.peer, IpAddr::from([192, 0, 2, 7]));
     }
 
     #[test]

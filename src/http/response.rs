@@ -15,7 +15,7 @@ pub struct Reply {
     pub basic_challenge: bool,
     /// The `Allow` header of a 405.
     pub allow: Option<&'static str>,
-    /// `Retry-After` seconds of a 503.
+    /// `Retry-After` seconds of a 503 or 429.
     pub retry_after: Option<u32>,
     /// Close the connection after this response.
     pub close: bool,
@@ -123,6 +123,7 @@ pub fn reason(status: u16) -> &'static str {
         408 => "Request Timeout",
         413 => "Content Too Large",
         414 => "URI Too Long",
+        429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         501 => "Not Implemented",

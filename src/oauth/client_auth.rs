@@ -3,29 +3,37 @@
 //!
 //! A request uses exactly one method: `Authorization: Basic` (the default), or
 //! `client_id` + `client_secret` in the form body, or — for a public client — `client_id`
-//! alone. The method must be the one the client is registered with. A pure function over
+//! alone. The method must be the one the client is registered with. Pure functions over
 //! the request's parts and the registry; no I/O.
+//!
+//! Two steps, so the endpoint can consult its brute-force guard between them with the
+//! claimed client id: [`presented`] reads the credentials, [`verify`] checks them. Every
+//! authentication failure is the same answer at the same cost (see [`verify`]).
 
 use super::clients::{Client, Clients};
 use super::error::OAuthError;
 use super::params::Params;
-use super::secret::Redacted;
 use crate::oauth::types::AuthMethod;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use std::borrow::Cow;
 
-/// Credentials as presented, before they are checked (secrets redacted from `Debug`).
-#[derive(Debug, PartialEq, Eq)]
-enum Presented<'a> {
+/// Credentials as presented, before they are checked: what [`presented`] read from the
+/// request, for the caller to look up in its brute-force guard before [`verify`].
+///
+/// `Debug` shows the method and the client id, never a secret.
+pub struct Presented<'a>(Credentials<'a>);
+
+#[derive(PartialEq, Eq)]
+enum Credentials<'a> {
     Basic {
         id: String,
-        secret: Redacted<String>,
-        raw: Option<(String, Redacted<String>)>,
+        secret: String,
+        raw: Option<(String, String)>,
     },
     Post {
         id: &'a str,
-        secret: Redacted<&'a str>,
+        secret: &'a str,
     },
     Public {
         id: &'a str,
@@ -33,76 +41,96 @@ enum Presented<'a> {
     Nothing,
 }
 
-/// Authenticates the caller of a client-authenticated endpoint.
+impl Presented<'_> {
+    /// The client id the request claims, if it names one.
+    pub fn client_id(&self) -> Option<&str> {
+        match &self.0 {
+            Credentials::Basic { id, .. } => Some(id),
+            Credentials::Post { id, .. } | Credentials::Public { id } => Some(id),
+            Credentials::Nothing => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Presented<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let method = match self.0 {
+            Credentials::Basic { .. } => "client_secret_basic",
+            Credentials::Post { .. } => "client_secret_post",
+            Credentials::Public { .. } => "none",
+            Credentials::Nothing => "nothing",
+        };
+        f.debug_struct("Presented")
+            .field("method", &method)
+            .field("client_id", &self.client_id())
+            .finish()
+    }
+}
+
+/// Authenticates the caller of a client-authenticated endpoint: [`presented`], then
+/// [`verify`].
 pub fn authenticate<'c>(
     clients: &'c Clients,
     authorization: Option<&[u8]>,
     params: &Params<'_>,
 ) -> Result<&'c Client, OAuthError> {
-    match presented(authorization, params)? {
-        Presented::Basic { id, secret, raw } => {
-            let client = match clients.get(&id) {
-                Some(c) => c,
-                None => {
-                    clients.decoy_check(secret.as_bytes());
-                    return Err(OAuthError::invalid_client("unknown client"));
-                }
-            };
-            require_method(client, AuthMethod::ClientSecretBasic)?;
+    verify(clients, &presented(authorization, params)?)
+}
+
+/// Checks presented credentials against the registry.
+///
+/// Every failure — unknown client, wrong secret, a method the client is not registered
+/// for, no credentials — is the same [`OAuthError::client_authentication_failed`], and
+/// costs the same: a presented secret is always checked against a hash of the same kind
+/// (the client's, or the decoy's when the client is unknown or has no secret), and the
+/// method is compared only after that check.
+pub fn verify<'c>(
+    clients: &'c Clients,
+    presented: &Presented<'_>,
+) -> Result<&'c Client, OAuthError> {
+    let (client, used) = match &presented.0 {
+        Credentials::Basic { id, secret, raw } => {
+            let client = clients.get(id);
             // RFC 6749 §2.3.1 says id and secret are form-urlencoded inside Basic; many
             // clients (e.g. Python requests' HTTPBasicAuth) send them raw. A secret with '+'
             // or '%' would then never match, so the raw form is tried second.
-            let ok = client.verify_secret(secret.as_bytes())
-                || raw.is_some_and(|(raw_id, raw_secret)| {
-                    raw_id == *client.id && client.verify_secret(raw_secret.as_bytes())
+            let ok = secret_matches(clients, client, secret)
+                || raw.as_ref().is_some_and(|(raw_id, raw_secret)| {
+                    raw_id == id && secret_matches(clients, client, raw_secret)
                 });
-            if ok {
-                Ok(client)
-            } else {
-                Err(OAuthError::invalid_client("client authentication failed"))
-            }
+            (client.filter(|_| ok), AuthMethod::ClientSecretBasic)
         }
-        Presented::Post { id, secret } => {
-            let Some(client) = clients.get(id) else {
-                clients.decoy_check(secret.as_bytes());
-                return Err(OAuthError::invalid_client("unknown client"));
-            };
-            require_method(client, AuthMethod::ClientSecretPost)?;
-            if client.verify_secret(secret.as_bytes()) {
-                Ok(client)
-            } else {
-                Err(OAuthError::invalid_client("client authentication failed"))
-            }
+        Credentials::Post { id, secret } => {
+            let client = clients.get(id);
+            let ok = secret_matches(clients, client, secret);
+            (client.filter(|_| ok), AuthMethod::ClientSecretPost)
         }
-        Presented::Public { id } => {
-            let client = clients
-                .get(id)
-                .ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
-            require_method(client, AuthMethod::None)?;
-            Ok(client)
+        // No secret, so nothing to hash whether the client exists or not.
+        Credentials::Public { id } => (clients.get(id), AuthMethod::None),
+        Credentials::Nothing => (None, AuthMethod::None),
+    };
+    client
+        .filter(|c| c.auth_method == used)
+        .ok_or_else(OAuthError::client_authentication_failed)
+}
+
+/// Whether `secret` is `client`'s; the decoy hash is checked instead when there is no such
+/// client or it has no secret, so every answer costs one hash check.
+fn secret_matches(clients: &Clients, client: Option<&Client>, secret: &str) -> bool {
+    match client.filter(|c| c.secret.is_some()) {
+        Some(c) => c.verify_secret(secret.as_bytes()),
+        None => {
+            clients.decoy_check(secret.as_bytes());
+            false
         }
-        Presented::Nothing => Err(OAuthError::invalid_client(
-            "client authentication is required",
-        )),
     }
 }
 
-fn require_method(client: &Client, used: AuthMethod) -> Result<(), OAuthError> {
-    if client.auth_method == used {
-        return Ok(());
-    }
-    Err(OAuthError::invalid_client(match client.auth_method {
-        AuthMethod::ClientSecretBasic => {
-            "this client must authenticate with HTTP Basic (client_secret_basic)"
-        }
-        AuthMethod::ClientSecretPost => {
-            "this client must send client_id and client_secret in the body (client_secret_post)"
-        }
-        AuthMethod::None => "this client is public: send client_id only",
-    }))
-}
-
-fn presented<'a>(
+/// Reads the credentials of a request: exactly one method (RFC 6749 §2.3). Protocol errors
+/// — two methods at once, a body `client_id` that contradicts the header, a secret without
+/// an id — are `invalid_request`; Basic credentials that do not decode are the uniform
+/// client authentication failure.
+pub fn presented<'a>(
     authorization: Option<&[u8]>,
     params: &'a Params<'a>,
 ) -> Result<Presented<'a>, OAuthError> {
@@ -123,23 +151,19 @@ fn presented<'a>(
                 "client_id does not match the Authorization header",
             ));
         }
-        return Ok(Presented::Basic {
-            id,
-            secret: Redacted(secret),
-            raw: raw.map(|(i, s)| (i, Redacted(s))),
-        });
+        return Ok(Presented(Credentials::Basic { id, secret, raw }));
     }
-    match (params.client_id.as_deref(), params.client_secret.as_deref()) {
-        (Some(id), Some(secret)) => Ok(Presented::Post {
-            id,
-            secret: Redacted(secret),
-        }),
-        (None, Some(_)) => Err(OAuthError::invalid_request(
-            "client_secret given without client_id",
-        )),
-        (Some(id), None) => Ok(Presented::Public { id }),
-        (None, None) => Ok(Presented::Nothing),
-    }
+    let credentials = match (params.client_id.as_deref(), params.client_secret.as_deref()) {
+        (Some(id), Some(secret)) => Credentials::Post { id, secret },
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_request(
+                "client_secret given without client_id",
+            ))
+        }
+        (Some(id), None) => Credentials::Public { id },
+        (None, None) => Credentials::Nothing,
+    };
+    Ok(Presented(credentials))
 }
 
 /// The credentials after `scheme ` if the header uses `scheme` (case-insensitive).
@@ -156,7 +180,7 @@ type BasicParts = (String, String, Option<(String, String)>);
 /// Decodes `base64(urlencode(id) ":" urlencode(secret))`; also returns the raw parts when
 /// url-decoding changed them.
 fn decode_basic(credentials: &[u8]) -> Result<BasicParts, OAuthError> {
-    let bad = || OAuthError::invalid_client("malformed Basic credentials");
+    let bad = OAuthError::client_authentication_failed;
     let decoded = B64.decode(credentials).map_err(|_| bad())?;
     let text = String::from_utf8(decoded).map_err(|_| bad())?;
     let (raw_id, raw_secret) = text.split_once(':').ok_or_else(bad)?;
@@ -246,6 +270,53 @@ mod tests {
         authenticate(&c, header, &p)
             .map(|c| c.id.to_string())
             .map_err(|e| e.code.as_str().to_owned())
+    }
+
+    #[test]
+    fn issue_11_every_authentication_failure_is_the_identical_error() {
+        let c = clients();
+        let cases: [(Option<Vec<u8>>, &str); 12] = [
+            (Some(basic("ghost", "x")), ""),
+            (Some(basic("basic", "nope")), ""),
+            (None, "client_id=ghost&client_secret=p"),
+            (None, "client_id=post&client_secret=q"),
+            // The right secret with a method the client is not registered for.
+            (Some(basic("post", "p")), ""),
+            (None, "client_id=basic&client_secret=s3cret%2B%2F%25x"),
+            (None, "client_id=basic"),
+            (None, "client_id=ghost"),
+            (None, "client_id=public&client_secret=x"),
+            (Some(basic("public", "")), ""),
+            (None, ""),
+            (Some(b"Basic !!!".to_vec()), ""),
+        ];
+        for (header, body) in cases {
+            let p = Params::parse(body.as_bytes()).expect("form");
+            assert_eq!(
+                authenticate(&c, header.as_deref(), &p).err(),
+                Some(OAuthError::client_authentication_failed()),
+                "{body:?} {:?}",
+                header.map(String::from_utf8)
+            );
+        }
+    }
+
+    #[test]
+    fn presented_names_the_claimed_client_and_its_debug_hides_the_secret() {
+        let h = basic("basic", "s3cret");
+        let empty = Params::parse(b"").expect("form");
+        let p = presented(Some(&h), &empty).expect("presented");
+        assert_eq!(p.client_id(), Some("basic"));
+        assert!(!format!("{p:?}").contains("s3cret"), "{p:?}");
+        let body = Params::parse(b"client_id=post&client_secret=p").expect("form");
+        assert_eq!(
+            presented(None, &body).expect("presented").client_id(),
+            Some("post")
+        );
+        assert_eq!(
+            presented(None, &empty).expect("presented").client_id(),
+            None
+        );
     }
 
     #[test]

@@ -34,6 +34,17 @@ pub enum ErrorCode {
     InvalidToken,
     /// The server cannot take the request now (overload, a full queue); retry later.
     TemporarilyUnavailable,
+    /// Too many failed authentications of this identity or from this address: refused until
+    /// the lockout ends (RFC 6749 §4.3.2, §10.10), even with the right credentials.
+    ///
+    /// On the wire it is `temporarily_unavailable` with status 429 (RFC 6585 §4) and
+    /// `Retry-After`. RFC 6749 §5.2 has no code for it; `temporarily_unavailable` is the
+    /// registered code that means "retry later" (client libraries such as oauthlib map it
+    /// to a retryable error), whereas `invalid_client` or `invalid_grant` would tell a
+    /// client whose credentials are right that they are wrong, and some clients drop
+    /// credentials on those. 429 rather than 503 because the limit is about this caller,
+    /// not the server's health.
+    TooManyFailedAttempts,
     /// An internal fault, never the client's.
     ServerError,
 }
@@ -49,15 +60,19 @@ impl ErrorCode {
             ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
             ErrorCode::InvalidScope => "invalid_scope",
             ErrorCode::InvalidToken => "invalid_token",
-            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            ErrorCode::TemporarilyUnavailable | ErrorCode::TooManyFailedAttempts => {
+                "temporarily_unavailable"
+            }
             ErrorCode::ServerError => "server_error",
         }
     }
 
-    /// The HTTP status RFC 6749 §5.2 assigns (400, and 401 for `invalid_client`).
+    /// The HTTP status RFC 6749 §5.2 assigns (400, and 401 for `invalid_client`); 429 for a
+    /// lockout (RFC 6585 §4), 503 and 500 for the server's own trouble.
     pub fn status(self) -> u16 {
         match self {
             ErrorCode::InvalidClient => 401,
+            ErrorCode::TooManyFailedAttempts => 429,
             ErrorCode::TemporarilyUnavailable => 503,
             ErrorCode::ServerError => 500,
             _ => 400,
@@ -70,6 +85,8 @@ impl ErrorCode {
 pub struct OAuthError {
     pub code: ErrorCode,
     pub description: Cow<'static, str>,
+    /// Seconds for `Retry-After`, when the error says when to try again.
+    pub retry_after: Option<u32>,
 }
 
 impl OAuthError {
@@ -77,6 +94,7 @@ impl OAuthError {
         OAuthError {
             code,
             description: description.into(),
+            retry_after: None,
         }
     }
 
@@ -107,6 +125,24 @@ impl OAuthError {
     pub fn temporarily_unavailable(d: impl Into<Cow<'static, str>>) -> OAuthError {
         OAuthError::new(ErrorCode::TemporarilyUnavailable, d)
     }
+
+    /// The one answer to every client authentication failure — unknown client, wrong
+    /// secret, a method the client is not registered for, malformed or missing credentials
+    /// — so the answer does not tell which it was (issue 11).
+    pub fn client_authentication_failed() -> OAuthError {
+        OAuthError::invalid_client("client authentication failed")
+    }
+
+    /// A lockout: retry in `retry_after_secs` seconds.
+    pub fn too_many_failed_attempts(retry_after_secs: u32) -> OAuthError {
+        OAuthError {
+            retry_after: Some(retry_after_secs),
+            ..OAuthError::new(
+                ErrorCode::TooManyFailedAttempts,
+                "too many failed authentication attempts; retry later",
+            )
+        }
+    }
 }
 
 impl std::fmt::Display for OAuthError {
@@ -133,5 +169,13 @@ mod tests {
         ] {
             assert_eq!(c.status(), 400, "{}", c.as_str());
         }
+    }
+
+    #[test]
+    fn rfc6585_4_a_lockout_is_429_temporarily_unavailable_with_retry_after() {
+        let e = OAuthError::too_many_failed_attempts(17);
+        assert_eq!(e.code.status(), 429);
+        assert_eq!(e.code.as_str(), "temporarily_unavailable");
+        assert_eq!(e.retry_after, Some(17));
     }
 }

@@ -18,6 +18,8 @@
 //! - `token_client_credentials`, `token_password`, `token_refresh`: the token endpoint per
 //!   grant (RFC 6749 §4.4, §4.3, §6), token shape, per-client overrides, scope rules.
 //! - `client_auth`: client authentication (RFC 6749 §2.3.1, §5.2).
+//! - `brute_force`: the uniform answer to every client authentication failure and the
+//!   `[security]` lockouts (429 + `Retry-After`) per identity and address (issue 11).
 //! - `revoke` (RFC 7009), `tokeninfo`, `introspect` (RFC 7662).
 //! - `http_protocol`: keep-alive, pipelining, chunked bodies, limits, malformed and split
 //!   requests, timeouts, the connection limit, HTTP/1.0.
@@ -36,6 +38,7 @@
 
 mod harness;
 
+mod brute_force;
 mod client_auth;
 mod cluster;
 mod cluster_secure;

@@ -10,7 +10,7 @@
 
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -106,6 +106,29 @@ impl Conn {
     pub fn connect(addr: SocketAddr) -> Conn {
         let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
             .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+        Conn::over(stream)
+    }
+
+    /// Connects from the local address `from` (bound before connecting), so the server
+    /// sees another peer: Linux routes all of 127.0.0.0/8 to the loopback interface, so
+    /// `127.0.0.2` reaches a server listening on `127.0.0.1`.
+    pub fn connect_from(from: IpAddr, addr: SocketAddr) -> Conn {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )
+        .expect("socket");
+        socket
+            .bind(&SocketAddr::new(from, 0).into())
+            .unwrap_or_else(|e| panic!("bind to {from}: {e}"));
+        socket
+            .connect_timeout(&addr.into(), IO_TIMEOUT)
+            .unwrap_or_else(|e| panic!("connect from {from} to {addr}: {e}"));
+        Conn::over(socket.into())
+    }
+
+    fn over(stream: TcpStream) -> Conn {
         stream
             .set_read_timeout(Some(IO_TIMEOUT))
             .expect("set_read_timeout");

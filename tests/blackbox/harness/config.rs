@@ -91,6 +91,7 @@ pub struct ConfigBuilder {
     server: Vec<(String, String)>,
     store: Vec<(String, String)>,
     tokens: Vec<(String, String)>,
+    security: Vec<(String, String)>,
     clients: Vec<String>,
     users: Vec<String>,
 }
@@ -110,6 +111,7 @@ impl ConfigBuilder {
             server: Vec::new(),
             store: Vec::new(),
             tokens: Vec::new(),
+            security: Vec::new(),
             clients: Vec::new(),
             users: Vec::new(),
         }
@@ -156,6 +158,11 @@ impl ConfigBuilder {
         self
     }
 
+    pub fn security(mut self, key: &str, value: &str) -> ConfigBuilder {
+        set_key(&mut self.security, key, value);
+        self
+    }
+
     /// Adds one `[[clients]]` entry; `body` is its `key = value` lines.
     pub fn client(mut self, body: &str) -> ConfigBuilder {
         self.clients.push(body.to_string());
@@ -174,6 +181,7 @@ impl ConfigBuilder {
             ("server", &self.server),
             ("store", &self.store),
             ("tokens", &self.tokens),
+            ("security", &self.security),
         ] {
             if section.is_empty() {
                 continue;

@@ -15,7 +15,9 @@
 //! - `response`: one decoded HTTP response and its accessors. Uses nothing.
 //! - `metrics`: the Prometheus text parser (`Metrics`, `Sample`). Uses nothing.
 //! - `client`: raw request bytes, the form/urlencoding/Basic encoders (the `form_urlencoded`
-//!   and `base64` crates) and `Conn`, the HTTP/1.1 connection. Uses `response`.
+//!   and `base64` crates) and `Conn`, the HTTP/1.1 connection (`Conn::connect_from` binds
+//!   another loopback address first, with `socket2`, so the server sees another peer).
+//!   Uses `response`.
 //! - `fixtures`: the credentials tests present (`Client`, `confidential_client()`, ...),
 //!   `Issued` token responses and the OAuth error and token-shape assertions. Uses `client`
 //!   and `response`.

@@ -9,7 +9,7 @@
 //! announce its port within 30 s and a CLI run must end within 30 s.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
@@ -205,14 +205,19 @@ impl Server {
 
     /// A form POST to `path` authenticated as `client`, with the given fields.
     pub fn post_as(&self, path: &str, client: &Client, fields: &[(&str, &str)]) -> Response {
-        let mut form_fields: Vec<(String, String)> = fields
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let mut headers = Vec::new();
-        client.apply(&mut form_fields, &mut headers);
-        let body = form(&borrowed(&form_fields));
-        self.send_raw(&raw_form_post(path, &body, &borrowed(&headers)))
+        self.send_raw(&form_post_as(path, client, fields))
+    }
+
+    /// `post_as` on a connection from the local address `from` (another peer to the
+    /// server, e.g. `127.0.0.2`).
+    pub fn post_as_from(
+        &self,
+        from: IpAddr,
+        path: &str,
+        client: &Client,
+        fields: &[(&str, &str)],
+    ) -> Response {
+        Conn::connect_from(from, self.addr).roundtrip(&form_post_as(path, client, fields))
     }
 
     /// Token request (`POST /api/oauth/token`) as `client`.
@@ -307,6 +312,18 @@ impl Server {
         assert_eq!(r.status, 200, "GET /metrics: {}", r.summary());
         Metrics::parse(&r.text())
     }
+}
+
+/// The raw bytes of a form POST to `path` authenticated as `client`, with `fields`.
+fn form_post_as(path: &str, client: &Client, fields: &[(&str, &str)]) -> Vec<u8> {
+    let mut form_fields: Vec<(String, String)> = fields
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut headers = Vec::new();
+    client.apply(&mut form_fields, &mut headers);
+    let body = form(&borrowed(&form_fields));
+    raw_form_post(path, &body, &borrowed(&headers))
 }
 
 impl Drop for Server {
