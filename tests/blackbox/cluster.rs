@@ -225,6 +225,10 @@ fn cluster_config(keyspace: &str, durability: &str) -> ConfigBuilder {
         .store("flush_interval_ms", "10")
         .store("revocation_propagation_ms", &PROPAGATION_MS.to_string())
         .store("negative_cache_ms", "100")
+        // These tests poll for clients and users that other nodes have not loaded yet;
+        // each miss is a failed authentication, which must not lock the test out.
+        .security("failed_auth_limit", "10000")
+        .security("failed_auth_limit_per_address", "10000")
 }
 
 /// Two nodes with the same config, started one after the other.
