@@ -89,6 +89,7 @@ impl App {
                 config.store.negative_cache_ms,
                 config.store.revocation_propagation_ms,
                 config.store.read_through_limit,
+                config.store.read_through_limit_per_address,
             ))
         });
         let writer = match &store {

@@ -8,8 +8,10 @@
 //!
 //! Two guards keep floods of unknown tokens away from the store: a negative cache (a key
 //! the store did not know is not asked about again for `negative_cache_ms`) and a limit on
-//! lookups in flight (`read_through_limit`). A connection serves one request at a time, so
-//! one connection holds at most one of those slots.
+//! lookups in flight, per node (`read_through_limit`) and per source address
+//! (`read_through_limit_per_address`). A connection serves one request at a time, so one
+//! connection holds at most one slot, and one address at most its share: a client
+//! flooding made-up tokens cannot use up everyone else's budget.
 //!
 //! "Cannot tell" is never "unknown": a lookup the store does not answer (an error, a
 //! timeout, the in-flight limit reached) is [`Unavailable`], which endpoints answer with
@@ -25,6 +27,7 @@
 use crate::oauth::clients::Clients;
 use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tessera_storage::store::{Mutation, SharedStore};
 use tessera_storage::writer::WriteObserver;
@@ -89,11 +92,21 @@ pub struct ReadThrough {
     removed_ms: u64,
     in_flight: AtomicUsize,
     limit: usize,
+    /// Lookups in flight by source address; an entry lives only while it is non-zero.
+    by_address: [Mutex<HashMap<IpAddr, u32>>; SHARDS],
+    address_limit: u32,
 }
 
 impl ReadThrough {
-    pub fn new(negative_ms: u64, removed_ms: u64, limit: usize) -> ReadThrough {
+    pub fn new(
+        negative_ms: u64,
+        removed_ms: u64,
+        limit: usize,
+        address_limit: usize,
+    ) -> ReadThrough {
         ReadThrough {
+            by_address: std::array::from_fn(|_| Mutex::new(HashMap::new())),
+            address_limit: u32::try_from(address_limit).unwrap_or(u32::MAX),
             negative: std::array::from_fn(|_| Mutex::new(HashMap::new())),
             negative_ms,
             removed: std::array::from_fn(|_| Mutex::new(RemovedShard::new())),
@@ -167,13 +180,44 @@ impl ReadThrough {
         shard.insert(*key, now_ms + self.negative_ms);
     }
 
-    /// A slot for one lookup in flight, or `None` at `read_through_limit`.
-    fn admit(&self) -> Option<Slot<'_>> {
+    fn address_shard(&self, peer: IpAddr) -> &Mutex<HashMap<IpAddr, u32>> {
+        let bits = match peer {
+            IpAddr::V4(a) => u64::from(u32::from(a)),
+            IpAddr::V6(a) => {
+                let o = a.octets();
+                u64::from_le_bytes([o[8], o[9], o[10], o[11], o[12], o[13], o[14], o[15]])
+            }
+        };
+        &self.by_address[(bits as usize) % SHARDS]
+    }
+
+    /// A slot for one lookup in flight from `peer`, or `None` at `read_through_limit` or
+    /// at `read_through_limit_per_address` for that address.
+    fn admit(&self, peer: IpAddr) -> Option<Slot<'_>> {
+        {
+            let mut shard = self.address_shard(peer).lock();
+            let n = shard.entry(peer).or_insert(0);
+            if *n >= self.address_limit {
+                return None;
+            }
+            *n += 1;
+        }
         if self.in_flight.fetch_add(1, Ordering::Relaxed) >= self.limit {
             self.in_flight.fetch_sub(1, Ordering::Relaxed);
+            self.release_address(peer);
             return None;
         }
-        Some(Slot(&self.in_flight))
+        Some(Slot { rt: self, peer })
+    }
+
+    fn release_address(&self, peer: IpAddr) {
+        let mut shard = self.address_shard(peer).lock();
+        if let Some(n) = shard.get_mut(&peer) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                shard.remove(&peer);
+            }
+        }
     }
 
     /// Forgets that `key` was unknown (this node just learnt it exists).
@@ -226,6 +270,7 @@ pub struct Tokens<'a> {
 pub async fn lookup(
     tokens: Tokens<'_>,
     clients: &Clients,
+    peer: IpAddr,
     key: &TokenKey,
     now: u32,
 ) -> Result<Option<TokenRecord>, Unavailable> {
@@ -240,7 +285,7 @@ pub async fn lookup(
     if rt.known_unknown(key, now_ms) || rt.was_removed_here(Removed::Key(*key), now_ms) {
         return Ok(None);
     }
-    let Some(_slot) = rt.admit() else {
+    let Some(_slot) = rt.admit(peer) else {
         debug!("read-through limit reached; answering 503");
         return Err(Unavailable);
     };
@@ -288,13 +333,17 @@ pub async fn lookup(
     Ok(record.is_live(now).then_some(record))
 }
 
-/// One read-through in flight; frees its slot when dropped (also when the request's task
-/// is dropped mid-await).
-struct Slot<'a>(&'a AtomicUsize);
+/// One read-through in flight; frees its slots (node and address) when dropped, also when
+/// the request's task is dropped mid-await.
+struct Slot<'a> {
+    rt: &'a ReadThrough,
+    peer: IpAddr,
+}
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.rt.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.rt.release_address(self.peer);
     }
 }
 
@@ -305,7 +354,7 @@ mod tests {
 
     #[test]
     fn negative_cache_remembers_an_unknown_key_for_its_lifetime_only() {
-        let rt = ReadThrough::new(100, 1_000, 8);
+        let rt = ReadThrough::new(100, 1_000, 8, 8);
         let k = TokenKey::of(b"made-up");
         assert!(!rt.known_unknown(&k, 1_000));
         rt.remember_unknown(&k, 1_000);
@@ -321,7 +370,7 @@ mod tests {
 
     #[test]
     fn negative_cache_stays_bounded_under_a_flood_of_distinct_keys() {
-        let rt = ReadThrough::new(60_000, 1_000, 8);
+        let rt = ReadThrough::new(60_000, 1_000, 8, 8);
         for i in 0..(SHARDS * SHARD_CAPACITY * 3) as u64 {
             rt.remember_unknown(&TokenKey::of(&i.to_le_bytes()), 0);
         }
@@ -331,7 +380,7 @@ mod tests {
 
     #[test]
     fn a_removal_is_remembered_until_written_however_long_that_takes() {
-        let rt = ReadThrough::new(100, 1_000, 8);
+        let rt = ReadThrough::new(100, 1_000, 8, 8);
         let k = Removed::Key(TokenKey::of(b"revoked"));
         rt.removed_here(k);
         // An outage: the removal waits in the write-behind far beyond the window.
@@ -350,7 +399,7 @@ mod tests {
 
     #[test]
     fn a_key_removed_twice_is_remembered_until_both_removals_are_written() {
-        let rt = ReadThrough::new(100, 0, 8);
+        let rt = ReadThrough::new(100, 0, 8, 8);
         let g = GrantId(7);
         rt.removed_here(Removed::Grant(g));
         rt.removed_here(Removed::Grant(g));
@@ -363,7 +412,7 @@ mod tests {
 
     #[test]
     fn removal_memory_sweeps_written_entries_and_keeps_unwritten_ones() {
-        let rt = ReadThrough::new(100, 0, 8);
+        let rt = ReadThrough::new(100, 0, 8, 8);
         let n = (SHARDS * SHARD_CAPACITY * 4) as u64;
         for i in 0..n {
             let key = TokenKey::of(&i.to_le_bytes());
@@ -442,6 +491,8 @@ mod tests {
         }
     }
 
+    const PEER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
         monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
             .build()
@@ -461,7 +512,7 @@ mod tests {
         let table = TokenTable::new(4, 0);
         let syms = Symbols::default();
         let clients = Clients::new(Vec::new());
-        let rt = ReadThrough::new(60_000, 1_000, 8);
+        let rt = ReadThrough::new(60_000, 1_000, 8, 8);
         let store = Scripted::default();
         // An error, then a dropped answer: both "cannot tell".
         store.answers.lock().push(Some(Err(io_error())));
@@ -472,16 +523,16 @@ mod tests {
         };
         let key = TokenKey::of(b"issued-elsewhere");
         assert_eq!(
-            block_on(lookup(tokens, &clients, &key, 1)),
+            block_on(lookup(tokens, &clients, PEER, &key, 1)),
             Err(Unavailable)
         );
         assert_eq!(
-            block_on(lookup(tokens, &clients, &key, 1)),
+            block_on(lookup(tokens, &clients, PEER, &key, 1)),
             Err(Unavailable)
         );
         // Neither was remembered as unknown: the next answer is asked for again.
         store.answers.lock().push(Some(Ok(None)));
-        assert_eq!(block_on(lookup(tokens, &clients, &key, 1)), Ok(None));
+        assert_eq!(block_on(lookup(tokens, &clients, PEER, &key, 1)), Ok(None));
         assert!(rt.known_unknown(&key, crate::clock::now_millis()));
         assert_eq!(rt.in_flight.load(Ordering::Relaxed), 0, "every slot freed");
     }
@@ -491,7 +542,7 @@ mod tests {
         let table = TokenTable::new(4, 0);
         let syms = Symbols::default();
         let clients = Clients::new(Vec::new());
-        let rt = ReadThrough::new(0, 1_000, 1);
+        let rt = ReadThrough::new(0, 1_000, 1, 1);
         let store = Scripted::default();
         let tokens = Tokens {
             table: &table,
@@ -502,10 +553,10 @@ mod tests {
             // One lookup hangs in the store and holds the only slot.
             store.answers.lock().push(None);
             let stuck_key = TokenKey::of(b"slow");
-            let mut stuck = Box::pin(lookup(tokens, &clients, &stuck_key, 1));
+            let mut stuck = Box::pin(lookup(tokens, &clients, PEER, &stuck_key, 1));
             let polled = futures_poll_once(stuck.as_mut()).await;
             assert!(polled.is_none(), "the first lookup waits for the store");
-            let other = lookup(tokens, &clients, &TokenKey::of(b"other"), 1).await;
+            let other = lookup(tokens, &clients, PEER, &TokenKey::of(b"other"), 1).await;
             assert_eq!(other, Err(Unavailable), "no slot left: 503, not unknown");
             // Dropping the waiting request (its connection went away) frees the slot.
             drop(stuck);
@@ -513,9 +564,48 @@ mod tests {
         assert_eq!(rt.in_flight.load(Ordering::Relaxed), 0);
         store.answers.lock().push(Some(Ok(None)));
         assert_eq!(
-            block_on(lookup(tokens, &clients, &TokenKey::of(b"other"), 1)),
+            block_on(lookup(tokens, &clients, PEER, &TokenKey::of(b"other"), 1)),
             Ok(None)
         );
+    }
+
+    #[test]
+    fn one_address_cannot_use_up_the_read_through_budget_of_the_others() {
+        let table = TokenTable::new(4, 0);
+        let syms = Symbols::default();
+        let clients = Clients::new(Vec::new());
+        // Room for 4 lookups on the node, 1 per address.
+        let rt = ReadThrough::new(0, 1_000, 4, 1);
+        let store = Scripted::default();
+        let tokens = Tokens {
+            table: &table,
+            shared: Some((&store, &rt)),
+            syms: &syms,
+        };
+        let flooder = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
+        let other = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
+        block_on(async {
+            store.answers.lock().push(None);
+            let k1 = TokenKey::of(b"made-up-1");
+            let mut first = Box::pin(lookup(tokens, &clients, flooder, &k1, 1));
+            assert!(futures_poll_once(first.as_mut()).await.is_none());
+            // The flooder's second lookup, on another connection, gets no slot ...
+            let k2 = TokenKey::of(b"made-up-2");
+            assert_eq!(
+                lookup(tokens, &clients, flooder, &k2, 1).await,
+                Err(Unavailable)
+            );
+            // ... while everyone else still reads through.
+            store.answers.lock().push(Some(Ok(None)));
+            assert_eq!(
+                lookup(tokens, &clients, other, &TokenKey::of(b"real"), 1).await,
+                Ok(None)
+            );
+            drop(first);
+        });
+        assert_eq!(rt.in_flight.load(Ordering::Relaxed), 0);
+        let held: usize = rt.by_address.iter().map(|s| s.lock().len()).sum();
+        assert_eq!(held, 0, "per-address counters are dropped at zero");
     }
 
     /// Polls `f` once: its output if ready, `None` if it is pending.
@@ -540,14 +630,14 @@ mod tests {
         };
         let clients = Clients::new(Vec::new());
         assert_eq!(
-            block_on(lookup(tokens, &clients, &TokenKey::of(b"x"), 1)),
+            block_on(lookup(tokens, &clients, PEER, &TokenKey::of(b"x"), 1)),
             Ok(None)
         );
     }
 
     #[test]
     fn zero_lifetime_disables_the_negative_cache() {
-        let rt = ReadThrough::new(0, 1_000, 8);
+        let rt = ReadThrough::new(0, 1_000, 8, 8);
         let k = TokenKey::of(b"x");
         rt.remember_unknown(&k, 5);
         assert!(!rt.known_unknown(&k, 5));

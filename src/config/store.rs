@@ -63,8 +63,11 @@ pub struct StoreConfig {
     pub revocation_propagation_ms: u64,
     /// How long a token the store does not know stays "unknown" without asking again.
     pub negative_cache_ms: u64,
-    /// Read-through lookups in flight per node; beyond this a miss is answered as unknown.
+    /// Read-through lookups in flight per node; beyond this a miss answers 503.
     pub read_through_limit: usize,
+    /// Read-through lookups in flight per source address, so one client flooding made-up
+    /// tokens (over any number of connections) cannot use up everyone's budget.
+    pub read_through_limit_per_address: usize,
     /// `[store.cassandra]`, read when `kind = "cassandra"`.
     pub cassandra: CassandraConfig,
 }
@@ -82,6 +85,7 @@ impl Default for StoreConfig {
             revocation_propagation_ms: 1_000,
             negative_cache_ms: 100,
             read_through_limit: 256,
+            read_through_limit_per_address: 32,
             cassandra: CassandraConfig::default(),
         }
     }
@@ -140,6 +144,12 @@ impl StoreConfig {
             return Err(ConfigError::new(
                 "store.read_through_limit",
                 "must be at least 1",
+            ));
+        }
+        if !(1..=self.read_through_limit).contains(&self.read_through_limit_per_address) {
+            return Err(ConfigError::new(
+                "store.read_through_limit_per_address",
+                "must be at least 1 and at most store.read_through_limit",
             ));
         }
         Ok(())

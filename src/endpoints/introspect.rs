@@ -31,6 +31,7 @@ pub async fn handle(
     let record = read_through::lookup(
         app.tokens(),
         ctx.clients,
+        ctx.peer,
         &TokenKey::of(token.as_bytes()),
         ctx.now,
     )

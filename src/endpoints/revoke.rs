@@ -26,7 +26,8 @@ pub async fn handle(
     // A token another node issued must be revoked here too: fetch it into the table first.
     // If the store cannot tell whether it exists, 503: a 200 would claim a revocation that
     // did not happen.
-    crate::cluster::read_through::lookup(ctx.app.tokens(), ctx.clients, &key, ctx.now).await?;
+    crate::cluster::read_through::lookup(ctx.app.tokens(), ctx.clients, ctx.peer, &key, ctx.now)
+        .await?;
     let mut writes = ctx.app.begin_writes()?;
     let outcome = writes.revoke(&key, client.sym, ctx.now);
     writes.commit().await?;

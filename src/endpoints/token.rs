@@ -93,7 +93,7 @@ async fn refresh(ctx: Ctx<'_>, client: &Client, params: &Params<'_>) -> Result<I
     let app = ctx.app;
     let presented = Params::required(&params.refresh_token, "refresh_token")?;
     let key = TokenKey::of(presented.as_bytes());
-    let found = read_through::lookup(app.tokens(), ctx.clients, &key, ctx.now).await?;
+    let found = read_through::lookup(app.tokens(), ctx.clients, ctx.peer, &key, ctx.now).await?;
     let shared = app.shared_store();
     if let (None, Some(shared)) = (found, shared) {
         // Gone here: if the store remembers its use, this is a replay (RFC 9700 §4.14.2).

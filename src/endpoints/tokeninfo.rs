@@ -33,12 +33,16 @@ pub async fn handle(
     };
     let app = ctx.app;
     // A store that cannot answer is 503, never "invalid" (`?` on `Unavailable`).
-    let record = read_through::lookup(app.tokens(), ctx.clients, &TokenKey::of(token), ctx.now)
-        .await?
-        .filter(|r| tokeninfo_shows(r, ctx.clients))
-        .ok_or_else(|| {
-            OAuthError::invalid_token("the access token is invalid, expired or revoked")
-        })?;
+    let record = read_through::lookup(
+        app.tokens(),
+        ctx.clients,
+        ctx.peer,
+        &TokenKey::of(token),
+        ctx.now,
+    )
+    .await?
+    .filter(|r| tokeninfo_shows(r, ctx.clients))
+    .ok_or_else(|| OAuthError::invalid_token("the access token is invalid, expired or revoked"))?;
 
     let mut o = JsonObject::new(body);
     app.syms

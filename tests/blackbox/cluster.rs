@@ -1151,6 +1151,79 @@ fn token_answer_within(node: &Server, client: &Client, limit: Duration) -> Optio
     }
 }
 
+#[test]
+fn a_flood_of_made_up_tokens_from_one_address_leaves_read_through_to_everyone_else() {
+    let _cassandra = shared_cassandra();
+    let ks = Keyspace::new("flood");
+    let config = cluster_config(&ks.name, "sync")
+        .store("read_through_limit", "4")
+        .store("read_through_limit_per_address", "1")
+        .store("negative_cache_ms", "0")
+        .build();
+    let (issuer, other) = two_nodes(&config);
+    let client = confidential_client();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    /// Stops the flood when dropped, also when an assertion below fails.
+    struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    thread::scope(|s| {
+        // Four connections from 127.0.0.1 pipelining tokeninfo for tokens nobody issued.
+        for c in 0..4 {
+            let (stop, addr) = (&stop, other.addr);
+            s.spawn(move || {
+                let mut conn = Conn::connect(addr);
+                let mut n = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let mut batch = Vec::new();
+                    for _ in 0..16 {
+                        n += 1;
+                        let token = format!("made-up-{c}-{n}-aaaaaaaaaaaaaaaaaaaaaaaa");
+                        batch.extend(raw_request(
+                            "GET",
+                            &format!("{TOKENINFO_PATH}?access_token={token}"),
+                            &[],
+                            b"",
+                        ));
+                    }
+                    conn.send(&batch);
+                    for r in conn.read_responses(16) {
+                        assert!(
+                            r.status == 400 || r.status == 503,
+                            "flood answer: {}",
+                            r.summary()
+                        );
+                    }
+                }
+            });
+        }
+        let _stop = StopOnDrop(&stop);
+        thread::sleep(Duration::from_millis(300));
+        // Meanwhile a client at another address presents tokens only Cassandra knows on
+        // this node: each one needs a read-through, and each gets one.
+        let from = std::net::IpAddr::from([127, 0, 0, 2]);
+        for i in 0..10 {
+            let token = issuer.issue_cc(&client, None).access_token;
+            let mut conn = Conn::connect_from(from, other.addr);
+            let r = conn.roundtrip(&raw_request(
+                "GET",
+                &format!("{TOKENINFO_PATH}?access_token={token}"),
+                &[],
+                b"",
+            ));
+            assert_eq!(
+                r.status,
+                200,
+                "lookup {i} during the flood: {}",
+                r.summary()
+            );
+        }
+    });
+}
+
 /// The answer must be 503 `temporarily_unavailable` with `Retry-After`: the store cannot
 /// say whether the token exists, and "invalid" would make the client drop it.
 fn assert_cannot_tell(r: &Response, what: &str) {
