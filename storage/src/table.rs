@@ -296,8 +296,11 @@ impl TokenTable {
                         }
                     }
                 });
-                if map.capacity() > 1024 && map.len() < map.capacity() / 4 {
-                    map.shrink_to(map.len() * 2);
+                // Give back memory after a burst, but never below the preallocation: a
+                // shard that shrank would rehash again as it refills (see
+                // INITIAL_SHARD_CAPACITY).
+                if map.capacity() > INITIAL_SHARD_CAPACITY && map.len() < map.capacity() / 4 {
+                    map.shrink_to((map.len() * 2).max(INITIAL_SHARD_CAPACITY));
                 }
                 drop(guard);
                 if finished {
@@ -632,5 +635,23 @@ mod tests {
         assert_eq!(t.grant_count(), n);
         assert_eq!(t.purge_expired(NOW + 5).grants, n);
         assert_eq!(t.grant_count(), 0);
+    }
+
+    #[test]
+    fn purge_never_shrinks_a_shard_below_its_initial_capacity() {
+        let t = TokenTable::new(2, NOW);
+        let initial: Vec<usize> = t.shards.iter().map(|s| s.0.lock().map.capacity()).collect();
+        assert!(initial.iter().all(|&c| c >= INITIAL_SHARD_CAPACITY));
+        // Past the preallocation, so the shards grow, then everything expires.
+        for i in 0..(INITIAL_SHARD_CAPACITY * 6) {
+            t.insert(key(&format!("t{i}")), rec(TokenKind::Access, 1, 0, 1));
+        }
+        assert_eq!(t.purge_expired(NOW + 1).access, INITIAL_SHARD_CAPACITY * 6);
+        assert!(t.is_empty());
+        for (shard, before) in t.shards.iter().zip(initial) {
+            let after = shard.0.lock().map.capacity();
+            assert!(after >= INITIAL_SHARD_CAPACITY, "shrank to {after}");
+            assert!(after <= before * 2, "the burst's memory was kept: {after}");
+        }
     }
 }
