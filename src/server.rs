@@ -1,9 +1,13 @@
 //! Start and stop: bind the listeners, start the purge thread and one worker thread per
-//! listener, and wait for them after shutdown.
+//! listener, and wait for them.
 //!
 //! Listeners are bound here, before any runtime exists, so that a requested port 0 resolves
 //! once and every worker's `SO_REUSEPORT` socket shares that port; tests bind port 0 and read
 //! the address back from [`Running::local_addr`].
+//!
+//! A worker that fails — an error out of its accept loop, or a panic — triggers the shared
+//! [`Shutdown`] from its own thread at once, so the others stop too and [`Running::wait`]
+//! returns that failure, naming the worker.
 
 use crate::shutdown::Shutdown;
 use crate::state::App;
@@ -33,6 +37,15 @@ pub fn bind(addr: SocketAddr, count: usize) -> io::Result<Vec<std::net::TcpListe
         listeners.push(listener);
     }
     Ok(listeners)
+}
+
+/// The text of a panic payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }
 
 /// A started server.
@@ -69,7 +82,7 @@ pub fn start(
         workers.push(
             std::thread::Builder::new()
                 .name(format!("tessera-worker-{index}"))
-                .spawn(move || crate::worker::run(index, listener, app, shutdown))?,
+                .spawn(move || run_worker(index, listener, app, shutdown))?,
         );
     }
     let purge = {
@@ -105,22 +118,49 @@ pub fn start(
     })
 }
 
+/// One worker thread: runs the worker and, if it fails — an error or a panic — logs it
+/// and stops the server at once.
+fn run_worker(
+    index: usize,
+    listener: std::net::TcpListener,
+    app: Arc<App>,
+    shutdown: Shutdown,
+) -> io::Result<()> {
+    let worker_shutdown = shutdown.clone();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::worker::run(index, listener, app, worker_shutdown)
+    }))
+    .unwrap_or_else(|payload| {
+        Err(io::Error::other(format!(
+            "panicked: {}",
+            panic_message(payload.as_ref())
+        )))
+    })
+    .map_err(|e| io::Error::new(e.kind(), format!("worker {index} failed: {e}")));
+    if let Err(e) = &outcome {
+        error!(worker = index, error = %e, "worker failed; shutting down");
+        // One failed worker stops the others: a half-served port is worse than none.
+        shutdown.trigger();
+    }
+    outcome
+}
+
 impl Running {
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// Waits until every worker has stopped (after shutdown is triggered). Returns the
-    /// first worker error, if any.
+    /// Waits until every worker has stopped: after a signal, or at once when one of them
+    /// fails (its thread triggers the shutdown). Returns the first worker error, if any;
+    /// its message names the worker.
     pub fn wait(self) -> io::Result<()> {
         let mut result = Ok(());
         for (i, w) in self.workers.into_iter().enumerate() {
+            // `run_worker` catches panics; this covers one in its own logging.
             let outcome = w
                 .join()
                 .unwrap_or_else(|_| Err(io::Error::other(format!("worker {i} panicked"))));
             if let Err(e) = outcome {
-                error!(worker = i, error = %e, "worker failed");
-                // One failed worker stops the others: a half-served port is worse than none.
                 self.shutdown.trigger();
                 if result.is_ok() {
                     result = Err(e);
