@@ -22,6 +22,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 
+/// Connections the kernel queues on a worker's socket until it accepts them.
+const BACKLOG: i32 = 4096;
+
 /// The I/O driver a worker ended up with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Driver {
@@ -66,11 +69,18 @@ enum Runtime {
 }
 
 /// Runs worker `index` on the current thread until shutdown has drained it.
+///
+/// `socket` is bound but not listening. Once the runtime is built the worker calls
+/// `ready`, which waits until every worker is ready: `true` means listen and serve,
+/// `false` means start-up was abandoned (another worker failed) and the socket closes
+/// without ever having taken a connection. `listening` is called once the socket listens.
 pub fn run(
     index: usize,
-    listener: std::net::TcpListener,
+    socket: socket2::Socket,
     app: Arc<App>,
     shutdown: Shutdown,
+    ready: impl FnOnce() -> bool,
+    listening: impl FnOnce(),
 ) -> io::Result<()> {
     let s = &app.config.server;
     if s.pin_cores {
@@ -99,7 +109,13 @@ pub fn run(
         date: DateCache::default(),
         active: Cell::new(0),
     });
+    if !ready() {
+        return Ok(());
+    }
+    socket.listen(BACKLOG)?;
+    let listener: std::net::TcpListener = socket.into();
     listener.set_nonblocking(true)?;
+    listening();
     match rt {
         Runtime::IoUring(mut rt) => rt.block_on(serve(worker, listener, shutdown)),
         Runtime::Epoll(mut rt) => rt.block_on(serve(worker, listener, shutdown)),

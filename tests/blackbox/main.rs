@@ -22,7 +22,7 @@
 //! - `http_protocol`: keep-alive, pipelining, chunked bodies, limits, malformed and split
 //!   requests, timeouts, the connection limit, HTTP/1.0.
 //! - `ops`: health, metrics, graceful shutdown and the command line.
-//! - `lifecycle`: a failing worker stops the server.
+//! - `lifecycle`: start-up never resets a connection; a failing worker stops the server.
 //! - `persistence`: the RocksDB write-behind — restarts, `kill -9` in both durability modes,
 //!   bad data directories, backpressure.
 //! - `cluster`: two or three nodes sharing one Cassandra keyspace — tokens, refreshes and
