@@ -126,7 +126,8 @@ fn serve(path: &std::path::Path, listen: Option<SocketAddr>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let listeners = match server::bind(app.config.server.listen, workers) {
+    // Bound, not listening: a client is refused until every worker is ready to serve.
+    let sockets = match server::bind(app.config.server.listen, workers) {
         Ok(l) => l,
         Err(e) => {
             eprintln!(
@@ -141,7 +142,7 @@ fn serve(path: &std::path::Path, listen: Option<SocketAddr>) -> ExitCode {
         eprintln!("tessera: cannot install signal handlers: {e}");
         return ExitCode::from(1);
     }
-    let running = match server::start(listeners, app, shutdown) {
+    let running = match server::start(sockets, app, shutdown) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("tessera: cannot start workers: {e}");

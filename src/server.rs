@@ -1,9 +1,20 @@
-//! Start and stop: bind the listeners, start the purge thread and one worker thread per
-//! listener, and wait for them after shutdown.
+//! Start and stop: bind the listening sockets, start the purge thread and one worker thread
+//! per socket, and wait for them.
 //!
-//! Listeners are bound here, before any runtime exists, so that a requested port 0 resolves
+//! Sockets are bound here, before any runtime exists, so that a requested port 0 resolves
 //! once and every worker's `SO_REUSEPORT` socket shares that port; tests bind port 0 and read
 //! the address back from [`Running::local_addr`].
+//!
+//! Start-up never resets a connection. [`bind`] only binds: a bound socket that does not
+//! listen takes no connections (a client is refused, as before the process started). Each
+//! worker builds its runtime and reports ready; only when every worker is ready does
+//! [`start`] let them `listen` and accept. A worker that cannot start fails the start-up
+//! before any socket has listened, so no connection was ever queued on a socket that then
+//! closes (closing a listening socket resets the connections in its backlog).
+//!
+//! A worker that fails later — an error out of its accept loop, or a panic — triggers the
+//! shared [`Shutdown`] from its own thread at once, so the others stop too and
+//! [`Running::wait`] returns that failure, naming the worker.
 
 use crate::shutdown::Shutdown;
 use crate::state::App;
@@ -11,28 +22,107 @@ use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tracing::{debug, error, info, warn};
 
-/// Binds `count` listeners on `addr` with `SO_REUSEPORT`, so the kernel spreads incoming
-/// connections over the workers.
-pub fn bind(addr: SocketAddr, count: usize) -> io::Result<Vec<std::net::TcpListener>> {
-    let mut listeners = Vec::with_capacity(count);
+/// Binds `count` sockets on `addr` with `SO_REUSEPORT`, so the kernel will spread incoming
+/// connections over the workers. They do not listen yet: each worker calls `listen` once
+/// every worker is ready to serve (see [`start`]).
+pub fn bind(addr: SocketAddr, count: usize) -> io::Result<Vec<Socket>> {
+    let mut sockets = Vec::with_capacity(count);
     let mut addr = addr;
     for _ in 0..count.max(1) {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         socket.set_reuse_address(true)?;
         socket.set_reuse_port(true)?;
         socket.bind(&addr.into())?;
-        socket.listen(4096)?;
-        let listener: std::net::TcpListener = socket.into();
         // Port 0 resolves on the first bind; the others join that port.
-        addr = listener.local_addr()?;
-        listeners.push(listener);
+        if let Some(bound) = socket.local_addr()?.as_socket() {
+            addr = bound;
+        }
+        sockets.push(socket);
     }
-    Ok(listeners)
+    Ok(sockets)
+}
+
+/// Start-up handshake between [`start`] and the workers: each worker reports ready (or
+/// failed) and waits; `start` opens the gate once all are ready, or closes it at the first
+/// failure.
+#[derive(Debug, Default)]
+struct StartGate {
+    state: Mutex<GateState>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct GateState {
+    ready: usize,
+    listening: usize,
+    failed: bool,
+    /// `Some(true)`: serve; `Some(false)`: start-up abandoned.
+    open: Option<bool>,
+}
+
+impl StartGate {
+    /// Called by a worker whose runtime is built: waits for the verdict. `true` means
+    /// listen and serve; `false` means another worker failed and this one should return.
+    fn ready(&self) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.ready += 1;
+        self.changed.notify_all();
+        loop {
+            if let Some(open) = state.open {
+                return open;
+            }
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Called by a worker once its socket listens.
+    fn listening(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.listening += 1;
+        self.changed.notify_all();
+    }
+
+    /// Waits until `workers` listen; `false` if one failed first.
+    fn all_listening(&self, workers: usize) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while state.listening < workers && !state.failed {
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        !state.failed
+    }
+
+    fn fail(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.failed = true;
+        self.changed.notify_all();
+    }
+
+    /// Waits until `workers` are ready or one failed, then tells them all. Returns whether
+    /// they serve.
+    fn decide(&self, workers: usize) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while state.ready < workers && !state.failed {
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        let open = !state.failed;
+        state.open = Some(open);
+        self.changed.notify_all();
+        open
+    }
+}
+
+/// The text of a panic payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }
 
 /// A started server.
@@ -47,14 +137,14 @@ pub struct Running {
     shutdown: Shutdown,
 }
 
-/// Starts one worker per listener and the purge thread.
-pub fn start(
-    listeners: Vec<std::net::TcpListener>,
-    app: Arc<App>,
-    shutdown: Shutdown,
-) -> io::Result<Running> {
-    let addr = match listeners.first() {
-        Some(l) => l.local_addr()?,
+/// Starts one worker per bound socket and the purge thread. Returns once every worker is
+/// listening; if one cannot start, stops the others (none of which has listened yet) and
+/// returns its error.
+pub fn start(sockets: Vec<Socket>, app: Arc<App>, shutdown: Shutdown) -> io::Result<Running> {
+    let addr = match sockets.first().map(Socket::local_addr).transpose()? {
+        Some(a) => a
+            .as_socket()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not an IP socket"))?,
         None => {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -62,16 +152,43 @@ pub fn start(
             ))
         }
     };
-    let mut workers = Vec::with_capacity(listeners.len());
-    for (index, listener) in listeners.into_iter().enumerate() {
+    let count = sockets.len();
+    let gate = Arc::new(StartGate::default());
+    let mut workers = Vec::with_capacity(count);
+    for (index, socket) in sockets.into_iter().enumerate() {
         let app = Arc::clone(&app);
-        let shutdown = shutdown.clone();
-        workers.push(
-            std::thread::Builder::new()
-                .name(format!("tessera-worker-{index}"))
-                .spawn(move || crate::worker::run(index, listener, app, shutdown))?,
-        );
+        let thread_shutdown = shutdown.clone();
+        let thread_gate = Arc::clone(&gate);
+        let spawned = std::thread::Builder::new()
+            .name(format!("tessera-worker-{index}"))
+            .spawn(move || run_worker(index, socket, app, thread_shutdown, &thread_gate));
+        match spawned {
+            Ok(handle) => workers.push(handle),
+            Err(e) => {
+                // The workers already started see the gate closed and return.
+                gate.fail();
+                gate.decide(count);
+                shutdown.trigger();
+                for w in workers {
+                    let _ = w.join();
+                }
+                return Err(e);
+            }
+        }
     }
+    // Open the gate once all are ready; return once all listen, so the address announced
+    // after this answers on every worker's socket.
+    if !(gate.decide(count) && gate.all_listening(count)) {
+        shutdown.trigger();
+        let mut first = None;
+        for w in workers {
+            if let Ok(Err(e)) = w.join() {
+                first.get_or_insert(e);
+            }
+        }
+        return Err(first.unwrap_or_else(|| io::Error::other("a worker failed to start")));
+    }
+
     let purge = {
         let shutdown = shutdown.clone();
         let app = Arc::clone(&app);
@@ -105,22 +222,59 @@ pub fn start(
     })
 }
 
+/// One worker thread: runs the worker and, if it fails — an error or a panic — logs it,
+/// fails the start-up if that was still going on, and stops the server at once.
+fn run_worker(
+    index: usize,
+    socket: Socket,
+    app: Arc<App>,
+    shutdown: Shutdown,
+    gate: &StartGate,
+) -> io::Result<()> {
+    let worker_shutdown = shutdown.clone();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::worker::run(
+            index,
+            socket,
+            app,
+            worker_shutdown,
+            || gate.ready(),
+            || gate.listening(),
+        )
+    }))
+    .unwrap_or_else(|payload| {
+        Err(io::Error::other(format!(
+            "panicked: {}",
+            panic_message(payload.as_ref())
+        )))
+    })
+    .map_err(|e| io::Error::new(e.kind(), format!("worker {index} failed: {e}")));
+    if let Err(e) = &outcome {
+        // Ends the start-up if it was still going on; harmless after.
+        gate.fail();
+        error!(worker = index, error = %e, "worker failed; shutting down");
+        // One failed worker stops the others: a half-served port is worse than none.
+        shutdown.trigger();
+    }
+    outcome
+}
+
 impl Running {
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// Waits until every worker has stopped (after shutdown is triggered). Returns the
-    /// first worker error, if any.
+    /// Waits until every worker has stopped: after a signal, or at once when one of them
+    /// fails (its thread triggers the shutdown). Returns the first worker error, if any;
+    /// its message names the worker.
     pub fn wait(self) -> io::Result<()> {
         let mut result = Ok(());
         for (i, w) in self.workers.into_iter().enumerate() {
+            // `run_worker` catches panics; this covers one in its own logging.
             let outcome = w
                 .join()
                 .unwrap_or_else(|_| Err(io::Error::other(format!("worker {i} panicked"))));
             if let Err(e) = outcome {
-                error!(worker = i, error = %e, "worker failed");
-                // One failed worker stops the others: a half-served port is worse than none.
                 self.shutdown.trigger();
                 if result.is_ok() {
                     result = Err(e);
@@ -211,4 +365,59 @@ fn purge_store(store: &dyn tessera_storage::store::Store, now: u32, shutdown: &S
 
 pub fn log_started(addr: SocketAddr, workers: usize) {
     info!(%addr, workers, "tessera listening");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_gate_opens_only_when_every_worker_is_ready() {
+        let gate = Arc::new(StartGate::default());
+        let workers: Vec<_> = (0..3)
+            .map(|_| {
+                let gate = Arc::clone(&gate);
+                std::thread::spawn(move || gate.ready())
+            })
+            .collect();
+        assert!(gate.decide(3));
+        assert!(workers.into_iter().all(|w| w.join().unwrap_or(false)));
+    }
+
+    #[test]
+    fn start_gate_closes_for_every_worker_when_one_fails() {
+        let gate = Arc::new(StartGate::default());
+        let ready = {
+            let gate = Arc::clone(&gate);
+            std::thread::spawn(move || gate.ready())
+        };
+        gate.fail();
+        assert!(!gate.decide(3));
+        assert_eq!(
+            ready.join().ok(),
+            Some(false),
+            "told to serve after a failure"
+        );
+        assert!(!gate.all_listening(3));
+    }
+
+    #[test]
+    fn bound_sockets_refuse_connections_until_a_worker_listens() {
+        let sockets = bind(SocketAddr::from(([127, 0, 0, 1], 0)), 2).expect("bind");
+        let addr = sockets[0]
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .expect("address");
+        assert_ne!(addr.port(), 0);
+        assert_eq!(
+            sockets[1].local_addr().ok().and_then(|a| a.as_socket()),
+            Some(addr),
+            "both sockets share the port"
+        );
+        let refused = std::net::TcpStream::connect(addr).map_err(|e| e.kind());
+        assert_eq!(refused.err(), Some(io::ErrorKind::ConnectionRefused));
+        sockets[0].listen(16).expect("listen");
+        assert!(std::net::TcpStream::connect(addr).is_ok());
+    }
 }

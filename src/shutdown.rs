@@ -1,9 +1,11 @@
 //! Shutdown signalling, across threads and within a worker.
 //!
-//! [`Shutdown`] is triggered once by the signal thread (SIGTERM/SIGINT) and awaited by one
-//! bridge task per worker, which then fires that worker's [`LocalSignal`]. Connections and
-//! the accept loop wait on the `LocalSignal`: registering a waiter there reuses a slot in a
-//! small slab, so the per-request idle wait allocates nothing.
+//! [`Shutdown`] is triggered once — by the signal thread (SIGTERM/SIGINT), or by a worker
+//! thread whose worker failed — and awaited by each worker's accept loop, which then fires
+//! that worker's [`LocalSignal`]. Connections wait on the `LocalSignal`: registering a
+//! waiter there reuses a slot in a small slab, so the per-request idle wait allocates
+//! nothing. Only a future that ends with its runtime may await [`Shutdown::wait`] (see
+//! `worker::serve`): a monoio runtime leaks the tasks still pending when it goes away.
 
 use event_listener::Event;
 use std::cell::{Cell, RefCell};

@@ -22,6 +22,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 
+/// Connections the kernel queues on a worker's socket until it accepts them.
+const BACKLOG: i32 = 4096;
+
 /// The I/O driver a worker ended up with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Driver {
@@ -59,12 +62,25 @@ impl Worker {
     }
 }
 
+/// The runtime a worker built, on the driver it ended up with.
+enum Runtime {
+    IoUring(monoio::Runtime<monoio::time::TimeDriver<monoio::IoUringDriver>>),
+    Epoll(monoio::Runtime<monoio::time::TimeDriver<monoio::LegacyDriver>>),
+}
+
 /// Runs worker `index` on the current thread until shutdown has drained it.
+///
+/// `socket` is bound but not listening. Once the runtime is built the worker calls
+/// `ready`, which waits until every worker is ready: `true` means listen and serve,
+/// `false` means start-up was abandoned (another worker failed) and the socket closes
+/// without ever having taken a connection. `listening` is called once the socket listens.
 pub fn run(
     index: usize,
-    listener: std::net::TcpListener,
+    socket: socket2::Socket,
     app: Arc<App>,
     shutdown: Shutdown,
+    ready: impl FnOnce() -> bool,
+    listening: impl FnOnce(),
 ) -> io::Result<()> {
     let s = &app.config.server;
     if s.pin_cores {
@@ -84,7 +100,7 @@ pub fn run(
         keepalive_timeout: Duration::from_secs(s.keepalive_timeout_secs),
         request_timeout: Duration::from_secs(s.request_timeout_secs),
     };
-    let driver = s.driver;
+    let rt = build_runtime(index, s.driver)?;
     let worker = Rc::new(Worker {
         service: WorkerService::new(app, index),
         index,
@@ -93,7 +109,21 @@ pub fn run(
         date: DateCache::default(),
         active: Cell::new(0),
     });
+    if !ready() {
+        return Ok(());
+    }
+    socket.listen(BACKLOG)?;
+    let listener: std::net::TcpListener = socket.into();
     listener.set_nonblocking(true)?;
+    listening();
+    match rt {
+        Runtime::IoUring(mut rt) => rt.block_on(serve(worker, listener, shutdown)),
+        Runtime::Epoll(mut rt) => rt.block_on(serve(worker, listener, shutdown)),
+    }
+}
+
+/// io_uring where asked for (or, with `auto`, where the kernel allows it), else epoll.
+fn build_runtime(index: usize, driver: DriverKind) -> io::Result<Runtime> {
     let want_uring = match driver {
         DriverKind::Epoll => false,
         DriverKind::IoUring => true,
@@ -104,13 +134,13 @@ pub fn run(
             .enable_timer()
             .build()
         {
-            Ok(mut rt) => {
+            Ok(rt) => {
                 info!(
                     worker = index,
                     driver = Driver::IoUring.as_str(),
                     "worker started"
                 );
-                return rt.block_on(serve(worker, listener, shutdown));
+                return Ok(Runtime::IoUring(rt));
             }
             Err(e) if driver == DriverKind::Auto => {
                 warn!(worker = index, error = %e, "io_uring unavailable, falling back to epoll");
@@ -123,7 +153,7 @@ pub fn run(
             }
         }
     }
-    let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+    let rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
         .enable_timer()
         .build()?;
     info!(
@@ -131,7 +161,7 @@ pub fn run(
         driver = Driver::Epoll.as_str(),
         "worker started"
     );
-    rt.block_on(serve(worker, listener, shutdown))
+    Ok(Runtime::Epoll(rt))
 }
 
 async fn serve(
@@ -140,18 +170,30 @@ async fn serve(
     shutdown: Shutdown,
 ) -> io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
+    // The process-wide shutdown is awaited here, inside this future, and never by a task
+    // spawned on its own: when this future ends — returned, or dropped by a panic unwinding
+    // through the runtime — its registration with `Shutdown` goes with it. A detached task
+    // outlived a failed worker's runtime, and the `trigger` that followed woke (and
+    // dropped) it from another thread while holding the event's lock: a deadlock.
+    let mut global = std::pin::pin!(shutdown.wait());
+    let server = &worker.app().config.server;
+    let max = server.max_connections_per_worker;
+    // Test only (`server.test_panic_worker_after_ms`): the last worker panics, so tests see
+    // what a failing worker does to the server.
+    if server.test_panic_worker_after_ms > 0
+        && worker.index + 1 == worker.app().config.worker_count()
     {
-        let worker = Rc::clone(&worker);
+        let after = Duration::from_millis(server.test_panic_worker_after_ms);
+        let index = worker.index;
         monoio::spawn(async move {
-            shutdown.wait().await;
-            worker.signal.fire();
+            monoio::time::sleep(after).await;
+            panic!("server.test_panic_worker_after_ms: worker {index} panics as configured");
         });
     }
-    let max = worker.app().config.server.max_connections_per_worker;
     loop {
         let accepted = monoio::select! {
             r = listener.accept() => r,
-            _ = worker.signal.wait() => break,
+            _ = &mut global => break,
         };
         match accepted {
             Ok((stream, _peer)) if worker.active.get() >= max => {
@@ -194,6 +236,8 @@ async fn serve(
         }
     }
     drop(listener);
+    // Idle connections wait on this; each finishes its request in flight and closes.
+    worker.signal.fire();
     let grace = Duration::from_secs(worker.app().config.server.shutdown_grace_secs);
     let deadline = Instant::now() + grace;
     while worker.active.get() > 0 && Instant::now() < deadline {

@@ -36,6 +36,9 @@ pub struct ServerConfig {
     pub realm: String,
     /// Threads that verify argon2id passwords, so workers never stall on them; 0 = half the cores.
     pub password_hash_threads: usize,
+    /// Test only: the last worker panics this many milliseconds after it starts serving
+    /// (0 = never), so tests can see what a failing worker does to the server. Keep 0.
+    pub test_panic_worker_after_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +55,7 @@ impl Default for ServerConfig {
             pin_cores: false,
             realm: "tessera".to_owned(),
             password_hash_threads: 0,
+            test_panic_worker_after_ms: 0,
         }
     }
 }

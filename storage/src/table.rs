@@ -57,6 +57,11 @@ pub struct Grant {
 #[derive(Debug, Default)]
 struct GrantShard {
     map: HashMap<GrantId, Grant, KeyHashBuilder>,
+    /// Grants created without a refresh token (a read-through access token, restored
+    /// before or without its refresh token). No refresh expiry will ever remove them, so
+    /// the purge looks at these and drops each once its access tokens have all expired.
+    /// May name grants that have since gained a refresh token or gone: the purge checks.
+    refreshless: Vec<GrantId>,
 }
 
 /// What [`TokenTable::revoke`] did.
@@ -171,6 +176,9 @@ impl TokenTable {
         access: (TokenKey, u32),
     ) {
         let mut shard = self.grant_shard(grant).lock();
+        if refresh.is_none() {
+            shard.refreshless.push(grant);
+        }
         shard.map.insert(
             grant,
             Grant {
@@ -288,8 +296,11 @@ impl TokenTable {
                         }
                     }
                 });
-                if map.capacity() > 1024 && map.len() < map.capacity() / 4 {
-                    map.shrink_to(map.len() * 2);
+                // Give back memory after a burst, but never below the preallocation: a
+                // shard that shrank would rehash again as it refills (see
+                // INITIAL_SHARD_CAPACITY).
+                if map.capacity() > INITIAL_SHARD_CAPACITY && map.len() < map.capacity() / 4 {
+                    map.shrink_to((map.len() * 2).max(INITIAL_SHARD_CAPACITY));
                 }
                 drop(guard);
                 if finished {
@@ -305,21 +316,75 @@ impl TokenTable {
                 stats.grants += 1;
             }
         }
+        for shard in self.grants.iter() {
+            stats.grants += Self::prune_refreshless(&shard.0, now);
+        }
         stats
     }
 
-    /// Puts back a record read from a store at start-up, re-linking it to its grant.
-    /// Call [`TokenTable::finish_restore`] when every record is back.
+    /// Drops the refresh-less grants of one grant shard whose access tokens have all
+    /// expired at `now`, at most [`PURGE_BATCH`] looked at per lock hold. Returns how many
+    /// were dropped.
+    fn prune_refreshless(shard: &Mutex<GrantShard>, now: u32) -> usize {
+        let mut dropped = 0;
+        let mut i = 0;
+        loop {
+            let mut guard = shard.lock();
+            let GrantShard { map, refreshless } = &mut *guard;
+            let mut budget = PURGE_BATCH;
+            while budget > 0 && i < refreshless.len() {
+                budget -= 1;
+                let id = refreshless[i];
+                let settled = match map.get_mut(&id) {
+                    // Gone (revoked, closed) or now ended by its refresh token's expiry.
+                    None => true,
+                    Some(g) if g.refresh.is_some() => true,
+                    Some(g) => {
+                        g.access.retain(|&(_, exp)| exp > now);
+                        if g.access.is_empty() {
+                            map.remove(&id);
+                            dropped += 1;
+                            true
+                        } else {
+                            false
+                        }
+                    }
+                };
+                if settled {
+                    // The last entry moves here and is looked at next.
+                    refreshless.swap_remove(i);
+                } else {
+                    i += 1;
+                }
+            }
+            if i >= refreshless.len() {
+                if refreshless.capacity() > 64 && refreshless.len() < refreshless.capacity() / 4 {
+                    refreshless.shrink_to(refreshless.len() * 2);
+                }
+                return dropped;
+            }
+        }
+    }
+
+    /// Puts back a record read from a store — at start-up, or by a read-through of a token
+    /// another node issued — re-linking it to its grant. At start-up, call
+    /// [`TokenTable::finish_restore`] when every record is back. A grant this creates
+    /// without a refresh token is dropped by the purge once its access tokens have expired.
     pub fn restore(&self, key: TokenKey, record: TokenRecord) {
         self.insert(key, record);
         if record.grant.is_none() {
             return;
         }
-        let mut shard = self.grant_shard(record.grant).lock();
-        let g = shard.map.entry(record.grant).or_insert_with(|| Grant {
-            client: record.client,
-            refresh: None,
-            access: Vec::new(),
+        let mut guard = self.grant_shard(record.grant).lock();
+        let GrantShard { map, refreshless } = &mut *guard;
+        let g = map.entry(record.grant).or_insert_with(|| {
+            // Until its refresh token comes back too, only the purge can remove it.
+            refreshless.push(record.grant);
+            Grant {
+                client: record.client,
+                refresh: None,
+                access: Vec::new(),
+            }
         });
         match record.kind {
             TokenKind::Refresh => g.refresh = Some(key),
@@ -335,6 +400,7 @@ impl TokenTable {
             .map(|s| {
                 let mut shard = s.0.lock();
                 shard.map.retain(|_, g| g.refresh.is_some());
+                shard.refreshless.clear();
                 shard.map.len()
             })
             .sum()
@@ -531,5 +597,61 @@ mod tests {
         }
         let links = t.grant(g).map(|g| g.access.len()).unwrap_or(0);
         assert!(links < 100, "expired links were kept: {links}");
+    }
+
+    #[test]
+    fn purge_drops_a_restored_refreshless_grant_once_its_access_tokens_expired() {
+        // A read-through of access tokens whose refresh token this node never saw.
+        let t = TokenTable::new(2, NOW);
+        t.restore(key("a1"), rec(TokenKind::Access, 1, 11, 10));
+        t.restore(key("a2"), rec(TokenKind::Access, 1, 11, 30));
+        t.restore(key("b1"), rec(TokenKind::Access, 1, 12, 10));
+        t.restore(key("b2"), rec(TokenKind::Refresh, 1, 12, 500));
+        assert_eq!(t.grant_count(), 2);
+        // One access token of grant 11 is still alive: the grant keeps it revocable.
+        t.purge_expired(NOW + 10);
+        assert_eq!(t.grant(GrantId(11)).map(|g| g.access.len()), Some(1));
+        let stats = t.purge_expired(NOW + 30);
+        assert_eq!(stats.grants, 1);
+        assert_eq!(t.grant(GrantId(11)), None);
+        // A grant whose refresh token came back too lives as long as that token.
+        assert!(t.grant(GrantId(12)).is_some());
+        assert_eq!(t.grant_count(), 1);
+        assert_eq!(t.purge_expired(NOW + 500).grants, 1);
+        assert_eq!(t.grant_count(), 0);
+        assert!(t.grants.iter().all(|s| s.0.lock().refreshless.is_empty()));
+    }
+
+    #[test]
+    fn purge_of_many_refreshless_grants_spans_several_lock_holds() {
+        let t = TokenTable::new(1, NOW);
+        let n = PURGE_BATCH * 2 + 3;
+        for i in 0..n {
+            t.restore(
+                key(&format!("a{i}")),
+                rec(TokenKind::Access, 1, i as u64 + 1, 5),
+            );
+        }
+        assert_eq!(t.grant_count(), n);
+        assert_eq!(t.purge_expired(NOW + 5).grants, n);
+        assert_eq!(t.grant_count(), 0);
+    }
+
+    #[test]
+    fn purge_never_shrinks_a_shard_below_its_initial_capacity() {
+        let t = TokenTable::new(2, NOW);
+        let initial: Vec<usize> = t.shards.iter().map(|s| s.0.lock().map.capacity()).collect();
+        assert!(initial.iter().all(|&c| c >= INITIAL_SHARD_CAPACITY));
+        // Past the preallocation, so the shards grow, then everything expires.
+        for i in 0..(INITIAL_SHARD_CAPACITY * 6) {
+            t.insert(key(&format!("t{i}")), rec(TokenKind::Access, 1, 0, 1));
+        }
+        assert_eq!(t.purge_expired(NOW + 1).access, INITIAL_SHARD_CAPACITY * 6);
+        assert!(t.is_empty());
+        for (shard, before) in t.shards.iter().zip(initial) {
+            let after = shard.0.lock().map.capacity();
+            assert!(after >= INITIAL_SHARD_CAPACITY, "shrank to {after}");
+            assert!(after <= before * 2, "the burst's memory was kept: {after}");
+        }
     }
 }

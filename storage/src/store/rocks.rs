@@ -20,7 +20,7 @@ use crate::key::TokenKey;
 use crate::record::GrantId;
 use rocksdb::{
     ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, MemtableFactory, Options, ReadOptions,
-    WriteBatch, WriteOptions, DB,
+    SliceTransform, WriteBatch, WriteOptions, DB,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +30,61 @@ const EXPIRY: &str = "expiry";
 const GRANTS: &str = "grants";
 const SCHEMA_KEY: &[u8] = b"schema_version";
 const SCHEMA_VERSION: u8 = 1;
+
+/// Which memtables `grants` and `expiry` write into (`tokens` always gets a vector).
+///
+/// A vector memtable makes an insert an append, sorted once when the memtable is flushed.
+/// The skiplist spent ~2 µs of cache misses per insert on random token keys — 60 % of the
+/// flusher's time, on the cores the workers need — so `tokens`, iterated only by the
+/// start-up scan, keeps the vector.
+///
+/// A vector memtable pays on reads instead: every iterator over it copies and sorts it
+/// first. `grants` and `expiry` are iterated while they are written: every `DeleteGrant`
+/// of a batch (a revoked refresh token's cascade) seeks its grant's prefix in `grants`
+/// (`grant_keys`, on the flusher), and the purge reads the expired prefix of `expiry`. With
+/// a vector, each cascade sorted a copy of the whole `grants` memtable — a batch with a few
+/// hundred revocations took seconds (`bench/src/bin/rocks-revoke-mix.rs`, RESULTS.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Memtables {
+    pub grants: Memtable,
+    pub expiry: Memtable,
+}
+
+/// One column family's memtable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Memtable {
+    /// Append, sort on flush and on every iterator.
+    Vector,
+    /// RocksDB's default: ordered at insert, iterators seek directly.
+    SkipList,
+    /// For `grants` only: one small skiplist per hash bucket of the grant id (its 8-byte
+    /// prefix). Inserts search a short list; a cascade's prefix seek goes straight to its
+    /// bucket. Not for `expiry`, whose purge reads a range across prefixes.
+    PrefixHash,
+}
+
+impl Memtables {
+    /// What Tessera used before: vectors everywhere (kept for the benchmark).
+    pub const VECTOR: Memtables = Memtables {
+        grants: Memtable::Vector,
+        expiry: Memtable::Vector,
+    };
+}
+
+impl Default for Memtables {
+    /// A prefix hash for `grants`, a skiplist for `expiry`. Measured in one run against the
+    /// other choices (`rocks-revoke-mix`, 100 000 grants, 25 % revocations, RESULTS.md):
+    /// with vectors a batch with ~256 cascades took 10–12 s; this choice took 3.4–3.8 ms
+    /// (p50) and took the mix ~1.6× faster than skiplists for both. A vector for `expiry`
+    /// would write faster still, but made the purge of 215 000 expired tokens 5× slower
+    /// (it sorts the memtable for every batch of 10 000).
+    fn default() -> Memtables {
+        Memtables {
+            grants: Memtable::PrefixHash,
+            expiry: Memtable::SkipList,
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct RocksStore {
@@ -48,6 +103,12 @@ impl RocksStore {
     /// Opens (creating if needed) the store in directory `path`. Every failure names the
     /// path and says what is wrong with it.
     pub fn open(path: &Path) -> Result<RocksStore, StoreError> {
+        RocksStore::open_with(path, Memtables::default())
+    }
+
+    /// [`RocksStore::open`] with a choice of memtables (for benchmarks; the server uses
+    /// the default).
+    pub fn open_with(path: &Path, memtables: Memtables) -> Result<RocksStore, StoreError> {
         let shown = path.display().to_string();
         let open_err = |reason: String| StoreError::Open {
             path: shown.clone(),
@@ -65,24 +126,31 @@ impl RocksStore {
         opts.increase_parallelism(2);
         opts.set_max_background_jobs(2);
         // Two threads write (the flusher; the purge, in `purge_expired`) and RocksDB
-        // queues their writes one after the other: a vector memtable cannot take concurrent
-        // memtable writes.
+        // queues their writes one after the other: the vector memtable of `tokens` cannot
+        // take concurrent memtable writes.
         opts.set_allow_concurrent_memtable_write(false);
         let cf = |name: &str| {
             let mut o = Options::default();
             o.set_compression_type(DBCompressionType::Lz4);
-            // A vector memtable: an insert is an append, sorted once when the memtable is
-            // flushed. The default skiplist spent ~2 µs of cache misses per insert on random
-            // token keys — 60 % of the flusher's time, on the cores the workers need.
-            // The price is paid on reads: an iterator over the memtable still being
-            // written copies and sorts it first. Tessera reads this store at start-up (a
-            // scan of `tokens`), in the purge (the expired prefix of `expiry`) and on the
-            // write path: every `DeleteGrant` of a batch (a revoked refresh token's
-            // cascade) seeks its grant's prefix in `grants` (`grant_keys`, on the flusher),
-            // so each cascade sorts a copy of the `grants` memtable, where a skiplist would
-            // seek directly. `get` and `grant_tokens` are point reads the server does not
-            // make on this store.
-            o.set_memtable_factory(MemtableFactory::Vector);
+            let memtable = match name {
+                GRANTS => memtables.grants,
+                EXPIRY if memtables.expiry == Memtable::PrefixHash => Memtable::SkipList,
+                EXPIRY => memtables.expiry,
+                _ => Memtable::Vector,
+            };
+            match memtable {
+                Memtable::Vector => o.set_memtable_factory(MemtableFactory::Vector),
+                // RocksDB's default; the crate has no variant naming it.
+                Memtable::SkipList => {}
+                Memtable::PrefixHash => {
+                    o.set_prefix_extractor(SliceTransform::create_fixed_prefix(8));
+                    o.set_memtable_factory(MemtableFactory::HashSkipList {
+                        bucket_count: 1 << 18,
+                        height: 4,
+                        branching_factor: 4,
+                    });
+                }
+            }
             o.set_allow_concurrent_memtable_write(false);
             ColumnFamilyDescriptor::new(name, o)
         };
@@ -288,6 +356,7 @@ impl RocksStore {
         if let Some(upper) = upper {
             ro.set_iterate_upper_bound(upper.to_vec());
         }
+        ro.set_prefix_same_as_start(true);
         let mut it = self.db.raw_iterator_cf_opt(self.cf(GRANTS)?, ro);
         it.seek(grant.0.to_be_bytes());
         let mut keys = Vec::new();
