@@ -230,6 +230,53 @@ fn async_mode_kill_9_loses_nothing_older_than_the_flush_window() {
 }
 
 #[test]
+fn async_mode_revocation_acknowledged_survives_kill_9() {
+    let data = TempDir::new("data");
+    // Issuance waits up to 3 s for the flusher; a revocation must not.
+    let config = rocks_config(&data.path().join("db"), "async")
+        .store("flush_interval_ms", "3000")
+        .build();
+    let client = confidential_client();
+    let server = Server::start(&config);
+    let access = server.issue_cc(&client, None);
+    let granted = server.issue_password(&client, ALICE, None);
+    let kept = server.issue_cc(&client, None);
+    // A graceful stop writes everything: the tokens are in the store before the revocation,
+    // so only the revocation's own write can keep them out after the kill.
+    stop_gracefully(server);
+
+    let server = Server::start(&config);
+    let started = Instant::now();
+    assert_eq!(
+        server.revoke(&client, &access.access_token, None).status,
+        200
+    );
+    assert_eq!(
+        server
+            .revoke(&client, granted.refresh_token(), Some("refresh_token"))
+            .status,
+        200
+    );
+    let took = started.elapsed();
+    kill_hard(server);
+    assert!(
+        took < Duration::from_millis(2500),
+        "revocations waited for the flush interval: {took:?}"
+    );
+
+    let server = Server::start(&config);
+    assert_invalid(&server, &access.access_token);
+    // RFC 7009 §2.1: the grant's access token went with its refresh token.
+    assert_invalid(&server, &granted.access_token);
+    assert_token_error(
+        &server.refresh(&client, granted.refresh_token(), None),
+        400,
+        "invalid_grant",
+    );
+    assert_valid(&server, &kept.access_token);
+}
+
+#[test]
 fn full_write_queue_answers_503_with_retry_after_and_lookups_keep_working() {
     let data = TempDir::new("data");
     // Every store write takes 400 ms and only a few changes may wait: the queue fills.
