@@ -214,14 +214,17 @@ impl Drop for RestartCassandra {
 // Nodes
 // ---------------------------------------------------------------------------------------------
 
-/// The standard config on the shared Cassandra in `keyspace`, with `durability`.
+/// The standard config on the shared Cassandra in `keyspace`, with `durability` (`sync`
+/// writes at ONE: `check-config` refuses it with the default ANY).
 fn cluster_config(keyspace: &str, durability: &str) -> ConfigBuilder {
+    let write_consistency = if durability == "sync" { "ONE" } else { "ANY" };
     ConfigBuilder::standard()
         .store("kind", "\"cassandra\"")
         .store("contact_points", &format!("[{}]", toml_str(CQL_ADDR)))
         .store("keyspace", &toml_str(keyspace))
         .store("create_schema", "true")
         .store("durability", &toml_str(durability))
+        .store("write_consistency", &toml_str(write_consistency))
         .store("flush_interval_ms", "10")
         .store("revocation_propagation_ms", &PROPAGATION_MS.to_string())
         .store("negative_cache_ms", "100")
@@ -874,7 +877,13 @@ fn cassandra_outage_async_issuance_continues_and_nothing_accepted_is_lost() {
         .store("request_timeout_ms", "1000")
         .store("connect_timeout_ms", "1000");
     let node = Server::start(&base.build());
-    let sync_node = Server::start(&base.clone().store("durability", "\"sync\"").build());
+    let sync_node = Server::start(
+        &base
+            .clone()
+            .store("durability", "\"sync\"")
+            .store("write_consistency", "\"ONE\"")
+            .build(),
+    );
     let client = confidential_client();
 
     // Before the outage: two tokens that Cassandra holds (the sync node reads them through).

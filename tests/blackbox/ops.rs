@@ -427,6 +427,63 @@ fn check_config_accepts_flat_cassandra_keys_and_names_their_new_place() {
     assert!(!stderr.contains("deprecated"), "stderr: {stderr}");
 }
 
+/// `sync` on Cassandra at write consistency ANY: an acknowledged write could be a hint only.
+fn sync_at_any_config() -> String {
+    ConfigBuilder::standard()
+        .store("kind", "\"cassandra\"")
+        .store("durability", "\"sync\"")
+        .store("cassandra.write_consistency", "\"ANY\"")
+        .build()
+}
+
+#[test]
+fn check_config_refuses_sync_durability_with_write_consistency_any_and_says_why() {
+    let dir = TempDir::new("check");
+    let path = dir.write("sync-any.toml", &sync_at_any_config());
+    let out = run_cli(
+        &["check-config", "--config", path.to_str().expect("utf-8")],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for needed in [
+        "store.cassandra.write_consistency",
+        "store.durability",
+        "hint",
+    ] {
+        assert!(stderr.contains(needed), "no {needed:?} in: {stderr}");
+    }
+    // The default pairing, async with ANY, stays valid.
+    let path = dir.write(
+        "async-any.toml",
+        &ConfigBuilder::standard()
+            .store("kind", "\"cassandra\"")
+            .store("cassandra.write_consistency", "\"ANY\"")
+            .build(),
+    );
+    let out = run_cli(
+        &["check-config", "--config", path.to_str().expect("utf-8")],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "async with ANY rejected: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn serve_refuses_sync_durability_with_write_consistency_any() {
+    let err = match Server::try_start(&sync_at_any_config()) {
+        Ok(_) => panic!("server started with sync durability at ANY"),
+        Err(e) => e,
+    };
+    assert!(
+        err.contains("store.cassandra.write_consistency") && err.contains("store.durability"),
+        "{err}"
+    );
+}
+
 #[test]
 fn serve_with_an_invalid_config_exits_non_zero_without_listening() {
     let r = Server::try_start("[server]\nlisen = \"x\"\n");
