@@ -71,9 +71,13 @@ impl<'a> Writes<'a> {
         }
     }
 
-    fn removed(&mut self, key: &TokenKey) {
+    /// `removed` was the record under `key`.
+    fn removed(&mut self, key: &TokenKey, removed: &TokenRecord) {
         self.removed_here(Removed::Key(*key));
-        self.record(Change::Delete { key: *key });
+        self.record(Change::Delete {
+            key: *key,
+            issued_at: removed.issued_at,
+        });
     }
 
     /// Hands the changes to the flusher; in `sync` mode, or for a revocation, waits until
@@ -128,15 +132,15 @@ impl TokenOps for Writes<'_> {
         take: &dyn Fn(&TokenRecord) -> bool,
     ) -> Option<TokenRecord> {
         let removed = self.table.remove_if(key, now, take);
-        if removed.is_some() {
-            self.removed(key);
+        if let Some(record) = &removed {
+            self.removed(key, record);
         }
         removed
     }
 
     fn discard(&mut self, key: &TokenKey) {
-        if self.table.remove(key).is_some() {
-            self.removed(key);
+        if let Some(record) = self.table.remove(key) {
+            self.removed(key, &record);
         }
     }
 
@@ -170,8 +174,18 @@ impl TokenOps for Writes<'_> {
     fn revoke(&mut self, key: &TokenKey, client: Sym, now: u32) -> RevokeOutcome {
         self.durable = true;
         let outcome = self.table.revoke(key, client, now);
-        if let RevokeOutcome::Revoked { kind, grant, .. } = outcome {
-            self.removed(key);
+        if let RevokeOutcome::Revoked {
+            kind,
+            grant,
+            issued_at,
+            ..
+        } = outcome
+        {
+            self.removed_here(Removed::Key(*key));
+            self.record(Change::Delete {
+                key: *key,
+                issued_at,
+            });
             if kind == TokenKind::Refresh && !grant.is_none() {
                 self.removed_here(Removed::Grant(grant));
                 self.record(Change::DeleteGrant { grant });

@@ -66,10 +66,13 @@ pub enum RevokeOutcome {
     NotFound,
     /// The token belongs to another client; nothing changed.
     NotOwner,
-    /// The token is gone, and so are `cascaded` access tokens of its grant.
+    /// The token is gone, and so are `cascaded` access tokens of its grant. `issued_at` is
+    /// the revoked token's, so its delete can be ordered after its put in a store that
+    /// orders writes by timestamp.
     Revoked {
         kind: TokenKind,
         grant: GrantId,
+        issued_at: u32,
         cascaded: usize,
     },
 }
@@ -239,6 +242,7 @@ impl TokenTable {
         RevokeOutcome::Revoked {
             kind: record.kind,
             grant: record.grant,
+            issued_at: record.issued_at,
             cascaded,
         }
     }
@@ -451,6 +455,7 @@ mod tests {
             RevokeOutcome::Revoked {
                 kind: TokenKind::Refresh,
                 grant: g,
+                issued_at: NOW,
                 cascaded: 2
             }
         );
@@ -473,7 +478,8 @@ mod tests {
             RevokeOutcome::Revoked {
                 kind: TokenKind::Access,
                 grant: GrantId(5),
-                cascaded: 0
+                cascaded: 0,
+                ..
             }
         ));
         assert!(t.get(&key("r"), NOW).is_some());

@@ -73,9 +73,18 @@ pub struct WriterConfig {
 /// A change made to the table, as the flusher receives it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
-    Put { key: TokenKey, record: TokenRecord },
-    Delete { key: TokenKey },
-    DeleteGrant { grant: GrantId },
+    Put {
+        key: TokenKey,
+        record: TokenRecord,
+    },
+    /// `issued_at` is the removed token's (see [`Mutation::Delete`]).
+    Delete {
+        key: TokenKey,
+        issued_at: u32,
+    },
+    DeleteGrant {
+        grant: GrantId,
+    },
 }
 
 enum Msg {
@@ -405,7 +414,7 @@ impl Flusher {
                     },
                 }
             }
-            Change::Delete { key } => Mutation::Delete { key },
+            Change::Delete { key, issued_at } => Mutation::Delete { key, issued_at },
             Change::DeleteGrant { grant } => Mutation::DeleteGrant { grant },
         }
     }
@@ -708,7 +717,10 @@ mod tests {
         });
         assert!(p.finish().is_none(), "issuance stays asynchronous");
         let mut p = w.reserve(1).expect("room");
-        p.push(Change::Delete { key: revoked });
+        p.push(Change::Delete {
+            key: revoked,
+            issued_at: NOW,
+        });
         p.require_durable();
         let ack = p
             .finish()
@@ -767,7 +779,10 @@ mod tests {
         for i in 0..2 {
             // The first joins the failing batch; the second arrives while it is failing.
             let mut p = w.reserve(1).expect("room");
-            p.push(Change::Delete { key });
+            p.push(Change::Delete {
+                key,
+                issued_at: NOW,
+            });
             p.require_durable();
             let ack = p.finish().expect("acknowledged");
             let outcome = futures_executor_block_on(ack);
@@ -820,7 +835,10 @@ mod tests {
             key,
             record: record(&symbols),
         });
-        p.push(Change::Delete { key });
+        p.push(Change::Delete {
+            key,
+            issued_at: NOW,
+        });
         drop(p);
         std::thread::sleep(Duration::from_millis(100));
         assert!(
@@ -833,7 +851,13 @@ mod tests {
         let told: Vec<&Mutation> = batches.iter().flat_map(|(b, _)| b).collect();
         assert_eq!(told.len(), 2, "{told:?}");
         assert!(matches!(told[0], Mutation::Put { key: k, .. } if *k == key));
-        assert_eq!(told[1], &Mutation::Delete { key });
+        assert_eq!(
+            told[1],
+            &Mutation::Delete {
+                key,
+                issued_at: NOW
+            }
+        );
         for (i, (_, applied)) in batches.iter().enumerate() {
             assert!(
                 *applied > i,

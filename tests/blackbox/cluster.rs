@@ -541,6 +541,70 @@ fn rfc7009_refresh_token_revoked_on_node2_takes_its_grants_access_tokens_on_node
     );
 }
 
+#[test]
+fn revocations_by_a_node_whose_clock_lags_win_over_tokens_issued_by_one_ahead() {
+    let _cassandra = shared_cassandra();
+    let ks = Keyspace::new("skew");
+    // Write clocks a minute ahead on the issuer and a minute behind on the revoker
+    // (`test_clock_offset_ms`, test only): ordered by each node's clock, the revoker's
+    // deletes would lose to the issuer's puts, and the tokens would come back from Cassandra.
+    let skewed = |offset_ms: i64, durability: &str| {
+        cluster_config(&ks.name, durability)
+            .store("cassandra.test_clock_offset_ms", &offset_ms.to_string())
+            .build()
+    };
+    let issuer = Server::start(&skewed(60_000, "sync"));
+    let mut revoker = Server::start(&skewed(-60_000, "async"));
+    let client = confidential_client();
+
+    // Sync: every token is in Cassandra before the revoker sees it.
+    let access = issuer.issue_cc(&client, None);
+    let revoked_grant = issuer.issue_password(&client, ALICE, None);
+    let rotated_grant = issuer.issue_password(&client, ALICE, None);
+
+    // RFC 7009 revocations (read through from Cassandra first), and a rotation.
+    for (token, hint) in [
+        (access.access_token.as_str(), None),
+        (revoked_grant.refresh_token(), Some("refresh_token")),
+    ] {
+        let r = revoker.revoke(&client, token, hint);
+        assert_eq!(r.status, 200, "revoke on the lagging node: {}", r.summary());
+    }
+    let rotated = revoker.issue_refresh(&client, rotated_grant.refresh_token(), None);
+    // A graceful stop writes the rotation too (revocations are written before their 200).
+    revoker.signal("TERM");
+    let status = revoker
+        .wait_exit(Duration::from_secs(20))
+        .expect("the revoker exits after SIGTERM");
+    assert!(status.success(), "exit status {status:?}");
+
+    // A node that starts now knows only what Cassandra holds (its recovery scan and
+    // read-through; the revocation log is read from its own start on).
+    let fresh = Server::start(&cluster_config(&ks.name, "async").build());
+    for (token, what) in [
+        (&access.access_token, "the revoked access token"),
+        (
+            &revoked_grant.access_token,
+            "the revoked grant's access token",
+        ),
+    ] {
+        invalid_on(&fresh, token).unwrap_or_else(|e| panic!("{what} came back: {e}"));
+    }
+    for (token, what) in [
+        (revoked_grant.refresh_token(), "the revoked refresh token"),
+        (
+            rotated_grant.refresh_token(),
+            "the rotated-out refresh token",
+        ),
+    ] {
+        let r = fresh.refresh(&client, token, None);
+        assert_eq!(r.status, 400, "{what} came back: {}", r.summary());
+        assert_token_error(&r, 400, "invalid_grant");
+    }
+    assert_valid_on(&fresh, &rotated.access_token, "the fresh node");
+    fresh.issue_refresh(&client, rotated.refresh_token(), None);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Clients and users kept in Cassandra
 // ---------------------------------------------------------------------------------------------

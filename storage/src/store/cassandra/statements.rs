@@ -105,7 +105,7 @@ pub(super) async fn prepare_all(
         .await?,
         select_grant: prepare(
             session,
-            format!("SELECT key, kind, expires_at FROM {ks}.grants WHERE grant_id = ?"),
+            format!("SELECT key, expires_at, WRITETIME(kind) FROM {ks}.grants WHERE grant_id = ?"),
             r,
         )
         .await?,
