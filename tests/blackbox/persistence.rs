@@ -33,6 +33,15 @@ fn assert_invalid(server: &Server, token: &str) {
     assert_token_error(&r, 400, "invalid_token");
 }
 
+/// The refresh grant refuses `refresh_token` (used up or revoked).
+fn assert_refresh_refused(server: &Server, client: &Client, refresh_token: &str) {
+    assert_token_error(
+        &server.refresh(client, refresh_token, None),
+        400,
+        "invalid_grant",
+    );
+}
+
 /// Checks many tokens over one keep-alive connection; returns those tokeninfo rejected.
 fn rejected_tokens(server: &Server, tokens: &[String]) -> Vec<String> {
     let mut conn = server.conn();
@@ -97,11 +106,7 @@ fn restart_keeps_tokens_revocations_and_refresh_tokens() {
     assert_eq!(owned.json_str("user_id"), "alice", "{}", owned.summary());
     assert_invalid(&server, &revoked.access_token);
     // The rotated-out refresh token stays used up; its successor works.
-    assert_token_error(
-        &server.refresh(&client, rotated.refresh_token(), None),
-        400,
-        "invalid_grant",
-    );
+    assert_refresh_refused(&server, &client, rotated.refresh_token());
     server.issue_refresh(&client, fresh.refresh_token(), None);
     // A refresh token issued before the restart still refreshes.
     server.issue_refresh(&client, owner.refresh_token(), None);
@@ -131,11 +136,7 @@ fn rfc7009_cascade_holds_across_restart() {
     let server = Server::start(&config);
     assert_invalid(&server, &first.access_token);
     assert_invalid(&server, &second.access_token);
-    assert_token_error(
-        &server.refresh(&client, second.refresh_token(), None),
-        400,
-        "invalid_grant",
-    );
+    assert_refresh_refused(&server, &client, second.refresh_token());
 }
 
 /// Issues client_credentials tokens from `threads` keep-alive connections until `stop`;
@@ -268,11 +269,7 @@ fn async_mode_revocation_acknowledged_survives_kill_9() {
     assert_invalid(&server, &access.access_token);
     // RFC 7009 §2.1: the grant's access token went with its refresh token.
     assert_invalid(&server, &granted.access_token);
-    assert_token_error(
-        &server.refresh(&client, granted.refresh_token(), None),
-        400,
-        "invalid_grant",
-    );
+    assert_refresh_refused(&server, &client, granted.refresh_token());
     assert_valid(&server, &kept.access_token);
 }
 
