@@ -77,6 +77,8 @@ struct Inner {
     st: Statements,
     batching: WriteBatching,
     write_consistency: Consistency,
+    /// For a CQL batch holding a removal: never `ANY` (see `statements::not_a_hint`).
+    removal_consistency: Consistency,
     /// The last write timestamp handed out (µs), so timestamps only increase.
     last_ts: AtomicI64,
     /// Added to this node's write clock; tests only ([`CassandraOptions`]).
@@ -173,6 +175,7 @@ impl CassandraStore {
                 st,
                 batching: o.write_batching,
                 write_consistency: o.write_consistency.driver(),
+                removal_consistency: statements::not_a_hint(o.write_consistency).driver(),
                 last_ts: AtomicI64::new(0),
                 test_clock_offset_ms: o.test_clock_offset_ms,
             })

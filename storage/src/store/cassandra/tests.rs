@@ -319,3 +319,26 @@ fn a_delete_from_a_node_whose_clock_lags_wins_over_a_put_from_one_ahead() {
         .is_empty());
     drop_keyspace("skew");
 }
+
+#[test]
+fn removals_are_never_written_at_any() {
+    // The default write level is ANY, which Cassandra acknowledges once a hint is kept:
+    // issuance may live with that, a revocation acknowledged as durable may not.
+    let mut n = 0;
+    let store = fresh("levels", &mut n);
+    let st = &store.inner.st;
+    let level = |s: &scylla::statement::prepared::PreparedStatement| s.get_consistency();
+    assert_eq!(level(&st.put[0]), Some(Consistency::Any));
+    assert_eq!(level(&st.link), Some(Consistency::Any));
+    for (name, s) in [
+        ("delete access", &st.delete[0]),
+        ("delete refresh", &st.delete[1]),
+        ("delete grant", &st.delete_grant),
+        ("revocation log", &st.log_revocation),
+        ("remove client", &st.delete_client),
+    ] {
+        assert_eq!(level(s), Some(Consistency::One), "{name}");
+    }
+    assert_eq!(store.inner.removal_consistency, Consistency::One);
+    drop_keyspace("levels");
+}

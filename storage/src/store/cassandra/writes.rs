@@ -41,6 +41,11 @@ enum Which {
 }
 
 impl Which {
+    /// A delete or a revocation-log entry: written at no less than `ONE`.
+    fn is_removal(self) -> bool {
+        matches!(self, Which::Delete(_) | Which::DeleteGrant | Which::Log)
+    }
+
     fn of(self, st: &Statements) -> &PreparedStatement {
         match self {
             Which::Put(t) => &st.put[t],
@@ -202,7 +207,14 @@ impl Inner {
                     .chunks(size.max(1))
                     .map(|chunk| {
                         let mut batch = Batch::new(BatchType::Unlogged);
-                        batch.set_consistency(self.write_consistency);
+                        // A batch's level overrides its statements': one holding a removal
+                        // must not be acknowledged as a hint.
+                        let removal = chunk.iter().any(|w| w.which.is_removal());
+                        batch.set_consistency(if removal {
+                            self.removal_consistency
+                        } else {
+                            self.write_consistency
+                        });
                         for w in chunk {
                             batch.append_statement(w.which.of(&self.st).clone());
                         }
