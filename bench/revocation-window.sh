@@ -45,6 +45,8 @@ kind = "cassandra"
 cassandra.keyspace = "$ks"
 cassandra.create_schema = true
 durability = "$durability"
+# sync is refused at write consistency ANY (a hint is not durable).
+cassandra.write_consistency = "$([ "$durability" = sync ] && echo ONE || echo ANY)"
 revocation_propagation_ms = 1000
 [log]
 level = "warn"

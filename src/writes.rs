@@ -7,6 +7,10 @@
 //! change that is in memory but can never be written. [`Writes::commit`] hands the changes
 //! over — always, also when the grant failed after changing something (a used-up refresh
 //! token stays used up) — and in `sync` mode waits until they are durable.
+//!
+//! A revocation waits until it is durable in every mode ([`TokenOps::revoke`] and
+//! [`TokenOps::revoke_grant`] mark the request): its 200 is the client's assurance that the stolen token will not come back
+//! after a crash. Issuance in `async` mode does not wait.
 
 use crate::cluster::read_through::{ReadThrough, Removed};
 use crate::oauth::error::{ErrorCode, OAuthError};
@@ -23,6 +27,8 @@ pub struct Writes<'a> {
     table: &'a TokenTable,
     permit: Option<Permit<'a>>,
     changed: bool,
+    /// A revocation: commit waits until durable, also in `async` mode.
+    durable: bool,
     /// With a shared store: told of every removal, so read-through does not undo it.
     read_through: Option<&'a ReadThrough>,
 }
@@ -47,6 +53,7 @@ impl<'a> Writes<'a> {
             table,
             permit,
             changed: false,
+            durable: false,
             read_through,
         })
     }
@@ -64,24 +71,37 @@ impl<'a> Writes<'a> {
         }
     }
 
-    fn removed(&mut self, key: &TokenKey) {
+    /// `removed` was the record under `key`.
+    fn removed(&mut self, key: &TokenKey, removed: &TokenRecord) {
         self.removed_here(Removed::Key(*key));
-        self.record(Change::Delete { key: *key });
+        self.record(Change::Delete {
+            key: *key,
+            issued_at: removed.issued_at,
+        });
     }
 
-    /// Hands the changes to the flusher; in `sync` mode, waits until they are durable.
+    /// Hands the changes to the flusher; in `sync` mode, or for a revocation, waits until
+    /// they are durable.
+    ///
+    /// A revocation waits even when it changed nothing: retried after a 503, it finds the
+    /// token already gone from the table while the delete is still queued, and its 200
+    /// must not come before that delete is durable. The acknowledgement covers everything
+    /// queued before it.
     pub async fn commit(self) -> Result<(), OAuthError> {
-        let Some(permit) = self.permit.filter(|_| self.changed) else {
+        let Some(mut permit) = self.permit.filter(|_| self.changed || self.durable) else {
             // Nothing changed (a refused grant): nothing to write or wait for.
             return Ok(());
         };
+        if self.durable {
+            permit.require_durable();
+        }
         let Some(ack) = permit.finish() else {
             return Ok(());
         };
         match ack.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => {
-                tracing::debug!(error = %e, "sync write failed");
+                tracing::debug!(error = %e, "durable write failed");
                 Err(OAuthError::temporarily_unavailable(
                     "the token store is unavailable; retry shortly",
                 ))
@@ -112,15 +132,15 @@ impl TokenOps for Writes<'_> {
         take: &dyn Fn(&TokenRecord) -> bool,
     ) -> Option<TokenRecord> {
         let removed = self.table.remove_if(key, now, take);
-        if removed.is_some() {
-            self.removed(key);
+        if let Some(record) = &removed {
+            self.removed(key, record);
         }
         removed
     }
 
     fn discard(&mut self, key: &TokenKey) {
-        if self.table.remove(key).is_some() {
-            self.removed(key);
+        if let Some(record) = self.table.remove(key) {
+            self.removed(key, &record);
         }
     }
 
@@ -148,7 +168,9 @@ impl TokenOps for Writes<'_> {
         self.table.close_grant(grant);
     }
 
+    /// Durable before commit returns, like every revocation (refresh reuse revokes this way).
     fn revoke_grant(&mut self, grant: GrantId) -> usize {
+        self.durable = true;
         let held = self.table.revoke_grant(grant);
         if !grant.is_none() {
             self.removed_here(Removed::Grant(grant));
@@ -158,11 +180,23 @@ impl TokenOps for Writes<'_> {
     }
 
     /// A revoked refresh token also deletes its grant's tokens from the store, including
-    /// any another node wrote.
+    /// any another node wrote. The request's commit waits until the revocation is durable,
+    /// whatever the outcome (see [`Writes::commit`]).
     fn revoke(&mut self, key: &TokenKey, client: Sym, now: u32) -> RevokeOutcome {
+        self.durable = true;
         let outcome = self.table.revoke(key, client, now);
-        if let RevokeOutcome::Revoked { kind, grant, .. } = outcome {
-            self.removed(key);
+        if let RevokeOutcome::Revoked {
+            kind,
+            grant,
+            issued_at,
+            ..
+        } = outcome
+        {
+            self.removed_here(Removed::Key(*key));
+            self.record(Change::Delete {
+                key: *key,
+                issued_at,
+            });
             if kind == TokenKind::Refresh && !grant.is_none() {
                 self.removed_here(Removed::Grant(grant));
                 self.record(Change::DeleteGrant { grant });

@@ -233,7 +233,7 @@ impl WriteObserver for ReadThrough {
         for m in batch {
             match m {
                 Mutation::Put { .. } => {}
-                Mutation::Delete { key } => self.removal_written(Removed::Key(*key), now_ms),
+                Mutation::Delete { key, .. } => self.removal_written(Removed::Key(*key), now_ms),
                 Mutation::DeleteGrant { grant } => {
                     self.removal_written(Removed::Grant(*grant), now_ms)
                 }
@@ -389,6 +389,7 @@ mod tests {
         let now = crate::clock::now_millis();
         rt.written(&[Mutation::Delete {
             key: TokenKey::of(b"revoked"),
+            issued_at: 0,
         }]);
         assert!(
             rt.was_removed_here(k, now + 999),
@@ -418,7 +419,7 @@ mod tests {
             let key = TokenKey::of(&i.to_le_bytes());
             rt.removed_here(Removed::Key(key));
             if i % 2 == 0 {
-                rt.written(&[Mutation::Delete { key }]);
+                rt.written(&[Mutation::Delete { key, issued_at: 0 }]);
             }
         }
         let held: usize = rt.removed.iter().map(|s| s.lock().map.len()).sum();

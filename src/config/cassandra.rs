@@ -43,6 +43,9 @@ pub struct CassandraConfig {
     /// How write-behind batches travel: `concurrent` (one request per write, all in
     /// flight at once), `unlogged` or `unlogged:N` (CQL unlogged batches of N statements).
     pub write_batching: String,
+    /// Milliseconds added to this node's Cassandra write clock, to test clock skew between
+    /// nodes. Only for tests; keep 0.
+    pub test_clock_offset_ms: i64,
 }
 
 impl Default for CassandraConfig {
@@ -65,6 +68,7 @@ impl Default for CassandraConfig {
             tls_key_file: String::new(),
             tls_verify: true,
             write_batching: "unlogged".to_owned(),
+            test_clock_offset_ms: 0,
         }
     }
 }
@@ -146,6 +150,12 @@ impl CassandraConfig {
                 "must be \"concurrent\", \"unlogged\" or \"unlogged:N\" with N from 1 to 256",
             ));
         }
+        if self.test_clock_offset_ms.unsigned_abs() > 86_400_000 {
+            return Err(ConfigError::new(
+                "store.cassandra.test_clock_offset_ms",
+                "must be between -86400000 and 86400000 (a day); only for tests, keep 0",
+            ));
+        }
         if self.tls_cert_file.is_empty() != self.tls_key_file.is_empty() {
             return Err(ConfigError::new(
                 "store.cassandra.tls_key_file",
@@ -184,12 +194,13 @@ impl StoreConfig {
             request_timeout: Duration::from_millis(c.request_timeout_ms),
             connect_timeout: Duration::from_millis(c.connect_timeout_ms),
             write_batching: WriteBatching::parse(&c.write_batching).unwrap_or_default(),
+            test_clock_offset_ms: c.test_clock_offset_ms,
         }
     }
 }
 
 /// The keys of `[store.cassandra]` that configurations written before it existed give
-/// flat in `[store]` (all of them; a key added later has no flat form).
+/// flat in `[store]` (every key but those added later, `NESTED_ONLY` in the tests).
 pub(super) const FLAT_KEYS: &[&str] = &[
     "contact_points",
     "keyspace",
@@ -209,6 +220,10 @@ pub(super) const FLAT_KEYS: &[&str] = &[
     "tls_verify",
     "write_batching",
 ];
+
+/// Keys added to `[store.cassandra]` after it existed: they have no flat form.
+#[cfg(test)]
+pub(super) const NESTED_ONLY: &[&str] = &["test_clock_offset_ms"];
 
 /// Moves each of [`FLAT_KEYS`] found in the parsed file's `[store]` into
 /// `[store.cassandra]`, before the file is deserialized, and lists what it moved. A key
@@ -305,11 +320,16 @@ mod tests {
     }
 
     #[test]
-    fn flat_keys_are_every_nested_key() {
+    fn flat_keys_are_every_nested_key_but_the_later_ones() {
         let nested = toml::Table::try_from(CassandraConfig::default()).expect("serialize");
-        let mut flat: Vec<&str> = FLAT_KEYS.to_vec();
+        let mut flat: Vec<&str> = FLAT_KEYS.iter().chain(NESTED_ONLY).copied().collect();
         flat.sort_unstable();
         assert_eq!(flat, nested.keys().map(String::as_str).collect::<Vec<_>>());
+        // A later key given flat is refused as unknown, not moved.
+        err_at(
+            "[store]\nkind = \"cassandra\"\ntest_clock_offset_ms = 5\n",
+            "store.test_clock_offset_ms",
+        );
     }
 
     #[cfg(feature = "cassandra")]

@@ -121,6 +121,24 @@ impl StoreConfig {
         }
         if self.kind == StoreKind::Cassandra {
             self.cassandra.validate()?;
+            self.check_sync_consistency()?;
+        }
+        Ok(())
+    }
+
+    /// `sync` promises that an acknowledged change is durable in the store. A Cassandra
+    /// write at ANY succeeds once the coordinator has kept it as a hint, without any
+    /// replica holding it, so the two together would promise what they cannot keep.
+    fn check_sync_consistency(&self) -> Result<(), ConfigError> {
+        let any = self.cassandra.write_consistency.eq_ignore_ascii_case("ANY");
+        if self.durability == DurabilityMode::Sync && any {
+            return Err(ConfigError::new(
+                "store.cassandra.write_consistency",
+                "ANY cannot be used with store.durability = \"sync\": at ANY a write may be \
+                 kept only as a hint on the coordinator, with no replica holding it, so an \
+                 acknowledged change would not be durable; use ONE or stronger, or \
+                 store.durability = \"async\"",
+            ));
         }
         Ok(())
     }
@@ -204,5 +222,25 @@ mod tests {
         }
         Config::parse("[store]\nkind = \"memory\"\nread_through_limit = 0\n")
             .expect("a store that is not shared ignores read_through_limit");
+    }
+
+    #[test]
+    fn sync_durability_refuses_write_consistency_any() {
+        let sync_any = "[store]\nkind = \"cassandra\"\ndurability = \"sync\"\n\
+                        [store.cassandra]\nwrite_consistency = \"any\"\n";
+        let e = err_at(sync_any, "store.cassandra.write_consistency");
+        assert!(
+            e.message.contains("store.durability") && e.message.contains("hint"),
+            "{e}"
+        );
+        // The default (async, ONE/ANY) stays valid, and sync is fine with ONE.
+        let c = Config::parse("[store]\nkind = \"cassandra\"\n").expect("the default");
+        assert_eq!(c.store.durability, DurabilityMode::Async);
+        assert_eq!(c.store.cassandra.write_consistency, "ANY");
+        Config::parse(
+            "[store]\nkind = \"cassandra\"\ndurability = \"sync\"\n\
+             [store.cassandra]\nwrite_consistency = \"ONE\"\n",
+        )
+        .expect("sync with ONE");
     }
 }

@@ -136,13 +136,25 @@ fn delete_removes_only_that_token(store: &dyn Store) {
     put(store, "a", token(TokenKind::Access, 0, 60));
     put(store, "b", token(TokenKind::Access, 0, 60));
     store
-        .apply(&[Mutation::Delete { key: key("a") }], false)
+        .apply(
+            &[Mutation::Delete {
+                key: key("a"),
+                issued_at: NOW,
+            }],
+            false,
+        )
         .expect("delete");
     assert_eq!(get(store, "a", NOW), None);
     assert!(get(store, "b", NOW).is_some());
     // Deleting what is not there is not an error.
     store
-        .apply(&[Mutation::Delete { key: key("zz") }], false)
+        .apply(
+            &[Mutation::Delete {
+                key: key("zz"),
+                issued_at: NOW,
+            }],
+            false,
+        )
         .expect("delete missing");
 }
 
@@ -159,7 +171,10 @@ fn delete_grant_cascades_to_every_token_of_the_grant(store: &dyn Store) {
     store
         .apply(
             &[
-                Mutation::Delete { key: key("r") },
+                Mutation::Delete {
+                    key: key("r"),
+                    issued_at: NOW,
+                },
                 Mutation::DeleteGrant { grant: GrantId(7) },
             ],
             false,
@@ -201,7 +216,10 @@ fn batch_is_applied_in_order(store: &dyn Store) {
                     key: key("x"),
                     token: token(TokenKind::Access, 0, 60),
                 },
-                Mutation::Delete { key: key("x") },
+                Mutation::Delete {
+                    key: key("x"),
+                    issued_at: NOW,
+                },
                 Mutation::Put {
                     key: key("y"),
                     token: token(TokenKind::Access, 0, 60),
@@ -220,7 +238,13 @@ fn scan_live_skips_expired_and_deleted(store: &dyn Store) {
         put(store, &format!("dead{i}"), token(TokenKind::Access, 0, 10));
     }
     store
-        .apply(&[Mutation::Delete { key: key("live0") }], false)
+        .apply(
+            &[Mutation::Delete {
+                key: key("live0"),
+                issued_at: NOW,
+            }],
+            false,
+        )
         .expect("delete");
     let mut seen = Vec::new();
     let n = store

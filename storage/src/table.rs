@@ -71,10 +71,13 @@ pub enum RevokeOutcome {
     NotFound,
     /// The token belongs to another client; nothing changed.
     NotOwner,
-    /// The token is gone, and so are `cascaded` access tokens of its grant.
+    /// The token is gone, and so are `cascaded` access tokens of its grant. `issued_at` is
+    /// the revoked token's, so its delete can be ordered after its put in a store that
+    /// orders writes by timestamp.
     Revoked {
         kind: TokenKind,
         grant: GrantId,
+        issued_at: u32,
         cascaded: usize,
     },
 }
@@ -247,6 +250,7 @@ impl TokenTable {
         RevokeOutcome::Revoked {
             kind: record.kind,
             grant: record.grant,
+            issued_at: record.issued_at,
             cascaded,
         }
     }
@@ -517,6 +521,7 @@ mod tests {
             RevokeOutcome::Revoked {
                 kind: TokenKind::Refresh,
                 grant: g,
+                issued_at: NOW,
                 cascaded: 2
             }
         );
@@ -539,7 +544,8 @@ mod tests {
             RevokeOutcome::Revoked {
                 kind: TokenKind::Access,
                 grant: GrantId(5),
-                cascaded: 0
+                cascaded: 0,
+                ..
             }
         ));
         assert!(t.get(&key("r"), NOW).is_some());

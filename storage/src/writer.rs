@@ -19,10 +19,17 @@
 //!    flusher writes everything queued so far as one batch with a synced WAL, then
 //!    acknowledges every waiting request at once: one fsync serves the whole batch. An
 //!    acknowledged response therefore survives `kill -9` and power loss.
-//! 5. A failing store: the batch is kept and retried with exponential backoff (10 ms to
-//!    1 s); the failure is logged once per burst, counted in the stats, and `sync` requests
-//!    waiting on it are answered with the error (503) while their changes stay queued.
-//! 6. Shutdown: [`WriteBehind::shutdown`] queues a stop marker behind everything accepted,
+//! 5. A revocation is durable before it is acknowledged, in either mode: its permit is
+//!    marked [`Permit::require_durable`], so it queues an acknowledgement as in `sync`
+//!    mode. The flusher stops gathering as soon as it takes one (no `flush_interval` wait),
+//!    writes the batch with a synced WAL and only then acknowledges. Issuance in `async`
+//!    mode stays asynchronous: losing an issued token inconveniences a client, losing a
+//!    revocation lets a stolen token back in.
+//! 6. A failing store: the batch is kept and retried with exponential backoff (10 ms to
+//!    1 s); the failure is logged once per burst, counted in the stats, and requests
+//!    waiting on an acknowledgement are answered with the error (503) while their changes
+//!    stay queued.
+//! 7. Shutdown: [`WriteBehind::shutdown`] queues a stop marker behind everything accepted,
 //!    the flusher writes all of it, and only then the process exits.
 
 use crate::intern::Symbols;
@@ -66,9 +73,18 @@ pub struct WriterConfig {
 /// A change made to the table, as the flusher receives it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
-    Put { key: TokenKey, record: TokenRecord },
-    Delete { key: TokenKey },
-    DeleteGrant { grant: GrantId },
+    Put {
+        key: TokenKey,
+        record: TokenRecord,
+    },
+    /// `issued_at` is the removed token's (see [`Mutation::Delete`]).
+    Delete {
+        key: TokenKey,
+        issued_at: u32,
+    },
+    DeleteGrant {
+        grant: GrantId,
+    },
 }
 
 enum Msg {
@@ -190,6 +206,7 @@ impl WriteBehind {
                 writer: self,
                 left: n,
                 acked: false,
+                durable: false,
             }),
             Err(_) => {
                 self.stats.rejected.fetch_add(1, Ordering::Relaxed);
@@ -225,9 +242,18 @@ pub struct Permit<'a> {
     writer: &'a WriteBehind,
     left: usize,
     acked: bool,
+    /// Acknowledge only once durable, also in `async` mode (a revocation).
+    durable: bool,
 }
 
 impl Permit<'_> {
+    /// Makes [`Permit::finish`] return an acknowledgement in `async` mode too, answered
+    /// once every change queued before it is in the store with a synced WAL. The flusher
+    /// writes such a batch at once rather than after `flush_interval`.
+    pub fn require_durable(&mut self) {
+        self.durable = true;
+    }
+
     /// Queues one change for the flusher.
     pub fn push(&mut self, change: Change) {
         if self.left > 0 {
@@ -238,10 +264,12 @@ impl Permit<'_> {
         self.writer.send(Msg::Change(change));
     }
 
-    /// Ends the request's changes. In `sync` mode, returns the acknowledgement to await:
-    /// it resolves once every change pushed so far is durable.
+    /// Ends the request's changes. In `sync` mode, or when [`Permit::require_durable`] was
+    /// called, returns the acknowledgement to await: it resolves once every change queued
+    /// so far (by this request and every one before it) is durable.
     pub fn finish(mut self) -> Option<oneshot::Receiver<Result<(), StoreError>>> {
-        if self.writer.durability != Durability::Sync || self.acked {
+        let wanted = self.writer.durability == Durability::Sync || self.durable;
+        if !wanted || self.acked {
             return None;
         }
         self.acked = true;
@@ -319,13 +347,16 @@ impl Flusher {
     }
 
     /// Adds to the batch: in `async` mode until the flush interval has passed since the
-    /// batch began; in `sync` mode whatever is queued right now (group commit: everything
+    /// batch began; in `sync` mode, or once the batch holds an acknowledgement (a
+    /// revocation in `async` mode), whatever is queued right now (group commit: everything
     /// that arrived during the previous fsync shares the next one). At shutdown, everything.
     fn gather(&self, batch: &mut Batch) {
         let deadline = Instant::now() + self.config.flush_interval;
         while batch.mutations.len() < MAX_BATCH {
-            let stopping = batch.stop.is_some();
-            let msg = if stopping || self.config.durability == Durability::Sync {
+            let now_only = batch.stop.is_some()
+                || self.config.durability == Durability::Sync
+                || !batch.acks.is_empty();
+            let msg = if now_only {
                 match self.rx.try_recv() {
                     Ok(m) => m,
                     Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => return,
@@ -340,8 +371,8 @@ impl Flusher {
         }
     }
 
-    /// While a batch keeps failing in `sync` mode, requests that arrive must not wait for
-    /// the store to come back: their acknowledgements are answered with the error at once
+    /// While a batch keeps failing, requests waiting for an acknowledgement must not wait
+    /// for the store to come back: their acknowledgements are answered with the error at once
     /// (503 for the client), and their changes join the failing batch, in order, to be
     /// written when the store returns. Those changes keep holding their queue room, so the
     /// queue still bounds what waits in memory. Returns how many changes were taken.
@@ -383,14 +414,13 @@ impl Flusher {
                     },
                 }
             }
-            Change::Delete { key } => Mutation::Delete { key },
+            Change::Delete { key, issued_at } => Mutation::Delete { key, issued_at },
             Change::DeleteGrant { grant } => Mutation::DeleteGrant { grant },
         }
     }
 
     /// Writes the batch, retrying until it succeeds (or shutdown's drain time is over).
     fn write(&self, batch: &mut Batch) {
-        let durable = self.config.durability == Durability::Sync;
         let mut backoff = Duration::from_millis(10);
         let mut failures = 0u64;
         // Changes taken into this batch while it was failing: they keep their queue room
@@ -401,6 +431,8 @@ impl Flusher {
             if !self.config.write_delay.is_zero() {
                 std::thread::sleep(self.config.write_delay);
             }
+            // Synced in `sync` mode, and for a batch someone waits on (a revocation).
+            let durable = self.config.durability == Durability::Sync || !batch.acks.is_empty();
             let started = Instant::now();
             match self.store.apply(&batch.mutations, durable) {
                 Ok(()) => {
@@ -451,9 +483,7 @@ impl Flusher {
                     }
                     let until = Instant::now() + backoff;
                     while Instant::now() < until {
-                        if durable {
-                            deferred += self.refuse_waiting(batch, &e);
-                        }
+                        deferred += self.refuse_waiting(batch, &e);
                         std::thread::sleep(Duration::from_millis(10).min(backoff));
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(1));
@@ -570,6 +600,8 @@ mod tests {
         down: std::sync::atomic::AtomicBool,
         /// Batches accepted so far.
         applied: AtomicUsize,
+        /// Of those, the ones written `durable` (synced WAL).
+        synced: AtomicUsize,
     }
 
     impl Store for Flaky {
@@ -585,6 +617,9 @@ mod tests {
             }
             self.inner.apply(batch, durable)?;
             self.applied.fetch_add(1, Ordering::SeqCst);
+            if durable {
+                self.synced.fetch_add(1, Ordering::SeqCst);
+            }
             Ok(())
         }
         fn get(
@@ -655,6 +690,99 @@ mod tests {
         );
     }
 
+    /// `async` mode with a flush interval far longer than the test: only a revocation's
+    /// acknowledgement can make the flusher write.
+    fn slow_async() -> WriterConfig {
+        WriterConfig {
+            flush_interval: Duration::from_secs(30),
+            ..config(Durability::Async, 100)
+        }
+    }
+
+    /// A writer in `slow_async` mode over a [`Flaky`] store, with `queued` put and left
+    /// to the flush interval.
+    fn slow_async_with(queued: TokenKey, down: bool) -> (Arc<Flaky>, WriteBehind) {
+        let store = Arc::new(Flaky::default());
+        store.down.store(down, Ordering::SeqCst);
+        let symbols = Arc::new(Symbols::default());
+        let w = WriteBehind::start(store.clone(), symbols.clone(), slow_async()).expect("start");
+        let mut p = w.reserve(1).expect("room");
+        p.push(Change::Put {
+            key: queued,
+            record: record(&symbols),
+        });
+        assert!(p.finish().is_none(), "issuance stays asynchronous");
+        (store, w)
+    }
+
+    #[test]
+    fn async_revocation_is_written_synced_before_it_is_acknowledged() {
+        let revoked = TokenKey::of(b"revoked");
+        let (store, w) = slow_async_with(revoked, false);
+        let mut p = w.reserve(1).expect("room");
+        p.push(Change::Delete {
+            key: revoked,
+            issued_at: NOW,
+        });
+        p.require_durable();
+        let ack = p
+            .finish()
+            .expect("a revocation is acknowledged in async mode");
+        let started = Instant::now();
+        assert_eq!(futures_executor_block_on(ack), Ok(Ok(())));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the revocation waited for the flush interval: {:?}",
+            started.elapsed()
+        );
+        assert!(store.get(&revoked, NOW).expect("get").is_none());
+        // The issuance queued before it went in the same batch, synced.
+        assert_eq!(store.applied.load(Ordering::SeqCst), 1);
+        assert_eq!(store.synced.load(Ordering::SeqCst), 1, "written unsynced");
+        w.shutdown(Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_durable_permit_without_changes_waits_for_everything_queued_before_it() {
+        // A revocation retried after a 503 finds the token already gone from the table; its
+        // 200 must still wait until the earlier delete is in the store.
+        let key = TokenKey::of(b"queued");
+        let (store, w) = slow_async_with(key, false);
+        let mut barrier = w.reserve(0).expect("room");
+        barrier.require_durable();
+        let ack = barrier.finish().expect("acknowledged");
+        assert_eq!(futures_executor_block_on(ack), Ok(Ok(())));
+        assert!(store.get(&key, NOW).expect("get").is_some());
+        w.shutdown(Duration::from_secs(5));
+    }
+
+    #[test]
+    fn async_revocation_during_an_outage_is_refused_promptly_and_written_after_it() {
+        let key = TokenKey::of(b"revoked");
+        let (store, w) = slow_async_with(key, true);
+        for i in 0..2 {
+            // The first joins the failing batch; the second arrives while it is failing.
+            let mut p = w.reserve(1).expect("room");
+            p.push(Change::Delete {
+                key,
+                issued_at: NOW,
+            });
+            p.require_durable();
+            let ack = p.finish().expect("acknowledged");
+            let outcome = futures_executor_block_on(ack);
+            assert!(matches!(outcome, Ok(Err(_))), "revocation {i}: {outcome:?}");
+        }
+        store.down.store(false, Ordering::SeqCst);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while store.applied.load(Ordering::SeqCst) == 0 {
+            assert!(Instant::now() < deadline, "never written after the outage");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(store.get(&key, NOW).expect("get").is_none());
+        w.shutdown(Duration::from_secs(5));
+        assert_eq!(w.queue_depth(), 0);
+    }
+
     /// Records what it is told, and how many batches the store had accepted by then.
     #[derive(Debug)]
     struct Seen {
@@ -691,7 +819,10 @@ mod tests {
             key,
             record: record(&symbols),
         });
-        p.push(Change::Delete { key });
+        p.push(Change::Delete {
+            key,
+            issued_at: NOW,
+        });
         drop(p);
         std::thread::sleep(Duration::from_millis(100));
         assert!(
@@ -704,7 +835,13 @@ mod tests {
         let told: Vec<&Mutation> = batches.iter().flat_map(|(b, _)| b).collect();
         assert_eq!(told.len(), 2, "{told:?}");
         assert!(matches!(told[0], Mutation::Put { key: k, .. } if *k == key));
-        assert_eq!(told[1], &Mutation::Delete { key });
+        assert_eq!(
+            told[1],
+            &Mutation::Delete {
+                key,
+                issued_at: NOW
+            }
+        );
         for (i, (_, applied)) in batches.iter().enumerate() {
             assert!(
                 *applied > i,

@@ -57,6 +57,7 @@ fn options(
         request_timeout: Duration::from_secs(10),
         connect_timeout: Duration::from_secs(5),
         write_batching: WriteBatching::default(),
+        test_clock_offset_ms: 0,
     }
 }
 

@@ -214,14 +214,17 @@ impl Drop for RestartCassandra {
 // Nodes
 // ---------------------------------------------------------------------------------------------
 
-/// The standard config on the shared Cassandra in `keyspace`, with `durability`.
+/// The standard config on the shared Cassandra in `keyspace`, with `durability` (`sync`
+/// writes at ONE: `check-config` refuses it with the default ANY).
 fn cluster_config(keyspace: &str, durability: &str) -> ConfigBuilder {
+    let write_consistency = if durability == "sync" { "ONE" } else { "ANY" };
     ConfigBuilder::standard()
         .store("kind", "\"cassandra\"")
         .store("contact_points", &format!("[{}]", toml_str(CQL_ADDR)))
         .store("keyspace", &toml_str(keyspace))
         .store("create_schema", "true")
         .store("durability", &toml_str(durability))
+        .store("write_consistency", &toml_str(write_consistency))
         .store("flush_interval_ms", "10")
         .store("revocation_propagation_ms", &PROPAGATION_MS.to_string())
         .store("negative_cache_ms", "100")
@@ -677,6 +680,70 @@ fn rfc7009_refresh_token_revoked_on_node2_takes_its_grants_access_tokens_on_node
         400,
         "invalid_grant",
     );
+}
+
+#[test]
+fn revocations_by_a_node_whose_clock_lags_win_over_tokens_issued_by_one_ahead() {
+    let _cassandra = shared_cassandra();
+    let ks = Keyspace::new("skew");
+    // Write clocks a minute ahead on the issuer and a minute behind on the revoker
+    // (`test_clock_offset_ms`, test only): ordered by each node's clock, the revoker's
+    // deletes would lose to the issuer's puts, and the tokens would come back from Cassandra.
+    let skewed = |offset_ms: i64, durability: &str| {
+        cluster_config(&ks.name, durability)
+            .store("cassandra.test_clock_offset_ms", &offset_ms.to_string())
+            .build()
+    };
+    let issuer = Server::start(&skewed(60_000, "sync"));
+    let mut revoker = Server::start(&skewed(-60_000, "async"));
+    let client = confidential_client();
+
+    // Sync: every token is in Cassandra before the revoker sees it.
+    let access = issuer.issue_cc(&client, None);
+    let revoked_grant = issuer.issue_password(&client, ALICE, None);
+    let rotated_grant = issuer.issue_password(&client, ALICE, None);
+
+    // RFC 7009 revocations (read through from Cassandra first), and a rotation.
+    for (token, hint) in [
+        (access.access_token.as_str(), None),
+        (revoked_grant.refresh_token(), Some("refresh_token")),
+    ] {
+        let r = revoker.revoke(&client, token, hint);
+        assert_eq!(r.status, 200, "revoke on the lagging node: {}", r.summary());
+    }
+    let rotated = revoker.issue_refresh(&client, rotated_grant.refresh_token(), None);
+    // A graceful stop writes the rotation too (revocations are written before their 200).
+    revoker.signal("TERM");
+    let status = revoker
+        .wait_exit(Duration::from_secs(20))
+        .expect("the revoker exits after SIGTERM");
+    assert!(status.success(), "exit status {status:?}");
+
+    // A node that starts now knows only what Cassandra holds (its recovery scan and
+    // read-through; the revocation log is read from its own start on).
+    let fresh = Server::start(&cluster_config(&ks.name, "async").build());
+    for (token, what) in [
+        (&access.access_token, "the revoked access token"),
+        (
+            &revoked_grant.access_token,
+            "the revoked grant's access token",
+        ),
+    ] {
+        invalid_on(&fresh, token).unwrap_or_else(|e| panic!("{what} came back: {e}"));
+    }
+    for (token, what) in [
+        (revoked_grant.refresh_token(), "the revoked refresh token"),
+        (
+            rotated_grant.refresh_token(),
+            "the rotated-out refresh token",
+        ),
+    ] {
+        let r = fresh.refresh(&client, token, None);
+        assert_eq!(r.status, 400, "{what} came back: {}", r.summary());
+        assert_token_error(&r, 400, "invalid_grant");
+    }
+    assert_valid_on(&fresh, &rotated.access_token, "the fresh node");
+    fresh.issue_refresh(&client, rotated.refresh_token(), None);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1298,7 +1365,13 @@ fn cassandra_outage_async_issuance_continues_and_nothing_accepted_is_lost() {
         .store("request_timeout_ms", "1000")
         .store("connect_timeout_ms", "1000");
     let node = Server::start(&base.build());
-    let sync_node = Server::start(&base.clone().store("durability", "\"sync\"").build());
+    let sync_node = Server::start(
+        &base
+            .clone()
+            .store("durability", "\"sync\"")
+            .store("write_consistency", "\"ONE\"")
+            .build(),
+    );
     let client = confidential_client();
 
     // Before the outage: two tokens that Cassandra holds (the sync node reads them through).
@@ -1331,9 +1404,16 @@ fn cassandra_outage_async_issuance_continues_and_nothing_accepted_is_lost() {
     }
     let owner = node.issue_password(&client, ALICE, None);
     issued_during.push(owner.access_token.clone());
-    // A revocation accepted during the outage must not be lost either.
+    // A revocation is acknowledged only once Cassandra has it, also in async mode: during
+    // the outage it answers 503 with Retry-After. The node stops accepting the token at
+    // once all the same, and its delete stays queued, so it is not lost either.
     let r = node.revoke(&client, &doomed.access_token, None);
-    assert_eq!(r.status, 200, "revoke during the outage: {}", r.summary());
+    assert_oauth_error(&r, 503, "temporarily_unavailable");
+    assert!(
+        r.header("Retry-After").is_some(),
+        "503 needs Retry-After: {}",
+        r.summary()
+    );
     invalid_on(&node, &doomed.access_token)
         .unwrap_or_else(|e| panic!("the revoked token is still accepted: {e}"));
     // Lookups need no store: what the node holds still validates.
@@ -1396,6 +1476,14 @@ fn cassandra_outage_async_issuance_continues_and_nothing_accepted_is_lost() {
     eprintln!(
         "async node wrote its queue {} ms after Cassandra answered",
         took.as_millis()
+    );
+    // The client's retry of the refused revocation: 200 now that Cassandra holds it.
+    let r = node.revoke(&client, &doomed.access_token, None);
+    assert_eq!(
+        r.status,
+        200,
+        "revoke retried after the outage: {}",
+        r.summary()
     );
     eventually(
         Instant::now(),

@@ -289,6 +289,14 @@ fn version_flag_prints_the_package_version() {
     );
 }
 
+/// Runs `tessera check-config` on the file at `path`.
+fn check_config(path: &Path) -> std::process::Output {
+    run_cli(
+        &["check-config", "--config", path.to_str().expect("utf-8")],
+        None,
+    )
+}
+
 #[test]
 fn check_config_accepts_the_repository_example_config() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/tessera.toml");
@@ -308,10 +316,7 @@ fn check_config_accepts_the_repository_example_config() {
 fn check_config_accepts_the_suite_default_config() {
     let dir = TempDir::new("check");
     let path = dir.write("ok.toml", &default_config());
-    let out = run_cli(
-        &["check-config", "--config", path.to_str().expect("utf-8")],
-        None,
-    );
+    let out = check_config(&path);
     assert!(
         out.status.success(),
         "check-config rejected the standard config: {}",
@@ -329,10 +334,7 @@ fn check_config_rejects_an_unknown_key_and_names_it() {
         full[start..].to_string()
     });
     let path = dir.write("bad.toml", &config);
-    let out = run_cli(
-        &["check-config", "--config", path.to_str().expect("utf-8")],
-        None,
-    );
+    let out = check_config(&path);
     assert!(!out.status.success(), "unknown key accepted");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("server.lisen"), "stderr: {stderr}");
@@ -351,10 +353,7 @@ default_scopes = ["read", "write"]"#,
         )
         .build();
     let path = dir.write("bad.toml", &config);
-    let out = run_cli(
-        &["check-config", "--config", path.to_str().expect("utf-8")],
-        None,
-    );
+    let out = check_config(&path);
     assert!(!out.status.success(), "bad default_scopes accepted");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -383,10 +382,7 @@ default_scopes = ["read"]"#,
         )
         .build();
     let path = dir.write("bad.toml", &config);
-    let out = run_cli(
-        &["check-config", "--config", path.to_str().expect("utf-8")],
-        None,
-    );
+    let out = check_config(&path);
     assert!(!out.status.success(), "unknown client key accepted");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("clients[1].grant_type"), "stderr: {stderr}");
@@ -430,10 +426,7 @@ fn check_config_accepts_flat_cassandra_keys_and_names_their_new_place() {
     let dir = TempDir::new("check");
     let check = |name: &str, config: String| {
         let path = dir.write(name, &config);
-        let out = run_cli(
-            &["check-config", "--config", path.to_str().expect("utf-8")],
-            None,
-        );
+        let out = check_config(&path);
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(out.status.success(), "{name} rejected: {stderr}");
         stderr
@@ -458,6 +451,57 @@ fn check_config_accepts_flat_cassandra_keys_and_names_their_new_place() {
             .build(),
     );
     assert!(!stderr.contains("deprecated"), "stderr: {stderr}");
+}
+
+/// `sync` on Cassandra at write consistency ANY: an acknowledged write could be a hint only.
+fn sync_at_any_config() -> String {
+    ConfigBuilder::standard()
+        .store("kind", "\"cassandra\"")
+        .store("durability", "\"sync\"")
+        .store("cassandra.write_consistency", "\"ANY\"")
+        .build()
+}
+
+#[test]
+fn check_config_refuses_sync_durability_with_write_consistency_any_and_says_why() {
+    let dir = TempDir::new("check");
+    let path = dir.write("sync-any.toml", &sync_at_any_config());
+    let out = check_config(&path);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for needed in [
+        "store.cassandra.write_consistency",
+        "store.durability",
+        "hint",
+    ] {
+        assert!(stderr.contains(needed), "no {needed:?} in: {stderr}");
+    }
+    // The default pairing, async with ANY, stays valid.
+    let path = dir.write(
+        "async-any.toml",
+        &ConfigBuilder::standard()
+            .store("kind", "\"cassandra\"")
+            .store("cassandra.write_consistency", "\"ANY\"")
+            .build(),
+    );
+    let out = check_config(&path);
+    assert!(
+        out.status.success(),
+        "async with ANY rejected: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn serve_refuses_sync_durability_with_write_consistency_any() {
+    let err = match Server::try_start(&sync_at_any_config()) {
+        Ok(_) => panic!("server started with sync durability at ANY"),
+        Err(e) => e,
+    };
+    assert!(
+        err.contains("store.cassandra.write_consistency") && err.contains("store.durability"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -33,6 +33,15 @@ fn assert_invalid(server: &Server, token: &str) {
     assert_token_error(&r, 400, "invalid_token");
 }
 
+/// The refresh grant refuses `refresh_token` (used up or revoked).
+fn assert_refresh_refused(server: &Server, client: &Client, refresh_token: &str) {
+    assert_token_error(
+        &server.refresh(client, refresh_token, None),
+        400,
+        "invalid_grant",
+    );
+}
+
 /// Checks many tokens over one keep-alive connection; returns those tokeninfo rejected.
 fn rejected_tokens(server: &Server, tokens: &[String]) -> Vec<String> {
     let mut conn = server.conn();
@@ -97,11 +106,7 @@ fn restart_keeps_tokens_revocations_and_refresh_tokens() {
     assert_eq!(owned.json_str("user_id"), "alice", "{}", owned.summary());
     assert_invalid(&server, &revoked.access_token);
     // The rotated-out refresh token stays used up; its successor works.
-    assert_token_error(
-        &server.refresh(&client, rotated.refresh_token(), None),
-        400,
-        "invalid_grant",
-    );
+    assert_refresh_refused(&server, &client, rotated.refresh_token());
     server.issue_refresh(&client, fresh.refresh_token(), None);
     // A refresh token issued before the restart still refreshes.
     server.issue_refresh(&client, owner.refresh_token(), None);
@@ -131,11 +136,7 @@ fn rfc7009_cascade_holds_across_restart() {
     let server = Server::start(&config);
     assert_invalid(&server, &first.access_token);
     assert_invalid(&server, &second.access_token);
-    assert_token_error(
-        &server.refresh(&client, second.refresh_token(), None),
-        400,
-        "invalid_grant",
-    );
+    assert_refresh_refused(&server, &client, second.refresh_token());
 }
 
 /// Issues client_credentials tokens from `threads` keep-alive connections until `stop`;
@@ -227,6 +228,49 @@ fn async_mode_kill_9_loses_nothing_older_than_the_flush_window() {
         lost.len(),
         tokens.len()
     );
+}
+
+#[test]
+fn async_mode_revocation_acknowledged_survives_kill_9() {
+    let data = TempDir::new("data");
+    // Issuance waits up to 3 s for the flusher; a revocation must not.
+    let config = rocks_config(&data.path().join("db"), "async")
+        .store("flush_interval_ms", "3000")
+        .build();
+    let client = confidential_client();
+    let server = Server::start(&config);
+    let access = server.issue_cc(&client, None);
+    let granted = server.issue_password(&client, ALICE, None);
+    let kept = server.issue_cc(&client, None);
+    // A graceful stop writes everything: the tokens are in the store before the revocation,
+    // so only the revocation's own write can keep them out after the kill.
+    stop_gracefully(server);
+
+    let server = Server::start(&config);
+    let started = Instant::now();
+    assert_eq!(
+        server.revoke(&client, &access.access_token, None).status,
+        200
+    );
+    assert_eq!(
+        server
+            .revoke(&client, granted.refresh_token(), Some("refresh_token"))
+            .status,
+        200
+    );
+    let took = started.elapsed();
+    kill_hard(server);
+    assert!(
+        took < Duration::from_millis(2500),
+        "revocations waited for the flush interval: {took:?}"
+    );
+
+    let server = Server::start(&config);
+    assert_invalid(&server, &access.access_token);
+    // RFC 7009 §2.1: the grant's access token went with its refresh token.
+    assert_invalid(&server, &granted.access_token);
+    assert_refresh_refused(&server, &client, granted.refresh_token());
+    assert_valid(&server, &kept.access_token);
 }
 
 #[test]

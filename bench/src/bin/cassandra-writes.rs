@@ -37,6 +37,7 @@ fn options(batching: WriteBatching) -> CassandraOptions {
         request_timeout: Duration::from_secs(10),
         connect_timeout: Duration::from_secs(5),
         write_batching: batching,
+        test_clock_offset_ms: 0,
     }
 }
 

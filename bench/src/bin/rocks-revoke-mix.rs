@@ -132,6 +132,8 @@ fn run(memtables: Memtables, dir: &std::path::Path, mix: &Mix) -> Result<Outcome
                     key: TokenKey::of(
                         &[&g.to_le_bytes()[..], &[TokenKind::Refresh as u8]].concat(),
                     ),
+                    // RocksDB ignores it (only Cassandra orders writes by it).
+                    issued_at: mix.now,
                 });
                 batch.push(Mutation::DeleteGrant { grant: GrantId(g) });
             } else {

@@ -50,7 +50,7 @@ impl Store for MemoryStore {
                     }
                     inner.tokens.insert(*key, token.clone());
                 }
-                Mutation::Delete { key } => inner.remove(key),
+                Mutation::Delete { key, .. } => inner.remove(key),
                 Mutation::DeleteGrant { grant } => {
                     for key in inner.grants.remove(grant).unwrap_or_default() {
                         inner.tokens.remove(&key);

@@ -83,8 +83,10 @@ impl TokenView<'_> {
 pub enum Mutation {
     /// Store a token (issued, rotated in).
     Put { key: TokenKey, token: StoredToken },
-    /// Remove a token (revoked, used up by a rotation).
-    Delete { key: TokenKey },
+    /// Remove a token (revoked, used up by a rotation). `issued_at` is the token's: a store
+    /// that orders writes by timestamp (Cassandra) orders the delete after the token's put
+    /// by it, whatever the clocks of the nodes that wrote them (a token key is put once).
+    Delete { key: TokenKey, issued_at: u32 },
     /// Remove every token of a grant (RFC 7009 §2.1 cascade), including tokens put earlier
     /// in the same batch.
     DeleteGrant { grant: GrantId },

@@ -248,7 +248,7 @@ impl Store for RocksStore {
                     }
                 }
                 // The expiry and grant index entries stay until the purge reaches them.
-                Mutation::Delete { key } => wb.delete_cf(tokens, key.as_bytes()),
+                Mutation::Delete { key, .. } => wb.delete_cf(tokens, key.as_bytes()),
                 Mutation::DeleteGrant { grant } => {
                     let mut keys = self.grant_keys(*grant)?;
                     keys.extend(pending.remove(grant).unwrap_or_default());

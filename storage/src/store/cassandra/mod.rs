@@ -13,11 +13,14 @@
 //! per grant for the RFC 7009 cascade), `revocations` (the log the other nodes poll),
 //! `clients`, `users`.
 //!
-//! Order inside a batch: the writes of one batch run concurrently, so each carries an
-//! explicit, increasing write timestamp (`USING TIMESTAMP`). Cassandra keeps the write with
-//! the highest timestamp, which makes the outcome that of applying the batch in order — a
-//! delete after a put wins, a put after a grant's partition delete survives. A grant
-//! delete's key set is read first and includes the puts earlier in the same batch.
+//! Order: the writes of one batch run concurrently, and nodes' clocks disagree, so each
+//! write carries an explicit write timestamp (`USING TIMESTAMP`) and Cassandra keeps the
+//! one with the highest. A token key is put once and afterwards only deleted, so a delete
+//! must win over the put wherever each was written: a put is timestamped from the token's
+//! `issued_at` (the same on every node), a delete at least a second after that, and
+//! otherwise on the deleting node's clock (see `writes`). A revocation by a node whose clock
+//! lags the issuer's therefore still wins. A grant delete's key set is read first (with the
+//! links' write timestamps) and includes the puts earlier in the same batch.
 //!
 //! How the writes travel ([`WriteBatching`]): grouped into CQL `UNLOGGED BATCH`es of a few
 //! statements (the default: fewer requests, though the coordinator fans each batch out), or
@@ -80,8 +83,12 @@ struct Inner {
     st: Statements,
     batching: WriteBatching,
     write_consistency: Consistency,
+    /// For a CQL batch holding a removal: never `ANY` (see `statements::not_a_hint`).
+    removal_consistency: Consistency,
     /// The last write timestamp handed out (µs), so timestamps only increase.
     last_ts: AtomicI64,
+    /// Added to this node's write clock; tests only ([`CassandraOptions`]).
+    test_clock_offset_ms: i64,
 }
 
 /// The Cassandra store. Cheap to share (`Arc` inside).
@@ -174,7 +181,9 @@ impl CassandraStore {
                 st,
                 batching: o.write_batching,
                 write_consistency: o.write_consistency.driver(),
+                removal_consistency: statements::not_a_hint(o.write_consistency).driver(),
                 last_ts: AtomicI64::new(0),
+                test_clock_offset_ms: o.test_clock_offset_ms,
             })
         })?;
         Ok(CassandraStore {

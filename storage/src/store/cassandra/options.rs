@@ -86,6 +86,9 @@ pub struct CassandraOptions {
     pub request_timeout: Duration,
     pub connect_timeout: Duration,
     pub write_batching: WriteBatching,
+    /// Milliseconds added to this node's write clock (the `USING TIMESTAMP` of deletes).
+    /// Only for tests of clock skew between nodes; keep 0.
+    pub test_clock_offset_ms: i64,
 }
 
 impl std::fmt::Debug for CassandraOptions {

@@ -11,6 +11,14 @@ use crate::store::{codec, StoreError, StoredToken, TokenView};
 use futures_util::StreamExt;
 use std::sync::Arc;
 
+/// One row of a grant's partition in `grants`.
+pub(super) struct GrantLink {
+    pub(super) key: TokenKey,
+    pub(super) expires: i64,
+    /// The row's write timestamp (µs).
+    pub(super) written_us: i64,
+}
+
 impl Inner {
     pub(super) async fn get(
         &self,
@@ -34,22 +42,25 @@ impl Inner {
         Ok(None)
     }
 
-    pub(super) async fn grant_keys(
-        &self,
-        grant: GrantId,
-    ) -> Result<Vec<(TokenKey, i8, i64)>, StoreError> {
+    /// The links of `grant`: each token's key, expiry and the link's write timestamp
+    /// (µs; that of the token's put), which a grant delete must come after.
+    pub(super) async fn grant_keys(&self, grant: GrantId) -> Result<Vec<GrantLink>, StoreError> {
         let mut rows = self
             .session
             .execute_iter(self.st.select_grant.clone(), (grant.0 as i64,))
             .await
             .map_err(err)?
-            .rows_stream::<(Vec<u8>, i8, i64)>()
+            .rows_stream::<(Vec<u8>, i64, Option<i64>)>()
             .map_err(err)?;
         let mut out = Vec::new();
         while let Some(row) = rows.next().await {
-            let (key, kind, expires) = row.map_err(err)?;
+            let (key, expires, written) = row.map_err(err)?;
             if let Ok(bytes) = <[u8; 16]>::try_from(key.as_slice()) {
-                out.push((TokenKey::from_bytes(bytes), kind, expires));
+                out.push(GrantLink {
+                    key: TokenKey::from_bytes(bytes),
+                    expires,
+                    written_us: written.unwrap_or(0),
+                });
             }
         }
         Ok(out)
@@ -62,10 +73,10 @@ impl Inner {
         now: u32,
     ) -> Result<Vec<TokenKey>, StoreError> {
         let mut live = Vec::new();
-        for (key, _, expires) in self.grant_keys(grant).await? {
+        for link in self.grant_keys(grant).await? {
             // The link may outlive a token deleted on its own: check the token.
-            if expires > i64::from(now) && self.get(key, now).await?.is_some() {
-                live.push(key);
+            if link.expires > i64::from(now) && self.get(link.key, now).await?.is_some() {
+                live.push(link.key);
             }
         }
         Ok(live)

@@ -71,7 +71,7 @@ pub(super) async fn prepare_all(
             prepare(
                 session,
                 format!("DELETE FROM {ks}.{t} USING TIMESTAMP ? WHERE key = ?"),
-                w,
+                not_a_hint(w),
             )
             .await?,
         );
@@ -104,19 +104,19 @@ pub(super) async fn prepare_all(
         delete_grant: prepare(
             session,
             format!("DELETE FROM {ks}.grants USING TIMESTAMP ? WHERE grant_id = ?"),
-            w,
+            not_a_hint(w),
         )
         .await?,
         select_grant: prepare(
             session,
-            format!("SELECT key, kind, expires_at FROM {ks}.grants WHERE grant_id = ?"),
+            format!("SELECT key, expires_at, WRITETIME(kind) FROM {ks}.grants WHERE grant_id = ?"),
             r,
         )
         .await?,
         log_revocation: prepare(
             session,
             format!("INSERT INTO {ks}.revocations (bucket, at, target) VALUES (?, ?, ?)"),
-            w,
+            not_a_hint(w),
         )
         .await?,
         revocations: prepare(
@@ -129,21 +129,21 @@ pub(super) async fn prepare_all(
         put_client: prepare(
             session,
             format!("INSERT INTO {ks}.clients (id, spec, updated_at) VALUES (?, ?, toTimestamp(now()))"),
-            write_for_admin(w),
+            not_a_hint(w),
         )
         .await?,
         get_client: prepare(session, format!("SELECT id FROM {ks}.clients WHERE id = ?"), r).await?,
         delete_client: prepare(
             session,
             format!("DELETE FROM {ks}.clients WHERE id = ?"),
-            write_for_admin(w),
+            not_a_hint(w),
         )
         .await?,
         users: prepare(session, format!("SELECT username, spec FROM {ks}.users"), r).await?,
         put_user: prepare(
             session,
             format!("INSERT INTO {ks}.users (username, spec, updated_at) VALUES (?, ?, toTimestamp(now()))"),
-            write_for_admin(w),
+            not_a_hint(w),
         )
         .await?,
         get_user: prepare(
@@ -155,7 +155,7 @@ pub(super) async fn prepare_all(
         delete_user: prepare(
             session,
             format!("DELETE FROM {ks}.users WHERE username = ?"),
-            write_for_admin(w),
+            not_a_hint(w),
         )
         .await?,
         claim_use: {
@@ -194,9 +194,11 @@ fn single_use_level(opts: &CassandraOptions) -> Level {
     }
 }
 
-/// Administrative writes (clients, users) are rare and must not live only in a hint:
-/// `ANY` becomes `ONE` for them.
-fn write_for_admin(level: Level) -> Level {
+/// The level of writes that must not live only in a hint: removals (token and grant
+/// deletes, the revocation log — a revocation is acknowledged only once durable, and a
+/// hint is not) and administrative writes (clients, users; rare). `ANY` becomes `ONE` for
+/// them; issuance keeps `write_consistency`.
+pub(super) fn not_a_hint(level: Level) -> Level {
     if level == Level::Any {
         Level::One
     } else {

@@ -24,6 +24,7 @@ fn options(keyspace: &str) -> CassandraOptions {
         request_timeout: Duration::from_secs(10),
         connect_timeout: Duration::from_secs(5),
         write_batching: WriteBatching::default(),
+        test_clock_offset_ms: 0,
     }
 }
 
@@ -135,7 +136,10 @@ fn revocation_log_records_deleted_tokens_and_grants_for_other_nodes() {
                     key: k,
                     token: conformance::token(TokenKind::Access, 5, 600),
                 },
-                Mutation::Delete { key: k },
+                Mutation::Delete {
+                    key: k,
+                    issued_at: conformance::NOW,
+                },
                 Mutation::DeleteGrant { grant: GrantId(5) },
             ],
             false,
@@ -272,4 +276,108 @@ fn schema_statements_fill_in_keyspace_and_replication() {
     assert!(valid_keyspace("tessera_1"));
     assert!(!valid_keyspace("x; DROP"));
     assert!(!valid_keyspace("1abc"));
+}
+
+/// Two nodes on one keyspace, `ahead` ms and `behind` ms off the real clock.
+fn skewed_pair(prefix: &str, ahead_ms: i64, behind_ms: i64) -> (CassandraStore, CassandraStore) {
+    let mut n = 0;
+    let issuer = fresh(prefix, &mut n);
+    let opts = |offset| CassandraOptions {
+        test_clock_offset_ms: offset,
+        ..options(&issuer.keyspace)
+    };
+    let issuer_skewed = CassandraStore::open(&opts(ahead_ms)).unwrap_or_else(|e| panic!("{e}"));
+    let revoker = CassandraStore::open(&opts(behind_ms)).unwrap_or_else(|e| panic!("{e}"));
+    (issuer_skewed, revoker)
+}
+
+#[test]
+fn a_delete_from_a_node_whose_clock_lags_wins_over_a_put_from_one_ahead() {
+    // The issuer's clock is a minute ahead, the revoker's a minute behind: with write
+    // timestamps from each node's clock, the revoked rows would survive the deletes.
+    let (issuer, revoker) = skewed_pair("skew", 60_000, -60_000);
+    let now = real_now_secs();
+    let live = |kind, grant| StoredToken {
+        issued_at: now,
+        expires_at: now + 600,
+        ..conformance::token(kind, grant, 600)
+    };
+    let (access, refresh, granted) = (
+        conformance::key("access"),
+        conformance::key("refresh"),
+        conformance::key("granted"),
+    );
+    issuer
+        .apply(
+            &[
+                Mutation::Put {
+                    key: access,
+                    token: live(TokenKind::Access, 0),
+                },
+                Mutation::Put {
+                    key: refresh,
+                    token: live(TokenKind::Refresh, 21),
+                },
+                Mutation::Put {
+                    key: granted,
+                    token: live(TokenKind::Access, 21),
+                },
+            ],
+            false,
+        )
+        .expect("issue");
+    revoker
+        .apply(
+            &[
+                Mutation::Delete {
+                    key: access,
+                    issued_at: now,
+                },
+                Mutation::Delete {
+                    key: refresh,
+                    issued_at: now,
+                },
+                Mutation::DeleteGrant { grant: GrantId(21) },
+            ],
+            false,
+        )
+        .expect("revoke");
+    // Read back through a third session, as a restarted or fresh node would.
+    let reader = CassandraStore::open(&options(&issuer.keyspace)).expect("open");
+    for (name, key) in [
+        ("access", access),
+        ("refresh", refresh),
+        ("granted", granted),
+    ] {
+        assert_eq!(reader.get(&key, now).expect("get"), None, "{name} survived");
+    }
+    assert_eq!(reader.scan_live(now, &mut |_, _| {}).expect("scan"), 0);
+    assert!(reader
+        .grant_tokens(GrantId(21), now)
+        .expect("grant")
+        .is_empty());
+    drop_keyspace("skew");
+}
+
+#[test]
+fn removals_are_never_written_at_any() {
+    // The default write level is ANY, which Cassandra acknowledges once a hint is kept:
+    // issuance may live with that, a revocation acknowledged as durable may not.
+    let mut n = 0;
+    let store = fresh("levels", &mut n);
+    let st = &store.inner.st;
+    let level = |s: &scylla::statement::prepared::PreparedStatement| s.get_consistency();
+    assert_eq!(level(&st.put[0]), Some(Consistency::Any));
+    assert_eq!(level(&st.link), Some(Consistency::Any));
+    for (name, s) in [
+        ("delete access", &st.delete[0]),
+        ("delete refresh", &st.delete[1]),
+        ("delete grant", &st.delete_grant),
+        ("revocation log", &st.log_revocation),
+        ("remove client", &st.delete_client),
+    ] {
+        assert_eq!(level(s), Some(Consistency::One), "{name}");
+    }
+    assert_eq!(store.inner.removal_consistency, Consistency::One);
+    drop_keyspace("levels");
 }
