@@ -198,6 +198,19 @@ impl RestartCassandra {
     }
 }
 
+/// Stops the shared Cassandra (the caller holds `exclusive_cassandra()`); the returned
+/// guard starts it again if the test ends before `start_now`.
+fn stop_cassandra() -> RestartCassandra {
+    let restart = RestartCassandra { armed: true };
+    let out = cassandra_sh(&["stop"]);
+    assert!(
+        out.status.success(),
+        "cassandra.sh stop failed: {}",
+        describe(&out)
+    );
+    restart
+}
+
 impl Drop for RestartCassandra {
     fn drop(&mut self) {
         if self.armed {
@@ -232,6 +245,13 @@ fn cluster_config(keyspace: &str, durability: &str) -> ConfigBuilder {
         // each miss is a failed authentication, which must not lock the test out.
         .security("failed_auth_limit", "10000")
         .security("failed_auth_limit_per_address", "10000")
+}
+
+/// The cluster config of an outage test: store requests fail within a second.
+fn outage_config(keyspace: &str) -> ConfigBuilder {
+    cluster_config(keyspace, "async")
+        .store("request_timeout_ms", "1000")
+        .store("connect_timeout_ms", "1000")
 }
 
 /// Two nodes with the same config, started one after the other.
@@ -731,17 +751,12 @@ fn revocations_by_a_node_whose_clock_lags_win_over_tokens_issued_by_one_ahead() 
     ] {
         invalid_on(&fresh, token).unwrap_or_else(|e| panic!("{what} came back: {e}"));
     }
-    for (token, what) in [
-        (revoked_grant.refresh_token(), "the revoked refresh token"),
-        (
-            rotated_grant.refresh_token(),
-            "the rotated-out refresh token",
-        ),
-    ] {
-        let r = fresh.refresh(&client, token, None);
-        assert_eq!(r.status, 400, "{what} came back: {}", r.summary());
-        assert_token_error(&r, 400, "invalid_grant");
-    }
+    let r = fresh.refresh(&client, revoked_grant.refresh_token(), None);
+    assert_token_error(&r, 400, "invalid_grant");
+    // The rotated-out token is looked at without presenting it for a refresh: presenting
+    // a used token is reuse and would revoke the grant, whatever the delete's order.
+    inactive_on(&fresh, &client, rotated_grant.refresh_token())
+        .unwrap_or_else(|e| panic!("the rotated-out refresh token came back: {e}"));
     assert_valid_on(&fresh, &rotated.access_token, "the fresh node");
     fresh.issue_refresh(&client, rotated.refresh_token(), None);
 }
@@ -1307,9 +1322,7 @@ fn assert_cannot_tell(r: &Response, what: &str) {
 fn store_outage_is_503_never_invalid_for_tokens_only_the_store_knows() {
     let _exclusive = exclusive_cassandra();
     let ks = Keyspace::new("cannot_tell");
-    let base = cluster_config(&ks.name, "async")
-        .store("request_timeout_ms", "1000")
-        .store("connect_timeout_ms", "1000");
+    let base = outage_config(&ks.name);
     let issuer = Server::start(&base.build());
     let other = Server::start(&base.build());
     let client = confidential_client();
@@ -1319,13 +1332,7 @@ fn store_outage_is_503_never_invalid_for_tokens_only_the_store_knows() {
     // Written to Cassandra, never looked up on `other`: only the store knows them there.
     wait_until_written(&issuer, batches_before, Duration::from_secs(30));
 
-    let mut restart = RestartCassandra { armed: true };
-    let out = cassandra_sh(&["stop"]);
-    assert!(
-        out.status.success(),
-        "cassandra.sh stop failed: {}",
-        describe(&out)
-    );
+    let mut restart = stop_cassandra();
 
     assert_cannot_tell(&other.tokeninfo(&access.access_token), "tokeninfo");
     assert_cannot_tell(
@@ -1361,9 +1368,7 @@ fn store_outage_is_503_never_invalid_for_tokens_only_the_store_knows() {
 fn cassandra_outage_async_issuance_continues_and_nothing_accepted_is_lost() {
     let _exclusive = exclusive_cassandra();
     let ks = Keyspace::new("outage");
-    let base = cluster_config(&ks.name, "async")
-        .store("request_timeout_ms", "1000")
-        .store("connect_timeout_ms", "1000");
+    let base = outage_config(&ks.name);
     let node = Server::start(&base.build());
     let sync_node = Server::start(
         &base
@@ -1388,13 +1393,7 @@ fn cassandra_outage_async_issuance_continues_and_nothing_accepted_is_lost() {
     );
     let (_, batches_before, _) = store_figures(&node);
 
-    let mut restart = RestartCassandra { armed: true };
-    let out = cassandra_sh(&["stop"]);
-    assert!(
-        out.status.success(),
-        "cassandra.sh stop failed: {}",
-        describe(&out)
-    );
+    let mut restart = stop_cassandra();
     let outage_began = Instant::now();
 
     // Async: issuance goes on; every one of these is accepted and must not be lost.
