@@ -18,9 +18,9 @@ use crate::oauth::tokens::TokenOps;
 use tessera_storage::writer::{Change, Permit, WriteBehind};
 use tessera_storage::{GrantId, RevokeOutcome, Sym, TokenKey, TokenKind, TokenRecord, TokenTable};
 
-/// The most changes one request makes: a failed rotation removes the old refresh token,
-/// inserts a new pair, then removes the pair again.
-const MAX_CHANGES: usize = 5;
+/// The most changes one request makes: a failed rotation uses the old refresh token up
+/// (its delete and its used marker), inserts a new pair, then removes the pair again.
+const MAX_CHANGES: usize = 6;
 
 #[derive(Debug)]
 pub struct Writes<'a> {
@@ -134,6 +134,17 @@ impl TokenOps for Writes<'_> {
         let removed = self.table.remove_if(key, now, take);
         if let Some(record) = &removed {
             self.removed(key, record);
+            // Remembered as used until it would have expired, in the table and the store,
+            // so a replay is recognised also after a restart (RFC 9700 §4.14.2).
+            let used = TokenRecord {
+                kind: TokenKind::Used,
+                ..*record
+            };
+            self.table.insert(*key, used);
+            self.record(Change::Put {
+                key: *key,
+                record: used,
+            });
         }
         removed
     }

@@ -94,6 +94,10 @@ async fn refresh(ctx: Ctx<'_>, client: &Client, params: &Params<'_>) -> Result<I
     let presented = Params::required(&params.refresh_token, "refresh_token")?;
     let key = TokenKey::of(presented.as_bytes());
     let found = read_through::lookup(app.tokens(), ctx.clients, ctx.peer, &key, ctx.now).await?;
+    // Used here before (this node, or the store it recovered from): a replay.
+    if let Some(grant) = found.and_then(|r| refresh_token::replay_of(&r, client)) {
+        return reuse(ctx, client, grant).await;
+    }
     let shared = app.shared_store();
     if let (None, Some(shared)) = (found, shared) {
         // Gone here: if the store remembers its use, this is a replay (RFC 9700 §4.14.2).

@@ -17,8 +17,13 @@ pub fn tokeninfo_shows(record: &TokenRecord, clients: &Clients) -> bool {
 /// (it is a resource server); a refresh token only by the client it was issued to; no
 /// token of a removed client. Everything else is `{"active":false}`, never a hint of why.
 pub fn introspection_shows(record: &TokenRecord, caller: &Client, clients: &Clients) -> bool {
-    (record.kind == TokenKind::Access || record.client == caller.sym)
-        && clients.by_sym(record.client).is_some()
+    let visible = match record.kind {
+        TokenKind::Access => true,
+        TokenKind::Refresh => record.client == caller.sym,
+        // A used refresh token is remembered only to recognise a replay.
+        TokenKind::Used => false,
+    };
+    visible && clients.by_sym(record.client).is_some()
 }
 
 #[cfg(test)]

@@ -22,7 +22,9 @@ pub trait TokenOps {
 
     /// Removes the live record under `key` if `take` accepts it, and returns it. This is
     /// the single-use step (a refresh token under `rotate` or `none`): of concurrent
-    /// consumers of one key, exactly one gets the record.
+    /// consumers of one key, exactly one gets the record. The key then holds a
+    /// [`TokenKind::Used`](tessera_storage::TokenKind::Used) record until the token's
+    /// expiry, so presenting it again is recognised as a replay.
     fn consume_if(
         &mut self,
         key: &TokenKey,
@@ -120,8 +122,13 @@ pub mod memory {
             take: &dyn Fn(&TokenRecord) -> bool,
         ) -> Option<TokenRecord> {
             let r = self.table.remove_if(key, now, take);
-            if r.is_some() {
+            if let Some(record) = r {
                 self.log.push(Op::Consume(*key));
+                let used = TokenRecord {
+                    kind: tessera_storage::TokenKind::Used,
+                    ..record
+                };
+                self.table.insert(*key, used);
             }
             r
         }

@@ -25,6 +25,11 @@ impl GrantId {
 pub enum TokenKind {
     Access = 1,
     Refresh = 2,
+    /// A refresh token used up (rotated out, or consumed under the `none` policy), kept
+    /// under its key until it would have expired so that presenting it again is
+    /// recognised as a replay (RFC 9700 §4.14.2). It carries its grant; it is never valid
+    /// for anything.
+    Used = 3,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -236,6 +236,9 @@ impl TokenTable {
             match shard.map.get(key) {
                 None => return RevokeOutcome::NotFound,
                 Some(r) if !r.is_live(now) => return RevokeOutcome::NotFound,
+                // A used refresh token is no token to revoke; its memory stays for reuse
+                // detection.
+                Some(r) if r.kind == TokenKind::Used => return RevokeOutcome::NotFound,
                 Some(r) if r.client != client => return RevokeOutcome::NotOwner,
                 Some(_) => shard.map.remove(key),
             }
@@ -244,7 +247,7 @@ impl TokenTable {
             return RevokeOutcome::NotFound;
         };
         let cascaded = match record.kind {
-            TokenKind::Access => 0,
+            TokenKind::Access | TokenKind::Used => 0,
             TokenKind::Refresh => self.revoke_grant(record.grant),
         };
         RevokeOutcome::Revoked {
@@ -288,7 +291,8 @@ impl TokenTable {
                     if let Some(r) = map.get(&key) {
                         if !r.is_live(now) {
                             match r.kind {
-                                TokenKind::Access => stats.access += 1,
+                                // A used refresh token's grant belongs to its successor.
+                                TokenKind::Access | TokenKind::Used => stats.access += 1,
                                 TokenKind::Refresh => {
                                     stats.refresh += 1;
                                     if !r.grant.is_none() {
@@ -376,7 +380,8 @@ impl TokenTable {
     /// without a refresh token is dropped by the purge once its access tokens have expired.
     pub fn restore(&self, key: TokenKey, record: TokenRecord) {
         self.insert(key, record);
-        if record.grant.is_none() {
+        // A used refresh token no longer belongs to its grant (its successor does).
+        if record.grant.is_none() || record.kind == TokenKind::Used {
             return;
         }
         let mut guard = self.grant_shard(record.grant).lock();
@@ -393,6 +398,7 @@ impl TokenTable {
         match record.kind {
             TokenKind::Refresh => g.refresh = Some(key),
             TokenKind::Access => g.access.push((key, record.expires_at)),
+            TokenKind::Used => {}
         }
     }
 
@@ -462,6 +468,28 @@ mod tests {
 
     fn key(name: &str) -> TokenKey {
         TokenKey::of(name.as_bytes())
+    }
+
+    #[test]
+    fn a_used_refresh_token_is_remembered_outside_its_grant_and_purged_at_its_expiry() {
+        let t = TokenTable::new(4, NOW);
+        // Restored from a store: the used marker joins no grant.
+        t.restore(key("used"), rec(TokenKind::Used, 1, 42, 100));
+        t.restore(key("r2"), rec(TokenKind::Refresh, 1, 42, 500));
+        assert_eq!(
+            t.grant(GrantId(42)).and_then(|g| g.refresh),
+            Some(key("r2"))
+        );
+        // RFC 7009 revocation does not touch it (it is no token), nor its grant.
+        assert_eq!(
+            t.revoke(&key("used"), client(1), NOW),
+            RevokeOutcome::NotFound
+        );
+        assert!(t.get(&key("r2"), NOW).is_some());
+        // Its expiry takes only the marker; the grant belongs to the live refresh token.
+        t.purge_expired(NOW + 100);
+        assert!(t.get(&key("used"), NOW + 100).is_none());
+        assert!(t.grant(GrantId(42)).is_some());
     }
 
     #[test]

@@ -105,11 +105,39 @@ fn restart_keeps_tokens_revocations_and_refresh_tokens() {
     let owned = server.tokeninfo(&owner.access_token);
     assert_eq!(owned.json_str("user_id"), "alice", "{}", owned.summary());
     assert_invalid(&server, &revoked.access_token);
-    // The rotated-out refresh token stays used up; its successor works.
-    assert_refresh_refused(&server, &client, rotated.refresh_token());
-    server.issue_refresh(&client, fresh.refresh_token(), None);
-    // A refresh token issued before the restart still refreshes.
+    // A refresh token issued before the restart still refreshes, and so does the
+    // successor of a rotated-out one.
     server.issue_refresh(&client, owner.refresh_token(), None);
+    let after = server.issue_refresh(&client, fresh.refresh_token(), None);
+    // The rotated-out token stays used up, and is remembered as used across the restart:
+    // presenting it is a replay, which revokes its grant, the newest tokens included
+    // (RFC 9700 §4.14.2).
+    assert_refresh_refused(&server, &client, rotated.refresh_token());
+    assert_refresh_refused(&server, &client, after.refresh_token());
+    assert_invalid(&server, &after.access_token);
+    assert_eq!(
+        server
+            .metrics()
+            .value("tessera_refresh_token_reuse_total", &[]),
+        1.0
+    );
+}
+
+#[test]
+fn rfc9700_4_14_2_a_replay_is_recognised_after_kill_9_once_the_rotation_was_written() {
+    let data = TempDir::new("data");
+    let config = rocks_config(&data.path().join("db"), "sync").build();
+    let client = confidential_client();
+    let server = Server::start(&config);
+    let first = server.issue_password(&client, ALICE, None);
+    // sync: the rotation, and with it the used marker, is durable before the answer.
+    let second = server.issue_refresh(&client, first.refresh_token(), None);
+    kill_hard(server);
+
+    let server = Server::start(&config);
+    assert_refresh_refused(&server, &client, first.refresh_token());
+    assert_refresh_refused(&server, &client, second.refresh_token());
+    assert_invalid(&server, &second.access_token);
 }
 
 #[test]

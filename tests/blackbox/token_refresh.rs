@@ -29,14 +29,52 @@ fn rfc6749_6_rotate_policy_issues_a_new_pair_and_the_old_refresh_token_is_invali
     assert_eq!(second.expires_in, 3600);
     assert_eq!(second.token_type, "Bearer");
 
-    let r = server.refresh(&client, first.refresh_token(), None);
-    assert_token_error(&r, 400, "invalid_grant");
-
     // The rotated refresh token works, once.
     let third = server.issue_refresh(&client, second.refresh_token(), None);
     assert_ne!(third.refresh_token(), second.refresh_token());
     let r = server.refresh(&client, second.refresh_token(), None);
     assert_token_error(&r, 400, "invalid_grant");
+
+    let r = server.refresh(&client, first.refresh_token(), None);
+    assert_token_error(&r, 400, "invalid_grant");
+}
+
+#[test]
+fn rfc9700_4_14_2_replaying_a_rotated_refresh_token_revokes_the_whole_grant() {
+    let server = Server::start_default();
+    let client = confidential_client();
+    let first = server.issue_password(&client, ALICE, None);
+    let second = server.issue_refresh(&client, first.refresh_token(), None);
+    let unrelated = server.issue_password(&client, ALICE, None);
+
+    // The old token comes back (a thief, or a client that kept it): refused, and every
+    // token of its grant is revoked — the one that replaced it and the access tokens.
+    let r = server.refresh(&client, first.refresh_token(), None);
+    assert_token_error(&r, 400, "invalid_grant");
+    let r = server.refresh(&client, second.refresh_token(), None);
+    assert_token_error(&r, 400, "invalid_grant");
+    for t in [&first.access_token, &second.access_token] {
+        assert_token_error(&server.tokeninfo(t), 400, "invalid_token");
+    }
+    assert_eq!(
+        server
+            .metrics()
+            .value("tessera_refresh_token_reuse_total", &[]),
+        1.0
+    );
+    // Other grants of the same user and client are untouched.
+    assert_tokeninfo_valid(&server, &unrelated.access_token);
+    server.issue_refresh(&client, unrelated.refresh_token(), None);
+    // Nothing a replay says is logged: not the token.
+    assert!(
+        !server.stderr().contains(first.refresh_token()),
+        "the replayed token is in the log"
+    );
+    assert!(
+        server.stderr().contains("presented again"),
+        "{}",
+        server.stderr()
+    );
 }
 
 #[test]

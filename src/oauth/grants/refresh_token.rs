@@ -42,6 +42,14 @@ impl Checked<'_> {
     }
 }
 
+/// The grant to revoke when the presented token's key holds `record`, a refresh token of
+/// `client` that was already used: a replay (RFC 9700 §4.14.2), by a thief or a client
+/// that kept an old token. `None` for anything else (which [`check`] then refuses or
+/// accepts on its own terms).
+pub fn replay_of(record: &TokenRecord, client: &Client) -> Option<GrantId> {
+    (record.kind == TokenKind::Used && record.client == client.sym).then_some(record.grant)
+}
+
 /// The whole grant: [`check`], then [`issue`] (a single node needs no claim in between:
 /// the table's consume is the single use).
 pub fn grant<O: TokenOps + ?Sized>(
@@ -216,10 +224,10 @@ mod tests {
             panic!("a new refresh token");
         };
         assert_ne!(new.as_str(), old);
-        assert!(
-            w.ops.lookup(&key(&old), NOW + 10).is_none(),
-            "old one used up"
-        );
+        // Used up: its key holds only the memory of its use, for replay detection.
+        let used = w.ops.lookup(&key(&old), NOW + 10).expect("remembered");
+        assert_eq!(used.kind, TokenKind::Used, "old one used up");
+        assert_eq!(replay_of(&used, &c), Some(used.grant));
         assert_eq!(w.ops.log[0], Op::Consume(key(&old)));
         let new_record = w.ops.lookup(&key(new.as_str()), NOW + 10).expect("new");
         let access = w
@@ -242,6 +250,29 @@ mod tests {
     }
 
     #[test]
+    fn rfc9700_4_14_2_a_used_token_is_a_replay_for_its_client_only_until_it_would_have_expired() {
+        let mut w = World::new();
+        let (c, old, _) = granted(&mut w, RefreshPolicy::Rotate);
+        let grant = w.ops.lookup(&key(&old), NOW).expect("live").grant;
+        refresh(&mut w, &c, &old, "", NOW).expect("first use");
+        let used = w.ops.lookup(&key(&old), NOW).expect("remembered");
+        assert_eq!(replay_of(&used, &c), Some(grant));
+        let other = w.client(
+            "other",
+            crate::oauth::types::AuthMethod::ClientSecretBasic,
+            &[GrantType::RefreshToken],
+        );
+        assert_eq!(replay_of(&used, &other), None, "another client's token");
+        // Remembered exactly as long as the token would have lived.
+        assert!(w.ops.lookup(&key(&old), NOW + 43_199).is_some());
+        assert!(w.ops.lookup(&key(&old), NOW + 43_200).is_none());
+        // A live refresh token is no replay.
+        let (c2, live, _) = granted(&mut w, RefreshPolicy::Rotate);
+        let r = w.ops.lookup(&key(&live), NOW).expect("live");
+        assert_eq!(replay_of(&r, &c2), None);
+    }
+
+    #[test]
     fn rfc9700_4_14_2_a_rotated_refresh_token_cannot_be_used_again() {
         let mut w = World::new();
         let (c, old, _) = granted(&mut w, RefreshPolicy::Rotate);
@@ -257,7 +288,8 @@ mod tests {
         let grant_id = w.ops.lookup(&key(&old), NOW).expect("live").grant;
         let issued = refresh(&mut w, &c, &old, "", NOW).expect("refreshed");
         assert!(issued.refresh.is_none());
-        assert!(w.ops.lookup(&key(&old), NOW).is_none(), "used up");
+        let used = w.ops.lookup(&key(&old), NOW).expect("remembered");
+        assert_eq!(used.kind, TokenKind::Used, "used up");
         assert!(w.ops.table.grant(grant_id).is_none(), "grant closed");
         assert!(w.ops.log.contains(&Op::CloseGrant(grant_id)));
         let access = w

@@ -62,6 +62,7 @@ pub fn decode(bytes: &[u8]) -> Result<TokenView<'_>, StoreError> {
     let kind = match r.u8()? {
         1 => TokenKind::Access,
         2 => TokenKind::Refresh,
+        3 => TokenKind::Used,
         k => return Err(corrupt(&format!("unknown token kind {k}"))),
     };
     let grant = GrantId(u64::from_le_bytes(r.array()?));
@@ -168,6 +169,17 @@ mod tests {
         out.clear();
         encode(&bare, &mut out);
         assert_eq!(decode(&out).expect("decode"), bare);
+    }
+
+    #[test]
+    fn a_used_refresh_token_round_trips_with_its_grant() {
+        let used = Token {
+            kind: TokenKind::Used,
+            ..sample()
+        };
+        let mut out = Vec::new();
+        encode(&used, &mut out);
+        assert_eq!(decode(&out).expect("decode"), used);
     }
 
     #[test]

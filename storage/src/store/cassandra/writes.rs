@@ -139,6 +139,9 @@ impl Inner {
                     let (table, kind) = match token.kind {
                         TokenKind::Access => (0, KIND_ACCESS),
                         TokenKind::Refresh => (1, KIND_REFRESH),
+                        // Cassandra remembers used refresh tokens in `used_tokens`, written
+                        // by the lightweight-transaction claim before the use.
+                        TokenKind::Used => continue,
                     };
                     let k = key.as_bytes().to_vec();
                     let grant = token.grant.0 as i64;
