@@ -1,7 +1,13 @@
 //! The administrative commands that work on the configured store rather than on a
 //! running server: `tessera migrate`, `tessera client add|list|remove`,
-//! `tessera user add|list|remove`. Clients and users written here are served by every node
-//! sharing the store within `revocation_propagation_ms`, without a restart.
+//! `tessera user add|list|remove|set-password`. Clients and users written here are served
+//! by every node sharing the store within `revocation_propagation_ms`, without a restart.
+//!
+//! Removing a client or user, or changing a password, also revokes tokens in the store
+//! ([`SharedStore::revoke_owned`]), which every node then drops from memory. The order
+//! matters: the spec is changed first, so nodes stop issuing once they reload it; the
+//! tokens are revoked at once and again after [`settle`], which catches tokens a node
+//! issued before its reload and wrote behind after the first scan.
 
 use crate::config::{
     AuthMethod, ClientConfig, Config, GrantType, RefreshPolicy, StoreKind, UserConfig,
@@ -11,7 +17,8 @@ use clap::Subcommand;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use tessera_storage::store::{SharedStore, Store, StoreError};
+use std::time::Duration;
+use tessera_storage::store::{OwnedTokens, Owner, SharedStore, Store, StoreError};
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -51,7 +58,11 @@ pub enum ClientCommand {
         #[arg(long)]
         config: PathBuf,
     },
-    /// Remove a client from the store.
+    /// Remove a client from the store and revoke every token issued to it, on every node.
+    /// Waits until every node has reloaded the clients (about
+    /// `revocation_propagation_ms`), then revokes again what was issued meanwhile. When the
+    /// client is no longer in the store, its tokens are still revoked (so a failed removal
+    /// can be retried) and the exit code is 2.
     Remove {
         #[arg(long)]
         config: PathBuf,
@@ -81,8 +92,20 @@ pub enum UserCommand {
         #[arg(long)]
         config: PathBuf,
     },
-    /// Remove a resource owner from the store.
+    /// Remove a resource owner from the store and revoke every token issued on their behalf,
+    /// on every node; waits and revokes again as `client remove` does.
     Remove {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        username: String,
+    },
+    /// Replace a resource owner's password (read from the first line of standard input,
+    /// stored as argon2id), then revoke the user's refresh tokens with every access token
+    /// of their grants, on every node. Waits until every node has the new password (about
+    /// `revocation_propagation_ms`) and revokes again, so tokens obtained with the old
+    /// password in the meantime go too; log in with the new password once it returns.
+    SetPassword {
         #[arg(long)]
         config: PathBuf,
         #[arg(long)]
@@ -202,15 +225,76 @@ fn finish(result: Result<(), impl std::fmt::Display>, done: impl FnOnce()) -> Ex
     }
 }
 
-/// Exit code for a `remove`: 2 when there was no such entry.
-fn removal(result: Result<bool, StoreError>, what: &str, name: &str) -> ExitCode {
-    match result {
-        Ok(true) => {
-            println!("{what} {name} removed");
-            ExitCode::SUCCESS
-        }
-        Ok(false) => fail(2, format_args!("no {what} {name:?} in the store")),
-        Err(e) => fail(1, e),
+/// How long until every node has reloaded a client or user change and written behind the
+/// tokens it issued before: a reload comes within `revocation_propagation_ms` plus one
+/// poll (a quarter of it), a token issued before it reaches the store within
+/// `flush_interval_ms` (+ `write_delay_ms`), and a second for the requests in flight.
+/// A node whose write-behind is backed up (a Cassandra outage) can take longer.
+pub fn settle(config: &Config) -> Duration {
+    let store = &config.store;
+    let propagation = store.revocation_propagation_ms;
+    Duration::from_millis(
+        propagation + propagation / 4 + store.flush_interval_ms + store.write_delay_ms + 1_000,
+    )
+}
+
+/// Revokes `which` tokens of `owner` now and again after [`settle`]; prints each count.
+/// `Err` holds the exit code of a store failure.
+fn revoke_twice(
+    config: &Config,
+    shared: &dyn SharedStore,
+    owner: Owner<'_>,
+    which: OwnedTokens,
+    what: &str,
+) -> Result<(), ExitCode> {
+    let now = || crate::clock::now_secs();
+    let first = shared
+        .revoke_owned(owner, which, now())
+        .map_err(|e| fail(1, format_args!("revoking the {what}: {e}")))?;
+    println!("revoked {first} {what}");
+    let wait = settle(config);
+    println!(
+        "waiting {} ms for every node to reload, then revoking again",
+        wait.as_millis()
+    );
+    std::thread::sleep(wait);
+    let second = shared
+        .revoke_owned(owner, which, now())
+        .map_err(|e| fail(1, format_args!("revoking the {what} again: {e}")))?;
+    println!("revoked {second} more {what} issued before every node had reloaded");
+    Ok(())
+}
+
+/// `client remove` / `user remove`: the spec first (nodes stop issuing once they reload),
+/// then the tokens, also when there was no spec (a retry after a failed revocation).
+/// Exit code 2 when there was no such entry.
+fn removal(
+    config: &Config,
+    shared: &dyn SharedStore,
+    removed: Result<bool, StoreError>,
+    owner: Owner<'_>,
+    what: &str,
+) -> ExitCode {
+    let name = match owner {
+        Owner::Client(name) | Owner::User(name) => name,
+    };
+    let existed = match removed {
+        Ok(existed) => existed,
+        Err(e) => return fail(1, e),
+    };
+    if existed {
+        println!("{what} {name} removed");
+    } else {
+        eprintln!("tessera: no {what} {name:?} in the store; revoking any tokens left of it");
+    }
+    let tokens = format!("tokens of {what} {name}");
+    if let Err(code) = revoke_twice(config, shared, owner, OwnedTokens::All, &tokens) {
+        return code;
+    }
+    if existed {
+        ExitCode::SUCCESS
+    } else {
+        fail(2, format_args!("no {what} {name:?} in the store"))
     }
 }
 
@@ -299,8 +383,9 @@ pub fn client(cmd: ClientCommand) -> ExitCode {
             }
             ExitCode::SUCCESS
         }),
-        ClientCommand::Remove { config, id } => with_shared(&config, |_, shared| {
-            removal(shared.remove_client(&id), "client", &id)
+        ClientCommand::Remove { config, id } => with_shared(&config, |cfg, shared| {
+            let removed = shared.remove_client(&id);
+            removal(cfg, shared, removed, Owner::Client(&id), "client")
         }),
     }
 }
@@ -378,19 +463,13 @@ pub fn user(cmd: UserCommand) -> ExitCode {
                 return fail(2, "--username and the password must not be empty");
             }
             with_shared(&config, |_, shared| {
-                let hash = match argon2id_hash(password.as_bytes()) {
-                    Ok(h) => h,
-                    Err(e) => return fail(1, e),
-                };
-                let spec = UserConfig {
-                    username: username.clone(),
-                    password: None,
-                    password_hash: Some(hash),
-                };
-                let result = serde_json::to_string(&spec)
-                    .map_err(|e| e.to_string())
-                    .and_then(|s| shared.put_user(&username, &s).map_err(|e| e.to_string()));
-                finish(result, || println!("user {username} saved"))
+                match save_user(shared, &username, &password) {
+                    Ok(()) => {
+                        println!("user {username} saved");
+                        ExitCode::SUCCESS
+                    }
+                    Err(code) => code,
+                }
             })
         }
         UserCommand::List { config } => with_shared(&config, |_, shared| {
@@ -404,8 +483,50 @@ pub fn user(cmd: UserCommand) -> ExitCode {
             }
             ExitCode::SUCCESS
         }),
-        UserCommand::Remove { config, username } => with_shared(&config, |_, shared| {
-            removal(shared.remove_user(&username), "user", &username)
+        UserCommand::Remove { config, username } => with_shared(&config, |cfg, shared| {
+            let removed = shared.remove_user(&username);
+            removal(cfg, shared, removed, Owner::User(&username), "user")
         }),
+        UserCommand::SetPassword { config, username } => {
+            let password = match secret_from("password", None, true) {
+                Ok(Some(p)) => p,
+                Ok(None) => return fail(2, "give the new password on standard input"),
+                Err(e) => return fail(2, e),
+            };
+            with_shared(&config, |cfg, shared| {
+                match shared.users() {
+                    Ok(users) if users.iter().any(|(name, _)| *name == username) => {}
+                    Ok(_) => return fail(2, format_args!("no user {username:?} in the store")),
+                    Err(e) => return fail(1, e),
+                }
+                if let Err(code) = save_user(shared, &username, &password) {
+                    return code;
+                }
+                println!("password of user {username} changed");
+                let tokens = format!("refresh tokens (with their grants) of user {username}");
+                match revoke_twice(
+                    cfg,
+                    shared,
+                    Owner::User(&username),
+                    OwnedTokens::RefreshGrants,
+                    &tokens,
+                ) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(code) => code,
+                }
+            })
+        }
     }
+}
+
+/// Stores `username` with the argon2id hash of `password` (replacing any spec).
+fn save_user(shared: &dyn SharedStore, username: &str, password: &str) -> Result<(), ExitCode> {
+    let hash = argon2id_hash(password.as_bytes()).map_err(|e| fail(1, e))?;
+    let spec = UserConfig {
+        username: username.to_owned(),
+        password: None,
+        password_hash: Some(hash),
+    };
+    let spec = serde_json::to_string(&spec).map_err(|e| fail(1, e))?;
+    shared.put_user(username, &spec).map_err(|e| fail(1, e))
 }

@@ -472,6 +472,14 @@ mod tests {
         ) -> Result<Vec<tessera_storage::store::Revocation>, StoreError> {
             Ok(Vec::new())
         }
+        fn revoke_owned(
+            &self,
+            _owner: tessera_storage::store::Owner<'_>,
+            _which: tessera_storage::store::OwnedTokens,
+            _now: u32,
+        ) -> Result<u64, StoreError> {
+            Ok(0)
+        }
         fn clients(&self) -> Result<Vec<(String, String)>, StoreError> {
             Ok(Vec::new())
         }

@@ -292,6 +292,15 @@ fn valid_on(node: &Server, token: &str) -> Result<(), String> {
     }
 }
 
+/// Ok when `r` is a 200.
+fn answered_200(r: &Response) -> Result<(), String> {
+    if r.status == 200 {
+        Ok(())
+    } else {
+        Err(r.summary())
+    }
+}
+
 /// Ok when tokeninfo on `node` answers 400 `invalid_token` for `token`.
 fn invalid_on(node: &Server, token: &str) -> Result<(), String> {
     let r = node.tokeninfo(token);
@@ -795,14 +804,7 @@ fn client_added_with_the_cli_works_on_both_nodes_without_restart() {
             added_at,
             PROPAGATION_LIMIT,
             &format!("{which} issues tokens to the client added with the CLI"),
-            || {
-                let r = node.client_credentials(&added, None);
-                if r.status == 200 {
-                    Ok(())
-                } else {
-                    Err(r.summary())
-                }
-            },
+            || answered_200(&node.client_credentials(&added, None)),
         );
         eprintln!("client add reached {which} after {} ms", took.as_millis());
         let issued = node.issue_cc(&added, None);
@@ -913,14 +915,7 @@ fn client_secrets_never_need_the_command_line_generated_or_read_from_stdin() {
             Instant::now(),
             PROPAGATION_LIMIT,
             &format!("{} gets tokens", client.id),
-            || {
-                let r = node.client_credentials(client, None);
-                if r.status == 200 {
-                    Ok(())
-                } else {
-                    Err(r.summary())
-                }
-            },
+            || answered_200(&node.client_credentials(client, None)),
         );
     };
 
@@ -981,14 +976,7 @@ fn client_secrets_never_need_the_command_line_generated_or_read_from_stdin() {
         Instant::now(),
         PASSWORD_POLL_LIMIT,
         "dora logs in with the password read from stdin",
-        || {
-            let r = node.password(&pw_client, ("dora", "dora-stdin-pw"), None);
-            if r.status == 200 {
-                Ok(())
-            } else {
-                Err(r.summary())
-            }
-        },
+        || answered_200(&node.password(&pw_client, ("dora", "dora-stdin-pw"), None)),
     );
     let out = run_cli(
         &["user", "add", "--config", config, "--username", "erin"],
@@ -1027,14 +1015,7 @@ fn user_added_with_the_cli_can_use_the_password_grant_on_both_nodes_without_rest
             added_at,
             PASSWORD_POLL_LIMIT,
             &format!("{which} accepts the password of the user added with the CLI"),
-            || {
-                let r = node.password(&client, dave, None);
-                if r.status == 200 {
-                    Ok(())
-                } else {
-                    Err(r.summary())
-                }
-            },
+            || answered_200(&node.password(&client, dave, None)),
         );
         eprintln!("user add reached {which} after {} ms", took.as_millis());
     }
@@ -1078,6 +1059,292 @@ fn user_added_with_the_cli_can_use_the_password_grant_on_both_nodes_without_rest
             },
         );
     }
+}
+
+/// Ok when a refresh with `refresh_token` on `node` answers 400 `invalid_grant`. Never
+/// polled: a refresh that succeeded would rotate the token.
+fn refresh_refused_on(node: &Server, client: &Client, refresh_token: &str) -> Result<(), String> {
+    let r = node.refresh(client, refresh_token, None);
+    if r.status == 400 {
+        assert_token_error(&r, 400, "invalid_grant");
+        Ok(())
+    } else {
+        Err(r.summary())
+    }
+}
+
+/// Waits until both nodes refuse every token in `access` (tokeninfo) within
+/// `PROPAGATION_LIMIT` of `since`, then checks each of `refresh` is `invalid_grant` on both.
+fn refused_on_both(
+    nodes: [(&Server, &str); 2],
+    since: Instant,
+    what: &str,
+    access: &[&str],
+    client: &Client,
+    refresh: &[&str],
+) {
+    for (node, which) in nodes {
+        for (i, token) in access.iter().enumerate() {
+            eventually(
+                since,
+                PROPAGATION_LIMIT,
+                &format!("{which} refuses access token {i} of {what}"),
+                || invalid_on(node, token),
+            );
+        }
+        for (i, token) in refresh.iter().enumerate() {
+            refresh_refused_on(node, client, token).unwrap_or_else(|e| {
+                panic!("{which} still refreshes with refresh token {i} of {what}: {e}")
+            });
+        }
+    }
+}
+
+/// Waits until `node` accepts `token`, which another node may have issued.
+fn held_by(node: &Server, token: &str, which: &str) {
+    eventually(
+        Instant::now(),
+        FLUSH_LIMIT,
+        &format!("{which} holds the token"),
+        || valid_on(node, token),
+    );
+}
+
+/// Waits until both nodes accept every token of `tokens` (each issued on one of them).
+fn held_by_both(nodes: [(&Server, &str); 2], tokens: &[&String]) {
+    for token in tokens {
+        for (node, which) in nodes {
+            held_by(node, token, which);
+        }
+    }
+}
+
+/// `tessera user add --password-stdin` for `user`; waits until both nodes accept it.
+fn add_user_on_both(config: &str, nodes: [(&Server, &str); 2], user: (&str, &str)) {
+    cli_with_input(
+        &[
+            "user",
+            "add",
+            "--config",
+            config,
+            "--username",
+            user.0,
+            "--password-stdin",
+        ],
+        format!("{}\n", user.1).as_bytes(),
+    );
+    let added_at = Instant::now();
+    for (node, which) in nodes {
+        eventually(
+            added_at,
+            PASSWORD_POLL_LIMIT,
+            &format!("{which} accepts the password of {}", user.0),
+            || answered_200(&node.password(&confidential_client(), user, None)),
+        );
+    }
+}
+
+#[test]
+fn client_remove_revokes_every_token_of_the_client_on_both_nodes_and_re_adding_it_revives_none() {
+    let _cassandra = shared_cassandra();
+    let ks = Keyspace::new("rm_client");
+    let (node1, node2) = two_nodes(&cluster_config(&ks.name, "async").build());
+    let nodes = [(&node1, "node 1"), (&node2, "node 2")];
+    let config = path_str(&node1.config_path);
+    let client = Client::new(
+        "svc-gone",
+        Some("gone-secret-long-enough-1"),
+        AuthMethod::Basic,
+    );
+    let add = || {
+        cli_ok(&[
+            "client",
+            "add",
+            "--config",
+            config,
+            "--id",
+            "svc-gone",
+            "--secret",
+            "gone-secret-long-enough-1",
+            "--grant-types",
+            "client_credentials,password,refresh_token",
+            "--scopes",
+            "read",
+        ]);
+        let added_at = Instant::now();
+        for (node, which) in nodes {
+            eventually(
+                added_at,
+                PROPAGATION_LIMIT,
+                &format!("{which} issues tokens to svc-gone"),
+                || answered_200(&node.client_credentials(&client, None)),
+            );
+        }
+    };
+    add();
+
+    // Tokens issued on each node, each held in both nodes' memory (the other one read it
+    // through); and a token of another client.
+    let cc1 = node1.issue_cc(&client, None);
+    let pw2 = node2.issue_password(&client, ALICE, None);
+    let pw1 = node1.issue_password(&client, ALICE, None);
+    let other = node1.issue_cc(&confidential_client(), None);
+    held_by_both(
+        nodes,
+        &[&cc1.access_token, &pw2.access_token, &pw1.access_token],
+    );
+
+    let out = cli_ok(&["client", "remove", "--config", config, "--id", "svc-gone"]);
+    assert!(out.contains("client svc-gone removed"), "{out}");
+    // These five and the two the polls of `add` were issued.
+    assert!(out.contains("revoked 7 tokens of client svc-gone"), "{out}");
+    let access = [
+        cc1.access_token.as_str(),
+        pw2.access_token.as_str(),
+        pw1.access_token.as_str(),
+    ];
+    for (node, which) in nodes {
+        for token in access {
+            invalid_on(node, token)
+                .unwrap_or_else(|e| panic!("{which} accepts a removed client's token: {e}"));
+        }
+    }
+
+    // The same id again: its old tokens stay dead, in memory and in the store.
+    add();
+    let refresh = [pw2.refresh_token(), pw1.refresh_token()];
+    refused_on_both(
+        nodes,
+        Instant::now(),
+        "the re-added client",
+        &access,
+        &client,
+        &refresh,
+    );
+    for (node, which) in nodes {
+        inactive_on(node, &confidential_client(), &pw1.access_token)
+            .unwrap_or_else(|e| panic!("{which} introspects an old token as active: {e}"));
+        assert_valid_on(node, &other.access_token, which);
+        // New tokens of the re-added client work.
+        let fresh = node.issue_cc(&client, None);
+        assert_valid_on(node, &fresh.access_token, which);
+    }
+}
+
+#[test]
+fn user_remove_revokes_every_token_of_the_user_on_both_nodes_and_leaves_other_users() {
+    let _cassandra = shared_cassandra();
+    let ks = Keyspace::new("rm_user");
+    let (node1, node2) = two_nodes(&cluster_config(&ks.name, "async").build());
+    let nodes = [(&node1, "node 1"), (&node2, "node 2")];
+    let config = path_str(&node1.config_path);
+    let client = confidential_client();
+    let (gil, hal) = (("gil", "gil-pw-1"), ("hal", "hal-pw-1"));
+    add_user_on_both(config, nodes, gil);
+    add_user_on_both(config, nodes, hal);
+
+    let gil1 = node1.issue_password(&client, gil, None);
+    let gil2 = node2.issue_password(&other_client(), gil, None);
+    let hal1 = node1.issue_password(&client, hal, None);
+    held_by_both(
+        nodes,
+        &[&gil1.access_token, &gil2.access_token, &hal1.access_token],
+    );
+
+    let out = cli_ok(&["user", "remove", "--config", config, "--username", "gil"]);
+    assert!(out.contains("user gil removed"), "{out}");
+    // These two grants and the two the polls of `add_user_on_both` were issued, two tokens
+    // each.
+    assert!(out.contains("revoked 8 tokens of user gil"), "{out}");
+    let removed_at = Instant::now();
+    refused_on_both(
+        nodes,
+        removed_at,
+        "gil (client svc-a)",
+        &[&gil1.access_token, &gil2.access_token],
+        &client,
+        &[gil1.refresh_token()],
+    );
+    for (node, which) in nodes {
+        refresh_refused_on(node, &other_client(), gil2.refresh_token())
+            .unwrap_or_else(|e| panic!("{which} refreshes gil's token of svc-b: {e}"));
+        assert_valid_on(node, &hal1.access_token, which);
+    }
+    // Hal keeps his grant: a refresh works (rotating it) on either node.
+    let hal_refreshed = node2.issue_refresh(&client, hal1.refresh_token(), None);
+    held_by(&node1, &hal_refreshed.access_token, "node 1");
+}
+
+#[test]
+fn user_set_password_revokes_the_users_refresh_grants_on_both_nodes_and_only_the_new_password_works(
+) {
+    let _cassandra = shared_cassandra();
+    let ks = Keyspace::new("set_pw");
+    let (node1, node2) = two_nodes(&cluster_config(&ks.name, "async").build());
+    let nodes = [(&node1, "node 1"), (&node2, "node 2")];
+    let config = path_str(&node1.config_path);
+    let client = confidential_client();
+    let (old, new) = (("ivy", "ivy-old-pw"), ("ivy", "ivy-new-pw"));
+    add_user_on_both(config, nodes, old);
+
+    let ivy1 = node1.issue_password(&client, old, None);
+    let ivy2 = node2.issue_password(&client, old, None);
+    let service = node2.issue_cc(&client, None);
+    held_by_both(
+        nodes,
+        &[
+            &ivy1.access_token,
+            &ivy2.access_token,
+            &service.access_token,
+        ],
+    );
+
+    let (out, _) = cli_with_input(
+        &[
+            "user",
+            "set-password",
+            "--config",
+            config,
+            "--username",
+            "ivy",
+        ],
+        b"ivy-new-pw\n",
+    );
+    assert!(out.contains("password of user ivy changed"), "{out}");
+    // These two and the two of the polls of `add_user_on_both`.
+    assert!(out.contains("revoked 4 refresh tokens"), "{out}");
+    refused_on_both(
+        nodes,
+        Instant::now(),
+        "ivy's grants",
+        &[&ivy1.access_token, &ivy2.access_token],
+        &client,
+        &[ivy1.refresh_token(), ivy2.refresh_token()],
+    );
+    for (node, which) in nodes {
+        assert_valid_on(node, &service.access_token, which);
+        assert_token_error(&node.password(&client, old, None), 400, "invalid_grant");
+        let fresh = node.issue_password(&client, new, None);
+        assert_valid_on(node, &fresh.access_token, which);
+    }
+
+    let out = run_cli(
+        &[
+            "user",
+            "set-password",
+            "--config",
+            config,
+            "--username",
+            "nobody",
+        ],
+        Some(b"whatever-pw\n"),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "no such user: {}",
+        describe(&out)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1488,14 +1755,7 @@ fn cassandra_outage_async_issuance_continues_and_nothing_accepted_is_lost() {
         Instant::now(),
         Duration::from_secs(30),
         "the sync node issues again",
-        || {
-            let r = sync_node.client_credentials(&client, None);
-            if r.status == 200 {
-                Ok(())
-            } else {
-                Err(r.summary())
-            }
-        },
+        || answered_200(&sync_node.client_credentials(&client, None)),
     );
 
     // A node that was not there during the outage finds everything in Cassandra.

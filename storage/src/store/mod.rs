@@ -239,6 +239,36 @@ pub struct Revocation {
     pub revoked: Revoked,
 }
 
+/// Whose tokens [`SharedStore::revoke_owned`] revokes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner<'a> {
+    /// Every token issued to this client id.
+    Client(&'a str),
+    /// Every token issued on behalf of this resource owner (password grant and its
+    /// refreshes), whichever client holds it.
+    User(&'a str),
+}
+
+impl Owner<'_> {
+    pub fn owns(&self, token: &TokenView<'_>) -> bool {
+        match *self {
+            Owner::Client(id) => token.client == id,
+            Owner::User(name) => token.user == Some(name),
+        }
+    }
+}
+
+/// Which of an owner's tokens [`SharedStore::revoke_owned`] revokes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnedTokens {
+    /// Every access and refresh token, and the grant of each refresh token.
+    All,
+    /// Every refresh token with its grant, so the access tokens issued under that grant
+    /// go too (a password change: RFC 6819 §5.2.2.3); access tokens outside such a grant
+    /// stay until they expire.
+    RefreshGrants,
+}
+
 /// The answer to a read-through lookup.
 pub type Lookup = futures_channel::oneshot::Receiver<Result<Option<StoredToken>, StoreError>>;
 
@@ -269,6 +299,22 @@ pub trait SharedStore: Send + Sync + fmt::Debug {
 
     /// Revocations logged after `since_ms` (Unix milliseconds), oldest first.
     fn revocations_since(&self, since_ms: u64) -> Result<Vec<Revocation>, StoreError>;
+
+    /// Revokes the live tokens of `owner` (`which` of them) for every node: deletes them
+    /// from the store (a refresh token with its whole grant) and logs each revocation, so
+    /// running nodes drop them from memory within `revocation_propagation_ms`. Returns how
+    /// many tokens matched (refresh tokens only, for [`OwnedTokens::RefreshGrants`]).
+    ///
+    /// A full scan of the token tables: for rare administrative changes (a client or user
+    /// removed, a password changed), not for the request path. A token written after the
+    /// scan passed its place is not seen; run it again once every node has stopped issuing
+    /// to the owner.
+    fn revoke_owned(
+        &self,
+        owner: Owner<'_>,
+        which: OwnedTokens,
+        now: u32,
+    ) -> Result<u64, StoreError>;
 
     fn clients(&self) -> Result<Vec<(String, String)>, StoreError>;
     fn put_client(&self, id: &str, spec: &str) -> Result<(), StoreError>;

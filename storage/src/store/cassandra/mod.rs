@@ -41,14 +41,17 @@
 //! - `revocations`: the revocation log;
 //! - `single_use`: the lightweight-transaction claim of a used refresh token and the reuse
 //!   check (`used_tokens`);
-//! - `records`: the clients and users kept in the store.
+//! - `records`: the clients and users kept in the store;
+//! - `owners`: revoking every token of a client or user (a scan, then the write path).
 //!
 //! This file touches no table itself. The others use its helpers (errors, clocks, the
 //! runtime) and, among themselves, only in one direction: `options` and `statements` are
 //! leaves, `writes` uses `reads` (a grant's keys) and `revocations` (the log entry's
-//! encoding), and nothing uses `writes`.
+//! encoding), `owners` uses `reads` (the scan) and `writes` (the deletes), and nothing
+//! uses `owners`.
 
 mod options;
+mod owners;
 mod reads;
 mod records;
 mod revocations;
@@ -62,8 +65,8 @@ pub use options::{CassandraOptions, Level, TlsOptions};
 pub use schema::{schema_statements, valid_keyspace, SCHEMA};
 
 use super::{
-    Claim, Lookup, Mutation, Revocation, SharedStore, Store, StoreError, StoredToken, TokenView,
-    Used,
+    Claim, Lookup, Mutation, OwnedTokens, Owner, Revocation, SharedStore, Store, StoreError,
+    StoredToken, TokenView, Used,
 };
 use crate::key::TokenKey;
 use crate::record::GrantId;
@@ -276,6 +279,15 @@ impl SharedStore for CassandraStore {
 
     fn revocations_since(&self, since_ms: u64) -> Result<Vec<Revocation>, StoreError> {
         self.run(move |inner| Box::pin(async move { inner.revocations_since(since_ms).await }))
+    }
+
+    fn revoke_owned(
+        &self,
+        owner: Owner<'_>,
+        which: OwnedTokens,
+        now: u32,
+    ) -> Result<u64, StoreError> {
+        self.revoke_tokens_of(owner, which, now)
     }
 
     fn clients(&self) -> Result<Vec<(String, String)>, StoreError> {

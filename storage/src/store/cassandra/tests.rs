@@ -6,7 +6,8 @@
 use super::*;
 use crate::conformance;
 use crate::record::TokenKind;
-use crate::store::Revoked;
+use crate::store::{OwnedTokens, Owner, Revoked};
+use std::sync::Arc;
 use std::time::Duration;
 
 fn options(keyspace: &str) -> CassandraOptions {
@@ -380,4 +381,169 @@ fn removals_are_never_written_at_any() {
     }
     assert_eq!(store.inner.removal_consistency, Consistency::One);
     drop_keyspace("levels");
+}
+
+/// Tokens of clients `svc-a` and `svc-b` and users `alice` and `bob`, issued now:
+/// - `a-cc`, `b-cc`: client_credentials access tokens of `svc-a` and `svc-b`;
+/// - `alice-r` + `alice-a` (grant 10) and `bob-r` + `bob-a` (grant 20): password grants
+///   through `svc-a`, a refresh token and an access token each;
+/// - `alice-lone`: an access token of `alice` issued without a refresh token (no grant).
+fn owned_tokens(store: &CassandraStore) -> u32 {
+    let now = real_now_secs();
+    let token = |kind, grant, client: &str, user: Option<&str>| StoredToken {
+        client: Arc::from(client),
+        user: user.map(Arc::from),
+        issued_at: now,
+        expires_at: now + 600,
+        ..conformance::token(kind, grant, 600)
+    };
+    let puts = [
+        ("a-cc", token(TokenKind::Access, 0, "svc-a", None)),
+        ("b-cc", token(TokenKind::Access, 0, "svc-b", None)),
+        (
+            "alice-r",
+            token(TokenKind::Refresh, 10, "svc-a", Some("alice")),
+        ),
+        (
+            "alice-a",
+            token(TokenKind::Access, 10, "svc-a", Some("alice")),
+        ),
+        (
+            "alice-lone",
+            token(TokenKind::Access, 0, "svc-a", Some("alice")),
+        ),
+        ("bob-r", token(TokenKind::Refresh, 20, "svc-a", Some("bob"))),
+        ("bob-a", token(TokenKind::Access, 20, "svc-a", Some("bob"))),
+    ];
+    let batch: Vec<Mutation> = puts
+        .into_iter()
+        .map(|(name, token)| Mutation::Put {
+            key: conformance::key(name),
+            token,
+        })
+        .collect();
+    store.apply(&batch, false).expect("issue");
+    now
+}
+
+/// The names of `owned_tokens` still live in `store`.
+fn live_names(store: &CassandraStore, now: u32) -> Vec<&'static str> {
+    [
+        "a-cc",
+        "b-cc",
+        "alice-r",
+        "alice-a",
+        "alice-lone",
+        "bob-r",
+        "bob-a",
+    ]
+    .into_iter()
+    .filter(|name| {
+        store
+            .get(&conformance::key(name), now)
+            .expect("get")
+            .is_some()
+    })
+    .collect()
+}
+
+#[test]
+fn revoking_a_clients_tokens_deletes_exactly_them_with_their_grants_and_logs_each() {
+    let mut n = 0;
+    let store = fresh("ownclient", &mut n);
+    let now = owned_tokens(&store);
+    let since = now_ms().saturating_sub(1);
+
+    let revoked = store
+        .revoke_owned(Owner::Client("svc-b"), OwnedTokens::All, now)
+        .expect("revoke svc-b");
+    assert_eq!(revoked, 1);
+    assert_eq!(
+        live_names(&store, now),
+        ["a-cc", "alice-r", "alice-a", "alice-lone", "bob-r", "bob-a"]
+    );
+
+    let revoked = store
+        .revoke_owned(Owner::Client("svc-a"), OwnedTokens::All, now)
+        .expect("revoke svc-a");
+    assert_eq!(revoked, 6);
+    assert!(live_names(&store, now).is_empty());
+    for grant in [GrantId(10), GrantId(20)] {
+        assert!(
+            store.grant_keys_now(grant).is_empty(),
+            "{grant:?} keeps links"
+        );
+    }
+    let log = logged_since(&store, since);
+    for name in ["a-cc", "b-cc", "alice-r", "alice-a", "alice-lone", "bob-r"] {
+        assert!(
+            log.contains(&Revoked::Token(conformance::key(name))),
+            "{name} not logged: {log:?}"
+        );
+    }
+    assert!(log.contains(&Revoked::Grant(GrantId(10))), "{log:?}");
+    assert!(log.contains(&Revoked::Grant(GrantId(20))), "{log:?}");
+    drop_keyspace("ownclient");
+}
+
+#[test]
+fn revoking_a_users_tokens_leaves_other_users_and_client_tokens_and_refresh_only_keeps_grantless_access_tokens(
+) {
+    let mut n = 0;
+    let store = fresh("ownuser", &mut n);
+    let now = owned_tokens(&store);
+    let since = now_ms().saturating_sub(1);
+
+    let revoked = store
+        .revoke_owned(Owner::User("bob"), OwnedTokens::All, now)
+        .expect("revoke bob");
+    assert_eq!(revoked, 2);
+    assert_eq!(
+        live_names(&store, now),
+        ["a-cc", "b-cc", "alice-r", "alice-a", "alice-lone"]
+    );
+    assert!(store.grant_keys_now(GrantId(20)).is_empty());
+
+    // A password change: alice's refresh tokens and their grants' access tokens go; the
+    // access token issued without a refresh token stays until it expires.
+    let revoked = store
+        .revoke_owned(Owner::User("alice"), OwnedTokens::RefreshGrants, now)
+        .expect("revoke alice's grants");
+    assert_eq!(revoked, 1);
+    assert_eq!(live_names(&store, now), ["a-cc", "b-cc", "alice-lone"]);
+    assert!(store.grant_keys_now(GrantId(10)).is_empty());
+
+    let log = logged_since(&store, since);
+    assert!(log.contains(&Revoked::Grant(GrantId(10))), "{log:?}");
+    assert!(log.contains(&Revoked::Grant(GrantId(20))), "{log:?}");
+    assert!(log.contains(&Revoked::Token(conformance::key("bob-a"))));
+    assert!(!log.contains(&Revoked::Token(conformance::key("alice-lone"))));
+    drop_keyspace("ownuser");
+}
+
+/// What the revocation log holds after `since_ms`.
+fn logged_since(store: &CassandraStore, since_ms: u64) -> Vec<Revoked> {
+    store
+        .revocations_since(since_ms)
+        .expect("poll")
+        .into_iter()
+        .map(|r| r.revoked)
+        .collect()
+}
+
+impl CassandraStore {
+    /// The keys linked to `grant` in `grants`, whatever their tokens' state.
+    fn grant_keys_now(&self, grant: GrantId) -> Vec<TokenKey> {
+        self.run(move |inner| {
+            Box::pin(async move {
+                Ok(inner
+                    .grant_keys(grant)
+                    .await?
+                    .into_iter()
+                    .map(|l| l.key)
+                    .collect())
+            })
+        })
+        .expect("grant links")
+    }
 }
