@@ -42,6 +42,9 @@ impl CassandraStore {
             }
             let issued_at = token.issued_at;
             match (token.kind, which) {
+                // Used refresh tokens live in `used_tokens`, never in the token tables; and
+                // there is nothing to revoke in one.
+                (TokenKind::Used, _) => {}
                 (TokenKind::Access, OwnedTokens::RefreshGrants) => {}
                 (TokenKind::Access, OwnedTokens::All) => {
                     matched += 1;
