@@ -333,6 +333,32 @@ pub async fn lookup(
     Ok(record.is_live(now).then_some(record))
 }
 
+/// The grant of `key` if the shared store remembers it as a used single-use token (a
+/// refresh token presented again: a replay). Admitted like a lookup — per node and per
+/// source address — since every made-up refresh token asks it; `Unavailable` when the
+/// store cannot tell. Without a shared store, the table's used markers are the whole truth.
+pub async fn used(
+    tokens: Tokens<'_>,
+    peer: IpAddr,
+    key: &TokenKey,
+) -> Result<Option<GrantId>, Unavailable> {
+    let Some((shared, rt)) = tokens.shared else {
+        return Ok(None);
+    };
+    let Some(_slot) = rt.admit(peer) else {
+        debug!("read-through limit reached; answering 503");
+        return Err(Unavailable);
+    };
+    match shared.used(*key).await {
+        Ok(Ok(grant)) => Ok(grant),
+        Ok(Err(e)) => {
+            debug!(error = %e, "reuse check failed; answering 503");
+            Err(Unavailable)
+        }
+        Err(_) => Err(Unavailable),
+    }
+}
+
 /// One read-through in flight; frees its slots (node and address) when dropped, also when
 /// the request's task is dropped mid-await.
 struct Slot<'a> {
@@ -615,6 +641,39 @@ mod tests {
         assert_eq!(rt.in_flight.load(Ordering::Relaxed), 0);
         let held: usize = rt.by_address.iter().map(|s| s.lock().len()).sum();
         assert_eq!(held, 0, "per-address counters are dropped at zero");
+    }
+
+    #[test]
+    fn the_reuse_check_is_admitted_like_a_lookup_and_cannot_tell_is_unavailable() {
+        let table = TokenTable::new(4, 0);
+        let syms = Symbols::default();
+        let clients = Clients::new(Vec::new());
+        let key = TokenKey::of(b"refresh");
+        let alone = Tokens {
+            table: &table,
+            shared: None,
+            syms: &syms,
+        };
+        assert_eq!(block_on(used(alone, PEER, &key)), Ok(None));
+        let rt = ReadThrough::new(0, 1_000, 4, 1);
+        let store = Scripted::default();
+        let tokens = Tokens {
+            table: &table,
+            shared: Some((&store, &rt)),
+            syms: &syms,
+        };
+        // The scripted store drops every reuse check: the store cannot tell.
+        assert_eq!(block_on(used(tokens, PEER, &key)), Err(Unavailable));
+        block_on(async {
+            store.answers.lock().push(None);
+            let other_key = TokenKey::of(b"x");
+            let mut stuck = Box::pin(lookup(tokens, &clients, PEER, &other_key, 1));
+            assert!(futures_poll_once(stuck.as_mut()).await.is_none());
+            // This address's only slot is taken: no store round trip for it.
+            assert_eq!(used(tokens, PEER, &key).await, Err(Unavailable));
+            drop(stuck);
+        });
+        assert_eq!(rt.in_flight.load(Ordering::Relaxed), 0);
     }
 
     /// Polls `f` once: its output if ready, `None` if it is pending.

@@ -99,12 +99,10 @@ async fn refresh(ctx: Ctx<'_>, client: &Client, params: &Params<'_>) -> Result<I
         return reuse(ctx, client, grant).await;
     }
     let shared = app.shared_store();
-    if let (None, Some(shared)) = (found, shared) {
+    if found.is_none() {
         // Gone here: if the store remembers its use, this is a replay (RFC 9700 §4.14.2).
-        match shared.used(key).await {
-            Ok(Ok(Some(grant))) => return reuse(ctx, client, grant).await,
-            Ok(Ok(None)) => {}
-            Ok(Err(_)) | Err(_) => return Err(Unavailable.into()),
+        if let Some(grant) = read_through::used(app.tokens(), ctx.peer, &key).await? {
+            return reuse(ctx, client, grant).await;
         }
     }
     // Reserve the store's queue room before anything is used up.
