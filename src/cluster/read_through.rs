@@ -528,6 +528,34 @@ mod tests {
 
     const PEER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
+    /// The node side of a read-through test: an empty table, interners, no clients.
+    #[derive(Debug)]
+    struct Fixture {
+        table: TokenTable,
+        syms: Symbols,
+        clients: Clients,
+    }
+
+    impl Default for Fixture {
+        fn default() -> Self {
+            Fixture {
+                table: TokenTable::new(4, 0),
+                syms: Symbols::default(),
+                clients: Clients::new(Vec::new()),
+            }
+        }
+    }
+
+    impl Fixture {
+        fn tokens<'a>(&'a self, store: &'a Scripted, rt: &'a ReadThrough) -> Tokens<'a> {
+            Tokens {
+                table: &self.table,
+                shared: Some((store, rt)),
+                syms: &self.syms,
+            }
+        }
+    }
+
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
         monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
             .build()
@@ -544,54 +572,40 @@ mod tests {
 
     #[test]
     fn a_store_that_cannot_answer_is_unavailable_never_unknown() {
-        let table = TokenTable::new(4, 0);
-        let syms = Symbols::default();
-        let clients = Clients::new(Vec::new());
         let rt = ReadThrough::new(60_000, 1_000, 8, 8);
-        let store = Scripted::default();
+        let (f, store) = (Fixture::default(), Scripted::default());
+        let (tokens, clients) = (f.tokens(&store, &rt), &f.clients);
         // An error, then a dropped answer: both "cannot tell".
         store.answers.lock().push(Some(Err(io_error())));
-        let tokens = Tokens {
-            table: &table,
-            shared: Some((&store, &rt)),
-            syms: &syms,
-        };
         let key = TokenKey::of(b"issued-elsewhere");
         assert_eq!(
-            block_on(lookup(tokens, &clients, PEER, &key, 1)),
+            block_on(lookup(tokens, clients, PEER, &key, 1)),
             Err(Unavailable)
         );
         assert_eq!(
-            block_on(lookup(tokens, &clients, PEER, &key, 1)),
+            block_on(lookup(tokens, clients, PEER, &key, 1)),
             Err(Unavailable)
         );
         // Neither was remembered as unknown: the next answer is asked for again.
         store.answers.lock().push(Some(Ok(None)));
-        assert_eq!(block_on(lookup(tokens, &clients, PEER, &key, 1)), Ok(None));
+        assert_eq!(block_on(lookup(tokens, clients, PEER, &key, 1)), Ok(None));
         assert!(rt.known_unknown(&key, crate::clock::now_millis()));
         assert_eq!(rt.in_flight.load(Ordering::Relaxed), 0, "every slot freed");
     }
 
     #[test]
     fn read_through_limit_reached_is_unavailable_and_slots_are_freed() {
-        let table = TokenTable::new(4, 0);
-        let syms = Symbols::default();
-        let clients = Clients::new(Vec::new());
         let rt = ReadThrough::new(0, 1_000, 1, 1);
-        let store = Scripted::default();
-        let tokens = Tokens {
-            table: &table,
-            shared: Some((&store, &rt)),
-            syms: &syms,
-        };
+        let (f, store) = (Fixture::default(), Scripted::default());
+        let (tokens, clients) = (f.tokens(&store, &rt), &f.clients);
         block_on(async {
             // One lookup hangs in the store and holds the only slot.
             store.answers.lock().push(None);
             let stuck_key = TokenKey::of(b"slow");
-            let mut stuck = Box::pin(lookup(tokens, &clients, PEER, &stuck_key, 1));
+            let mut stuck = Box::pin(lookup(tokens, clients, PEER, &stuck_key, 1));
             let polled = futures_poll_once(stuck.as_mut()).await;
             assert!(polled.is_none(), "the first lookup waits for the store");
-            let other = lookup(tokens, &clients, PEER, &TokenKey::of(b"other"), 1).await;
+            let other = lookup(tokens, clients, PEER, &TokenKey::of(b"other"), 1).await;
             assert_eq!(other, Err(Unavailable), "no slot left: 503, not unknown");
             // Dropping the waiting request (its connection went away) frees the slot.
             drop(stuck);
@@ -599,41 +613,34 @@ mod tests {
         assert_eq!(rt.in_flight.load(Ordering::Relaxed), 0);
         store.answers.lock().push(Some(Ok(None)));
         assert_eq!(
-            block_on(lookup(tokens, &clients, PEER, &TokenKey::of(b"other"), 1)),
+            block_on(lookup(tokens, clients, PEER, &TokenKey::of(b"other"), 1)),
             Ok(None)
         );
     }
 
     #[test]
     fn one_address_cannot_use_up_the_read_through_budget_of_the_others() {
-        let table = TokenTable::new(4, 0);
-        let syms = Symbols::default();
-        let clients = Clients::new(Vec::new());
         // Room for 4 lookups on the node, 1 per address.
         let rt = ReadThrough::new(0, 1_000, 4, 1);
-        let store = Scripted::default();
-        let tokens = Tokens {
-            table: &table,
-            shared: Some((&store, &rt)),
-            syms: &syms,
-        };
+        let (f, store) = (Fixture::default(), Scripted::default());
+        let (tokens, clients) = (f.tokens(&store, &rt), &f.clients);
         let flooder = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
         let other = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
         block_on(async {
             store.answers.lock().push(None);
             let k1 = TokenKey::of(b"made-up-1");
-            let mut first = Box::pin(lookup(tokens, &clients, flooder, &k1, 1));
+            let mut first = Box::pin(lookup(tokens, clients, flooder, &k1, 1));
             assert!(futures_poll_once(first.as_mut()).await.is_none());
             // The flooder's second lookup, on another connection, gets no slot ...
             let k2 = TokenKey::of(b"made-up-2");
             assert_eq!(
-                lookup(tokens, &clients, flooder, &k2, 1).await,
+                lookup(tokens, clients, flooder, &k2, 1).await,
                 Err(Unavailable)
             );
             // ... while everyone else still reads through.
             store.answers.lock().push(Some(Ok(None)));
             assert_eq!(
-                lookup(tokens, &clients, other, &TokenKey::of(b"real"), 1).await,
+                lookup(tokens, clients, other, &TokenKey::of(b"real"), 1).await,
                 Ok(None)
             );
             drop(first);
@@ -645,29 +652,21 @@ mod tests {
 
     #[test]
     fn the_reuse_check_is_admitted_like_a_lookup_and_cannot_tell_is_unavailable() {
-        let table = TokenTable::new(4, 0);
-        let syms = Symbols::default();
-        let clients = Clients::new(Vec::new());
         let key = TokenKey::of(b"refresh");
+        let rt = ReadThrough::new(0, 1_000, 4, 1);
+        let (f, store) = (Fixture::default(), Scripted::default());
         let alone = Tokens {
-            table: &table,
             shared: None,
-            syms: &syms,
+            ..f.tokens(&store, &rt)
         };
         assert_eq!(block_on(used(alone, PEER, &key)), Ok(None));
-        let rt = ReadThrough::new(0, 1_000, 4, 1);
-        let store = Scripted::default();
-        let tokens = Tokens {
-            table: &table,
-            shared: Some((&store, &rt)),
-            syms: &syms,
-        };
+        let (tokens, clients) = (f.tokens(&store, &rt), &f.clients);
         // The scripted store drops every reuse check: the store cannot tell.
         assert_eq!(block_on(used(tokens, PEER, &key)), Err(Unavailable));
         block_on(async {
             store.answers.lock().push(None);
             let other_key = TokenKey::of(b"x");
-            let mut stuck = Box::pin(lookup(tokens, &clients, PEER, &other_key, 1));
+            let mut stuck = Box::pin(lookup(tokens, clients, PEER, &other_key, 1));
             assert!(futures_poll_once(stuck.as_mut()).await.is_none());
             // This address's only slot is taken: no store round trip for it.
             assert_eq!(used(tokens, PEER, &key).await, Err(Unavailable));
@@ -689,16 +688,14 @@ mod tests {
 
     #[test]
     fn without_a_shared_store_a_miss_is_certainly_unknown() {
-        let table = TokenTable::new(4, 0);
-        let syms = Symbols::default();
+        let f = Fixture::default();
         let tokens = Tokens {
-            table: &table,
+            table: &f.table,
             shared: None,
-            syms: &syms,
+            syms: &f.syms,
         };
-        let clients = Clients::new(Vec::new());
         assert_eq!(
-            block_on(lookup(tokens, &clients, PEER, &TokenKey::of(b"x"), 1)),
+            block_on(lookup(tokens, &f.clients, PEER, &TokenKey::of(b"x"), 1)),
             Ok(None)
         );
     }
