@@ -416,8 +416,10 @@ fn client_spec(
             "client_credentials" => Ok(GrantType::ClientCredentials),
             "password" => Ok(GrantType::Password),
             "refresh_token" => Ok(GrantType::RefreshToken),
+            "authorization_code" => Ok(GrantType::AuthorizationCode),
+            "implicit" => Ok(GrantType::Implicit),
             other => Err(format!(
-                "--grant-types: {other:?} is not one of client_credentials, password, refresh_token"
+                "--grant-types: {other:?} is not one of client_credentials, password, refresh_token, authorization_code, implicit"
             )),
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -526,6 +528,7 @@ fn save_user(shared: &dyn SharedStore, username: &str, password: &str) -> Result
         username: username.to_owned(),
         password: None,
         password_hash: Some(hash),
+        claims: Default::default(),
     };
     let spec = serde_json::to_string(&spec).map_err(|e| fail(1, e))?;
     shared.put_user(username, &spec).map_err(|e| fail(1, e))

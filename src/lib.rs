@@ -16,11 +16,12 @@
 //! - [`http`]: the HTTP/1.1 connection loop, parser, limits and response encoder; knows
 //!   nothing of OAuth.
 //! - [`router`]: path and method → endpoint.
-//! - [`endpoints`]: one module per path (`token`, `revoke`, `tokeninfo`, `introspect`,
-//!   `health`, `metrics`): parse, do the I/O, call [`oauth`], commit, encode; converts OAuth
-//!   errors into responses.
+//! - [`endpoints`]: one module per path (`authorize`, `token`, `revoke`, `tokeninfo`,
+//!   `introspect`, `userinfo`, `logout`, `discovery`, `health`, `metrics`): parse, do the
+//!   I/O, call [`oauth`], commit, encode; converts OAuth errors into responses.
 //! - [`oauth`]: the decisions, without I/O: client authentication, grants (one module
 //!   each, over the [`oauth::tokens::TokenOps`] trait), scopes, secrets, minting tokens.
+//! - [`codes`]: this node's authorization codes, kept apart from the token table.
 //! - [`writes`]: the server's `TokenOps` — table changes queued for the write-behind.
 //! - [`cluster`]: read-through to a shared store, the revocation log and the clients and
 //!   users kept in the store — how several nodes sharing Cassandra act as one server.
@@ -37,6 +38,7 @@ pub mod admin;
 pub mod cli;
 pub mod clock;
 pub mod cluster;
+pub mod codes;
 pub mod config;
 pub mod endpoints;
 pub mod guard;

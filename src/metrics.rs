@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Statuses counted individually; anything else is counted as "other".
-const STATUSES: [u16; 15] = [
-    200, 400, 401, 404, 405, 408, 413, 414, 429, 431, 500, 501, 503, 100, 0,
+const STATUSES: [u16; 18] = [
+    200, 302, 303, 400, 401, 403, 404, 405, 408, 413, 414, 429, 431, 500, 501, 503, 100, 0,
 ];
 /// Latency bucket upper bounds, in microseconds.
 const BUCKETS_US: [u64; 14] = [
@@ -107,9 +107,9 @@ impl WorkerMetrics {
             .iter()
             .position(|&x| x == status)
             .unwrap_or(STATUSES.len() - 1);
-        self.requests[route as usize][s].inc();
+        self.requests[route.index()][s].inc();
         let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
-        self.latency[route as usize].observe(us);
+        self.latency[route.index()].observe(us);
     }
 
     pub fn issued(&self, client_index: usize, grant: GrantType) {
@@ -160,7 +160,7 @@ impl Metrics {
         s.push_str("# TYPE tessera_requests_total counter\n");
         for route in RouteLabel::ALL {
             for (si, status) in STATUSES.iter().enumerate() {
-                let n = sum(&|w| w.requests[route as usize][si].get());
+                let n = sum(&|w| w.requests[route.index()][si].get());
                 if n > 0 {
                     let status = if *status == 0 {
                         "other".to_owned()
@@ -179,13 +179,13 @@ impl Metrics {
         s.push_str("# HELP tessera_request_duration_seconds Time from a complete request to its response, by path.\n");
         s.push_str("# TYPE tessera_request_duration_seconds histogram\n");
         for route in RouteLabel::ALL {
-            let count = sum(&|w| w.latency[route as usize].count.get());
+            let count = sum(&|w| w.latency[route.index()].count.get());
             if count == 0 {
                 continue;
             }
             let mut cumulative = 0;
             for (bi, bound) in BUCKETS_US.iter().enumerate() {
-                cumulative += sum(&|w| w.latency[route as usize].buckets[bi].get());
+                cumulative += sum(&|w| w.latency[route.index()].buckets[bi].get());
                 let _ = writeln!(
                     s,
                     "tessera_request_duration_seconds_bucket{{path=\"{}\",le=\"{}\"}} {cumulative}",
@@ -198,7 +198,7 @@ impl Metrics {
                 "tessera_request_duration_seconds_bucket{{path=\"{}\",le=\"+Inf\"}} {count}",
                 route.path()
             );
-            let sum_us = sum(&|w| w.latency[route as usize].sum_us.get());
+            let sum_us = sum(&|w| w.latency[route.index()].sum_us.get());
             let _ = writeln!(
                 s,
                 "tessera_request_duration_seconds_sum{{path=\"{}\"}} {}",

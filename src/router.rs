@@ -5,16 +5,28 @@ use crate::http::Method;
 /// An endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
+    Authorize,
     Token,
     Revoke,
     TokenInfo,
     Introspect,
+    UserInfo,
+    Logout,
+    Jwks,
+    OpenIdConfiguration,
+    AuthorizationServer,
     Health,
     Metrics,
 }
 
 /// `(path, route, methods, Allow header)`.
 const ROUTES: &[(&str, Route, &[Method], &str)] = &[
+    (
+        "/api/oauth/authorize",
+        Route::Authorize,
+        &[Method::Get, Method::Post],
+        "GET, HEAD, POST",
+    ),
     ("/api/oauth/token", Route::Token, &[Method::Post], "POST"),
     ("/api/oauth/revoke", Route::Revoke, &[Method::Post], "POST"),
     (
@@ -28,6 +40,31 @@ const ROUTES: &[(&str, Route, &[Method], &str)] = &[
         Route::Introspect,
         &[Method::Post],
         "POST",
+    ),
+    (
+        "/api/oauth/userinfo",
+        Route::UserInfo,
+        &[Method::Get, Method::Post],
+        "GET, HEAD, POST",
+    ),
+    (
+        "/api/oauth/logout",
+        Route::Logout,
+        &[Method::Get, Method::Post],
+        "GET, HEAD, POST",
+    ),
+    ("/api/oauth/jwks", Route::Jwks, &[Method::Get], "GET, HEAD"),
+    (
+        "/.well-known/openid-configuration",
+        Route::OpenIdConfiguration,
+        &[Method::Get],
+        "GET, HEAD",
+    ),
+    (
+        "/.well-known/oauth-authorization-server",
+        Route::AuthorizationServer,
+        &[Method::Get],
+        "GET, HEAD",
     ),
     ("/health", Route::Health, &[Method::Get], "GET, HEAD"),
     ("/metrics", Route::Metrics, &[Method::Get], "GET, HEAD"),
@@ -62,35 +99,30 @@ pub fn route(method: Method, path: &str) -> Routing {
 /// The `path` label of request metrics: the routes, plus everything else.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RouteLabel {
-    Token,
-    Revoke,
-    TokenInfo,
-    Introspect,
-    Health,
-    Metrics,
+    Route(Route),
     Other,
 }
 
 impl RouteLabel {
-    pub const ALL: [RouteLabel; 7] = [
-        RouteLabel::Token,
-        RouteLabel::Revoke,
-        RouteLabel::TokenInfo,
-        RouteLabel::Introspect,
-        RouteLabel::Health,
-        RouteLabel::Metrics,
+    pub const ALL: [RouteLabel; 13] = [
+        RouteLabel::Route(Route::Authorize),
+        RouteLabel::Route(Route::Token),
+        RouteLabel::Route(Route::Revoke),
+        RouteLabel::Route(Route::TokenInfo),
+        RouteLabel::Route(Route::Introspect),
+        RouteLabel::Route(Route::UserInfo),
+        RouteLabel::Route(Route::Logout),
+        RouteLabel::Route(Route::Jwks),
+        RouteLabel::Route(Route::OpenIdConfiguration),
+        RouteLabel::Route(Route::AuthorizationServer),
+        RouteLabel::Route(Route::Health),
+        RouteLabel::Route(Route::Metrics),
         RouteLabel::Other,
     ];
 
     pub fn path(self) -> &'static str {
-        let route = match self {
-            RouteLabel::Token => Route::Token,
-            RouteLabel::Revoke => Route::Revoke,
-            RouteLabel::TokenInfo => Route::TokenInfo,
-            RouteLabel::Introspect => Route::Introspect,
-            RouteLabel::Health => Route::Health,
-            RouteLabel::Metrics => Route::Metrics,
-            RouteLabel::Other => return "other",
+        let RouteLabel::Route(route) = self else {
+            return "other";
         };
         // The route table is the one place paths are spelled.
         ROUTES
@@ -98,24 +130,33 @@ impl RouteLabel {
             .find(|(_, r, ..)| *r == route)
             .map_or("other", |(p, ..)| p)
     }
+
+    /// Position in [`RouteLabel::ALL`] (the metrics' array index): [`Route`]'s declaration
+    /// order, then `Other`.
+    pub fn index(self) -> usize {
+        match self {
+            RouteLabel::Route(r) => r as usize,
+            RouteLabel::Other => RouteLabel::ALL.len() - 1,
+        }
+    }
 }
 
 impl From<Route> for RouteLabel {
     fn from(r: Route) -> RouteLabel {
-        match r {
-            Route::Token => RouteLabel::Token,
-            Route::Revoke => RouteLabel::Revoke,
-            Route::TokenInfo => RouteLabel::TokenInfo,
-            Route::Introspect => RouteLabel::Introspect,
-            Route::Health => RouteLabel::Health,
-            Route::Metrics => RouteLabel::Metrics,
-        }
+        RouteLabel::Route(r)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn label_index_is_the_position_in_all() {
+        for (i, label) in RouteLabel::ALL.iter().enumerate() {
+            assert_eq!(label.index(), i, "{label:?}");
+        }
+    }
 
     #[test]
     fn routes_by_path_and_method() {

@@ -61,7 +61,7 @@ impl WorkerService {
 }
 
 impl Service for WorkerService {
-    async fn call(&self, req: &Request<'_>, body: &mut Vec<u8>) -> Reply {
+    async fn call(&self, req: &Request<'_>, body: &mut Vec<u8>, headers: &mut Vec<u8>) -> Reply {
         let started = Instant::now();
         let clients = self.clients();
         let ctx = Ctx {
@@ -71,7 +71,7 @@ impl Service for WorkerService {
             now: crate::clock::now_secs(),
             peer: req.peer,
         };
-        let (label, reply) = dispatch(ctx, req, body).await;
+        let (label, reply) = dispatch(ctx, req, body, headers).await;
         self.metrics()
             .request(label, reply.status, started.elapsed());
         reply

@@ -15,6 +15,7 @@
 use crate::cluster::read_through::{ReadThrough, Removed};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::tokens::TokenOps;
+use tessera_storage::store::StoredToken;
 use tessera_storage::writer::{Change, Permit, WriteBehind};
 use tessera_storage::{GrantId, RevokeOutcome, Sym, TokenKey, TokenKind, TokenRecord, TokenTable};
 
@@ -78,6 +79,33 @@ impl<'a> Writes<'a> {
             key: *key,
             issued_at: removed.issued_at,
         });
+    }
+
+    /// This request's changes must be durable before its answer goes out, in every
+    /// durability mode: a login session or an authorization code another node may be
+    /// asked about the moment the browser follows the response.
+    pub fn require_durable(&mut self) {
+        self.durable = true;
+    }
+
+    /// Stores a record that is not kept in the table (an authorization code, see
+    /// `crate::codes`), durably.
+    pub fn put_stored(&mut self, key: TokenKey, token: StoredToken) {
+        self.durable = true;
+        self.record(Change::PutStored { key, token });
+    }
+
+    /// Records that the single-use `key` (an authorization code) was used: its store record
+    /// becomes a used marker carrying `used.grant` until `used.expires_at`, here and in the
+    /// store, durably — so a second use is recognised as one after a restart too.
+    pub fn mark_used(&mut self, key: TokenKey, used: TokenRecord) {
+        self.durable = true;
+        let used = TokenRecord {
+            kind: TokenKind::Used,
+            ..used
+        };
+        self.table.insert(key, used);
+        self.record(Change::Put { key, record: used });
     }
 
     /// Hands the changes to the flusher; in `sync` mode, or for a revocation, waits until

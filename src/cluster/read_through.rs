@@ -29,9 +29,9 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tessera_storage::store::{Mutation, SharedStore};
+use tessera_storage::store::{Mutation, SharedStore, StoredToken};
 use tessera_storage::writer::WriteObserver;
-use tessera_storage::{GrantId, Symbols, TokenKey, TokenRecord, TokenTable};
+use tessera_storage::{GrantId, Symbols, TokenKey, TokenKind, TokenRecord, TokenTable};
 use tracing::debug;
 
 const SHARDS: usize = 16;
@@ -277,6 +277,44 @@ pub async fn lookup(
     if let Some(record) = tokens.table.get(key, now) {
         return Ok(Some(record));
     }
+    let Some(token) = fetch(tokens, peer, key, now).await? else {
+        return Ok(None);
+    };
+    // An authorization code is never put in the table (see `crate::codes`).
+    if token.kind == TokenKind::Code {
+        return Ok(None);
+    }
+    // A token of a client this node does not know (removed) is as good as unknown. A login
+    // session belongs to no client.
+    if token.kind != TokenKind::Session && clients.get(&token.client).is_none() {
+        return Ok(None);
+    }
+    let syms = tokens.syms;
+    let record = TokenRecord {
+        grant: token.grant,
+        client: syms.clients.intern(&token.client),
+        user: token.user.as_deref().map(|u| syms.users.intern(u)),
+        scope: syms.scopes.intern(&token.scope),
+        meta: token.meta.as_deref().map(|m| syms.meta.intern(m)),
+        issued_at: token.issued_at,
+        expires_at: token.expires_at,
+        kind: token.kind,
+    };
+    // Revoked here while the read was in flight? Then the revocation log has it too, and
+    // the cluster thread removes it again within the propagation window.
+    tokens.table.restore(*key, record);
+    Ok(record.is_live(now).then_some(record))
+}
+
+/// The record of `key` in the shared store, with this node's read-through rules: the
+/// negative cache, the per-node and per-address admission, and removals made here that
+/// the store has not seen yet. `Ok(None)` without a shared store.
+async fn fetch(
+    tokens: Tokens<'_>,
+    peer: IpAddr,
+    key: &TokenKey,
+    now: u32,
+) -> Result<Option<StoredToken>, Unavailable> {
     let Some((shared, rt)) = tokens.shared else {
         // The table is the whole truth without a shared store.
         return Ok(None);
@@ -312,25 +350,21 @@ pub async fn lookup(
     {
         return Ok(None);
     }
-    // A token of a client this node does not know (removed) is as good as unknown.
-    if clients.get(&token.client).is_none() {
-        return Ok(None);
-    }
-    let syms = tokens.syms;
-    let record = TokenRecord {
-        grant: token.grant,
-        client: syms.clients.intern(&token.client),
-        user: token.user.as_deref().map(|u| syms.users.intern(u)),
-        scope: syms.scopes.intern(&token.scope),
-        meta: token.meta.as_deref().map(|m| syms.meta.intern(m)),
-        issued_at: token.issued_at,
-        expires_at: token.expires_at,
-        kind: token.kind,
-    };
-    // Revoked here while the read was in flight? Then the revocation log has it too, and
-    // the cluster thread removes it again within the propagation window.
-    tokens.table.restore(*key, record);
-    Ok(record.is_live(now).then_some(record))
+    Ok(Some(token))
+}
+
+/// An authorization code another node issued, read from the shared store (never put in
+/// this node's table). `Ok(None)` without a shared store, or when the store has no live
+/// code under `key`.
+pub async fn fetch_code(
+    tokens: Tokens<'_>,
+    peer: IpAddr,
+    key: &TokenKey,
+    now: u32,
+) -> Result<Option<StoredToken>, Unavailable> {
+    Ok(fetch(tokens, peer, key, now)
+        .await?
+        .filter(|t| t.kind == TokenKind::Code && t.is_live(now)))
 }
 
 /// The grant of `key` if the shared store remembers it as a used single-use token (a

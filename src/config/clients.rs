@@ -5,7 +5,7 @@
 
 use super::error::ConfigError;
 use super::tokens::{check_length, check_ttl};
-use super::{AuthMethod, Config, GrantType, RefreshPolicy};
+use super::{AuthMethod, Config, ConsentMode, GrantType, RefreshPolicy, SigningAlg};
 use crate::oauth::secret::Redacted;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
@@ -27,7 +27,7 @@ pub const RESERVED_METADATA_NAMES: &[&str] = &[
     "username",
 ];
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientConfig {
     pub id: String,
@@ -58,6 +58,44 @@ pub struct ClientConfig {
     /// Name/value pairs stored with every token issued to this client.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// Where `/api/oauth/authorize` may send the user back: compared exactly (RFC 9700
+    /// §4.1.3), except that a loopback `http://127.0.0.1/…` or `http://[::1]/…` URI matches
+    /// any port (RFC 8252 §7.3).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redirect_uris: Vec<String>,
+    /// Where `/api/oauth/logout` may send the user after signing out (OpenID Connect
+    /// RP-Initiated Logout 1.0 §2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A PKCE challenge on every authorization request (RFC 9700 §2.1.1). Public clients
+    /// always need one, whatever this says.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub require_pkce: bool,
+    /// Accept `code_challenge_method=plain` (RFC 7636 §4.2); off, only `S256`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub allow_plain_pkce: bool,
+    /// `skip` for first-party applications: no consent page.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub consent: ConsentMode,
+    /// How this client's ID tokens are signed.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub id_token_signing_alg: SigningAlg,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default)]
@@ -69,6 +107,37 @@ pub struct UserConfig {
     /// An argon2id PHC string (`tessera hash-secret --argon2`).
     #[serde(default)]
     pub password_hash: Option<String>,
+    /// OpenID Connect claims of this user (`name`, `email`, …), released by userinfo and
+    /// ID tokens when the granted scopes allow them (OpenID Connect Core §5.4).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub claims: BTreeMap<String, String>,
+}
+
+/// Written out by hand only for `require_pkce`, whose default is `true`.
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            id: String::new(),
+            secret: None,
+            secret_hash: None,
+            auth_method: AuthMethod::default(),
+            grant_types: Vec::new(),
+            scopes: Vec::new(),
+            default_scopes: None,
+            refresh_policy: None,
+            access_token_ttl_secs: None,
+            access_token_length: None,
+            refresh_token_ttl_secs: None,
+            refresh_token_length: None,
+            metadata: BTreeMap::new(),
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+            require_pkce: true,
+            allow_plain_pkce: false,
+            consent: ConsentMode::default(),
+            id_token_signing_alg: SigningAlg::default(),
+        }
+    }
 }
 
 /// Client secrets shorter than this (22 characters of a 64-symbol alphabet, about 128 bits)
@@ -256,6 +325,29 @@ impl ClientConfig {
                 ));
             }
         }
+        self.validate_browser_flows(key)
+    }
+
+    /// The settings of the authorize path: redirect URIs, and the grants that need them.
+    fn validate_browser_flows(&self, key: &str) -> Result<(), ConfigError> {
+        for (field, uris) in [
+            ("redirect_uris", &self.redirect_uris),
+            ("post_logout_redirect_uris", &self.post_logout_redirect_uris),
+        ] {
+            for (i, uri) in uris.iter().enumerate() {
+                crate::oauth::redirect::check_registered(uri)
+                    .map_err(|m| ConfigError::new(format!("{key}.{field}[{i}]"), m))?;
+            }
+        }
+        let browser = self.grant_types.iter().any(|g| {
+            matches!(g, GrantType::AuthorizationCode | GrantType::Implicit)
+        });
+        if browser && self.redirect_uris.is_empty() {
+            return Err(ConfigError::new(
+                format!("{key}.redirect_uris"),
+                "the authorization_code and implicit grants need at least one redirect URI (RFC 6749 §3.1.2)",
+            ));
+        }
         Ok(())
     }
 }
@@ -322,6 +414,28 @@ grant_types = ["client_credentials"]
         );
         let e = super::super::Config::parse(&text).expect_err("warp_drive");
         assert!(e.key.starts_with("clients[1].grant_types"), "{e}");
+    }
+
+    #[test]
+    fn browser_grants_need_a_registered_redirect_uri_without_fragment() {
+        let web = "[[clients]]\nid = \"w\"\nsecret = \"s\"\ngrant_types = [\"authorization_code\"]\n";
+        err_at(web, "clients[0].redirect_uris");
+        err_at(
+            &format!("{web}redirect_uris = [\"https://app.example/cb#frag\"]\n"),
+            "clients[0].redirect_uris[0]",
+        );
+        err_at(
+            &format!("{web}redirect_uris = [\"/relative/cb\"]\n"),
+            "clients[0].redirect_uris[0]",
+        );
+        err_at(
+            &format!("{web}redirect_uris = [\"https://app.example/cb\"]\npost_logout_redirect_uris = [\"no scheme\"]\n"),
+            "clients[0].post_logout_redirect_uris[0]",
+        );
+        let ok = Config::parse(&format!(
+            "{web}redirect_uris = [\"https://app.example/cb\", \"com.example.app:/cb\", \"http://127.0.0.1/cb\"]\n"
+        ));
+        assert!(ok.is_ok(), "{ok:?}");
     }
 
     #[test]

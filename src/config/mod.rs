@@ -19,12 +19,14 @@
 //!   it, and the flat `[store]` spelling of its keys that older files use (accepted, moved
 //!   into `[store.cassandra]` before deserializing, reported as [`Deprecated`]).
 //! - `tokens.rs`: `[tokens]` ([`TokensConfig`]) and the token length bounds.
+//! - `authorize.rs`: `[authorize]` ([`AuthorizeConfig`]): codes, login sessions, consent.
 //! - `security.rs`: `[security]` ([`SecurityConfig`]): the brute-force guard's limits.
 //! - `clients.rs`: `[[clients]]` and `[[users]]` ([`ClientConfig`], [`UserConfig`]).
 //!
 //! `config` uses `oauth::types` (shared enums) and `oauth::secret` / `oauth::scope` (to check
 //! secrets and scopes), and no other part of the server.
 
+mod authorize;
 mod cassandra;
 mod clients;
 mod error;
@@ -36,6 +38,7 @@ mod tokens;
 
 use serde::Deserialize;
 
+pub use self::authorize::AuthorizeConfig;
 pub use self::cassandra::{CassandraConfig, CONSISTENCY_LEVELS};
 pub use self::clients::{
     weak_secret_warning, ClientConfig, UserConfig, MIN_SECRET_LENGTH, RESERVED_METADATA_NAMES,
@@ -45,7 +48,7 @@ pub use self::security::{SecurityConfig, MAX_LOCKOUT_SECS};
 pub use self::server::{DriverKind, LogConfig, ServerConfig};
 pub use self::store::{DurabilityMode, StoreConfig, StoreKind};
 pub use self::tokens::{TokensConfig, MAX_TOKEN_LENGTH, MIN_TOKEN_LENGTH};
-pub use crate::oauth::types::{AuthMethod, GrantType, RefreshPolicy};
+pub use crate::oauth::types::{AuthMethod, ConsentMode, GrantType, RefreshPolicy, SigningAlg};
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -54,6 +57,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub tokens: TokensConfig,
     pub security: SecurityConfig,
+    pub authorize: AuthorizeConfig,
     pub log: LogConfig,
     pub clients: Vec<ClientConfig>,
     pub users: Vec<UserConfig>,
@@ -89,6 +93,7 @@ mod tests {
         assert_eq!(c.store, defaults.store);
         assert_eq!(c.tokens, defaults.tokens);
         assert_eq!(c.security, defaults.security);
+        assert_eq!(c.authorize, defaults.authorize);
         assert_eq!(c.log, defaults.log);
         assert!(!c.clients.is_empty() && !c.users.is_empty());
     }

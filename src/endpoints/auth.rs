@@ -1,6 +1,7 @@
 //! Authentication behind the brute-force guard ([`crate::guard`]): the client
 //! authentication of the token, revoke and introspection endpoints, and the resource-owner
-//! login of the password grant.
+//! login of the password grant and of the authorize path, whose password check
+//! ([`check_password`]) runs on the password-hash pool, off the worker.
 //!
 //! An [`Attempt`] asks the guard before anything is verified — a locked address or identity
 //! gets 429 with `Retry-After` and costs no hash, even with the right credentials — and
@@ -17,6 +18,9 @@ use crate::oauth::clients::Client;
 use crate::oauth::error::ErrorCode;
 use crate::oauth::params::Params;
 use crate::oauth::OAuthError;
+use crate::registry::password_pool::PoolError;
+use crate::state::App;
+use tessera_storage::Sym;
 use tracing::warn;
 
 /// Logged identities are cut to this many characters: they are whatever the caller sent.
@@ -149,4 +153,31 @@ fn admit(verdict: Verdict) -> Result<bool, OAuthError> {
             Err(OAuthError::too_many_failed_attempts(retry_after_secs))
         }
     }
+}
+
+/// The resource owner whose `password` is right, `None` when the username is unknown or
+/// the password wrong. An unknown username costs the same as a known one (a decoy hash
+/// is checked), so timing does not tell which usernames exist.
+pub async fn check_password(
+    app: &App,
+    username: &str,
+    password: &str,
+) -> Result<Option<Sym>, OAuthError> {
+    let users = app.users();
+    let user = users.get(username);
+    let hash = user.map_or(&users.decoy, |u| &u.hash);
+    let verified = app
+        .passwords
+        .verify(hash, password)
+        .await
+        .map_err(|e| match e {
+            PoolError::Busy => OAuthError::temporarily_unavailable(
+                "too many password checks in progress; retry shortly",
+            ),
+            PoolError::Stopped => OAuthError::new(
+                ErrorCode::ServerError,
+                "password verification is unavailable",
+            ),
+        })?;
+    Ok(user.filter(|_| verified).map(|u| u.sym))
 }

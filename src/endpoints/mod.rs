@@ -3,12 +3,17 @@
 //! OAuth error layer meets HTTP.
 
 pub mod auth;
+pub mod authorize;
+pub mod claims;
+pub mod discovery;
 pub mod health;
 pub mod introspect;
+pub mod logout;
 pub mod metrics;
 pub mod revoke;
 pub mod token;
 pub mod tokeninfo;
+pub mod userinfo;
 
 use crate::http::response::error_body;
 use crate::http::{Reply, Request};
@@ -32,8 +37,14 @@ pub struct Ctx<'a> {
     pub peer: IpAddr,
 }
 
-/// Routes `req`, answers it into `body`, and says which route label it counts under.
-pub async fn dispatch(ctx: Ctx<'_>, req: &Request<'_>, body: &mut Vec<u8>) -> (RouteLabel, Reply) {
+/// Routes `req`, answers it into `body` (and extra header fields into `headers`), and says
+/// which route label it counts under.
+pub async fn dispatch(
+    ctx: Ctx<'_>,
+    req: &Request<'_>,
+    body: &mut Vec<u8>,
+    headers: &mut Vec<u8>,
+) -> (RouteLabel, Reply) {
     let r = match route(req.method, req.path) {
         Routing::Found(r) => r,
         Routing::NotFound => {
@@ -56,6 +67,13 @@ pub async fn dispatch(ctx: Ctx<'_>, req: &Request<'_>, body: &mut Vec<u8>) -> (R
         }
     };
     let result = match r {
+        // The browser side answers with pages and redirects, never with a JSON error.
+        Route::Authorize => Ok(authorize::handle(ctx, req, body, headers).await),
+        Route::Logout => Ok(logout::handle(ctx, req, body, headers).await),
+        Route::UserInfo => Ok(userinfo::handle(ctx, req, body, headers).await),
+        Route::Jwks => Ok(discovery::jwks(ctx, body)),
+        Route::OpenIdConfiguration => Ok(discovery::openid_configuration(ctx, body)),
+        Route::AuthorizationServer => Ok(discovery::authorization_server(ctx, body)),
         Route::Token => token::handle(ctx, req, body).await,
         Route::Revoke => revoke::handle(ctx, req, body).await,
         Route::TokenInfo => tokeninfo::handle(ctx, req, body).await,

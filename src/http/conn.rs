@@ -62,6 +62,7 @@ pub async fn serve<S: Service>(mut stream: TcpStream, ctx: &ConnContext<'_>, ser
         rbuf: Vec::with_capacity(INITIAL_READ),
         out: Vec::with_capacity(INITIAL_READ),
         body: Vec::new(),
+        headers: Vec::new(),
         chunked: Vec::new(),
         start: 0,
         request_began: None,
@@ -129,6 +130,8 @@ struct ConnState {
     rbuf: Vec<u8>,
     out: Vec<u8>,
     body: Vec<u8>,
+    /// Header fields the service added (`\r\nName: value` each).
+    headers: Vec<u8>,
     chunked: Vec<u8>,
     /// Bytes of `rbuf` before this offset are served requests.
     start: usize,
@@ -194,7 +197,10 @@ impl ConnState {
             };
             let request = Request::new(&head, buf, body, ctx.peer);
             self.body.clear();
-            let reply = service.call(&request, &mut self.body).await;
+            self.headers.clear();
+            let reply = service
+                .call(&request, &mut self.body, &mut self.headers)
+                .await;
             let close = !head.keep_alive || reply.close || ctx.shutdown.is_fired();
             let delivery = Delivery {
                 close,
@@ -204,7 +210,7 @@ impl ConnState {
             encode(
                 &mut self.out,
                 &reply,
-                &self.body,
+                (&self.headers, &self.body),
                 delivery,
                 &ctx.date.now(),
                 service.realm(),
@@ -252,7 +258,7 @@ impl ConnState {
         encode(
             &mut self.out,
             &Reply::json(status),
-            &self.body,
+            (&[], &self.body),
             Delivery::CLOSE,
             &ctx.date.now(),
             service.realm(),
@@ -337,7 +343,7 @@ mod tests {
     struct Echo;
 
     impl Service for Echo {
-        async fn call(&self, req: &Request<'_>, body: &mut Vec<u8>) -> Reply {
+        async fn call(&self, req: &Request<'_>, body: &mut Vec<u8>, _: &mut Vec<u8>) -> Reply {
             let mut o = JsonObject::new(body);
             o.str("path", req.path)
                 .num("body", req.body.len() as u64)

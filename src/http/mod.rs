@@ -28,8 +28,15 @@ use std::future::Future;
 
 /// What a connection calls for each complete request.
 pub trait Service {
-    /// Answers `req`, writing the response body into `body` (cleared beforehand).
-    fn call(&self, req: &Request<'_>, body: &mut Vec<u8>) -> impl Future<Output = Reply>;
+    /// Answers `req`, writing the response body into `body` and any header fields beyond
+    /// the ones [`Reply`] describes into `headers` (with [`response::header`]); both are
+    /// cleared beforehand.
+    fn call(
+        &self,
+        req: &Request<'_>,
+        body: &mut Vec<u8>,
+        headers: &mut Vec<u8>,
+    ) -> impl Future<Output = Reply>;
 
     /// Told about requests the HTTP layer answered itself (400, 408, 413, ...), for metrics.
     fn protocol_error(&self, _status: u16) {}

@@ -53,6 +53,8 @@ pub struct Head {
     pub keep_alive: bool,
     pub content_type: Option<Range<usize>>,
     pub authorization: Option<Range<usize>>,
+    /// The first `Cookie` field (RFC 6265 §5.4: a user agent sends one).
+    pub cookie: Option<Range<usize>>,
     /// `Expect: 100-continue` in an HTTP/1.1 request (RFC 9110 §10.1.1: ignored in 1.0).
     pub expect_continue: bool,
     /// An HTTP/1.0 request: persistence must be announced with `Connection: keep-alive`.
@@ -110,6 +112,7 @@ pub struct Request<'a> {
     pub query: &'a [u8],
     pub content_type: Option<&'a [u8]>,
     pub authorization: Option<&'a [u8]>,
+    pub cookie: Option<&'a [u8]>,
     pub body: &'a [u8],
     /// The address of the connection's peer (IPv4-mapped IPv6 addresses as IPv4). The HTTP
     /// layer only carries it; what it means is the service's business.
@@ -127,6 +130,7 @@ impl std::fmt::Debug for Request<'_> {
                 &self.content_type.map(String::from_utf8_lossy),
             )
             .field("authorization", &self.authorization.map(|_| "<redacted>"))
+            .field("cookie", &self.cookie.map(|_| "<redacted>"))
             .field("body_bytes", &self.body.len())
             .finish()
     }
@@ -143,6 +147,7 @@ impl<'a> Request<'a> {
             query: range(&head.query),
             content_type: head.content_type.as_ref().map(range),
             authorization: head.authorization.as_ref().map(range),
+            cookie: head.cookie.as_ref().map(range),
             body,
             peer: peer.to_canonical(),
         }
@@ -309,6 +314,7 @@ pub fn parse_head(
     let mut transfer_encoding = false;
     let mut content_type = None;
     let mut authorization = None;
+    let mut cookie = None;
     let mut expect_continue = false;
     let http10 = minor == 0;
     let mut host = false;
@@ -354,6 +360,10 @@ pub fn parse_head(
                 return Err(ParseError::Malformed("more than one Authorization field"));
             }
             authorization = Some(offset(buf, value));
+        } else if name.eq_ignore_ascii_case(b"cookie") {
+            if cookie.is_none() {
+                cookie = Some(offset(buf, value));
+            }
         } else if name.eq_ignore_ascii_case(b"expect") {
             expect_continue = !http10 && value.eq_ignore_ascii_case(b"100-continue");
         } else if name.eq_ignore_ascii_case(b"host") {
@@ -393,6 +403,7 @@ pub fn parse_head(
         keep_alive,
         content_type,
         authorization,
+        cookie,
         expect_continue,
         http10,
         framing,

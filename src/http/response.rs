@@ -3,6 +3,9 @@
 //! HTTP/1.0 clients read it the same way.
 
 use super::json::JsonObject;
+pub use crate::oauth::error::description_chars;
+#[cfg(test)]
+use crate::oauth::error::allowed;
 
 /// What an endpoint answers; the body is written separately into the body buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +42,28 @@ impl Reply {
     /// A JSON response that must not be cached (tokens, token facts, OAuth errors).
     pub fn sensitive_json(status: u16) -> Reply {
         Reply {
+            no_store: true,
+            ..Reply::json(status)
+        }
+    }
+
+    pub const HTML: &'static str = "text/html; charset=utf-8";
+
+    /// An HTML page of the authorize path: never cached (it carries a CSRF value or a
+    /// response for the client).
+    pub fn html(status: u16) -> Reply {
+        Reply {
+            content_type: Some(Reply::HTML),
+            no_store: true,
+            ..Reply::json(status)
+        }
+    }
+
+    /// A redirect (the `Location` is among the extra header fields), never cached: it
+    /// carries a code or tokens.
+    pub fn redirect(status: u16) -> Reply {
+        Reply {
+            content_type: None,
             no_store: true,
             ..Reply::json(status)
         }
@@ -84,37 +109,13 @@ pub fn error_body(body: &mut Vec<u8>, code: &str, description: &str) {
     o.finish();
 }
 
-/// RFC 6749 §5.2: `error_description = 1*( %x20-21 / %x23-5B / %x5D-7E )`.
-fn allowed(b: u8) -> bool {
-    matches!(b, 0x20..=0x21 | 0x23..=0x5b | 0x5d..=0x7e)
-}
-
-/// `description` with every character RFC 6749 §5.2 does not allow replaced: `"` by `'`,
-/// `\` by `/`, `§` by `section `, anything else (controls, non-ASCII) by `?`.
-/// Descriptions may echo request input (a scope, a grant type), so this runs at the one
-/// place every error body is written; a clean description costs no allocation.
-pub fn description_chars(description: &str) -> std::borrow::Cow<'_, str> {
-    if description.bytes().all(allowed) {
-        return std::borrow::Cow::Borrowed(description);
-    }
-    let mut out = String::with_capacity(description.len());
-    for c in description.chars() {
-        match c {
-            '"' => out.push('\''),
-            '\\' => out.push('/'),
-            '§' => out.push_str("section "),
-            c if c.is_ascii() && allowed(c as u8) => out.push(c),
-            _ => out.push('?'),
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
-
 pub fn reason(status: u16) -> &'static str {
     match status {
         100 => "Continue",
         200 => "OK",
         204 => "No Content",
+        302 => "Found",
+        303 => "See Other",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
@@ -132,11 +133,26 @@ pub fn reason(status: u16) -> &'static str {
     }
 }
 
-/// Appends the whole response to `out`.
+/// Adds the header field `name: value` to `headers` (the extra fields of a response). A
+/// value with a control character (CR or LF above all, which would end the field and start
+/// another) is not sent at all: the caller's bug must not become header injection.
+pub fn header(headers: &mut Vec<u8>, name: &str, value: &str) {
+    if value.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
+        debug_assert!(false, "header {name} with a control character");
+        return;
+    }
+    headers.extend_from_slice(b"\r\n");
+    headers.extend_from_slice(name.as_bytes());
+    headers.extend_from_slice(b": ");
+    headers.extend_from_slice(value.as_bytes());
+}
+
+/// Appends the whole response to `out`: `(extra, body)` are the extra header fields (from
+/// [`header`]) and the body.
 pub fn encode(
     out: &mut Vec<u8>,
     reply: &Reply,
-    body: &[u8],
+    (extra, body): (&[u8], &[u8]),
     delivery: Delivery,
     date: &[u8],
     realm: &str,
@@ -170,6 +186,7 @@ pub fn encode(
         out.extend_from_slice(b"\r\nRetry-After: ");
         out.extend_from_slice(n.format(secs).as_bytes());
     }
+    out.extend_from_slice(extra);
     if delivery.close || reply.close {
         out.extend_from_slice(b"\r\nConnection: close");
     } else if delivery.announce_keep_alive {
@@ -195,7 +212,7 @@ mod tests {
         encode(
             &mut out,
             &reply,
-            b"{}",
+            (b"", b"{}"),
             Delivery::CLOSE,
             b"Mon, 23 Nov 2026 00:00:00 GMT",
             "tessera",
@@ -209,6 +226,20 @@ mod tests {
     }
 
     #[test]
+    fn extra_header_fields_are_sent_and_never_split_by_a_newline() {
+        let mut extra = Vec::new();
+        header(&mut extra, "Location", "https://app.example/cb?code=x");
+        if cfg!(not(debug_assertions)) {
+            header(&mut extra, "Location", "x\r\nSet-Cookie: a=b");
+        }
+        let mut out = Vec::new();
+        encode(&mut out, &Reply::empty(302), (&extra, b""), Delivery::default(), b"d", "r");
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.contains("\r\nLocation: https://app.example/cb?code=x\r\n"), "{text}");
+        assert!(!text.contains("Set-Cookie"), "{text}");
+    }
+
+    #[test]
     fn rfc9110_9_3_2_head_gets_the_get_headers_without_the_body() {
         let mut out = Vec::new();
         let delivery = Delivery {
@@ -218,7 +249,7 @@ mod tests {
         encode(
             &mut out,
             &Reply::json(200),
-            b"{\"status\":\"ok\"}",
+            (b"", b"{\"status\":\"ok\"}"),
             delivery,
             b"d",
             "r",
@@ -235,14 +266,14 @@ mod tests {
             announce_keep_alive: true,
             ..Delivery::default()
         };
-        encode(&mut out, &Reply::json(200), b"", keep, b"d", "r");
+        encode(&mut out, &Reply::json(200), (b"", b""), keep, b"d", "r");
         assert!(String::from_utf8_lossy(&out).contains("\r\nConnection: keep-alive\r\n"));
         out.clear();
         let both = Delivery {
             close: true,
             ..keep
         };
-        encode(&mut out, &Reply::json(200), b"", both, b"d", "r");
+        encode(&mut out, &Reply::json(200), (b"", b""), both, b"d", "r");
         let text = String::from_utf8_lossy(&out);
         assert!(text.contains("\r\nConnection: close\r\n"));
         assert!(!text.contains("keep-alive"));

@@ -3,7 +3,7 @@
 //! from the clients kept in a shared store; here they are plain data with no I/O.
 
 use super::secret::SecretHash;
-use super::types::{AuthMethod, GrantType, RefreshPolicy};
+use super::types::{AuthMethod, ConsentMode, GrantType, RefreshPolicy, SigningAlg};
 use std::collections::HashMap;
 use tessera_storage::Sym;
 
@@ -50,6 +50,14 @@ pub struct Client {
     pub tokens: TokenSettings,
     /// The metadata object stored with each token, encoded and interned.
     pub meta: Option<Sym>,
+    /// The authorize path: where responses may go ([`super::redirect`]).
+    pub redirect_uris: Vec<Box<str>>,
+    pub post_logout_redirect_uris: Vec<Box<str>>,
+    /// A PKCE challenge on every code request (public clients need one regardless).
+    pub require_pkce: bool,
+    pub allow_plain_pkce: bool,
+    pub consent: ConsentMode,
+    pub id_token_alg: SigningAlg,
 }
 
 impl Client {
@@ -177,6 +185,12 @@ pub mod fixtures {
             default_scope: scopes.intern(&names.join(" ")),
             tokens: DEFAULT_TOKENS,
             meta: None,
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+            require_pkce: true,
+            allow_plain_pkce: false,
+            consent: ConsentMode::Prompt,
+            id_token_alg: SigningAlg::RS256,
         }
     }
 }

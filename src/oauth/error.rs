@@ -47,6 +47,17 @@ pub enum ErrorCode {
     TooManyFailedAttempts,
     /// An internal fault, never the client's.
     ServerError,
+    /// RFC 6749 §4.1.2.1: "The resource owner or authorization server denied the request."
+    AccessDenied,
+    /// RFC 6749 §4.1.2.1: "The authorization server does not support obtaining an
+    /// authorization code using this method."
+    UnsupportedResponseType,
+    /// OpenID Connect Core §3.1.2.6: `prompt=none` and the end-user is not logged in.
+    LoginRequired,
+    /// OpenID Connect Core §3.1.2.6: `prompt=none` and consent has not been given.
+    ConsentRequired,
+    /// OpenID Connect Core §3.1.2.6: `prompt=none` but the request needs a page.
+    InteractionRequired,
 }
 
 impl ErrorCode {
@@ -64,11 +75,18 @@ impl ErrorCode {
                 "temporarily_unavailable"
             }
             ErrorCode::ServerError => "server_error",
+            ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            ErrorCode::LoginRequired => "login_required",
+            ErrorCode::ConsentRequired => "consent_required",
+            ErrorCode::InteractionRequired => "interaction_required",
         }
     }
 
     /// The HTTP status RFC 6749 §5.2 assigns (400, and 401 for `invalid_client`); 429 for a
-    /// lockout (RFC 6585 §4), 503 and 500 for the server's own trouble.
+    /// lockout (RFC 6585 §4), 503 and 500 for the server's own trouble. The authorization
+    /// endpoint's codes travel in a redirect; their status is for the rare case they are
+    /// answered directly.
     pub fn status(self) -> u16 {
         match self {
             ErrorCode::InvalidClient => 401,
@@ -78,6 +96,32 @@ impl ErrorCode {
             _ => 400,
         }
     }
+}
+
+/// RFC 6749 §5.2: `error_description = 1*( %x20-21 / %x23-5B / %x5D-7E )`.
+pub fn allowed(b: u8) -> bool {
+    matches!(b, 0x20..=0x21 | 0x23..=0x5b | 0x5d..=0x7e)
+}
+
+/// `description` with every character RFC 6749 §5.2 does not allow replaced: `"` by `'`,
+/// `\` by `/`, `§` by `section `, anything else (controls, non-ASCII) by `?`.
+/// Descriptions may echo request input (a scope, a grant type), so this runs at the one
+/// place every error body is written; a clean description costs no allocation.
+pub fn description_chars(description: &str) -> std::borrow::Cow<'_, str> {
+    if description.bytes().all(allowed) {
+        return std::borrow::Cow::Borrowed(description);
+    }
+    let mut out = String::with_capacity(description.len());
+    for c in description.chars() {
+        match c {
+            '"' => out.push('\''),
+            '\\' => out.push('/'),
+            '§' => out.push_str("section "),
+            c if c.is_ascii() && allowed(c as u8) => out.push(c),
+            _ => out.push('?'),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// An OAuth error with its description, ready to become a response.

@@ -11,12 +11,15 @@
 //! - [`client_auth`]: RFC 6749 §2.3 client authentication.
 //! - [`clients`]: clients as the decisions see them; [`secret`]: how secrets are hashed.
 //! - [`scope`]: RFC 6749 §3.3 scope rules.
+//! - [`authorize`]: the authorization endpoint's decisions (RFC 6749 §4.1.1, §4.2.1);
+//!   [`redirect`]: redirect URI rules; [`pkce`]: RFC 7636.
 //! - [`grants`]: one module per grant type.
 //! - [`inspect`]: who may learn what about a token (tokeninfo, introspection).
 //! - [`tokens`]: [`tokens::TokenOps`], the token operations a grant may ask for.
 //! - [`issue`], [`token_gen`]: minting tokens.
 //! - [`types`]: the enums configuration and decisions share.
 
+pub mod authorize;
 pub mod client_auth;
 pub mod clients;
 pub mod error;
@@ -24,6 +27,8 @@ pub mod grants;
 pub mod inspect;
 pub mod issue;
 pub mod params;
+pub mod pkce;
+pub mod redirect;
 pub mod scope;
 pub mod secret;
 pub mod token_gen;

@@ -15,6 +15,10 @@ const SECRET_PARAMS: &[&str] = &[
     "refresh_token",
     "token",
     "access_token",
+    "code",
+    "code_verifier",
+    "csrf",
+    "id_token_hint",
 ];
 
 macro_rules! params {
@@ -66,6 +70,26 @@ params!(
     token,
     token_type_hint,
     access_token,
+    // The authorization endpoint (RFC 6749 §4.1.1, §4.2.1; OpenID Connect Core §3.1.2.1).
+    response_type,
+    redirect_uri,
+    state,
+    nonce,
+    code_challenge,
+    code_challenge_method,
+    prompt,
+    max_age,
+    login_hint,
+    response_mode,
+    // Its own forms: the login and consent pages.
+    csrf,
+    consent,
+    // The code grant (RFC 6749 §4.1.3, RFC 7636 §4.5).
+    code,
+    code_verifier,
+    // RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0 §2).
+    post_logout_redirect_uri,
+    id_token_hint,
 );
 
 impl<'a> Params<'a> {

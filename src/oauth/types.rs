@@ -34,25 +34,72 @@ pub enum GrantType {
     ClientCredentials,
     Password,
     RefreshToken,
+    /// RFC 6749 §4.1, through `/api/oauth/authorize` and then the token endpoint.
+    AuthorizationCode,
+    /// RFC 6749 §4.2: tokens straight from `/api/oauth/authorize`. No client has it unless
+    /// its configuration lists it (RFC 9700 §2.1.2 advises against it).
+    Implicit,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 3] = [
+    pub const ALL: [GrantType; 5] = [
         GrantType::ClientCredentials,
         GrantType::Password,
         GrantType::RefreshToken,
+        GrantType::AuthorizationCode,
+        GrantType::Implicit,
     ];
 
-    /// The `grant_type` value on the wire (RFC 6749 §4.3.2, §4.4.2, §6).
+    /// The `grant_type` value on the wire (RFC 6749 §4.1.3, §4.3.2, §4.4.2, §6); the
+    /// implicit grant has none (it never reaches the token endpoint), so its name is the
+    /// one configuration and discovery use.
     pub fn as_str(self) -> &'static str {
         match self {
             GrantType::ClientCredentials => "client_credentials",
             GrantType::Password => "password",
             GrantType::RefreshToken => "refresh_token",
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::Implicit => "implicit",
         }
     }
 
     pub fn index(self) -> usize {
         self as usize
+    }
+}
+
+/// Whether a client's users are asked to consent (`clients[].consent`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentMode {
+    /// Show the consent page unless the user consented to these scopes before.
+    #[default]
+    Prompt,
+    /// A first-party application: never ask.
+    Skip,
+}
+
+/// The JWS algorithm of a client's ID tokens (`clients[].id_token_signing_alg`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, Default)]
+pub enum SigningAlg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3), the OpenID Connect default.
+    #[default]
+    RS256,
+    /// ECDSA with P-256 and SHA-256 (RFC 7518 §3.4).
+    ES256,
+}
+
+impl SigningAlg {
+    pub const ALL: [SigningAlg; 2] = [SigningAlg::RS256, SigningAlg::ES256];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlg::RS256 => "RS256",
+            SigningAlg::ES256 => "ES256",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SigningAlg> {
+        SigningAlg::ALL.into_iter().find(|a| a.as_str() == s)
     }
 }

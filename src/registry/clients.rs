@@ -82,7 +82,17 @@ fn client(index: usize, c: &ClientConfig, config: &Config, syms: &Symbols) -> Cl
             refresh_policy: c.refresh_policy.unwrap_or(t.refresh_policy),
         },
         meta: metadata(c, &syms.meta),
+        redirect_uris: boxed(&c.redirect_uris),
+        post_logout_redirect_uris: boxed(&c.post_logout_redirect_uris),
+        require_pkce: c.require_pkce,
+        allow_plain_pkce: c.allow_plain_pkce,
+        consent: c.consent,
+        id_token_alg: c.id_token_signing_alg,
     }
+}
+
+fn boxed(list: &[String]) -> Vec<Box<str>> {
+    list.iter().map(|s| s.as_str().into()).collect()
 }
 
 /// The client's metadata as the JSON object stored with each token (`{"name":"value"}`,

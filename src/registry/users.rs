@@ -11,6 +11,8 @@ use tessera_storage::{Interner, Sym};
 pub struct User {
     pub sym: Sym,
     pub hash: Arc<PasswordHash>,
+    /// OpenID Connect claims (`users[].claims`), released by scope.
+    pub claims: Vec<(String, String)>,
 }
 
 #[derive(Debug)]
@@ -53,6 +55,7 @@ impl Users {
                 User {
                     sym: syms.intern(&u.username),
                     hash: Arc::new(hash),
+                    claims: u.claims.iter().map(|(n, v)| (n.clone(), v.clone())).collect(),
                 },
             );
         }

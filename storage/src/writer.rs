@@ -85,6 +85,12 @@ pub enum Change {
     DeleteGrant {
         grant: GrantId,
     },
+    /// A record whose strings are not interned (an authorization code: its bindings are
+    /// unique to it, and interned strings are never freed).
+    PutStored {
+        key: TokenKey,
+        token: crate::store::StoredToken,
+    },
 }
 
 enum Msg {
@@ -416,6 +422,7 @@ impl Flusher {
             }
             Change::Delete { key, issued_at } => Mutation::Delete { key, issued_at },
             Change::DeleteGrant { grant } => Mutation::DeleteGrant { grant },
+            Change::PutStored { key, token } => Mutation::Put { key, token },
         }
     }
 

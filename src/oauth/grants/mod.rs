@@ -5,7 +5,9 @@
 //! None of them does I/O or awaits anything: the endpoint does the read-through and the
 //! password check before it calls them, and commits their changes afterwards.
 
+pub mod authorization_code;
 pub mod client_credentials;
+pub mod implicit;
 pub mod password;
 pub mod refresh_token;
 

@@ -6,6 +6,8 @@
 //! presented refresh token, the password check on the password-hash pool, and committing
 //! the grant's changes to the write-behind (in `sync` mode, waiting until they are durable).
 
+mod code;
+
 use super::auth::Attempt;
 use super::{form, Ctx};
 use crate::cluster::read_through;
@@ -21,8 +23,6 @@ use crate::oauth::params::Params;
 use crate::oauth::tokens::TokenOps;
 use crate::oauth::types::GrantType;
 use crate::oauth::OAuthError;
-use crate::registry::password_pool::PoolError;
-use crate::state::App;
 use tessera_storage::{GrantId, Sym, TokenKey};
 use tracing::warn;
 
@@ -38,6 +38,7 @@ pub async fn handle(
         "client_credentials" => GrantType::ClientCredentials,
         "password" => GrantType::Password,
         "refresh_token" => GrantType::RefreshToken,
+        "authorization_code" => GrantType::AuthorizationCode,
         other => {
             return Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
@@ -53,7 +54,20 @@ pub async fn handle(
     }
     let app = ctx.app;
     let scopes = &app.syms.scopes;
+    let mut id_token = None;
     let issued = match grant {
+        GrantType::AuthorizationCode => {
+            let (issued, token) = code::redeem(ctx, client, &params).await?;
+            id_token = token;
+            issued
+        }
+        // Never a `grant_type` (the match above does not produce it).
+        GrantType::Implicit => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                "the implicit grant is used at the authorization endpoint",
+            ))
+        }
         GrantType::RefreshToken => refresh(ctx, client, &params).await?,
         GrantType::Password => {
             // The password check runs before any queue room is taken: it may wait for the
@@ -62,7 +76,7 @@ pub async fn handle(
             // RFC 6749 §4.3.2: the guard first — a locked-out username costs no hash.
             let attempt = Attempt::begin(ctx)?.identify(Identity::User(login.username))?;
             let scope = login.scope;
-            let user = check_password(app, login).await?;
+            let user = super::auth::check_password(app, login.username, login.password).await?;
             match user {
                 Some(_) => attempt.succeeded(),
                 None => attempt.failed(),
@@ -81,7 +95,7 @@ pub async fn handle(
         }
     };
     ctx.metrics.issued(client.index, grant);
-    write_token_response(ctx, &issued, body);
+    write_token_response(ctx, &issued, id_token.as_deref(), body);
     Ok(Reply::sensitive_json(200))
 }
 
@@ -144,31 +158,8 @@ async fn reuse(ctx: Ctx<'_>, client: &Client, grant: GrantId) -> Result<Issued, 
     ))
 }
 
-/// The resource owner whose password `login` proves, `None` when the username is unknown
-/// or the password wrong. An unknown username costs the same as a known one (a decoy hash
-/// is checked), so timing does not tell which usernames exist.
-async fn check_password(app: &App, login: password::Login<'_>) -> Result<Option<Sym>, OAuthError> {
-    let users = app.users();
-    let user = users.get(login.username);
-    let hash = user.map_or(&users.decoy, |u| &u.hash);
-    let verified = app
-        .passwords
-        .verify(hash, login.password)
-        .await
-        .map_err(|e| match e {
-            PoolError::Busy => OAuthError::temporarily_unavailable(
-                "too many password checks in progress; retry shortly",
-            ),
-            PoolError::Stopped => OAuthError::new(
-                ErrorCode::ServerError,
-                "password verification is unavailable",
-            ),
-        })?;
-    Ok(user.filter(|_| verified).map(|u| u.sym))
-}
-
 /// RFC 6749 §5.1.
-fn write_token_response(ctx: Ctx<'_>, issued: &Issued, body: &mut Vec<u8>) {
+fn write_token_response(ctx: Ctx<'_>, issued: &Issued, id_token: Option<&str>, body: &mut Vec<u8>) {
     let mut o = JsonObject::new(body);
     o.str("access_token", issued.access.as_str())
         .str("token_type", &ctx.app.config.tokens.token_type)
@@ -181,5 +172,8 @@ fn write_token_response(ctx: Ctx<'_>, issued: &Issued, body: &mut Vec<u8>) {
             o.str("scope", scope);
         }
     });
+    if let Some(t) = id_token {
+        o.str("id_token", t);
+    }
     o.finish();
 }
