@@ -19,6 +19,10 @@
 //! - [`endpoints`]: one module per path (`authorize`, `token`, `revoke`, `tokeninfo`,
 //!   `introspect`, `userinfo`, `logout`, `discovery`, `health`, `metrics`): parse, do the
 //!   I/O, call [`oauth`], commit, encode; converts OAuth errors into responses.
+//! - [`pages`]: the HTML pages of the authorize path (login, consent, error, signed-out,
+//!   form_post) rendered from templates, with their CSP and security headers, the session
+//!   and CSRF cookies and the CSRF form values; rendering only, no I/O but the template
+//!   files read at start-up.
 //! - [`oauth`]: the decisions, without I/O: client authentication, grants (one module
 //!   each, over the [`oauth::tokens::TokenOps`] trait), scopes, secrets, minting tokens.
 //! - [`codes`]: this node's authorization codes, kept apart from the token table.
@@ -45,6 +49,7 @@ pub mod guard;
 pub mod http;
 pub mod metrics;
 pub mod oauth;
+pub mod pages;
 pub mod registry;
 pub mod router;
 pub mod server;
