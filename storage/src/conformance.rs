@@ -49,6 +49,19 @@ pub const CHECKS: &[Check] = &[
         "durable_apply_is_readable_at_once",
         durable_apply_is_readable_at_once,
     ),
+    ("absent_setting_is_none", absent_setting_is_none),
+    (
+        "setting_cas_from_absent_wins_once",
+        setting_cas_from_absent_wins_once,
+    ),
+    (
+        "setting_cas_with_a_wrong_expected_value_is_refused",
+        setting_cas_with_a_wrong_expected_value_is_refused,
+    ),
+    (
+        "setting_cas_with_the_current_value_overwrites",
+        setting_cas_with_the_current_value_overwrites,
+    ),
 ];
 
 /// Runs every check, each on a store from `fresh`. Panics naming the failing check.
@@ -307,6 +320,51 @@ fn durable_apply_is_readable_at_once(store: &dyn Store) {
         )
         .expect("durable put");
     assert!(get(store, "d", NOW).is_some());
+}
+
+fn setting(store: &dyn Store, name: &str) -> Option<String> {
+    store
+        .setting(name)
+        .unwrap_or_else(|e| panic!("setting {name}: {e}"))
+}
+
+fn cas(store: &dyn Store, name: &str, expected: Option<&str>, value: &str) -> bool {
+    store
+        .put_setting_if(name, expected, value)
+        .unwrap_or_else(|e| panic!("put_setting_if {name}: {e}"))
+}
+
+fn absent_setting_is_none(store: &dyn Store) {
+    assert_eq!(setting(store, "oidc.signing_keys"), None);
+}
+
+fn setting_cas_from_absent_wins_once(store: &dyn Store) {
+    assert!(cas(store, "s", None, "first"));
+    assert!(!cas(store, "s", None, "second"), "absent twice");
+    assert_eq!(setting(store, "s").as_deref(), Some("first"));
+    // Another name is another value.
+    assert_eq!(setting(store, "t"), None);
+}
+
+fn setting_cas_with_a_wrong_expected_value_is_refused(store: &dyn Store) {
+    assert!(cas(store, "s", None, "v1"));
+    assert!(!cas(store, "s", Some("v0"), "v2"));
+    assert_eq!(setting(store, "s").as_deref(), Some("v1"));
+    // Expecting a value where there is none is refused too, and writes nothing.
+    assert!(!cas(store, "absent", Some("v1"), "v2"));
+    assert_eq!(setting(store, "absent"), None);
+}
+
+fn setting_cas_with_the_current_value_overwrites(store: &dyn Store) {
+    // A JSON document with quotes, backslashes and non-ASCII text, like the signing keys.
+    let doc = r#"{"keys":[{"kid":"k1","pem":"-----BEGIN\nå\"x\""}]}"#;
+    assert!(cas(store, "s", None, doc));
+    assert_eq!(setting(store, "s").as_deref(), Some(doc));
+    assert!(cas(store, "s", Some(doc), "v2"));
+    assert_eq!(setting(store, "s").as_deref(), Some("v2"));
+    assert!(cas(store, "s", Some("v2"), "v3"));
+    assert!(!cas(store, "s", Some("v2"), "v4"), "stale expected value");
+    assert_eq!(setting(store, "s").as_deref(), Some("v3"));
 }
 
 #[cfg(test)]

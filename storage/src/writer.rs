@@ -649,6 +649,17 @@ mod tests {
         fn purge_expired(&self, now: u32, limit: usize) -> Result<usize, StoreError> {
             self.inner.purge_expired(now, limit)
         }
+        fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+            self.inner.setting(name)
+        }
+        fn put_setting_if(
+            &self,
+            name: &str,
+            expected: Option<&str>,
+            value: &str,
+        ) -> Result<bool, StoreError> {
+            self.inner.put_setting_if(name, expected, value)
+        }
     }
 
     #[test]

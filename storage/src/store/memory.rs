@@ -17,6 +17,7 @@ pub struct MemoryStore {
 struct Inner {
     tokens: BTreeMap<TokenKey, StoredToken>,
     grants: BTreeMap<GrantId, BTreeSet<TokenKey>>,
+    settings: BTreeMap<String, String>,
 }
 
 impl MemoryStore {
@@ -111,5 +112,23 @@ impl Store for MemoryStore {
             inner.remove(k);
         }
         Ok(expired.len())
+    }
+
+    fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.inner.lock().settings.get(name).cloned())
+    }
+
+    fn put_setting_if(
+        &self,
+        name: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.inner.lock();
+        if inner.settings.get(name).map(String::as_str) != expected {
+            return Ok(false);
+        }
+        inner.settings.insert(name.to_owned(), value.to_owned());
+        Ok(true)
     }
 }

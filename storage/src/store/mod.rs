@@ -147,6 +147,27 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// again while it returns `limit`.
     fn purge_expired(&self, now: u32, limit: usize) -> Result<usize, StoreError>;
 
+    /// A small named value shared by every node of the store (the OpenID Connect signing
+    /// keys): `None` when it was never set. Reads what the last successful
+    /// [`Store::put_setting_if`] wrote, on any node (Cassandra: a serial read).
+    ///
+    /// Blocking: for start-up, the CLI and the cluster sync thread, never a worker.
+    fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
+
+    /// Compare-and-set: writes `value` under `name` only if the current value is `expected`
+    /// (`None`: absent). `Ok(true)` when it wrote, `Ok(false)` when the current value was
+    /// something else (it is left unchanged). Durable before it returns; linearizable
+    /// across nodes (Cassandra: a lightweight transaction), so of any number of racing
+    /// writers with the same `expected` exactly one wins.
+    ///
+    /// Blocking, like [`Store::setting`].
+    fn put_setting_if(
+        &self,
+        name: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> Result<bool, StoreError>;
+
     /// The store removes expired tokens by itself (a TTL on every row), so
     /// [`Store::purge_expired`] has nothing to do and returns 0.
     fn self_expiring(&self) -> bool {

@@ -6,7 +6,9 @@
 //!   time, so the purge reads exactly the expired prefix and never scans live tokens.
 //! - `grants`: grant id (u64 big-endian) ‖ token key → expiry (u32 LE). The cascade of
 //!   RFC 7009 §2.1 is one prefix range.
-//! - `default`: `schema_version` → 1.
+//! - `default`: `schema_version` → 1, and the settings ([`Store::setting`]) under
+//!   `setting\0` ‖ name → value (UTF-8). Token keys live only in `tokens`, so no token
+//!   can collide with a setting; `schema_version` has no NUL, so it cannot either.
 //!
 //! A batch is one atomic `WriteBatch`; `durable` sets `sync` on it, so it returns after the
 //! WAL is fsynced — many requests share that one fsync (group commit, see
@@ -18,6 +20,7 @@ use super::codec;
 use super::{Mutation, Store, StoreError, StoredToken, TokenView};
 use crate::key::TokenKey;
 use crate::record::GrantId;
+use parking_lot::Mutex;
 use rocksdb::{
     ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, MemtableFactory, Options, ReadOptions,
     SliceTransform, WriteBatch, WriteOptions, DB,
@@ -29,6 +32,8 @@ const TOKENS: &str = "tokens";
 const EXPIRY: &str = "expiry";
 const GRANTS: &str = "grants";
 const SCHEMA_KEY: &[u8] = b"schema_version";
+/// Before a setting's name in `default`.
+const SETTING_PREFIX: &[u8] = b"setting\0";
 const SCHEMA_VERSION: u8 = 1;
 
 /// Which memtables `grants` and `expiry` write into (`tokens` always gets a vector).
@@ -90,6 +95,9 @@ impl Default for Memtables {
 pub struct RocksStore {
     db: DB,
     path: PathBuf,
+    /// Makes [`Store::put_setting_if`]'s read and write one step. The directory is
+    /// locked to this process, so a lock inside it is enough.
+    settings: Mutex<()>,
 }
 
 fn io(e: rocksdb::Error) -> StoreError {
@@ -182,6 +190,7 @@ impl RocksStore {
         Ok(RocksStore {
             db,
             path: path.to_owned(),
+            settings: Mutex::new(()),
         })
     }
 
@@ -208,6 +217,13 @@ fn grant_key(grant: GrantId, key: &TokenKey) -> [u8; 24] {
     let mut k = [0u8; 24];
     k[..8].copy_from_slice(&grant.0.to_be_bytes());
     k[8..].copy_from_slice(key.as_bytes());
+    k
+}
+
+fn setting_key(name: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(SETTING_PREFIX.len() + name.len());
+    k.extend_from_slice(SETTING_PREFIX);
+    k.extend_from_slice(name.as_bytes());
     k
 }
 
@@ -346,6 +362,35 @@ impl Store for RocksStore {
         }
         Ok(n)
     }
+
+    fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let Some(bytes) = self.db.get_pinned(setting_key(name)).map_err(io)? else {
+            return Ok(None);
+        };
+        std::str::from_utf8(&bytes)
+            .map(|v| Some(v.to_owned()))
+            .map_err(|e| StoreError::Corrupt {
+                message: format!("setting {name:?} is not UTF-8: {e}"),
+            })
+    }
+
+    fn put_setting_if(
+        &self,
+        name: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> Result<bool, StoreError> {
+        let _cas = self.settings.lock();
+        if self.setting(name)?.as_deref() != expected {
+            return Ok(false);
+        }
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db
+            .put_opt(setting_key(name), value.as_bytes(), &wo)
+            .map_err(io)?;
+        Ok(true)
+    }
 }
 
 impl RocksStore {
@@ -402,6 +447,19 @@ mod tests {
         for d in dirs {
             let _ = std::fs::remove_dir_all(d);
         }
+    }
+
+    #[test]
+    fn settings_survive_reopening() {
+        let dir = tempdir("settings");
+        {
+            let s = RocksStore::open(&dir).expect("open");
+            assert!(s.put_setting_if("a", None, "1").expect("cas"));
+        }
+        let s = RocksStore::open(&dir).expect("reopen");
+        assert_eq!(s.setting("a").expect("read").as_deref(), Some("1"));
+        drop(s);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! (key → [`codec`](super::codec) record, written `USING TTL` the token's remaining life,
 //! so Cassandra expires tokens by itself), `grants` (grant → its token keys, one partition
 //! per grant for the RFC 7009 cascade), `revocations` (the log the other nodes poll),
-//! `clients`, `users`.
+//! `clients`, `users`, `settings` (small named values shared by the nodes, written by
+//! lightweight transactions).
 //!
 //! Order: the writes of one batch run concurrently, and nodes' clocks disagree, so each
 //! write carries an explicit write timestamp (`USING TIMESTAMP`) and Cassandra keeps the
@@ -42,13 +43,15 @@
 //! - `single_use`: the lightweight-transaction claim of a used refresh token and the reuse
 //!   check (`used_tokens`);
 //! - `records`: the clients and users kept in the store;
+//! - `settings`: the shared named values, compare-and-set by lightweight transaction;
 //! - `owners`: revoking every token of a client or user (a scan, then the write path).
 //!
 //! This file touches no table itself. The others use its helpers (errors, clocks, the
 //! runtime) and, among themselves, only in one direction: `options` and `statements` are
 //! leaves, `writes` uses `reads` (a grant's keys) and `revocations` (the log entry's
-//! encoding), `owners` uses `reads` (the scan) and `writes` (the deletes), and nothing
-//! uses `owners`.
+//! encoding), `owners` uses `reads` (the scan) and `writes` (the deletes), `settings` uses
+//! `single_use` (the answer of a conditional statement), and nothing uses `owners` or
+//! `settings`.
 
 mod options;
 mod owners;
@@ -56,6 +59,7 @@ mod reads;
 mod records;
 mod revocations;
 mod schema;
+mod settings;
 mod single_use;
 mod statements;
 mod writes;
@@ -238,6 +242,19 @@ impl Store for CassandraStore {
 
     fn purge_expired(&self, _now: u32, _limit: usize) -> Result<usize, StoreError> {
         Ok(0)
+    }
+
+    fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.read_setting(name)
+    }
+
+    fn put_setting_if(
+        &self,
+        name: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> Result<bool, StoreError> {
+        self.cas_setting(name, expected, value)
     }
 
     fn self_expiring(&self) -> bool {

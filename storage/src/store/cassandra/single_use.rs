@@ -7,6 +7,7 @@ use super::{err, Inner};
 use crate::key::TokenKey;
 use crate::record::GrantId;
 use crate::store::StoreError;
+use scylla::response::query_result::QueryResult;
 use scylla::value::{CqlValue, Row};
 
 impl Inner {
@@ -19,31 +20,15 @@ impl Inner {
     ) -> Result<bool, StoreError> {
         // A TTL of 0 would keep the row for ever; an expired token is refused before this.
         let ttl = i32::try_from(ttl_secs.max(1)).unwrap_or(i32::MAX);
-        let rows = self
+        let result = self
             .session
             .execute_unpaged(
                 &self.st.claim_use,
                 (key.as_bytes().as_slice(), grant.0 as i64, ttl),
             )
             .await
-            .map_err(err)?
-            .into_rows_result()
             .map_err(err)?;
-        // The first column of a conditional statement's row is `[applied]`; a refused one
-        // also carries the existing row, so the row is read untyped.
-        match rows.maybe_first_row::<Row>().map_err(err)? {
-            Some(row) => match row.columns.first() {
-                Some(Some(CqlValue::Boolean(applied))) => Ok(*applied),
-                other => Err(StoreError::Io {
-                    backend: "cassandra",
-                    message: format!("unexpected answer to a conditional insert: {other:?}"),
-                }),
-            },
-            None => Err(StoreError::Io {
-                backend: "cassandra",
-                message: "no answer to a conditional insert".to_owned(),
-            }),
-        }
+        applied(result)
     }
 
     /// The grant of `key` if its use is remembered.
@@ -59,5 +44,26 @@ impl Inner {
             .maybe_first_row::<(Option<i64>,)>()
             .map_err(err)?
             .map(|(grant,)| GrantId(grant.unwrap_or(0) as u64)))
+    }
+}
+
+/// Whether a conditional statement (a lightweight transaction) was applied: the
+/// `[applied]` column of its answer.
+pub(super) fn applied(result: QueryResult) -> Result<bool, StoreError> {
+    let rows = result.into_rows_result().map_err(err)?;
+    // The first column of a conditional statement's row is `[applied]`; a refused one
+    // also carries the existing row, so the row is read untyped.
+    match rows.maybe_first_row::<Row>().map_err(err)? {
+        Some(row) => match row.columns.first() {
+            Some(Some(CqlValue::Boolean(applied))) => Ok(*applied),
+            other => Err(StoreError::Io {
+                backend: "cassandra",
+                message: format!("unexpected answer to a conditional statement: {other:?}"),
+            }),
+        },
+        None => Err(StoreError::Io {
+            backend: "cassandra",
+            message: "no answer to a conditional statement".to_owned(),
+        }),
     }
 }

@@ -8,7 +8,7 @@
 use super::{CassandraOptions, Level};
 use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
-use scylla::statement::SerialConsistency;
+use scylla::statement::{Consistency, SerialConsistency};
 
 /// The prepared statements; the token tables' are indexed 0 = `access_tokens`,
 /// 1 = `refresh_tokens`.
@@ -33,6 +33,12 @@ pub(super) struct Statements {
     /// `INSERT ... IF NOT EXISTS` into `used_tokens`: the single-use claim.
     pub(super) claim_use: PreparedStatement,
     pub(super) select_used: PreparedStatement,
+    /// A setting's value, read at SERIAL (sees every committed compare-and-set).
+    pub(super) get_setting: PreparedStatement,
+    /// `INSERT ... IF NOT EXISTS` into `settings`: the compare-and-set from absent.
+    pub(super) create_setting: PreparedStatement,
+    /// `UPDATE ... IF value = ?`: the compare-and-set from a value.
+    pub(super) replace_setting: PreparedStatement,
 }
 
 async fn prepare(
@@ -167,11 +173,42 @@ pub(super) async fn prepare_all(
             .await?;
             // The Paxos round decides the one winner; LOCAL_SERIAL keeps it in the local
             // datacenter when the operator named one.
-            s.set_serial_consistency(Some(if opts.local_datacenter.is_some() {
-                SerialConsistency::LocalSerial
-            } else {
-                SerialConsistency::Serial
-            }));
+            s.set_serial_consistency(Some(serial_level(opts)));
+            s
+        },
+        get_setting: {
+            let mut s = prepare(
+                session,
+                format!("SELECT value FROM {ks}.settings WHERE name = ?"),
+                single_use_level(opts),
+            )
+            .await?;
+            // A read at SERIAL completes any compare-and-set still in flight first, so the
+            // value it returns is the one a following compare-and-set will compare with.
+            s.set_consistency(match serial_level(opts) {
+                SerialConsistency::LocalSerial => Consistency::LocalSerial,
+                SerialConsistency::Serial => Consistency::Serial,
+            });
+            s
+        },
+        create_setting: {
+            let mut s = prepare(
+                session,
+                format!("INSERT INTO {ks}.settings (name, value) VALUES (?, ?) IF NOT EXISTS"),
+                single_use_level(opts),
+            )
+            .await?;
+            s.set_serial_consistency(Some(serial_level(opts)));
+            s
+        },
+        replace_setting: {
+            let mut s = prepare(
+                session,
+                format!("UPDATE {ks}.settings SET value = ? WHERE name = ? IF value = ?"),
+                single_use_level(opts),
+            )
+            .await?;
+            s.set_serial_consistency(Some(serial_level(opts)));
             s
         },
         select_used: prepare(
@@ -191,6 +228,16 @@ fn single_use_level(opts: &CassandraOptions) -> Level {
         Level::LocalQuorum
     } else {
         Level::Quorum
+    }
+}
+
+/// The Paxos level of the lightweight transactions (single use, settings): local to the
+/// named datacenter, if any.
+fn serial_level(opts: &CassandraOptions) -> SerialConsistency {
+    if opts.local_datacenter.is_some() {
+        SerialConsistency::LocalSerial
+    } else {
+        SerialConsistency::Serial
     }
 }
 
