@@ -118,22 +118,27 @@ fn serve(path: &std::path::Path, listen: Option<SocketAddr>) -> ExitCode {
         warn!("{}: {w}", path.display());
     }
     let workers = config.worker_count();
+    // Bound, not listening: a client is refused until every worker is ready to serve. Bound
+    // before the state is built so that port 0 resolves to the port the issuer names.
+    let sockets = match server::bind(config.server.listen, workers) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("tessera: cannot listen on {}: {e}", config.server.listen);
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(bound) = sockets
+        .first()
+        .and_then(|s| s.local_addr().ok())
+        .and_then(|a| a.as_socket())
+    {
+        config.server.listen = bound;
+    }
     // The table is rebuilt from the store before the listener opens.
     let app = match App::new(config, workers) {
         Ok(a) => Arc::new(a),
         Err(e) => {
             eprintln!("tessera: cannot start: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    // Bound, not listening: a client is refused until every worker is ready to serve.
-    let sockets = match server::bind(app.config.server.listen, workers) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!(
-                "tessera: cannot listen on {}: {e}",
-                app.config.server.listen
-            );
             return ExitCode::from(1);
         }
     };

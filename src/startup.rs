@@ -3,6 +3,7 @@
 //! [`App`] the workers then share. Runs once, before any listener accepts.
 
 use crate::cluster::read_through::ReadThrough;
+use crate::codes::CodeTable;
 use crate::config::{Config, DurabilityMode, SecurityConfig, StoreKind, MAX_LOCKOUT_SECS};
 use crate::guard::{Guard, Policy};
 use crate::metrics::Metrics;
@@ -26,6 +27,10 @@ const STORED_CLIENT_METRICS: usize = 1024;
 pub enum StartError {
     Store(StoreError),
     Io(std::io::Error),
+    /// The OpenID Connect signing keys could not be loaded or created.
+    Keys(crate::oidc::OidcError),
+    /// An operator's page template could not be loaded.
+    Pages(crate::pages::PagesError),
 }
 
 impl fmt::Display for StartError {
@@ -33,6 +38,8 @@ impl fmt::Display for StartError {
         match self {
             StartError::Store(e) => write!(f, "{e}"),
             StartError::Io(e) => write!(f, "{e}"),
+            StartError::Keys(e) => write!(f, "OpenID Connect signing keys: {e}"),
+            StartError::Pages(e) => write!(f, "{e}"),
         }
     }
 }
@@ -62,6 +69,7 @@ impl App {
         // Enough shards that two workers rarely meet on one lock.
         let now = crate::clock::now_secs();
         let table = TokenTable::new((workers * 16).max(64), now);
+        let codes = CodeTable::new();
         if let Some(store) = &store {
             let clients = registry.clients();
             let keep = |client: &str| clients.get(client).is_some();
@@ -107,6 +115,15 @@ impl App {
             ),
         };
         let metrics = Metrics::new(workers, config.clients.len() + STORED_CLIENT_METRICS);
+        let a = &config.authorize;
+        let pages = crate::pages::Pages::load(a.login_template.as_deref(), a.consent_template.as_deref())
+            .map_err(StartError::Pages)?;
+        // Generated on the first start and kept in the store, so every node signs with and
+        // publishes the same keys.
+        let keys = crate::oidc::keys::load_or_create(store.as_deref(), &config, u64::from(now))
+            .map_err(StartError::Keys)?;
+        let issuer = config.issuer();
+        let discovery = crate::oidc::discovery::documents(&config, &issuer);
         Ok(App {
             passwords: PasswordPool::start(hash_threads).map_err(StartError::Io)?,
             guard: Guard::new(guard_policy(&config.security)),
@@ -119,6 +136,11 @@ impl App {
             writer,
             metrics,
             purged_total: AtomicU64::new(0),
+            codes,
+            pages,
+            issuer,
+            discovery,
+            keys: arc_swap::ArcSwap::from_pointee(keys),
         })
     }
 }

@@ -7,6 +7,7 @@
 //! This module only holds and hands out; it opens nothing and starts no thread.
 
 use crate::cluster::read_through::{ReadThrough, Tokens};
+use crate::codes::CodeTable;
 use crate::cluster::sync::Node;
 use crate::config::Config;
 use crate::guard::Guard;
@@ -16,7 +17,11 @@ use crate::oauth::OAuthError;
 use crate::registry::password_pool::PasswordPool;
 use crate::registry::users::Users;
 use crate::registry::Registry;
+use crate::oidc::discovery::Documents;
+use crate::oidc::keys::KeySet;
+use crate::pages::Pages;
 use crate::writes::Writes;
+use arc_swap::ArcSwap;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use tessera_storage::store::{SharedStore, Store};
@@ -42,9 +47,28 @@ pub struct App {
     pub metrics: Metrics,
     /// Expired records reclaimed by the purge thread since start.
     pub purged_total: AtomicU64,
+    /// This node's authorization codes (see [`crate::codes`]).
+    pub codes: CodeTable,
+    /// The authorize path's HTML pages (built-in or the operator's templates).
+    pub pages: Pages,
+    /// `iss` of ID tokens and authorization responses (RFC 9207).
+    pub issuer: String,
+    /// The discovery documents, built once.
+    pub discovery: Documents,
+    /// The OpenID Connect signing keys; replaced when a rotation reaches this node.
+    pub keys: ArcSwap<KeySet>,
 }
 
 impl App {
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The current signing keys.
+    pub fn signing_keys(&self) -> Arc<KeySet> {
+        self.keys.load_full()
+    }
+
     /// The current client registry.
     pub fn clients(&self) -> Arc<Clients> {
         self.registry.clients()
@@ -81,11 +105,14 @@ impl App {
     /// What the cluster thread keeps in step with the other nodes; `None` unless the store
     /// is shared.
     pub fn cluster_node(&self) -> Option<Node<'_>> {
+        let store = self.store.as_deref()?;
         Some(Node {
             table: &self.table,
-            shared: self.store.as_ref()?.shared()?,
+            store,
+            shared: store.shared()?,
             config: &self.config,
             registry: &self.registry,
+            keys: &self.keys,
         })
     }
 }

@@ -15,10 +15,13 @@
 //! rebuilt and swapped in, so every node serves a new client without a restart.
 
 use crate::config::{ClientConfig, Config, UserConfig};
+use crate::oidc::keys::KeySet;
 use crate::registry::Registry;
 use crate::shutdown::Shutdown;
+use arc_swap::ArcSwap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tessera_storage::store::{Revoked, SharedStore, StoreError};
+use tessera_storage::store::{Revoked, SharedStore, Store, StoreError};
 use tessera_storage::TokenTable;
 use tracing::{debug, info, warn};
 
@@ -29,19 +32,26 @@ const CLOCK_SLACK_MS: u64 = 5_000;
 #[derive(Debug, Clone, Copy)]
 pub struct Node<'a> {
     pub table: &'a TokenTable,
+    pub store: &'a dyn Store,
     pub shared: &'a dyn SharedStore,
     pub config: &'a Config,
     pub registry: &'a Registry,
+    /// The OpenID Connect signing keys: a rotation by another node or `tessera keys
+    /// rotate` reaches this node within the reload interval.
+    pub keys: &'a ArcSwap<KeySet>,
 }
 
 /// The thread's loop (`tessera-cluster`, started by `crate::server`); ends at shutdown.
 pub fn run(node: &Node<'_>, shutdown: &Shutdown) {
     let Node {
         table,
+        store,
         shared,
         config,
         registry,
+        keys,
     } = *node;
+    let mut last_keys: Option<String> = None;
     let propagation = Duration::from_millis(config.store.revocation_propagation_ms);
     let poll = propagation / 4;
     let started_ms = crate::clock::now_millis();
@@ -105,7 +115,25 @@ pub fn run(node: &Node<'_>, shutdown: &Shutdown) {
                 Ok(_) => {}
                 Err(e) => debug!(error = %e, "cannot read clients and users from the store"),
             }
+            if config.oidc.signing_key_files.is_empty() {
+                reload_keys(store, keys, &mut last_keys);
+            }
         }
+    }
+}
+
+/// Installs the store's signing keys when their document changed since `last`.
+fn reload_keys(store: &dyn Store, keys: &ArcSwap<KeySet>, last: &mut Option<String>) {
+    match crate::oidc::keys::read_from_store(store) {
+        Ok(Some((text, set))) if last.as_deref() != Some(text.as_str()) => {
+            if last.is_some() {
+                info!(keys = set.keys().len(), "signing keys in the store changed; reloaded");
+            }
+            keys.store(Arc::new(set));
+            *last = Some(text);
+        }
+        Ok(_) => {}
+        Err(e) => debug!(error = %e, "cannot read the signing keys from the store"),
     }
 }
 
