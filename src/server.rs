@@ -324,7 +324,8 @@ fn purge_loop(app: &App, shutdown: &Shutdown) {
         let started = Instant::now();
         let now = crate::clock::now_secs();
         let stats = app.table.purge_expired(now);
-        let total = (stats.access + stats.refresh) as u64;
+        let codes = app.codes.purge_expired(now);
+        let total = (stats.access + stats.refresh + codes) as u64;
         app.purged_total.fetch_add(total, Ordering::Relaxed);
         let stored = app
             .store
@@ -334,6 +335,7 @@ fn purge_loop(app: &App, shutdown: &Shutdown) {
             access = stats.access,
             refresh = stats.refresh,
             grants = stats.grants,
+            codes,
             stored,
             took_us = started.elapsed().as_micros() as u64,
             "purged expired tokens"

@@ -39,6 +39,7 @@
 
 mod harness;
 
+mod authorize;
 mod brute_force;
 mod client_auth;
 mod cluster;

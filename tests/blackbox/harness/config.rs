@@ -92,6 +92,8 @@ pub struct ConfigBuilder {
     store: Vec<(String, String)>,
     tokens: Vec<(String, String)>,
     security: Vec<(String, String)>,
+    authorize: Vec<(String, String)>,
+    oidc: Vec<(String, String)>,
     clients: Vec<String>,
     users: Vec<String>,
 }
@@ -112,6 +114,8 @@ impl ConfigBuilder {
             store: Vec::new(),
             tokens: Vec::new(),
             security: Vec::new(),
+            authorize: Vec::new(),
+            oidc: Vec::new(),
             clients: Vec::new(),
             users: Vec::new(),
         }
@@ -163,6 +167,16 @@ impl ConfigBuilder {
         self
     }
 
+    pub fn authorize(mut self, key: &str, value: &str) -> ConfigBuilder {
+        set_key(&mut self.authorize, key, value);
+        self
+    }
+
+    pub fn oidc(mut self, key: &str, value: &str) -> ConfigBuilder {
+        set_key(&mut self.oidc, key, value);
+        self
+    }
+
     /// Adds one `[[clients]]` entry; `body` is its `key = value` lines.
     pub fn client(mut self, body: &str) -> ConfigBuilder {
         self.clients.push(body.to_string());
@@ -182,6 +196,8 @@ impl ConfigBuilder {
             ("store", &self.store),
             ("tokens", &self.tokens),
             ("security", &self.security),
+            ("authorize", &self.authorize),
+            ("oidc", &self.oidc),
         ] {
             if section.is_empty() {
                 continue;

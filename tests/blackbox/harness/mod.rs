@@ -21,6 +21,8 @@
 //! - `fixtures`: the credentials tests present (`Client`, `confidential_client()`, ...),
 //!   `Issued` token responses and the OAuth error and token-shape assertions. Uses `client`
 //!   and `response`.
+//! - `flow`: an HTTP-level user agent for the authorize path (cookie jar, form fields,
+//!   PKCE, redirect parameters). Uses `client`, `response` and `server`.
 //! - `server`: the `Server` fixture (child process, port, signals, request helpers) and
 //!   `run_cli`. Uses all of the above.
 //!
@@ -33,6 +35,7 @@
 mod client;
 mod config;
 mod fixtures;
+mod flow;
 mod metrics;
 mod response;
 mod server;
@@ -40,6 +43,7 @@ mod server;
 pub use client::*;
 pub use config::*;
 pub use fixtures::*;
+pub use flow::*;
 pub use metrics::*;
 pub use response::*;
 pub use server::*;
