@@ -53,6 +53,7 @@ impl Config {
         self.store.validate()?;
         self.tokens.validate()?;
         self.security.validate()?;
+        self.oidc.validate()?;
         clients::validate_all(&self.clients, &self.users)
     }
 }

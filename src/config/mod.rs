@@ -21,6 +21,7 @@
 //! - `tokens.rs`: `[tokens]` ([`TokensConfig`]) and the token length bounds.
 //! - `security.rs`: `[security]` ([`SecurityConfig`]): the brute-force guard's limits.
 //! - `clients.rs`: `[[clients]]` and `[[users]]` ([`ClientConfig`], [`UserConfig`]).
+//! - `oidc.rs`: `[oidc]` ([`OidcConfig`]): issuer, ID-token lifetime, signing key files.
 //!
 //! `config` uses `oauth::types` (shared enums) and `oauth::secret` / `oauth::scope` (to check
 //! secrets and scopes), and no other part of the server.
@@ -29,6 +30,7 @@ mod cassandra;
 mod clients;
 mod error;
 mod load;
+mod oidc;
 mod security;
 mod server;
 mod store;
@@ -41,11 +43,14 @@ pub use self::clients::{
     weak_secret_warning, ClientConfig, UserConfig, MIN_SECRET_LENGTH, RESERVED_METADATA_NAMES,
 };
 pub use self::error::{ConfigError, Deprecated};
+pub use self::oidc::{
+    read_signing_key, signing_alg_of, OidcConfig, MAX_ID_TOKEN_TTL_SECS, MIN_RSA_BITS,
+};
 pub use self::security::{SecurityConfig, MAX_LOCKOUT_SECS};
 pub use self::server::{DriverKind, LogConfig, ServerConfig};
 pub use self::store::{DurabilityMode, StoreConfig, StoreKind};
 pub use self::tokens::{TokensConfig, MAX_TOKEN_LENGTH, MIN_TOKEN_LENGTH};
-pub use crate::oauth::types::{AuthMethod, GrantType, RefreshPolicy};
+pub use crate::oauth::types::{AuthMethod, GrantType, RefreshPolicy, SigningAlg};
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -55,6 +60,7 @@ pub struct Config {
     pub tokens: TokensConfig,
     pub security: SecurityConfig,
     pub log: LogConfig,
+    pub oidc: OidcConfig,
     pub clients: Vec<ClientConfig>,
     pub users: Vec<UserConfig>,
 }
@@ -90,6 +96,7 @@ mod tests {
         assert_eq!(c.tokens, defaults.tokens);
         assert_eq!(c.security, defaults.security);
         assert_eq!(c.log, defaults.log);
+        assert_eq!(c.oidc, defaults.oidc);
         assert!(!c.clients.is_empty() && !c.users.is_empty());
     }
 

@@ -1,5 +1,5 @@
 //! The vocabulary shared by configuration and OAuth decisions: grant types, client
-//! authentication methods, refresh policies. A leaf module: it imports nothing from the
+//! authentication methods, refresh policies, ID-token signing algorithms. A leaf module: it imports nothing from the
 //! crate, so `config` and `oauth` can both use it without depending on each other.
 
 use serde::{Deserialize, Serialize};
@@ -54,5 +54,41 @@ impl GrantType {
 
     pub fn index(self) -> usize {
         self as usize
+    }
+}
+
+/// A JWS algorithm Tessera signs ID tokens with (RFC 7518 §3.1): the `alg` of the JWS header
+/// and of the JWK, as the wire and the configuration spell it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize, Default,
+)]
+pub enum SigningAlg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256, RSA keys of 2048 bits or more: the OpenID Connect
+    /// default every relying party supports (OIDC Core §15.1).
+    #[default]
+    RS256,
+    /// ECDSA with P-256 and SHA-256.
+    ES256,
+}
+
+impl SigningAlg {
+    pub const ALL: [SigningAlg; 2] = [SigningAlg::RS256, SigningAlg::ES256];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlg::RS256 => "RS256",
+            SigningAlg::ES256 => "ES256",
+        }
+    }
+
+    /// The algorithm named `s` exactly (`"RS256"`, `"ES256"`).
+    pub fn parse(s: &str) -> Option<SigningAlg> {
+        SigningAlg::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for SigningAlg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
