@@ -21,6 +21,8 @@
 //!   errors into responses.
 //! - [`oauth`]: the decisions, without I/O: client authentication, grants (one module
 //!   each, over the [`oauth::tokens::TokenOps`] trait), scopes, secrets, minting tokens.
+//! - [`oidc`]: OpenID Connect's signing keys (generated into the store or read from PEM
+//!   files, rotated), ID tokens as compact JWS, the JWKS and the discovery documents.
 //! - [`writes`]: the server's `TokenOps` — table changes queued for the write-behind.
 //! - [`cluster`]: read-through to a shared store, the revocation log and the clients and
 //!   users kept in the store — how several nodes sharing Cassandra act as one server.
@@ -43,6 +45,7 @@ pub mod guard;
 pub mod http;
 pub mod metrics;
 pub mod oauth;
+pub mod oidc;
 pub mod registry;
 pub mod router;
 pub mod server;
