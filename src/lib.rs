@@ -26,6 +26,8 @@
 //! - [`oauth`]: the decisions, without I/O: client authentication, grants (one module
 //!   each, over the [`oauth::tokens::TokenOps`] trait), scopes, secrets, minting tokens.
 //! - [`codes`]: this node's authorization codes, kept apart from the token table.
+//! - [`oidc`]: OpenID Connect's signing keys (generated into the store or read from PEM
+//!   files, rotated), ID tokens as compact JWS, the JWKS and the discovery documents.
 //! - [`writes`]: the server's `TokenOps` — table changes queued for the write-behind.
 //! - [`cluster`]: read-through to a shared store, the revocation log and the clients and
 //!   users kept in the store — how several nodes sharing Cassandra act as one server.
@@ -50,6 +52,7 @@ pub mod http;
 pub mod metrics;
 pub mod oauth;
 pub mod pages;
+pub mod oidc;
 pub mod registry;
 pub mod router;
 pub mod server;

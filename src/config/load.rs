@@ -54,6 +54,7 @@ impl Config {
         self.tokens.validate()?;
         self.security.validate()?;
         self.authorize.validate()?;
+        self.oidc.validate()?;
         clients::validate_all(&self.clients, &self.users)
     }
 }

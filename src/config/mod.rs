@@ -22,6 +22,7 @@
 //! - `authorize.rs`: `[authorize]` ([`AuthorizeConfig`]): codes, login sessions, consent.
 //! - `security.rs`: `[security]` ([`SecurityConfig`]): the brute-force guard's limits.
 //! - `clients.rs`: `[[clients]]` and `[[users]]` ([`ClientConfig`], [`UserConfig`]).
+//! - `oidc.rs`: `[oidc]` ([`OidcConfig`]): issuer, ID-token lifetime, signing key files.
 //!
 //! `config` uses `oauth::types` (shared enums) and `oauth::secret` / `oauth::scope` (to check
 //! secrets and scopes), and no other part of the server.
@@ -31,6 +32,7 @@ mod cassandra;
 mod clients;
 mod error;
 mod load;
+mod oidc;
 mod security;
 mod server;
 mod store;
@@ -44,6 +46,9 @@ pub use self::clients::{
     weak_secret_warning, ClientConfig, UserConfig, MIN_SECRET_LENGTH, RESERVED_METADATA_NAMES,
 };
 pub use self::error::{ConfigError, Deprecated};
+pub use self::oidc::{
+    read_signing_key, signing_alg_of, OidcConfig, MAX_ID_TOKEN_TTL_SECS, MIN_RSA_BITS,
+};
 pub use self::security::{SecurityConfig, MAX_LOCKOUT_SECS};
 pub use self::server::{DriverKind, LogConfig, ServerConfig};
 pub use self::store::{DurabilityMode, StoreConfig, StoreKind};
@@ -59,6 +64,7 @@ pub struct Config {
     pub security: SecurityConfig,
     pub authorize: AuthorizeConfig,
     pub log: LogConfig,
+    pub oidc: OidcConfig,
     pub clients: Vec<ClientConfig>,
     pub users: Vec<UserConfig>,
 }
@@ -95,6 +101,7 @@ mod tests {
         assert_eq!(c.security, defaults.security);
         assert_eq!(c.authorize, defaults.authorize);
         assert_eq!(c.log, defaults.log);
+        assert_eq!(c.oidc, defaults.oidc);
         assert!(!c.clients.is_empty() && !c.users.is_empty());
     }
 

@@ -1,5 +1,5 @@
 //! The vocabulary shared by configuration and OAuth decisions: grant types, client
-//! authentication methods, refresh policies. A leaf module: it imports nothing from the
+//! authentication methods, refresh policies, ID-token signing algorithms. A leaf module: it imports nothing from the
 //! crate, so `config` and `oauth` can both use it without depending on each other.
 
 use serde::{Deserialize, Serialize};
@@ -79,13 +79,17 @@ pub enum ConsentMode {
     Skip,
 }
 
-/// The JWS algorithm of a client's ID tokens (`clients[].id_token_signing_alg`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, Default)]
+/// A JWS algorithm Tessera signs ID tokens with (RFC 7518 §3.1): the `alg` of the JWS header
+/// and of the JWK, as the wire and the configuration spell it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize, Default,
+)]
 pub enum SigningAlg {
-    /// RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3), the OpenID Connect default.
+    /// RSASSA-PKCS1-v1_5 with SHA-256, RSA keys of 2048 bits or more: the OpenID Connect
+    /// default every relying party supports (OIDC Core §15.1).
     #[default]
     RS256,
-    /// ECDSA with P-256 and SHA-256 (RFC 7518 §3.4).
+    /// ECDSA with P-256 and SHA-256.
     ES256,
 }
 
@@ -99,7 +103,14 @@ impl SigningAlg {
         }
     }
 
+    /// The algorithm named `s` exactly (`"RS256"`, `"ES256"`).
     pub fn parse(s: &str) -> Option<SigningAlg> {
         SigningAlg::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for SigningAlg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
