@@ -71,7 +71,7 @@ pub struct WriterConfig {
 }
 
 /// A change made to the table, as the flusher receives it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     Put {
         key: TokenKey,
