@@ -31,7 +31,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tessera_storage::store::{Mutation, SharedStore};
 use tessera_storage::writer::WriteObserver;
-use tessera_storage::{GrantId, Symbols, TokenKey, TokenRecord, TokenTable};
+use tessera_storage::{GrantId, Symbols, TokenKey, TokenKind, TokenRecord, TokenTable};
 use tracing::debug;
 
 const SHARDS: usize = 16;
@@ -312,9 +312,15 @@ pub async fn lookup(
     {
         return Ok(None);
     }
-    // A token of a client this node does not know (removed) is as good as unknown.
-    if clients.get(&token.client).is_none() {
-        return Ok(None);
+    match token.kind {
+        // A code never enters the table (its bindings are unique strings, and the
+        // interner keeps every string for ever): the code path reads codes itself.
+        TokenKind::Code => return Ok(None),
+        // A session belongs to no client (its client is "").
+        TokenKind::Session => {}
+        // A token of a client this node does not know (removed) is as good as unknown.
+        _ if clients.get(&token.client).is_none() => return Ok(None),
+        _ => {}
     }
     let syms = tokens.syms;
     let record = TokenRecord {
@@ -591,6 +597,51 @@ mod tests {
         assert_eq!(block_on(lookup(tokens, clients, PEER, &key, 1)), Ok(None));
         assert!(rt.known_unknown(&key, crate::clock::now_millis()));
         assert_eq!(rt.in_flight.load(Ordering::Relaxed), 0, "every slot freed");
+    }
+
+    #[test]
+    fn a_session_read_through_enters_the_table_and_a_code_never_does() {
+        let rt = ReadThrough::new(60_000, 1_000, 8, 8);
+        let (f, store) = (Fixture::default(), Scripted::default());
+        let (tokens, clients) = (f.tokens(&store, &rt), &f.clients);
+        let record = |kind, client: &str| StoredToken {
+            kind,
+            grant: GrantId(if kind == TokenKind::Code { 7 } else { 0 }),
+            client: std::sync::Arc::from(client),
+            user: Some(std::sync::Arc::from("alice")),
+            scope: std::sync::Arc::from(""),
+            meta: (kind == TokenKind::Code).then(|| std::sync::Arc::from(r#"{"nonce":"n"}"#)),
+            issued_at: 1,
+            expires_at: 100,
+        };
+        // A session belongs to no client, so knowing no client does not hide it.
+        store
+            .answers
+            .lock()
+            .push(Some(Ok(Some(record(TokenKind::Session, "")))));
+        let session = TokenKey::of(b"session-cookie");
+        let found = block_on(lookup(tokens, clients, PEER, &session, 1)).expect("answer");
+        assert_eq!(found.map(|r| r.kind), Some(TokenKind::Session));
+        assert!(f.table.get(&session, 1).is_some());
+        // A code is not a token: unknown here, not in the table, nothing interned.
+        store
+            .answers
+            .lock()
+            .push(Some(Ok(Some(record(TokenKind::Code, "svc-a")))));
+        let code = TokenKey::of(b"code");
+        assert_eq!(block_on(lookup(tokens, clients, PEER, &code, 1)), Ok(None));
+        assert!(f.table.get(&code, 1).is_none());
+        assert!(f.syms.meta.get(r#"{"nonce":"n"}"#).is_none());
+        // A consent of a client this node does not know is as good as unknown.
+        store
+            .answers
+            .lock()
+            .push(Some(Ok(Some(record(TokenKind::Consent, "svc-a")))));
+        let consent = TokenKey::of(b"consent");
+        assert_eq!(
+            block_on(lookup(tokens, clients, PEER, &consent, 1)),
+            Ok(None)
+        );
     }
 
     #[test]
