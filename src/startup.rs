@@ -13,9 +13,9 @@ use std::fmt;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
-use tessera_storage::store::{Store, StoreError};
+use tessera_storage::store::{Store, StoreError, StoredToken};
 use tessera_storage::writer::{Durability, WriteBehind, WriterConfig};
-use tessera_storage::{Symbols, TokenTable};
+use tessera_storage::{Symbols, TokenKey, TokenTable};
 use tracing::info;
 
 /// Metrics slots for clients kept in a shared store, beyond the configuration's.
@@ -62,22 +62,34 @@ impl App {
         // Enough shards that two workers rarely meet on one lock.
         let now = crate::clock::now_secs();
         let table = TokenTable::new((workers * 16).max(64), now);
+        // The live authorization codes of the store: never in the token table (see
+        // `tessera_storage::recovery`); they belong in a code table of their own, and
+        // until the server has one they are only counted.
+        let mut recovered_codes: Vec<(TokenKey, StoredToken)> = Vec::new();
         if let Some(store) = &store {
             let clients = registry.clients();
             let keep = |client: &str| clients.get(client).is_some();
-            let stats =
-                tessera_storage::recovery::recover(store.as_ref(), &table, &syms, now, &keep)
-                    .map_err(|e| {
-                        // Refusing to start beats serving with tokens silently missing; say where.
-                        StartError::Store(StoreError::Open {
-                            path: config.store.path.display().to_string(),
-                            reason: format!("recovery failed: {e}"),
-                        })
-                    })?;
+            let mut codes = |key, code| recovered_codes.push((key, code));
+            let stats = tessera_storage::recovery::recover(
+                store.as_ref(),
+                &table,
+                &syms,
+                now,
+                &keep,
+                &mut codes,
+            )
+            .map_err(|e| {
+                // Refusing to start beats serving with tokens silently missing; say where.
+                StartError::Store(StoreError::Open {
+                    path: config.store.path.display().to_string(),
+                    reason: format!("recovery failed: {e}"),
+                })
+            })?;
             info!(
                 store = store.name(),
                 restored = stats.restored,
                 skipped_unknown_client = stats.skipped,
+                codes = stats.codes,
                 grants = stats.grants,
                 took_ms = stats.took.as_millis() as u64,
                 "token table rebuilt from the store"
