@@ -14,7 +14,7 @@ use std::fmt;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
-use tessera_storage::store::{Store, StoreError};
+use tessera_storage::store::{Store, StoreError, StoredToken};
 use tessera_storage::writer::{Durability, WriteBehind, WriterConfig};
 use tessera_storage::{Symbols, TokenTable};
 use tracing::info;
@@ -73,19 +73,32 @@ impl App {
         if let Some(store) = &store {
             let clients = registry.clients();
             let keep = |client: &str| clients.get(client).is_some();
-            let stats =
-                tessera_storage::recovery::recover(store.as_ref(), &table, &syms, now, &keep)
-                    .map_err(|e| {
-                        // Refusing to start beats serving with tokens silently missing; say where.
-                        StartError::Store(StoreError::Open {
-                            path: config.store.path.display().to_string(),
-                            reason: format!("recovery failed: {e}"),
-                        })
-                    })?;
+            // Live authorization codes go back into the code table, not the token table.
+            let mut restore_code = |key, stored: StoredToken| {
+                if let Some(code) = crate::codes::from_stored(&stored, &syms) {
+                    codes.insert(key, code);
+                }
+            };
+            let stats = tessera_storage::recovery::recover(
+                store.as_ref(),
+                &table,
+                &syms,
+                now,
+                &keep,
+                &mut restore_code,
+            )
+            .map_err(|e| {
+                // Refusing to start beats serving with tokens silently missing; say where.
+                StartError::Store(StoreError::Open {
+                    path: config.store.path.display().to_string(),
+                    reason: format!("recovery failed: {e}"),
+                })
+            })?;
             info!(
                 store = store.name(),
                 restored = stats.restored,
                 skipped_unknown_client = stats.skipped,
+                codes = stats.codes,
                 grants = stats.grants,
                 took_ms = stats.took.as_millis() as u64,
                 "token table rebuilt from the store"

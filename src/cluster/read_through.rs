@@ -628,6 +628,51 @@ mod tests {
     }
 
     #[test]
+    fn a_session_read_through_enters_the_table_and_a_code_never_does() {
+        let rt = ReadThrough::new(60_000, 1_000, 8, 8);
+        let (f, store) = (Fixture::default(), Scripted::default());
+        let (tokens, clients) = (f.tokens(&store, &rt), &f.clients);
+        let record = |kind, client: &str| StoredToken {
+            kind,
+            grant: GrantId(if kind == TokenKind::Code { 7 } else { 0 }),
+            client: std::sync::Arc::from(client),
+            user: Some(std::sync::Arc::from("alice")),
+            scope: std::sync::Arc::from(""),
+            meta: (kind == TokenKind::Code).then(|| std::sync::Arc::from(r#"{"nonce":"n"}"#)),
+            issued_at: 1,
+            expires_at: 100,
+        };
+        // A session belongs to no client, so knowing no client does not hide it.
+        store
+            .answers
+            .lock()
+            .push(Some(Ok(Some(record(TokenKind::Session, "")))));
+        let session = TokenKey::of(b"session-cookie");
+        let found = block_on(lookup(tokens, clients, PEER, &session, 1)).expect("answer");
+        assert_eq!(found.map(|r| r.kind), Some(TokenKind::Session));
+        assert!(f.table.get(&session, 1).is_some());
+        // A code is not a token: unknown here, not in the table, nothing interned.
+        store
+            .answers
+            .lock()
+            .push(Some(Ok(Some(record(TokenKind::Code, "svc-a")))));
+        let code = TokenKey::of(b"code");
+        assert_eq!(block_on(lookup(tokens, clients, PEER, &code, 1)), Ok(None));
+        assert!(f.table.get(&code, 1).is_none());
+        assert!(f.syms.meta.get(r#"{"nonce":"n"}"#).is_none());
+        // A consent of a client this node does not know is as good as unknown.
+        store
+            .answers
+            .lock()
+            .push(Some(Ok(Some(record(TokenKind::Consent, "svc-a")))));
+        let consent = TokenKey::of(b"consent");
+        assert_eq!(
+            block_on(lookup(tokens, clients, PEER, &consent, 1)),
+            Ok(None)
+        );
+    }
+
+    #[test]
     fn read_through_limit_reached_is_unavailable_and_slots_are_freed() {
         let rt = ReadThrough::new(0, 1_000, 1, 1);
         let (f, store) = (Fixture::default(), Scripted::default());

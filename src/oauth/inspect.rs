@@ -8,7 +8,8 @@ use super::clients::{Client, Clients};
 use tessera_storage::{TokenKind, TokenRecord};
 
 /// `tokeninfo` describes access tokens only (RFC 6750 bearer tokens) of existing clients;
-/// anything else is as invalid as an unknown token.
+/// anything else (a refresh token, a code, a session, a consent) is as invalid as an
+/// unknown token.
 pub fn tokeninfo_shows(record: &TokenRecord, clients: &Clients) -> bool {
     record.kind == TokenKind::Access && clients.by_sym(record.client).is_some()
 }
@@ -20,8 +21,9 @@ pub fn introspection_shows(record: &TokenRecord, caller: &Client, clients: &Clie
     let visible = match record.kind {
         TokenKind::Access => true,
         TokenKind::Refresh => record.client == caller.sym,
-        // A used refresh token is remembered only to recognise a replay.
-        TokenKind::Used => false,
+        // A used refresh token is remembered only to recognise a replay; codes, sessions
+        // and consents are no tokens: as inactive as an unknown one.
+        TokenKind::Used | TokenKind::Code | TokenKind::Session | TokenKind::Consent => false,
     };
     visible && clients.by_sym(record.client).is_some()
 }
@@ -81,6 +83,24 @@ mod tests {
         assert!(shows(TokenKind::Access, "someone"));
         assert!(shows(TokenKind::Refresh, "app"));
         assert!(!shows(TokenKind::Refresh, "someone"));
+    }
+
+    #[test]
+    fn codes_sessions_and_consents_are_invalid_to_tokeninfo_and_inactive_to_introspection() {
+        let w = World::new();
+        let clients = registry(&w);
+        let rs = w.confidential(&[GrantType::ClientCredentials]);
+        for kind in [
+            TokenKind::Used,
+            TokenKind::Code,
+            TokenKind::Session,
+            TokenKind::Consent,
+        ] {
+            // Even presented by the client they name.
+            let r = record(&w, kind, "app");
+            assert!(!tokeninfo_shows(&r, &clients), "{kind:?}");
+            assert!(!introspection_shows(&r, &rs, &clients), "{kind:?}");
+        }
     }
 
     #[test]

@@ -28,8 +28,45 @@ pub enum TokenKind {
     /// A refresh token used up (rotated out, or consumed under the `none` policy), kept
     /// under its key until it would have expired so that presenting it again is
     /// recognised as a replay (RFC 9700 §4.14.2). It carries its grant; it is never valid
-    /// for anything.
+    /// for anything. A redeemed authorization code leaves one too, so a second
+    /// redemption is recognised (RFC 6749 §4.1.2).
     Used = 3,
+    /// An authorization code (RFC 6749 §4.1.2), waiting to be redeemed. Not a token: never
+    /// valid as one, and never in the table (its `meta` — redirect URI, PKCE challenge,
+    /// nonce, auth_time — is unique per code, and the interner never forgets a string); it
+    /// lives in the store and in the server's code table. Its `grant` is the grant every
+    /// token issued from it will share.
+    Code = 4,
+    /// A browser login session (the `tessera_session` cookie's key). Not a token: it
+    /// belongs to no client (`client` is ""); `user` is who logged in, `issued_at` the
+    /// auth_time. Lives in the table like tokens.
+    Session = 5,
+    /// A user's consent to a client's scope (`scope`), remembered until it expires. Not a
+    /// token; removed with its client or user. Lives in the table like tokens.
+    Consent = 6,
+}
+
+impl TokenKind {
+    /// Whether a record of this kind is an OAuth token a client holds (an access or a
+    /// refresh token). Every other kind (a used marker, a code, a session, a consent) is
+    /// invisible to tokeninfo, introspection, revocation and the refresh grant.
+    #[inline]
+    pub fn is_token(self) -> bool {
+        matches!(self, TokenKind::Access | TokenKind::Refresh)
+    }
+
+    /// The kind whose [`TokenKind`] `as u8` value is `n` (as stored).
+    pub fn from_u8(n: u8) -> Option<TokenKind> {
+        Some(match n {
+            1 => TokenKind::Access,
+            2 => TokenKind::Refresh,
+            3 => TokenKind::Used,
+            4 => TokenKind::Code,
+            5 => TokenKind::Session,
+            6 => TokenKind::Consent,
+            _ => return None,
+        })
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +105,29 @@ mod tests {
     #[test]
     fn record_stays_compact() {
         assert!(std::mem::size_of::<TokenRecord>() <= 40);
+    }
+
+    #[test]
+    fn only_access_and_refresh_tokens_are_tokens() {
+        use TokenKind::*;
+        for kind in [Access, Refresh] {
+            assert!(kind.is_token(), "{kind:?}");
+        }
+        for kind in [Used, Code, Session, Consent] {
+            assert!(!kind.is_token(), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn stored_kind_numbers_are_stable_and_round_trip() {
+        use TokenKind::*;
+        let all = [Access, Refresh, Used, Code, Session, Consent];
+        for (n, kind) in (1u8..).zip(all) {
+            assert_eq!(kind as u8, n);
+            assert_eq!(TokenKind::from_u8(n), Some(kind));
+        }
+        assert_eq!(TokenKind::from_u8(0), None);
+        assert_eq!(TokenKind::from_u8(7), None);
     }
 
     #[test]

@@ -3,10 +3,17 @@
 //! Only live records come back (expired ones are skipped by the store's scan; revoked ones
 //! were deleted). Strings are interned again, so the symbols of this process are rebuilt
 //! from what was stored. Grant links are rebuilt from each record's grant id.
+//!
+//! Authorization codes ([`TokenKind::Code`]) do not go into the table: their metadata is
+//! unique per code and the interner never forgets a string, so they go to the caller's
+//! sink (the server's code table) with their strings as stored. Sessions belong to no
+//! client and come back whatever `keep` says; every other record (tokens, consents,
+//! codes) is dropped with its client.
 
 use crate::intern::{Interner, Sym, Symbols};
-use crate::record::TokenRecord;
-use crate::store::{Store, StoreError};
+use crate::key::TokenKey;
+use crate::record::{TokenKind, TokenRecord};
+use crate::store::{Store, StoreError, StoredToken};
 use crate::table::TokenTable;
 use std::time::{Duration, Instant};
 
@@ -16,19 +23,23 @@ pub struct RecoveryStats {
     pub restored: u64,
     /// Live records skipped because `keep` refused them (e.g. their client is gone).
     pub skipped: u64,
+    /// Live authorization codes handed to the `codes` sink.
+    pub codes: u64,
     pub grants: usize,
     pub took: Duration,
 }
 
-/// Loads every live record of `store` into `table`. `keep(client_id)` decides whether
-/// tokens of a client still belong (a client removed from the configuration loses its
-/// tokens).
+/// Loads every live record of `store` into `table`, except authorization codes, which go
+/// to `codes`. `keep(client_id)` decides whether the records of a client still belong (a
+/// client removed from the configuration loses its tokens, codes and consents); it is
+/// not asked about sessions, which belong to no client.
 pub fn recover(
     store: &dyn Store,
     table: &TokenTable,
     symbols: &Symbols,
     now: u32,
     keep: &dyn Fn(&str) -> bool,
+    codes: &mut dyn FnMut(TokenKey, StoredToken),
 ) -> Result<RecoveryStats, StoreError> {
     let started = Instant::now();
     let mut stats = RecoveryStats::default();
@@ -36,8 +47,13 @@ pub fn recover(
     // kind skips the interner's lock for them.
     let mut cache = Cache::default();
     store.scan_live(now, &mut |key, t| {
-        if !keep(t.client) {
+        if t.kind != TokenKind::Session && !keep(t.client) {
             stats.skipped += 1;
+            return;
+        }
+        if t.kind == TokenKind::Code {
+            codes(key, t.to_owned_token());
+            stats.codes += 1;
             return;
         }
         let record = TokenRecord {
@@ -84,10 +100,11 @@ impl Last {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conformance::{key, token, NOW};
+    use crate::conformance::{key, non_tokens, token, CODE_META, NOW};
     use crate::record::{GrantId, TokenKind};
     use crate::store::memory::MemoryStore;
     use crate::store::Mutation;
+    use crate::store::StoredToken;
     use std::sync::Arc;
 
     #[test]
@@ -120,7 +137,15 @@ mod tests {
             .expect("fill");
         let table = TokenTable::new(4, NOW);
         let symbols = Symbols::default();
-        let stats = recover(&store, &table, &symbols, NOW + 1, &|c| c == "svc-a").expect("recover");
+        let stats = recover(
+            &store,
+            &table,
+            &symbols,
+            NOW + 1,
+            &|c| c == "svc-a",
+            &mut |_, _| panic!("no codes stored"),
+        )
+        .expect("recover");
         assert_eq!((stats.restored, stats.skipped, stats.grants), (2, 1, 1));
         let a = table.get(&key("a"), NOW + 1).expect("restored");
         assert_eq!(symbols.clients.with(a.client, str::to_owned), "svc-a");
@@ -128,5 +153,67 @@ mod tests {
         let g = table.grant(GrantId(5)).expect("grant rebuilt");
         assert_eq!(g.refresh, Some(key("r")));
         assert_eq!(g.access.len(), 1);
+    }
+
+    #[test]
+    fn codes_go_to_the_sink_never_the_table_sessions_ignore_keep_consents_follow_their_client() {
+        let store = MemoryStore::new();
+        let [(_, code), (_, session), (_, consent)] = non_tokens(600);
+        let gone = |t: &StoredToken| StoredToken {
+            client: Arc::from("removed-client"),
+            ..t.clone()
+        };
+        let puts = [
+            ("code", code.clone()),
+            ("gone code", gone(&code)),
+            ("session", session),
+            ("consent", consent),
+            ("gone consent", gone(&non_tokens(600)[2].1)),
+            ("expired code", non_tokens(1)[0].1.clone()),
+        ];
+        let batch: Vec<Mutation> = puts
+            .iter()
+            .map(|(name, token)| Mutation::Put {
+                key: key(name),
+                token: token.clone(),
+            })
+            .collect();
+        store.apply(&batch, false).expect("fill");
+        let table = TokenTable::new(4, NOW);
+        let symbols = Symbols::default();
+        let mut sunk = Vec::new();
+        // Only svc-a is kept; sessions (client "") are kept without asking.
+        let stats = recover(
+            &store,
+            &table,
+            &symbols,
+            NOW + 1,
+            &|c| c == "svc-a",
+            &mut |k, t| sunk.push((k, t)),
+        )
+        .expect("recover");
+        assert_eq!(
+            (stats.restored, stats.skipped, stats.codes),
+            (2, 2, 1),
+            "{stats:?}"
+        );
+        assert_eq!(sunk, vec![(key("code"), code)], "the live code, whole");
+        assert!(
+            table.get(&key("code"), NOW + 1).is_none(),
+            "no code in the table"
+        );
+        assert!(
+            symbols.meta.get(CODE_META).is_none(),
+            "its bindings not interned"
+        );
+        assert_eq!(stats.grants, 0, "a code opens no grant");
+        let s = table.get(&key("session"), NOW + 1).expect("session");
+        assert_eq!(s.kind, TokenKind::Session);
+        assert_eq!(
+            symbols.users.with(s.user.expect("user"), str::to_owned),
+            "alice"
+        );
+        assert!(table.get(&key("consent"), NOW + 1).is_some());
+        assert!(table.get(&key("gone consent"), NOW + 1).is_none());
     }
 }

@@ -85,9 +85,13 @@ pub enum RevokeOutcome {
 /// What one purge pass reclaimed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct PurgeStats {
+    /// Access tokens and used markers.
     pub access: usize,
     pub refresh: usize,
     pub grants: usize,
+    /// Records that are not tokens: sessions and consents (and codes, never in the table
+    /// on the server).
+    pub other: usize,
 }
 
 #[derive(Debug)]
@@ -237,8 +241,10 @@ impl TokenTable {
                 None => return RevokeOutcome::NotFound,
                 Some(r) if !r.is_live(now) => return RevokeOutcome::NotFound,
                 // A used refresh token is no token to revoke; its memory stays for reuse
-                // detection.
-                Some(r) if r.kind == TokenKind::Used => return RevokeOutcome::NotFound,
+                // detection. Codes, sessions and consents are no tokens either: a client
+                // cannot end a login or a consent by presenting its key (RFC 7009 §2.2
+                // answers 200 all the same).
+                Some(r) if !r.kind.is_token() => return RevokeOutcome::NotFound,
                 Some(r) if r.client != client => return RevokeOutcome::NotOwner,
                 Some(_) => shard.map.remove(key),
             }
@@ -247,8 +253,8 @@ impl TokenTable {
             return RevokeOutcome::NotFound;
         };
         let cascaded = match record.kind {
-            TokenKind::Access | TokenKind::Used => 0,
             TokenKind::Refresh => self.revoke_grant(record.grant),
+            _ => 0,
         };
         RevokeOutcome::Revoked {
             kind: record.kind,
@@ -293,6 +299,9 @@ impl TokenTable {
                             match r.kind {
                                 // A used refresh token's grant belongs to its successor.
                                 TokenKind::Access | TokenKind::Used => stats.access += 1,
+                                TokenKind::Code | TokenKind::Session | TokenKind::Consent => {
+                                    stats.other += 1
+                                }
                                 TokenKind::Refresh => {
                                     stats.refresh += 1;
                                     if !r.grant.is_none() {
@@ -380,8 +389,10 @@ impl TokenTable {
     /// without a refresh token is dropped by the purge once its access tokens have expired.
     pub fn restore(&self, key: TokenKey, record: TokenRecord) {
         self.insert(key, record);
-        // A used refresh token no longer belongs to its grant (its successor does).
-        if record.grant.is_none() || record.kind == TokenKind::Used {
+        // A used refresh token no longer belongs to its grant (its successor does), and
+        // what is not a token (a code, a session, a consent) never did: revoking the grant
+        // is about its tokens.
+        if record.grant.is_none() || !record.kind.is_token() {
             return;
         }
         let mut guard = self.grant_shard(record.grant).lock();
@@ -398,7 +409,7 @@ impl TokenTable {
         match record.kind {
             TokenKind::Refresh => g.refresh = Some(key),
             TokenKind::Access => g.access.push((key, record.expires_at)),
-            TokenKind::Used => {}
+            TokenKind::Used | TokenKind::Code | TokenKind::Session | TokenKind::Consent => {}
         }
     }
 
@@ -490,6 +501,56 @@ mod tests {
         t.purge_expired(NOW + 100);
         assert!(t.get(&key("used"), NOW + 100).is_none());
         assert!(t.grant(GrantId(42)).is_some());
+    }
+
+    #[test]
+    fn rfc7009_2_2_codes_sessions_and_consents_are_not_revocable_tokens() {
+        let t = TokenTable::new(4, NOW);
+        for kind in [TokenKind::Code, TokenKind::Session, TokenKind::Consent] {
+            let name = format!("{kind:?}");
+            t.insert(key(&name), rec(kind, 1, 0, 600));
+            // Even by the client it names (a consent's): not found, so the endpoint's 200
+            // says nothing, and the record stays.
+            assert_eq!(
+                t.revoke(&key(&name), client(1), NOW),
+                RevokeOutcome::NotFound,
+                "{kind:?}"
+            );
+            assert!(t.get(&key(&name), NOW).is_some(), "{kind:?} stays");
+        }
+    }
+
+    #[test]
+    fn restored_codes_sessions_and_consents_join_no_grant() {
+        let t = TokenTable::new(4, NOW);
+        t.restore(key("code"), rec(TokenKind::Code, 1, 77, 600));
+        t.restore(key("consent"), rec(TokenKind::Consent, 1, 78, 600));
+        assert!(t.grant(GrantId(77)).is_none());
+        assert!(t.grant(GrantId(78)).is_none());
+        // Revoking a grant of the same id leaves them alone.
+        t.restore(key("r"), rec(TokenKind::Refresh, 1, 77, 600));
+        assert_eq!(t.revoke_grant(GrantId(77)), 0);
+        assert!(t.get(&key("code"), NOW).is_some());
+    }
+
+    #[test]
+    fn purge_reclaims_expired_sessions_and_consents_and_counts_them_apart() {
+        let t = TokenTable::new(4, NOW);
+        t.insert(key("s-old"), rec(TokenKind::Session, 0, 0, 10));
+        t.insert(key("c-old"), rec(TokenKind::Consent, 1, 0, 10));
+        t.insert(key("s-new"), rec(TokenKind::Session, 0, 0, 100));
+        t.insert(key("c-new"), rec(TokenKind::Consent, 1, 0, 100));
+        let stats = t.purge_expired(NOW + 10);
+        assert_eq!(
+            stats,
+            PurgeStats {
+                other: 2,
+                ..PurgeStats::default()
+            }
+        );
+        assert_eq!(t.len(), 2);
+        assert!(t.get(&key("s-new"), NOW + 10).is_some());
+        assert!(t.get(&key("c-new"), NOW + 10).is_some());
     }
 
     #[test]

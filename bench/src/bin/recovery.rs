@@ -88,7 +88,7 @@ fn main() {
     let symbols = Symbols::default();
     let table = TokenTable::new(64, now);
     let rss_before = rss_bytes();
-    let stats = match recover(&store, &table, &symbols, now, &|_| true) {
+    let stats = match recover(&store, &table, &symbols, now, &|_| true, &mut |_, _| {}) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("recovery bench: {e}");

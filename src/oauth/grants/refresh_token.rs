@@ -380,6 +380,36 @@ mod tests {
     }
 
     #[test]
+    fn rfc6749_5_2_codes_sessions_and_consents_are_invalid_grant_and_stay() {
+        let mut w = World::new();
+        let (c, _, _) = granted(&mut w, RefreshPolicy::Rotate);
+        for kind in [TokenKind::Code, TokenKind::Session, TokenKind::Consent] {
+            let presented = format!("{kind:?}-value");
+            // Of this client, with a grant, like a refresh token in every other respect.
+            let record = TokenRecord {
+                kind,
+                grant: GrantId(99),
+                client: c.sym,
+                user: Some(w.user("alice")),
+                scope: w.scopes.intern("read"),
+                meta: None,
+                issued_at: NOW,
+                expires_at: NOW + 600,
+            };
+            w.ops.table.insert(key(&presented), record);
+            let e = refresh(&mut w, &c, &presented, "", NOW).expect_err("not a refresh token");
+            assert_eq!(e.code.as_str(), "invalid_grant", "{kind:?}");
+            assert_eq!(replay_of(&record, &c), None, "{kind:?} is no replay");
+            assert_eq!(
+                w.ops.lookup(&key(&presented), NOW),
+                Some(record),
+                "{kind:?}"
+            );
+        }
+        assert!(w.ops.log.is_empty());
+    }
+
+    #[test]
     fn a_grant_revoked_during_the_refresh_discards_what_was_minted() {
         for policy in [RefreshPolicy::Rotate, RefreshPolicy::Preserve] {
             let mut w = World::new();

@@ -59,12 +59,8 @@ pub fn decode(bytes: &[u8]) -> Result<TokenView<'_>, StoreError> {
             })
         }
     }
-    let kind = match r.u8()? {
-        1 => TokenKind::Access,
-        2 => TokenKind::Refresh,
-        3 => TokenKind::Used,
-        k => return Err(corrupt(&format!("unknown token kind {k}"))),
-    };
+    let k = r.u8()?;
+    let kind = TokenKind::from_u8(k).ok_or_else(|| corrupt(&format!("unknown token kind {k}")))?;
     let grant = GrantId(u64::from_le_bytes(r.array()?));
     let issued_at = u32::from_le_bytes(r.array()?);
     let expires_at = u32::from_le_bytes(r.array()?);
@@ -141,6 +137,7 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conformance::CODE_META;
 
     fn sample() -> TokenView<'static> {
         Token {
@@ -180,6 +177,42 @@ mod tests {
         let mut out = Vec::new();
         encode(&used, &mut out);
         assert_eq!(decode(&out).expect("decode"), used);
+    }
+
+    #[test]
+    fn codes_sessions_and_consents_round_trip() {
+        let code = Token {
+            kind: TokenKind::Code,
+            meta: Some(CODE_META),
+            ..sample()
+        };
+        let session = Token {
+            kind: TokenKind::Session,
+            grant: GrantId::NONE,
+            client: "",
+            scope: "",
+            meta: None,
+            ..sample()
+        };
+        let consent = Token {
+            kind: TokenKind::Consent,
+            grant: GrantId::NONE,
+            meta: None,
+            ..sample()
+        };
+        for t in [code, session, consent] {
+            let mut out = Vec::new();
+            encode(&t, &mut out);
+            assert_eq!(decode(&out).expect("decode"), t);
+        }
+    }
+
+    #[test]
+    fn an_unknown_kind_is_refused() {
+        let mut out = Vec::new();
+        encode(&sample(), &mut out);
+        out[1] = 7;
+        assert!(matches!(decode(&out), Err(StoreError::Corrupt { .. })));
     }
 
     #[test]

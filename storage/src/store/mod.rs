@@ -263,30 +263,35 @@ pub struct Revocation {
 /// Whose tokens [`SharedStore::revoke_owned`] revokes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Owner<'a> {
-    /// Every token issued to this client id.
+    /// Every token issued to this client id, and its codes and consents.
     Client(&'a str),
     /// Every token issued on behalf of this resource owner (password grant and its
-    /// refreshes), whichever client holds it.
+    /// refreshes, authorization codes), whichever client holds it, and the user's
+    /// sessions, codes and consents.
     User(&'a str),
 }
 
 impl Owner<'_> {
+    /// Whether the record is the owner's. A session belongs to no client (its `client` is
+    /// ""), so no client owns one, whatever its id.
     pub fn owns(&self, token: &TokenView<'_>) -> bool {
         match *self {
-            Owner::Client(id) => token.client == id,
+            Owner::Client(id) => token.kind != TokenKind::Session && token.client == id,
             Owner::User(name) => token.user == Some(name),
         }
     }
 }
 
-/// Which of an owner's tokens [`SharedStore::revoke_owned`] revokes.
+/// Which of an owner's records [`SharedStore::revoke_owned`] removes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OwnedTokens {
-    /// Every access and refresh token, and the grant of each refresh token.
+    /// Every access and refresh token, and the grant of each refresh token; every code,
+    /// session and consent (a client or user removed).
     All,
     /// Every refresh token with its grant, so the access tokens issued under that grant
     /// go too (a password change: RFC 6819 §5.2.2.3); access tokens outside such a grant
-    /// stay until they expire.
+    /// stay until they expire. Also the user's sessions (a changed password ends every
+    /// login) and codes not yet redeemed (each would start a new grant); consents stay.
     RefreshGrants,
 }
 
@@ -324,7 +329,8 @@ pub trait SharedStore: Send + Sync + fmt::Debug {
     /// Revokes the live tokens of `owner` (`which` of them) for every node: deletes them
     /// from the store (a refresh token with its whole grant) and logs each revocation, so
     /// running nodes drop them from memory within `revocation_propagation_ms`. Returns how
-    /// many tokens matched (refresh tokens only, for [`OwnedTokens::RefreshGrants`]).
+    /// many tokens matched (refresh tokens only, for [`OwnedTokens::RefreshGrants`]);
+    /// codes, sessions and consents removed with them are not counted.
     ///
     /// A full scan of the token tables: for rare administrative changes (a client or user
     /// removed, a password changed), not for the request path. A token written after the
@@ -345,4 +351,40 @@ pub trait SharedStore: Send + Sync + fmt::Debug {
     fn users(&self) -> Result<Vec<(String, String)>, StoreError>;
     fn put_user(&self, username: &str, spec: &str) -> Result<(), StoreError>;
     fn remove_user(&self, username: &str) -> Result<bool, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(kind: TokenKind, client: &'static str, user: &'static str) -> TokenView<'static> {
+        Token {
+            kind,
+            grant: GrantId::NONE,
+            client,
+            user: Some(user),
+            scope: "",
+            meta: None,
+            issued_at: 0,
+            expires_at: 10,
+        }
+    }
+
+    #[test]
+    fn a_session_belongs_to_its_user_and_to_no_client() {
+        let session = view(TokenKind::Session, "", "alice");
+        assert!(Owner::User("alice").owns(&session));
+        assert!(!Owner::User("bob").owns(&session));
+        assert!(!Owner::Client("").owns(&session));
+    }
+
+    #[test]
+    fn consents_and_codes_belong_to_their_client_and_their_user() {
+        for kind in [TokenKind::Consent, TokenKind::Code] {
+            let record = view(kind, "svc-a", "alice");
+            assert!(Owner::Client("svc-a").owns(&record), "{kind:?}");
+            assert!(Owner::User("alice").owns(&record), "{kind:?}");
+            assert!(!Owner::Client("svc-b").owns(&record), "{kind:?}");
+        }
+    }
 }

@@ -9,7 +9,8 @@
 //!
 //! Layout (`config/cassandra/oauth-server.cql`): `access_tokens` and `refresh_tokens`
 //! (key → [`codec`](super::codec) record, written `USING TTL` the token's remaining life,
-//! so Cassandra expires tokens by itself), `grants` (grant → its token keys, one partition
+//! so Cassandra expires tokens by itself; codes go with access tokens, sessions and
+//! consents with refresh tokens), `grants` (grant → its token keys, one partition
 //! per grant for the RFC 7009 cascade), `revocations` (the log the other nodes poll),
 //! `clients`, `users`, `settings` (small named values shared by the nodes, written by
 //! lightweight transactions).

@@ -1,5 +1,6 @@
 //! Revoking every token of a client or a user ([`SharedStore::revoke_owned`]): a full scan
 //! of both token tables, then the matching tokens' deletes through the ordinary write path.
+//! The owner's codes, sessions and consents (in the same tables) go the same way.
 //!
 //! Cost: one read of every live token row (paged, as start-up recovery reads them; the
 //! owner is inside the record, so no index can narrow it), and two deletes plus a log
@@ -45,6 +46,13 @@ impl CassandraStore {
                 // Used refresh tokens live in `used_tokens`, never in the token tables; and
                 // there is nothing to revoke in one.
                 (TokenKind::Used, _) => {}
+                // Not tokens, so not counted; removed with their owner. A password change
+                // ends the user's logins and the codes that would open new grants, and
+                // leaves the consents (they say what the user agreed to, not who they are).
+                (TokenKind::Consent, OwnedTokens::RefreshGrants) => {}
+                (TokenKind::Code | TokenKind::Session | TokenKind::Consent, _) => {
+                    batch.push(Mutation::Delete { key, issued_at });
+                }
                 (TokenKind::Access, OwnedTokens::RefreshGrants) => {}
                 (TokenKind::Access, OwnedTokens::All) => {
                     matched += 1;

@@ -582,6 +582,73 @@ fn revoking_a_users_tokens_leaves_other_users_and_client_tokens_and_refresh_only
     drop_keyspace("ownuser");
 }
 
+#[test]
+fn owner_revocation_removes_sessions_with_their_user_and_consents_and_codes_with_their_owner() {
+    let mut n = 0;
+    let store = fresh("ownother", &mut n);
+    let now = real_now_secs();
+    let record = |kind, client: &str, user: &str| StoredToken {
+        client: Arc::from(client),
+        user: Some(Arc::from(user)),
+        issued_at: now,
+        expires_at: now + 600,
+        ..conformance::token(kind, if kind == TokenKind::Code { 30 } else { 0 }, 600)
+    };
+    let puts = [
+        ("alice-session", record(TokenKind::Session, "", "alice")),
+        ("bob-session", record(TokenKind::Session, "", "bob")),
+        (
+            "alice-consent",
+            record(TokenKind::Consent, "svc-a", "alice"),
+        ),
+        ("bob-consent", record(TokenKind::Consent, "svc-b", "bob")),
+        ("alice-code", record(TokenKind::Code, "svc-a", "alice")),
+    ];
+    let batch: Vec<Mutation> = puts
+        .iter()
+        .map(|(name, token)| Mutation::Put {
+            key: conformance::key(name),
+            token: token.clone(),
+        })
+        .collect();
+    store.apply(&batch, false).expect("put");
+    let live = || -> Vec<&str> {
+        puts.iter()
+            .map(|(name, _)| *name)
+            .filter(|name| {
+                store
+                    .get(&conformance::key(name), now)
+                    .expect("get")
+                    .is_some()
+            })
+            .collect()
+    };
+    let revoke = |owner, which| store.revoke_owned(owner, which, now).expect("revoke");
+
+    // Sessions belong to no client, not even one named "".
+    assert_eq!(revoke(Owner::Client(""), OwnedTokens::All), 0);
+    assert_eq!(live().len(), 5);
+    // A removed client takes its consents (not counted: they are no tokens).
+    assert_eq!(revoke(Owner::Client("svc-b"), OwnedTokens::All), 0);
+    assert_eq!(
+        live(),
+        [
+            "alice-session",
+            "bob-session",
+            "alice-consent",
+            "alice-code"
+        ]
+    );
+    // A password change ends alice's logins and her unredeemed code; her consent stays.
+    revoke(Owner::User("alice"), OwnedTokens::RefreshGrants);
+    assert_eq!(live(), ["bob-session", "alice-consent"]);
+    // Removed users take everything.
+    revoke(Owner::User("bob"), OwnedTokens::All);
+    revoke(Owner::User("alice"), OwnedTokens::All);
+    assert!(live().is_empty());
+    drop_keyspace("ownother");
+}
+
 /// What the revocation log holds after `since_ms`.
 fn logged_since(store: &CassandraStore, since_ms: u64) -> Vec<Revoked> {
     store

@@ -72,9 +72,6 @@ impl Pending {
     }
 }
 
-const KIND_ACCESS: i8 = 1;
-const KIND_REFRESH: i8 = 2;
-
 /// The write timestamp (µs) of a token's put: its `issued_at`, whichever node writes it.
 fn put_timestamp(issued_at: u32) -> i64 {
     i64::from(issued_at) * 1_000_000
@@ -136,13 +133,19 @@ impl Inner {
                     let ttl = ttl.min(i32::MAX as u32) as i32;
                     let mut record = Vec::with_capacity(96);
                     codec::encode(token, &mut record);
-                    let (table, kind) = match token.kind {
-                        TokenKind::Access => (0, KIND_ACCESS),
-                        TokenKind::Refresh => (1, KIND_REFRESH),
-                        // Cassandra remembers used refresh tokens in `used_tokens`, written
-                        // by the lightweight-transaction claim before the use.
+                    // Records that are not tokens share the token tables (the record says
+                    // its kind), each with the tokens of like lifetime, so a table's rows
+                    // expire at similar ages: codes (minutes) with access tokens, sessions
+                    // and consents (hours, days) with refresh tokens.
+                    let table = match token.kind {
+                        TokenKind::Access | TokenKind::Code => 0,
+                        TokenKind::Refresh | TokenKind::Session | TokenKind::Consent => 1,
+                        // Cassandra remembers used refresh tokens (and redeemed codes) in
+                        // `used_tokens`, written by the lightweight-transaction claim
+                        // before the use.
                         TokenKind::Used => continue,
                     };
+                    let kind = token.kind as u8 as i8;
                     let k = key.as_bytes().to_vec();
                     let grant = token.grant.0 as i64;
                     let client = token.client.to_string();
