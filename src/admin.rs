@@ -1,6 +1,7 @@
 //! The administrative commands that work on the configured store rather than on a
 //! running server: `tessera migrate`, `tessera client add|list|remove`,
-//! `tessera user add|list|remove|set-password`. Clients and users written here are served
+//! `tessera user add|list|remove|set-password`, and `tessera keys list|rotate` (the
+//! OpenID Connect signing keys, in `admin/keys.rs`). Clients and users written here are served
 //! by every node sharing the store within `revocation_propagation_ms`, without a restart.
 //!
 //! Removing a client or user, or changing a password, also revokes tokens in the store
@@ -19,6 +20,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_storage::store::{OwnedTokens, Owner, SharedStore, Store, StoreError};
+
+mod keys;
+pub use self::keys::{keys, KeysCommand};
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {

@@ -1,4 +1,5 @@
-//! The command line: `serve`, `check-config`, `hash-secret`, `--version`.
+//! The command line: `serve`, `check-config`, `hash-secret`, `--version`; the store
+//! administration commands (`migrate`, `client`, `user`, `keys`) are in `admin`.
 //!
 //! Exit codes: 0 success, 1 runtime failure (cannot listen, a worker failed), 2 bad
 //! configuration or usage.
@@ -58,6 +59,11 @@ enum Command {
         #[command(subcommand)]
         action: crate::admin::UserCommand,
     },
+    /// Manage the OpenID Connect signing keys kept in the store.
+    Keys {
+        #[command(subcommand)]
+        action: crate::admin::KeysCommand,
+    },
     /// Read a secret from stdin and print its hash for `secret_hash` (or, with --argon2,
     /// an argon2id hash for a user's `password_hash`).
     HashSecret {
@@ -96,6 +102,7 @@ pub fn main() -> ExitCode {
         Command::Migrate { config } => crate::admin::migrate(&config),
         Command::Client { action } => crate::admin::client(action),
         Command::User { action } => crate::admin::user(action),
+        Command::Keys { action } => crate::admin::keys(action),
     }
 }
 

@@ -1784,3 +1784,60 @@ fn cassandra_outage_async_issuance_continues_and_nothing_accepted_is_lost() {
     );
     assert!(sync_problems.is_empty(), "{}", sync_problems.join("\n"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// OpenID Connect signing keys in the shared store
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn keys_rotate_and_list_work_on_the_shared_store() {
+    let _cassandra = shared_cassandra();
+    let ks = Keyspace::new("keys");
+    let dir = TempDir::new("keys-cassandra");
+    let path = dir.write("tessera.toml", &cluster_config(&ks.name, "async").build());
+    cli_ok(&["migrate", "--config", path_str(&path)]);
+    let list = |want: usize| {
+        let out = cli_ok(&["keys", "list", "--config", path_str(&path)]);
+        assert_eq!(out.lines().count(), want, "{out}");
+        out
+    };
+    // The first rotation of an empty store creates the key set (a key per algorithm).
+    let out = cli_ok(&[
+        "keys",
+        "rotate",
+        "--alg",
+        "ES256",
+        "--config",
+        path_str(&path),
+    ]);
+    assert!(out.contains("ES256 key "), "{out}");
+    list(2);
+    let out = cli_ok(&[
+        "keys",
+        "rotate",
+        "--alg",
+        "ES256",
+        "--config",
+        path_str(&path),
+    ]);
+    let kid = out
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("ES256 key "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the new kid")
+        .to_owned();
+    let out = list(3);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(&kid) && l.ends_with("\tactive")),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.contains("\tES256\t") && l.contains("retiring until "))
+            .count(),
+        1,
+        "{out}"
+    );
+}

@@ -24,6 +24,7 @@
 //! - `http_protocol`: keep-alive, pipelining, chunked bodies, limits, malformed and split
 //!   requests, timeouts, the connection limit, HTTP/1.0.
 //! - `ops`: health, metrics, graceful shutdown and the command line.
+//! - `keys`: `tessera keys list|rotate` (the OpenID Connect signing keys in the store).
 //! - `lifecycle`: start-up never resets a connection; a failing worker stops the server.
 //! - `persistence`: the RocksDB write-behind — restarts, `kill -9` in both durability modes,
 //!   bad data directories, backpressure.
@@ -46,6 +47,7 @@ mod cluster;
 mod cluster_secure;
 mod http_protocol;
 mod introspect;
+mod keys;
 mod lifecycle;
 mod ops;
 mod persistence;
