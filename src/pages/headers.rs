@@ -278,6 +278,7 @@ mod tests {
             ("HTTP://app.example", "http://app.example"),
             ("https://user:pw@app.example:1/x", "https://app.example:1"),
             ("http://127.0.0.1:51004/cb", "http://127.0.0.1:51004"),
+            ("http://localhost:8798/cb?x=1", "http://localhost:8798"),
             ("https://app.example?x=1", "https://app.example"),
         ];
         for (uri, origin) in cases {

@@ -135,6 +135,12 @@ mod default_templates {
     }
 
     #[test]
+    fn pages_can_be_shared_by_the_workers() {
+        fn shared<T: Send + Sync + 'static>() {}
+        shared::<Pages>();
+    }
+
+    #[test]
     fn builtin_pages_load() {
         let pages = Pages::builtin();
         assert!(pages.login_path.is_none());
@@ -180,6 +186,48 @@ mod login_page {
         }
         assert!(b.contains("Web App"));
         assert!(!b.contains("role=\"alert\""));
+    }
+
+    /// The value of the hidden input `name` in a rendered page.
+    fn hidden(body: &str, name: &str) -> String {
+        let start = body
+            .find(&format!(r#"name="{name}" value=""#))
+            .expect("field")
+            + name.len()
+            + 15;
+        let end = start + body[start..].find('"').expect("quote");
+        body[start..end].to_owned()
+    }
+
+    #[test]
+    fn double_submit_round_trip_from_a_browser_without_cookie() {
+        // First visit: no cookie, so one is set and the page carries its field.
+        let csrf = csrf::login_csrf(None);
+        let cookie = csrf
+            .set_cookie
+            .as_ref()
+            .expect("new cookie")
+            .as_str()
+            .to_owned();
+        let set_cookie = cookie::csrf_cookie(&cookie, true).expect("valid");
+        let page = Pages::builtin()
+            .login(&login_view(&csrf.field, &[]))
+            .expect("render");
+        let field = hidden(&page.body, "csrf");
+        // The browser sends the cookie back with the form.
+        let header = format!("other=1; {}", set_cookie.split(';').next().expect("pair"));
+        let sent = cookie::find(header.as_bytes(), cookie::CSRF_COOKIE);
+        assert_eq!(csrf::verify_login(sent, Some(&field)), Ok(()));
+        // A forged form from another site has no cookie, or a field of its own.
+        assert_eq!(
+            csrf::verify_login(None, Some(&field)),
+            Err(CsrfError::MissingCookie)
+        );
+        let forged = csrf::login_csrf(None).field;
+        assert_eq!(
+            csrf::verify_login(sent, Some(forged.as_str())),
+            Err(CsrfError::Mismatch)
+        );
     }
 
     #[test]
