@@ -33,12 +33,17 @@
 //! - `cluster_secure`: two nodes on a Cassandra that requires a password and TLS with a
 //!   client certificate (`tests/services/cassandra-secure.sh`, started by the tests), and
 //!   the start-up error for a wrong password.
+//! - `browser`: the authorization code flow in headless Chromium over WebDriver (login
+//!   form, consent, redirect, code exchange, `prompt=none` single sign-on), and the
+//!   WebDriver client's own checks against local pages. Needs `chromium` and
+//!   `chromium-driver` (`.ci/setup` installs them).
 //!
 //! Every socket read has a 10 s timeout and every child process is killed when its fixture
 //! drops, so a broken server fails tests instead of hanging the run.
 
 mod harness;
 
+mod browser;
 mod brute_force;
 mod client_auth;
 mod cluster;

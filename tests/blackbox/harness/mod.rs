@@ -23,6 +23,8 @@
 //!   and `response`.
 //! - `server`: the `Server` fixture (child process, port, signals, request helpers) and
 //!   `run_cli`. Uses all of the above.
+//! - `webdriver`: `Browser`, a minimal W3C WebDriver client that drives a headless Chromium
+//!   through `chromedriver` (both killed on drop). Uses `client` and `config`.
 //!
 //! The test files import everything at once with `use crate::harness::*`; the re-exports
 //! below keep that one line working.
@@ -36,6 +38,7 @@ mod fixtures;
 mod metrics;
 mod response;
 mod server;
+mod webdriver;
 
 pub use client::*;
 pub use config::*;
@@ -43,3 +46,4 @@ pub use fixtures::*;
 pub use metrics::*;
 pub use response::*;
 pub use server::*;
+pub use webdriver::*;
