@@ -37,6 +37,8 @@
 //!   form, consent, redirect, code exchange, `prompt=none` single sign-on), and the
 //!   WebDriver client's own checks against local pages. Needs `chromium` and
 //!   `chromium-driver` (`.ci/setup` installs them).
+//! - `oidc_rp`: the `openidconnect` crate as a relying party (discovery, code flow with PKCE
+//!   and nonce, `id_token` validation against the JWKS, userinfo), RS256 and ES256.
 //!
 //! Every socket read has a 10 s timeout and every child process is killed when its fixture
 //! drops, so a broken server fails tests instead of hanging the run.
@@ -51,6 +53,7 @@ mod cluster_secure;
 mod http_protocol;
 mod introspect;
 mod lifecycle;
+mod oidc_rp;
 mod ops;
 mod persistence;
 mod revoke;
