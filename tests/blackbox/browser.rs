@@ -454,7 +454,15 @@ fn exchange(server: &Server, redirect_uri: &str, req: &AuthRequest, code: &str) 
     assert!(issued.refresh_token.is_some(), "the client may refresh");
     let claims = jwt_claims(&id_token);
     assert_eq!(claims["sub"], "alice");
-    assert_eq!(claims["aud"], WEB_CLIENT_ID);
+    // `aud` may be the client id or an array holding it (OpenID Connect Core §2).
+    assert!(
+        claims["aud"] == WEB_CLIENT_ID
+            || claims["aud"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|v| v == WEB_CLIENT_ID)),
+        "aud: {}",
+        claims["aud"]
+    );
     assert_eq!(
         claims["iss"].as_str(),
         Some(format!("http://{}", server.addr).as_str())
