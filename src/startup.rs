@@ -129,8 +129,9 @@ impl App {
         };
         let metrics = Metrics::new(workers, config.clients.len() + STORED_CLIENT_METRICS);
         let a = &config.authorize;
-        let pages = crate::pages::Pages::load(a.login_template.as_deref(), a.consent_template.as_deref())
-            .map_err(StartError::Pages)?;
+        let pages =
+            crate::pages::Pages::load(a.login_template.as_deref(), a.consent_template.as_deref())
+                .map_err(StartError::Pages)?;
         // Generated on the first start and kept in the store, so every node signs with and
         // publishes the same keys.
         let keys = crate::oidc::keys::load_or_create(store.as_deref(), &config, u64::from(now))

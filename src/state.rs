@@ -7,19 +7,19 @@
 //! This module only holds and hands out; it opens nothing and starts no thread.
 
 use crate::cluster::read_through::{ReadThrough, Tokens};
-use crate::codes::CodeTable;
 use crate::cluster::sync::Node;
+use crate::codes::CodeTable;
 use crate::config::Config;
 use crate::guard::Guard;
 use crate::metrics::Metrics;
 use crate::oauth::clients::Clients;
 use crate::oauth::OAuthError;
-use crate::registry::password_pool::PasswordPool;
-use crate::registry::users::Users;
-use crate::registry::Registry;
 use crate::oidc::discovery::Documents;
 use crate::oidc::keys::KeySet;
 use crate::pages::Pages;
+use crate::registry::password_pool::PasswordPool;
+use crate::registry::users::Users;
+use crate::registry::Registry;
 use crate::writes::Writes;
 use arc_swap::ArcSwap;
 use std::sync::atomic::AtomicU64;

@@ -269,7 +269,7 @@ async fn reject(mut stream: TcpStream, worker: Rc<Worker>) {
     encode(
         &mut out,
         &reply,
-        &body,
+        (&[], &body),
         Delivery::CLOSE,
         &worker.date.now(),
         worker.service.realm(),

@@ -127,7 +127,10 @@ fn reload_keys(store: &dyn Store, keys: &ArcSwap<KeySet>, last: &mut Option<Stri
     match crate::oidc::keys::read_from_store(store) {
         Ok(Some((text, set))) if last.as_deref() != Some(text.as_str()) => {
             if last.is_some() {
-                info!(keys = set.keys().len(), "signing keys in the store changed; reloaded");
+                info!(
+                    keys = set.keys().len(),
+                    "signing keys in the store changed; reloaded"
+                );
             }
             keys.store(Arc::new(set));
             *last = Some(text);

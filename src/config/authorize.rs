@@ -74,9 +74,18 @@ mod tests {
 
     #[test]
     fn bounds_name_the_key() {
-        err_at("[authorize]\ncode_ttl_secs = 0\n", "authorize.code_ttl_secs");
+        err_at(
+            "[authorize]\ncode_ttl_secs = 0\n",
+            "authorize.code_ttl_secs",
+        );
         err_at("[authorize]\ncode_length = 3\n", "authorize.code_length");
-        err_at("[authorize]\nsession_ttl_secs = 5\n", "authorize.session_ttl_secs");
-        err_at("[authorize]\nconsent_ttl_secs = 0\n", "authorize.consent_ttl_secs");
+        err_at(
+            "[authorize]\nsession_ttl_secs = 5\n",
+            "authorize.session_ttl_secs",
+        );
+        err_at(
+            "[authorize]\nconsent_ttl_secs = 0\n",
+            "authorize.consent_ttl_secs",
+        );
     }
 }

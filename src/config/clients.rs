@@ -339,9 +339,10 @@ impl ClientConfig {
                     .map_err(|m| ConfigError::new(format!("{key}.{field}[{i}]"), m))?;
             }
         }
-        let browser = self.grant_types.iter().any(|g| {
-            matches!(g, GrantType::AuthorizationCode | GrantType::Implicit)
-        });
+        let browser = self
+            .grant_types
+            .iter()
+            .any(|g| matches!(g, GrantType::AuthorizationCode | GrantType::Implicit));
         if browser && self.redirect_uris.is_empty() {
             return Err(ConfigError::new(
                 format!("{key}.redirect_uris"),
@@ -418,7 +419,8 @@ grant_types = ["client_credentials"]
 
     #[test]
     fn browser_grants_need_a_registered_redirect_uri_without_fragment() {
-        let web = "[[clients]]\nid = \"w\"\nsecret = \"s\"\ngrant_types = [\"authorization_code\"]\n";
+        let web =
+            "[[clients]]\nid = \"w\"\nsecret = \"s\"\ngrant_types = [\"authorization_code\"]\n";
         err_at(web, "clients[0].redirect_uris");
         err_at(
             &format!("{web}redirect_uris = [\"https://app.example/cb#frag\"]\n"),

@@ -80,7 +80,10 @@ pub fn id_token(
     } else {
         Vec::new()
     };
-    let pairs: Vec<(&str, &str)> = claims.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let pairs: Vec<(&str, &str)> = claims
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
     let now = u64::from(ctx.now);
     let keys = app.signing_keys();
     sign_id_token(

@@ -65,9 +65,8 @@ fn destination(ctx: Ctx<'_>, params: &Params<'_>) -> Result<Option<String>, OAut
     };
     let client_id = match (params.client_id.as_deref(), params.id_token_hint.as_deref()) {
         (Some(id), _) => id.to_owned(),
-        (None, Some(hint)) => audience(hint).ok_or_else(|| {
-            OAuthError::invalid_request("id_token_hint is not an ID token")
-        })?,
+        (None, Some(hint)) => audience(hint)
+            .ok_or_else(|| OAuthError::invalid_request("id_token_hint is not an ID token"))?,
         (None, None) => {
             return Err(OAuthError::invalid_request(
                 "post_logout_redirect_uri needs client_id or id_token_hint",

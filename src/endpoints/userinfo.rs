@@ -6,7 +6,6 @@
 
 use super::{claims, form, Ctx};
 use crate::cluster::read_through;
-use crate::http::json::JsonObject;
 use crate::http::response::{error_body, header};
 use crate::http::{Method, Reply, Request};
 use crate::oauth::client_auth::strip_scheme;
@@ -28,7 +27,11 @@ pub async fn handle(
             // RFC 6750 §3: a Bearer challenge, not the token endpoint's Basic one.
             reply.basic_challenge = false;
             if matches!(e.code, ErrorCode::InvalidToken | ErrorCode::InvalidRequest) {
-                header(headers, "WWW-Authenticate", &challenge(ctx, Some(e.code.as_str())));
+                header(
+                    headers,
+                    "WWW-Authenticate",
+                    &challenge(ctx, Some(e.code.as_str())),
+                );
             }
             reply
         }
@@ -46,21 +49,20 @@ async fn userinfo(
         Method::Post if req.content_type.is_some() => form(req)?,
         _ => Params::default(),
     };
-    let token: &[u8] = match (params.access_token.as_deref(), bearer) {
-        (Some(_), Some(_)) => {
-            return Err(OAuthError::invalid_request(
+    let token: &[u8] =
+        match (params.access_token.as_deref(), bearer) {
+            (Some(_), Some(_)) => return Err(OAuthError::invalid_request(
                 "token given both in the form and in the Authorization header (RFC 6750 section 2)",
-            ))
-        }
-        (Some(t), None) => t.as_bytes(),
-        (None, Some(t)) => t,
-        (None, None) => {
-            // RFC 6750 §3.1: no credentials, no error code; just the challenge.
-            header(headers, "WWW-Authenticate", &challenge(ctx, None));
-            error_body(body, "invalid_request", "an access token is required");
-            return Ok(Reply::sensitive_json(401));
-        }
-    };
+            )),
+            (Some(t), None) => t.as_bytes(),
+            (None, Some(t)) => t,
+            (None, None) => {
+                // RFC 6750 §3.1: no credentials, no error code; just the challenge.
+                header(headers, "WWW-Authenticate", &challenge(ctx, None));
+                error_body(body, "invalid_request", "an access token is required");
+                return Ok(Reply::sensitive_json(401));
+            }
+        };
     let app = ctx.app;
     let record = read_through::lookup(
         app.tokens(),
@@ -91,15 +93,22 @@ async fn userinfo(
         );
         return Ok(Reply::sensitive_json(403));
     };
-    let released = claims::user_claims(ctx, &user, &scope);
-    let mut o = JsonObject::new(body);
-    o.str("sub", &user);
-    for (name, value) in &released {
-        if name != "sub" {
-            o.str(name, value);
-        }
+    // Claim names come from configuration, so the object is built with serde_json.
+    let mut object = serde_json::Map::new();
+    for (name, value) in claims::user_claims(ctx, &user, &scope) {
+        object.insert(name, serde_json::Value::String(value));
     }
-    o.finish();
+    object.insert(
+        "sub".to_owned(),
+        serde_json::Value::String(user.to_string()),
+    );
+    body.clear();
+    serde_json::to_writer(&mut *body, &object).map_err(|_| {
+        OAuthError::new(
+            ErrorCode::ServerError,
+            "the userinfo response could not be encoded",
+        )
+    })?;
     Ok(Reply::sensitive_json(200))
 }
 

@@ -3,9 +3,9 @@
 //! HTTP/1.0 clients read it the same way.
 
 use super::json::JsonObject;
-pub use crate::oauth::error::description_chars;
 #[cfg(test)]
 use crate::oauth::error::allowed;
+pub use crate::oauth::error::description_chars;
 
 /// What an endpoint answers; the body is written separately into the body buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -233,9 +233,19 @@ mod tests {
             header(&mut extra, "Location", "x\r\nSet-Cookie: a=b");
         }
         let mut out = Vec::new();
-        encode(&mut out, &Reply::empty(302), (&extra, b""), Delivery::default(), b"d", "r");
+        encode(
+            &mut out,
+            &Reply::empty(302),
+            (&extra, b""),
+            Delivery::default(),
+            b"d",
+            "r",
+        );
         let text = String::from_utf8_lossy(&out);
-        assert!(text.contains("\r\nLocation: https://app.example/cb?code=x\r\n"), "{text}");
+        assert!(
+            text.contains("\r\nLocation: https://app.example/cb?code=x\r\n"),
+            "{text}"
+        );
         assert!(!text.contains("Set-Cookie"), "{text}");
     }
 

@@ -157,7 +157,10 @@ pub fn target<'c>(clients: &'c Clients, p: &Params<'_>) -> Result<Target<'c>, Pa
     let (redirect_uri, sent) = match p.redirect_uri.as_deref() {
         Some(uri) => {
             if uri.len() > MAX_URI_LENGTH
-                || !client.redirect_uris.iter().any(|r| redirect::matches(r, uri))
+                || !client
+                    .redirect_uris
+                    .iter()
+                    .any(|r| redirect::matches(r, uri))
             {
                 return Err(PageError::RedirectUriMismatch);
             }
@@ -448,8 +451,8 @@ pub fn next_step(req: &Request<'_>, client: &Client, s: Situation) -> Step {
         }
         None => {}
     }
-    let asked = req.prompt.consent
-        || (client.consent == ConsentMode::Prompt && !s.remembered_consent);
+    let asked =
+        req.prompt.consent || (client.consent == ConsentMode::Prompt && !s.remembered_consent);
     if !asked || client.consent == ConsentMode::Skip && !req.prompt.consent {
         return Step::Issue {
             session,
@@ -542,7 +545,10 @@ mod tests {
 
     fn web(w: &World, grants: &[GrantType]) -> Client {
         let mut c = w.client("web", AuthMethod::ClientSecretBasic, grants);
-        c.redirect_uris = vec!["https://app.example/cb".into(), "http://127.0.0.1/cb".into()];
+        c.redirect_uris = vec![
+            "https://app.example/cb".into(),
+            "http://127.0.0.1/cb".into(),
+        ];
         c.scopes = ["openid", "profile", "email", "read"]
             .iter()
             .map(|s| (*s).into())
@@ -650,13 +656,9 @@ mod tests {
             ("&response_mode=carrier_pigeon", "invalid_request"),
         ] {
             let q = code_query(extra);
-            let result = Params::parse(q.as_bytes())
-                .and_then(|p| validate(&t, &w.scopes, &p).map(|_| ()));
-            assert_eq!(
-                result.err().map(|e| e.code.as_str()),
-                Some(code),
-                "{extra}"
-            );
+            let result =
+                Params::parse(q.as_bytes()).and_then(|p| validate(&t, &w.scopes, &p).map(|_| ()));
+            assert_eq!(result.err().map(|e| e.code.as_str()), Some(code), "{extra}");
         }
         let implicit = code_query("").replace("response_type=code", "response_type=token");
         let p = params(&implicit);
@@ -742,7 +744,11 @@ mod tests {
         let q = format!("{base}&scope=openid&nonce=n&response_mode=query");
         let p = params(&q);
         let t = target(&clients, &p).expect("target");
-        assert_eq!(t.mode, ResponseMode::Fragment, "errors still go in the fragment");
+        assert_eq!(
+            t.mode,
+            ResponseMode::Fragment,
+            "errors still go in the fragment"
+        );
         assert!(validate(&t, &w.scopes, &p).is_err());
     }
 
@@ -804,18 +810,29 @@ mod tests {
             Step::Login
         );
         assert_eq!(
-            next_step(&request(Prompt::default(), Some(99)), &c, situation(Some(session))),
+            next_step(
+                &request(Prompt::default(), Some(99)),
+                &c,
+                situation(Some(session))
+            ),
             Step::Login
         );
         assert_eq!(
-            next_step(&request(Prompt::default(), Some(100)), &c, situation(Some(session))),
+            next_step(
+                &request(Prompt::default(), Some(100)),
+                &c,
+                situation(Some(session))
+            ),
             Step::Consent(session)
         );
         let fresh = Situation {
             fresh_login: true,
             ..situation(Some(session))
         };
-        assert_eq!(next_step(&request(login, Some(0)), &c, fresh), Step::Consent(session));
+        assert_eq!(
+            next_step(&request(login, Some(0)), &c, fresh),
+            Step::Consent(session)
+        );
     }
 
     #[test]
@@ -857,7 +874,10 @@ mod tests {
             Step::Fail(e) => assert_eq!(e.code, ErrorCode::ConsentRequired),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(next_step(&none, &c, remembered), Step::Issue { .. }));
+        assert!(matches!(
+            next_step(&none, &c, remembered),
+            Step::Issue { .. }
+        ));
         let deny = Situation {
             answer: Some(Answer::Deny),
             ..situation(Some(session))
@@ -888,7 +908,15 @@ mod tests {
     fn remembered_consent_covers_a_subset_of_its_scopes() {
         let w = World::new();
         let have = w.scopes.intern("openid profile read");
-        assert!(Target::consent_covers(&w.scopes, have, w.scopes.intern("read openid")));
-        assert!(!Target::consent_covers(&w.scopes, have, w.scopes.intern("email")));
+        assert!(Target::consent_covers(
+            &w.scopes,
+            have,
+            w.scopes.intern("read openid")
+        ));
+        assert!(!Target::consent_covers(
+            &w.scopes,
+            have,
+            w.scopes.intern("email")
+        ));
     }
 }

@@ -178,11 +178,16 @@ pub fn strip_scheme<'h>(header: &'h [u8], scheme: &[u8]) -> Option<&'h [u8]> {
 /// A resource owner's `Authorization: Basic` credentials (RFC 7617 §2: `user-id ":"
 /// password`, not form-encoded), for the authorize path's scripted login
 /// (`authorize.allow_basic_login`). `None` when the header is not well-formed Basic.
-pub fn basic_credentials(header: &[u8]) -> Option<(String, crate::oauth::secret::Redacted<String>)> {
+pub fn basic_credentials(
+    header: &[u8],
+) -> Option<(String, crate::oauth::secret::Redacted<String>)> {
     let encoded = strip_scheme(header, b"Basic")?;
     let decoded = String::from_utf8(B64.decode(encoded).ok()?).ok()?;
     let (user, password) = decoded.split_once(':')?;
-    Some((user.to_owned(), crate::oauth::secret::Redacted(password.to_owned())))
+    Some((
+        user.to_owned(),
+        crate::oauth::secret::Redacted(password.to_owned()),
+    ))
 }
 
 type BasicParts = (String, String, Option<(String, String)>);

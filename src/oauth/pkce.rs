@@ -69,7 +69,11 @@ mod tests {
     #[test]
     fn rfc7636_appendix_b_s256_example_verifies() {
         assert!(verify(Method::S256, CHALLENGE, VERIFIER));
-        assert!(!verify(Method::S256, CHALLENGE, &VERIFIER.replace('d', "e")));
+        assert!(!verify(
+            Method::S256,
+            CHALLENGE,
+            &VERIFIER.replace('d', "e")
+        ));
         assert!(!verify(Method::S256, VERIFIER, VERIFIER));
     }
 

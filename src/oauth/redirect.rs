@@ -208,7 +208,11 @@ mod tests {
             with_params("https://app/cb", ResponseMode::Fragment, &p[1..]),
             "https://app/cb#state=s%231"
         );
-        let header_injection = with_params("https://app/cb", ResponseMode::Query, &[("state", "x\r\nSet-Cookie: a=b")]);
+        let header_injection = with_params(
+            "https://app/cb",
+            ResponseMode::Query,
+            &[("state", "x\r\nSet-Cookie: a=b")],
+        );
         assert!(!header_injection.contains('\r') && !header_injection.contains('\n'));
     }
 }

@@ -55,7 +55,11 @@ impl Users {
                 User {
                     sym: syms.intern(&u.username),
                     hash: Arc::new(hash),
-                    claims: u.claims.iter().map(|(n, v)| (n.clone(), v.clone())).collect(),
+                    claims: u
+                        .claims
+                        .iter()
+                        .map(|(n, v)| (n.clone(), v.clone()))
+                        .collect(),
                 },
             );
         }

@@ -55,7 +55,11 @@ claims = {{ name = "Alice Example", email = "alice@example.com", email_verified 
 }
 
 pub fn web_client() -> Client {
-    Client::new("web", Some("web-secret-0123456789abcdef"), AuthMethod::Basic)
+    Client::new(
+        "web",
+        Some("web-secret-0123456789abcdef"),
+        AuthMethod::Basic,
+    )
 }
 
 fn first_party() -> Client {
@@ -69,7 +73,13 @@ fn first_party() -> Client {
 pub const ALICE: (&str, &str) = ("alice2", ALICE_PASSWORD);
 
 /// Exchanges `code` at the token endpoint as `client`.
-pub fn exchange(node: &Server, client: &Client, code: &str, redirect_uri: &str, verifier: &str) -> Response {
+pub fn exchange(
+    node: &Server,
+    client: &Client,
+    code: &str,
+    redirect_uri: &str,
+    verifier: &str,
+) -> Response {
     node.token(
         client,
         &[
@@ -91,7 +101,12 @@ pub fn web_code(node: &Server, pkce: &Pkce, scope: &str) -> (String, Agent) {
     );
     assert_eq!(r.status, 303, "{}", r.summary());
     let p = redirect_params(&r);
-    (p.get("code").cloned().unwrap_or_else(|| panic!("no code: {p:?}")), agent)
+    (
+        p.get("code")
+            .cloned()
+            .unwrap_or_else(|| panic!("no code: {p:?}")),
+        agent,
+    )
 }
 
 fn issuer(node: &Server) -> String {
@@ -103,33 +118,61 @@ fn rfc6749_4_1_code_flow_with_login_consent_pkce_and_id_token() {
     let node = Server::start(&web_config().build());
     let pkce = Pkce::new();
     let mut agent = Agent::new();
-    let query = code_query("web", WEB_REDIRECT, "openid profile read", &pkce, "&nonce=n-0S6");
+    let query = code_query(
+        "web",
+        WEB_REDIRECT,
+        "openid profile read",
+        &pkce,
+        "&nonce=n-0S6",
+    );
     let login = agent.get(&node, &format!("{AUTHORIZE_PATH}?{query}"), &[]);
     assert_eq!(login.status, 200, "{}", login.summary());
-    assert!(login.header("Content-Type").is_some_and(|c| c.starts_with("text/html")));
+    assert!(login
+        .header("Content-Type")
+        .is_some_and(|c| c.starts_with("text/html")));
     assert_eq!(login.header("Cache-Control"), Some("no-store"));
     assert_eq!(login.header("X-Frame-Options"), Some("DENY"));
     let csp = login.header("Content-Security-Policy").expect("CSP");
     assert!(csp.contains("default-src 'none'"), "{csp}");
-    assert!(csp.contains("https://app.example"), "form-action allows the client: {csp}");
+    assert!(
+        csp.contains("https://app.example"),
+        "form-action allows the client: {csp}"
+    );
     let html = login.text();
     assert!(html.contains("name=\"username\"") && html.contains("name=\"password\""));
     assert!(!html.contains("src=\"http"), "no external assets");
     assert!(agent.cookies.contains_key("tessera_csrf"));
 
-    let consent = agent.submit(&node, &login, &[("username", ALICE.0), ("password", ALICE.1)]);
+    let consent = agent.submit(
+        &node,
+        &login,
+        &[("username", ALICE.0), ("password", ALICE.1)],
+    );
     assert_eq!(consent.status, 200, "{}", consent.summary());
-    assert!(agent.cookies.contains_key("tessera_session"), "{:?}", consent.headers);
+    assert!(
+        agent.cookies.contains_key("tessera_session"),
+        "{:?}",
+        consent.headers
+    );
     let set_cookie = consent.headers_named("Set-Cookie").join(" | ");
-    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"), "{set_cookie}");
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"),
+        "{set_cookie}"
+    );
     let text = consent.text();
-    assert!(text.contains("name=\"consent\"") && text.contains("value=\"allow\""), "{text}");
+    assert!(
+        text.contains("name=\"consent\"") && text.contains("value=\"allow\""),
+        "{text}"
+    );
     assert!(text.contains("profile"), "the requested scopes are listed");
 
     let done = agent.submit(&node, &consent, &[("consent", "allow")]);
     assert_eq!(done.status, 303, "{}", done.summary());
     let location = done.header("Location").expect("Location");
-    assert!(location.starts_with(&format!("{WEB_REDIRECT}?")), "{location}");
+    assert!(
+        location.starts_with(&format!("{WEB_REDIRECT}?")),
+        "{location}"
+    );
     let p = redirect_params(&done);
     assert_eq!(p["state"], "st-1");
     assert_eq!(p["iss"], issuer(&node), "RFC 9207 iss");
@@ -148,7 +191,9 @@ fn rfc6749_4_1_code_flow_with_login_consent_pkce_and_id_token() {
     assert_eq!(claims["sub"], "alice2");
     assert_eq!(claims["nonce"], "n-0S6");
     assert!(claims["at_hash"].is_string());
-    assert!(claims["auth_time"].as_i64().is_some_and(|t| (t - now_secs()).abs() < 60));
+    assert!(claims["auth_time"]
+        .as_i64()
+        .is_some_and(|t| (t - now_secs()).abs() < 60));
     assert!(claims["exp"].as_i64().unwrap_or(0) - claims["iat"].as_i64().unwrap_or(0) == 60);
 
     // The token stands for alice; userinfo releases what the scopes allow.
@@ -159,7 +204,10 @@ fn rfc6749_4_1_code_flow_with_login_consent_pkce_and_id_token() {
     assert_eq!(info.status, 200, "{}", info.summary());
     assert_eq!(info.json_str("sub"), "alice2");
     assert_eq!(info.json_str("name"), "Alice Example");
-    assert!(info.json().get("email").is_none(), "email scope not granted");
+    assert!(
+        info.json().get("email").is_none(),
+        "email scope not granted"
+    );
 }
 
 #[test]
@@ -185,8 +233,18 @@ fn rfc6749_4_1_3_and_rfc7636_4_6_the_exchange_checks_every_binding() {
     let (code, _) = web_code(&node, &pkce, "openid");
     for (client, uri, verifier, error) in [
         (web_client(), WEB_REDIRECT, "x".repeat(43), "invalid_grant"),
-        (web_client(), "https://app.example/other", pkce.verifier.clone(), "invalid_grant"),
-        (first_party(), WEB_REDIRECT, pkce.verifier.clone(), "invalid_grant"),
+        (
+            web_client(),
+            "https://app.example/other",
+            pkce.verifier.clone(),
+            "invalid_grant",
+        ),
+        (
+            first_party(),
+            WEB_REDIRECT,
+            pkce.verifier.clone(),
+            "invalid_grant",
+        ),
     ] {
         let r = exchange(&node, &client, &code, uri, &verifier);
         assert_token_error(&r, 400, error);
@@ -203,7 +261,13 @@ fn rfc6749_4_1_3_and_rfc7636_4_6_the_exchange_checks_every_binding() {
     // None of those used the code up.
     let r = exchange(&node, &web_client(), &code, WEB_REDIRECT, &pkce.verifier);
     assert_eq!(r.status, 200, "{}", r.summary());
-    let unknown = exchange(&node, &web_client(), "x".repeat(30).as_str(), WEB_REDIRECT, &pkce.verifier);
+    let unknown = exchange(
+        &node,
+        &web_client(),
+        "x".repeat(30).as_str(),
+        WEB_REDIRECT,
+        &pkce.verifier,
+    );
     assert_token_error(&unknown, 400, "invalid_grant");
 }
 
@@ -221,8 +285,13 @@ fn rfc6749_4_1_2_1_unknown_client_or_redirect_uri_gets_an_error_page_never_a_red
         let r = node.get(&format!("{AUTHORIZE_PATH}?{query}"));
         assert_eq!(r.status, 400, "{query}: {}", r.summary());
         assert!(r.header("Location").is_none(), "{query}");
-        assert!(r.header("Content-Type").is_some_and(|c| c.starts_with("text/html")));
-        assert!(!r.text().contains("evil.example/cb\""), "the URI is not linked");
+        assert!(r
+            .header("Content-Type")
+            .is_some_and(|c| c.starts_with("text/html")));
+        assert!(
+            !r.text().contains("evil.example/cb\""),
+            "the URI is not linked"
+        );
     }
 }
 
@@ -234,19 +303,35 @@ fn rfc6749_4_1_2_1_other_errors_are_redirected_with_state_and_iss() {
         "response_type=code&client_id=web&redirect_uri={}&state=st-1",
         urlencode(WEB_REDIRECT)
     );
-    let s256 = format!("&code_challenge={}&code_challenge_method=S256", pkce.challenge);
+    let s256 = format!(
+        "&code_challenge={}&code_challenge_method=S256",
+        pkce.challenge
+    );
     for (extra, error) in [
         (format!("{s256}&response_type=code"), "invalid_request"),
         (format!("{s256}&scope=admin"), "invalid_scope"),
         (format!("{s256}&prompt=none%20login"), "invalid_request"),
         (format!("{s256}&max_age=soon"), "invalid_request"),
-        (format!("&code_challenge={}", pkce.challenge), "invalid_request"),
-        (format!("&code_challenge={}&code_challenge_method=plain", pkce.challenge), "invalid_request"),
+        (
+            format!("&code_challenge={}", pkce.challenge),
+            "invalid_request",
+        ),
+        (
+            format!(
+                "&code_challenge={}&code_challenge_method=plain",
+                pkce.challenge
+            ),
+            "invalid_request",
+        ),
     ] {
         let r = node.get(&format!("{AUTHORIZE_PATH}?{base}{extra}"));
         assert_eq!(r.status, 302, "{extra}: {}", r.summary());
         let p = redirect_params(&r);
-        assert_eq!(p.get("error").map(String::as_str), Some(error), "{extra}: {p:?}");
+        assert_eq!(
+            p.get("error").map(String::as_str),
+            Some(error),
+            "{extra}: {p:?}"
+        );
         assert!(p.get("error_description").is_some_and(|d| !d.is_empty()));
         assert_eq!(p["state"], "st-1");
         assert_eq!(p["iss"], issuer(&node));
@@ -255,7 +340,10 @@ fn rfc6749_4_1_2_1_other_errors_are_redirected_with_state_and_iss() {
         "{AUTHORIZE_PATH}?response_type=magic&client_id=web&redirect_uri={}&state=s",
         urlencode(WEB_REDIRECT)
     ));
-    assert_eq!(redirect_params(&bad_type)["error"], "unsupported_response_type");
+    assert_eq!(
+        redirect_params(&bad_type)["error"],
+        "unsupported_response_type"
+    );
     let no_pkce = node.get(&format!(
         "{AUTHORIZE_PATH}?response_type=code&client_id=web&redirect_uri={}&state=s",
         urlencode(WEB_REDIRECT)
@@ -268,8 +356,14 @@ fn rfc6749_4_1_2_1_other_errors_are_redirected_with_state_and_iss() {
         urlencode(WEB_REDIRECT)
     ));
     let location = implicit_not_allowed.header("Location").unwrap_or_default();
-    assert!(location.contains('#'), "implicit errors go in the fragment: {location}");
-    assert_eq!(redirect_params(&implicit_not_allowed)["error"], "unauthorized_client");
+    assert!(
+        location.contains('#'),
+        "implicit errors go in the fragment: {location}"
+    );
+    assert_eq!(
+        redirect_params(&implicit_not_allowed)["error"],
+        "unauthorized_client"
+    );
 }
 
 #[test]
@@ -288,13 +382,28 @@ fn openid_connect_prompt_none_sso_consent_required_and_login_required() {
         &code_query("first-party", WEB_REDIRECT, "openid", &pkce, ""),
         ALICE,
     );
-    assert!(redirect_params(&fp).contains_key("code"), "{}", fp.summary());
+    assert!(
+        redirect_params(&fp).contains_key("code"),
+        "{}",
+        fp.summary()
+    );
     let r = agent.get(&node, &format!("{AUTHORIZE_PATH}?{}", none(&pkce)), &[]);
     assert_eq!(redirect_params(&r)["error"], "consent_required");
 
     // Consent once; then prompt=none gets a code with no page (single sign-on).
-    let page = agent.get(&node, &format!("{AUTHORIZE_PATH}?{}", code_query("web", WEB_REDIRECT, "openid read", &pkce, "")), &[]);
-    assert!(page.text().contains("name=\"consent\""), "{}", page.summary());
+    let page = agent.get(
+        &node,
+        &format!(
+            "{AUTHORIZE_PATH}?{}",
+            code_query("web", WEB_REDIRECT, "openid read", &pkce, "")
+        ),
+        &[],
+    );
+    assert!(
+        page.text().contains("name=\"consent\""),
+        "{}",
+        page.summary()
+    );
     let allowed = agent.submit(&node, &page, &[("consent", "allow")]);
     assert!(redirect_params(&allowed).contains_key("code"));
     let sso = agent.get(&node, &format!("{AUTHORIZE_PATH}?{}", none(&pkce)), &[]);
@@ -303,10 +412,24 @@ fn openid_connect_prompt_none_sso_consent_required_and_login_required() {
     let r = exchange(&node, &web_client(), &code, WEB_REDIRECT, &pkce.verifier);
     assert_eq!(r.status, 200, "{}", r.summary());
     // A narrower request is covered by the remembered consent too.
-    let narrower = agent.get(&node, &format!("{AUTHORIZE_PATH}?{}", code_query("web", WEB_REDIRECT, "openid", &pkce, "&prompt=none")), &[]);
+    let narrower = agent.get(
+        &node,
+        &format!(
+            "{AUTHORIZE_PATH}?{}",
+            code_query("web", WEB_REDIRECT, "openid", &pkce, "&prompt=none")
+        ),
+        &[],
+    );
     assert!(redirect_params(&narrower).contains_key("code"));
     // prompt=consent asks again.
-    let again = agent.get(&node, &format!("{AUTHORIZE_PATH}?{}", code_query("web", WEB_REDIRECT, "openid", &pkce, "&prompt=consent")), &[]);
+    let again = agent.get(
+        &node,
+        &format!(
+            "{AUTHORIZE_PATH}?{}",
+            code_query("web", WEB_REDIRECT, "openid", &pkce, "&prompt=consent")
+        ),
+        &[],
+    );
     assert_eq!(again.status, 200);
     assert!(again.text().contains("name=\"consent\""));
 }
@@ -316,8 +439,19 @@ fn rfc6749_4_1_2_1_deny_is_access_denied() {
     let node = Server::start(&web_config().build());
     let pkce = Pkce::new();
     let mut agent = Agent::new();
-    let login = agent.get(&node, &format!("{AUTHORIZE_PATH}?{}", code_query("web", WEB_REDIRECT, "openid", &pkce, "")), &[]);
-    let consent = agent.submit(&node, &login, &[("username", ALICE.0), ("password", ALICE.1)]);
+    let login = agent.get(
+        &node,
+        &format!(
+            "{AUTHORIZE_PATH}?{}",
+            code_query("web", WEB_REDIRECT, "openid", &pkce, "")
+        ),
+        &[],
+    );
+    let consent = agent.submit(
+        &node,
+        &login,
+        &[("username", ALICE.0), ("password", ALICE.1)],
+    );
     let denied = agent.submit(&node, &consent, &[("consent", "deny")]);
     let p = redirect_params(&denied);
     assert_eq!(p["error"], "access_denied");
@@ -329,11 +463,25 @@ fn wrong_password_shows_the_login_page_again_and_sets_no_session() {
     let node = Server::start(&web_config().build());
     let pkce = Pkce::new();
     let mut agent = Agent::new();
-    let login = agent.get(&node, &format!("{AUTHORIZE_PATH}?{}", code_query("web", WEB_REDIRECT, "openid", &pkce, "")), &[]);
-    let again = agent.submit(&node, &login, &[("username", ALICE.0), ("password", "wrong")]);
+    let login = agent.get(
+        &node,
+        &format!(
+            "{AUTHORIZE_PATH}?{}",
+            code_query("web", WEB_REDIRECT, "openid", &pkce, "")
+        ),
+        &[],
+    );
+    let again = agent.submit(
+        &node,
+        &login,
+        &[("username", ALICE.0), ("password", "wrong")],
+    );
     assert_eq!(again.status, 200);
     assert!(again.text().contains("name=\"password\""));
-    assert!(again.text().to_lowercase().contains("wrong username or password"));
+    assert!(again
+        .text()
+        .to_lowercase()
+        .contains("wrong username or password"));
     assert!(!agent.cookies.contains_key("tessera_session"));
 }
 
@@ -349,7 +497,10 @@ fn rfc6749_10_12_a_login_without_the_csrf_value_is_refused() {
         .collect();
     fields.push(("username".into(), ALICE.0.into()));
     fields.push(("password".into(), ALICE.1.into()));
-    let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let borrowed: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let r = attacker.post(&node, AUTHORIZE_PATH, &borrowed);
     assert_eq!(r.status, 200, "{}", r.summary());
     assert!(r.header("Location").is_none());
@@ -361,8 +512,17 @@ fn openid_connect_max_age_and_prompt_login_force_a_new_login() {
     let node = Server::start(&web_config().build());
     let pkce = Pkce::new();
     let mut agent = Agent::new();
-    let fp = |extra: &str| format!("{AUTHORIZE_PATH}?{}", code_query("first-party", WEB_REDIRECT, "openid", &pkce, extra));
-    let r = agent.log_in_and_allow(&node, &fp("").replace(&format!("{AUTHORIZE_PATH}?"), ""), ALICE);
+    let fp = |extra: &str| {
+        format!(
+            "{AUTHORIZE_PATH}?{}",
+            code_query("first-party", WEB_REDIRECT, "openid", &pkce, extra)
+        )
+    };
+    let r = agent.log_in_and_allow(
+        &node,
+        &fp("").replace(&format!("{AUTHORIZE_PATH}?"), ""),
+        ALICE,
+    );
     assert!(redirect_params(&r).contains_key("code"));
     let sso = agent.get(&node, &fp(""), &[]);
     assert_eq!(sso.status, 302, "the session is used");
@@ -371,8 +531,17 @@ fn openid_connect_max_age_and_prompt_login_force_a_new_login() {
         let page = agent.get(&node, &fp(extra), &[]);
         assert_eq!(page.status, 200, "{extra}: {}", page.summary());
         assert!(page.text().contains("name=\"password\""), "{extra}");
-        let done = agent.submit(&node, &page, &[("username", ALICE.0), ("password", ALICE.1)]);
-        assert_eq!(done.status, 303, "{extra}: a fresh login satisfies it: {}", done.summary());
+        let done = agent.submit(
+            &node,
+            &page,
+            &[("username", ALICE.0), ("password", ALICE.1)],
+        );
+        assert_eq!(
+            done.status,
+            303,
+            "{extra}: a fresh login satisfies it: {}",
+            done.summary()
+        );
         assert!(redirect_params(&done).contains_key("code"));
     }
 }
@@ -383,9 +552,16 @@ fn rfc8252_7_3_native_apps_use_pkce_and_any_loopback_port() {
     let pkce = Pkce::new();
     let mut agent = Agent::new();
     let redirect = "http://127.0.0.1:53117/cb";
-    let r = agent.log_in_and_allow(&node, &code_query("native", redirect, "openid", &pkce, ""), ALICE);
+    let r = agent.log_in_and_allow(
+        &node,
+        &code_query("native", redirect, "openid", &pkce, ""),
+        ALICE,
+    );
     let location = r.header("Location").unwrap_or_default().to_owned();
-    assert!(location.starts_with("http://127.0.0.1:53117/cb?"), "{location}");
+    assert!(
+        location.starts_with("http://127.0.0.1:53117/cb?"),
+        "{location}"
+    );
     let code = redirect_params(&r)["code"].clone();
     let public = Client::new("native", None, AuthMethod::None);
     let t = exchange(&node, &public, &code, redirect, &pkce.verifier);
@@ -408,9 +584,15 @@ fn rfc6749_4_2_implicit_tokens_in_the_fragment_never_a_refresh_token() {
     );
     let r = agent.log_in_and_allow(&node, &q, ALICE);
     let location = r.header("Location").unwrap_or_default().to_owned();
-    assert!(location.starts_with(&format!("{WEB_REDIRECT}#")), "{location}");
+    assert!(
+        location.starts_with(&format!("{WEB_REDIRECT}#")),
+        "{location}"
+    );
     let p = location_params(&location);
-    assert!(p.contains_key("access_token") && !p.contains_key("refresh_token"), "{p:?}");
+    assert!(
+        p.contains_key("access_token") && !p.contains_key("refresh_token"),
+        "{p:?}"
+    );
     assert_eq!(p["token_type"], "Bearer");
     assert_eq!(p["expires_in"], "3600");
     assert_eq!(p["state"], "st-1");
@@ -419,10 +601,24 @@ fn rfc6749_4_2_implicit_tokens_in_the_fragment_never_a_refresh_token() {
     assert!(claims["at_hash"].is_string());
     assert_eq!(node.tokeninfo(&p["access_token"]).status, 200);
     // id_token without a nonce is refused (OpenID Connect Core 3.2.2.1).
-    let no_nonce = agent.get(&node, &format!("{AUTHORIZE_PATH}?{}", q.replace("&nonce=n-9", "")), &[]);
-    assert_eq!(location_params(no_nonce.header("Location").unwrap_or_default())["error"], "invalid_request");
+    let no_nonce = agent.get(
+        &node,
+        &format!("{AUTHORIZE_PATH}?{}", q.replace("&nonce=n-9", "")),
+        &[],
+    );
+    assert_eq!(
+        location_params(no_nonce.header("Location").unwrap_or_default())["error"],
+        "invalid_request"
+    );
     // response_type=id_token alone carries the user's claims in the ID token.
-    let only = agent.get(&node, &format!("{AUTHORIZE_PATH}?{}", q.replace("id_token%20token", "id_token")), &[]);
+    let only = agent.get(
+        &node,
+        &format!(
+            "{AUTHORIZE_PATH}?{}",
+            q.replace("id_token%20token", "id_token")
+        ),
+        &[],
+    );
     let p = location_params(only.header("Location").unwrap_or_default());
     assert!(!p.contains_key("access_token"));
     assert_eq!(jwt_claims(&p["id_token"])["name"], "Alice Example");
@@ -435,14 +631,26 @@ fn form_post_response_mode_posts_the_code_to_the_redirect_uri() {
     let mut agent = Agent::new();
     let r = agent.log_in_and_allow(
         &node,
-        &code_query("first-party", WEB_REDIRECT, "openid", &pkce, "&response_mode=form_post"),
+        &code_query(
+            "first-party",
+            WEB_REDIRECT,
+            "openid",
+            &pkce,
+            "&response_mode=form_post",
+        ),
         ALICE,
     );
     assert_eq!(r.status, 200, "{}", r.summary());
     let html = r.text();
-    assert!(html.contains(&format!("action=\"{WEB_REDIRECT}\"")), "{html}");
+    assert!(
+        html.contains(&format!("action=\"{WEB_REDIRECT}\"")),
+        "{html}"
+    );
     let fields: std::collections::BTreeMap<_, _> = hidden_fields(&html).into_iter().collect();
-    assert!(fields.contains_key("code") && fields["state"] == "st-1", "{fields:?}");
+    assert!(
+        fields.contains_key("code") && fields["state"] == "st-1",
+        "{fields:?}"
+    );
     let csp = r.header("Content-Security-Policy").unwrap_or_default();
     assert!(csp.contains("form-action https://app.example"), "{csp}");
 }
@@ -453,13 +661,22 @@ fn basic_login_for_scripted_clients_when_enabled() {
     let q = code_query("first-party", WEB_REDIRECT, "openid", &pkce, "");
     let auth = basic_auth(ALICE.0, ALICE.1);
     let off = Server::start(&web_config().build());
-    let r = off.get_with(&format!("{AUTHORIZE_PATH}?{q}"), &[("Authorization", &auth)]);
+    let r = off.get_with(
+        &format!("{AUTHORIZE_PATH}?{q}"),
+        &[("Authorization", &auth)],
+    );
     assert_eq!(r.status, 200, "off by default: the login page");
     let on = Server::start(&web_config().authorize("allow_basic_login", "true").build());
-    let r = on.get_with(&format!("{AUTHORIZE_PATH}?{q}"), &[("Authorization", &auth)]);
+    let r = on.get_with(
+        &format!("{AUTHORIZE_PATH}?{q}"),
+        &[("Authorization", &auth)],
+    );
     assert_eq!(r.status, 302, "{}", r.summary());
     let code = redirect_params(&r)["code"].clone();
-    assert_eq!(exchange(&on, &first_party(), &code, WEB_REDIRECT, &pkce.verifier).status, 200);
+    assert_eq!(
+        exchange(&on, &first_party(), &code, WEB_REDIRECT, &pkce.verifier).status,
+        200
+    );
     let wrong = on.get_with(
         &format!("{AUTHORIZE_PATH}?{q}"),
         &[("Authorization", &basic_auth(ALICE.0, "nope"))],
@@ -472,22 +689,42 @@ fn openid_rp_initiated_logout_ends_the_session_at_once() {
     let node = Server::start(&web_config().build());
     let pkce = Pkce::new();
     let mut agent = Agent::new();
-    let fp = format!("{AUTHORIZE_PATH}?{}", code_query("first-party", WEB_REDIRECT, "openid", &pkce, "&prompt=none"));
-    agent.log_in_and_allow(&node, &code_query("first-party", WEB_REDIRECT, "openid", &pkce, ""), ALICE);
+    let fp = format!(
+        "{AUTHORIZE_PATH}?{}",
+        code_query("first-party", WEB_REDIRECT, "openid", &pkce, "&prompt=none")
+    );
+    agent.log_in_and_allow(
+        &node,
+        &code_query("first-party", WEB_REDIRECT, "openid", &pkce, ""),
+        ALICE,
+    );
     let kept = agent.cookies.clone();
     assert_eq!(agent.get(&node, &fp, &[]).status, 302);
     let out = agent.get(&node, "/api/oauth/logout", &[]);
     assert_eq!(out.status, 200, "signed-out page: {}", out.summary());
     assert!(!agent.cookies.contains_key("tessera_session"));
-    assert_eq!(redirect_params(&agent.get(&node, &fp, &[]))["error"], "login_required");
+    assert_eq!(
+        redirect_params(&agent.get(&node, &fp, &[]))["error"],
+        "login_required"
+    );
     // The old cookie, replayed, names a session that no longer exists.
     let mut replay = Agent { cookies: kept };
-    assert_eq!(redirect_params(&replay.get(&node, &fp, &[]))["error"], "login_required");
+    assert_eq!(
+        redirect_params(&replay.get(&node, &fp, &[]))["error"],
+        "login_required"
+    );
 
     let r = agent.get(&node, "/api/oauth/logout?client_id=web&post_logout_redirect_uri=https%3A%2F%2Fapp.example%2Fbye&state=z", &[]);
     assert_eq!(r.status, 302, "{}", r.summary());
-    assert_eq!(r.header("Location"), Some("https://app.example/bye?state=z"));
-    let evil = agent.get(&node, "/api/oauth/logout?client_id=web&post_logout_redirect_uri=https%3A%2F%2Fevil.example%2F", &[]);
+    assert_eq!(
+        r.header("Location"),
+        Some("https://app.example/bye?state=z")
+    );
+    let evil = agent.get(
+        &node,
+        "/api/oauth/logout?client_id=web&post_logout_redirect_uri=https%3A%2F%2Fevil.example%2F",
+        &[],
+    );
     assert_eq!(evil.status, 400);
     assert!(evil.header("Location").is_none());
 }
@@ -497,17 +734,37 @@ fn rfc6750_3_userinfo_needs_a_bearer_token_with_openid() {
     let node = Server::start(&web_config().build());
     let r = node.get("/api/oauth/userinfo");
     assert_eq!(r.status, 401);
-    assert!(r.header("WWW-Authenticate").is_some_and(|c| c.starts_with("Bearer")), "{}", r.summary());
+    assert!(
+        r.header("WWW-Authenticate")
+            .is_some_and(|c| c.starts_with("Bearer")),
+        "{}",
+        r.summary()
+    );
     let bad = node.get_with("/api/oauth/userinfo", &[("Authorization", "Bearer nope")]);
     assert_eq!(bad.status, 401);
-    assert!(bad.header("WWW-Authenticate").is_some_and(|c| c.contains("invalid_token")));
+    assert!(bad
+        .header("WWW-Authenticate")
+        .is_some_and(|c| c.contains("invalid_token")));
     let cc = Issued::from_response(node.client_credentials(&confidential_client(), None));
-    let no_openid = node.get_with("/api/oauth/userinfo", &[("Authorization", &format!("Bearer {}", cc.access_token))]);
+    let no_openid = node.get_with(
+        "/api/oauth/userinfo",
+        &[("Authorization", &format!("Bearer {}", cc.access_token))],
+    );
     assert_eq!(no_openid.status, 403, "{}", no_openid.summary());
     let pkce = Pkce::new();
     let (code, _) = web_code(&node, &pkce, "openid email");
-    let t = Issued::from_response(exchange(&node, &web_client(), &code, WEB_REDIRECT, &pkce.verifier));
-    let post = node.post_form("/api/oauth/userinfo", &form(&[("access_token", &t.access_token)]), None);
+    let t = Issued::from_response(exchange(
+        &node,
+        &web_client(),
+        &code,
+        WEB_REDIRECT,
+        &pkce.verifier,
+    ));
+    let post = node.post_form(
+        "/api/oauth/userinfo",
+        &form(&[("access_token", &t.access_token)]),
+        None,
+    );
     assert_eq!(post.status, 200, "{}", post.summary());
     assert_eq!(post.json_str("email"), "alice@example.com");
     assert!(post.json().get("name").is_none(), "profile not granted");
@@ -516,13 +773,22 @@ fn rfc6750_3_userinfo_needs_a_bearer_token_with_openid() {
 #[test]
 fn rfc8414_and_openid_discovery_list_every_endpoint_and_the_jwks() {
     let node = Server::start(&web_config().build());
-    for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+    ] {
         let r = node.get(path);
         assert_eq!(r.status, 200, "{path}");
         let d = r.json();
         assert_eq!(d["issuer"], issuer(&node));
-        assert_eq!(d["authorization_endpoint"], format!("{}/api/oauth/authorize", issuer(&node)));
-        assert_eq!(d["token_endpoint"], format!("{}/api/oauth/token", issuer(&node)));
+        assert_eq!(
+            d["authorization_endpoint"],
+            format!("{}/api/oauth/authorize", issuer(&node))
+        );
+        assert_eq!(
+            d["token_endpoint"],
+            format!("{}/api/oauth/token", issuer(&node))
+        );
         assert_eq!(d["jwks_uri"], format!("{}/api/oauth/jwks", issuer(&node)));
         assert_eq!(d["authorization_response_iss_parameter_supported"], true);
         for (list, item) in [
@@ -532,16 +798,27 @@ fn rfc8414_and_openid_discovery_list_every_endpoint_and_the_jwks() {
             ("code_challenge_methods_supported", "S256"),
             ("id_token_signing_alg_values_supported", "ES256"),
             ("scopes_supported", "openid"),
-            ("token_endpoint_auth_methods_supported", "client_secret_basic"),
+            (
+                "token_endpoint_auth_methods_supported",
+                "client_secret_basic",
+            ),
         ] {
-            let values = d[list].as_array().unwrap_or_else(|| panic!("{path} {list}"));
-            assert!(values.iter().any(|v| v == item), "{path} {list} lacks {item}");
+            let values = d[list]
+                .as_array()
+                .unwrap_or_else(|| panic!("{path} {list}"));
+            assert!(
+                values.iter().any(|v| v == item),
+                "{path} {list} lacks {item}"
+            );
         }
     }
     let jwks = node.get("/api/oauth/jwks").json();
     let keys = jwks["keys"].as_array().expect("keys");
     assert!(keys.iter().any(|k| k["alg"] == "RS256") && keys.iter().any(|k| k["alg"] == "ES256"));
-    assert!(keys.iter().all(|k| k.get("d").is_none()), "no private parts");
+    assert!(
+        keys.iter().all(|k| k.get("d").is_none()),
+        "no private parts"
+    );
 }
 
 #[test]
@@ -549,15 +826,24 @@ fn es256_clients_get_es256_id_tokens_with_a_published_kid() {
     let node = Server::start(&web_config().build());
     let pkce = Pkce::new();
     let mut agent = Agent::new();
-    let r = agent.log_in_and_allow(&node, &code_query("first-party", WEB_REDIRECT, "openid email", &pkce, ""), ALICE);
+    let r = agent.log_in_and_allow(
+        &node,
+        &code_query("first-party", WEB_REDIRECT, "openid email", &pkce, ""),
+        ALICE,
+    );
     let code = redirect_params(&r)["code"].clone();
     let t = exchange(&node, &first_party(), &code, WEB_REDIRECT, &pkce.verifier);
     let id_token = t.json_str("id_token");
-    let header = jwt_claims(&format!("x.{}", id_token.split('.').next().unwrap_or_default()));
+    let header = jwt_claims(&format!(
+        "x.{}",
+        id_token.split('.').next().unwrap_or_default()
+    ));
     assert_eq!(header["alg"], "ES256");
     let jwks = node.get("/api/oauth/jwks").json();
     let kid = header["kid"].as_str().expect("kid");
-    assert!(jwks["keys"].as_array().is_some_and(|k| k.iter().any(|k| k["kid"] == kid)));
+    assert!(jwks["keys"]
+        .as_array()
+        .is_some_and(|k| k.iter().any(|k| k["kid"] == kid)));
 }
 
 #[test]
@@ -565,7 +851,10 @@ fn a_code_outlives_a_kill_9_right_after_the_redirect() {
     let dir = TempDir::new("authorize-kill");
     let config = web_config()
         .store("kind", "\"rocksdb\"")
-        .store("path", &toml_str(&dir.path().join("db").display().to_string()))
+        .store(
+            "path",
+            &toml_str(&dir.path().join("db").display().to_string()),
+        )
         .store("durability", "\"async\"")
         .build();
     let mut node = Server::start(&config);
@@ -578,11 +867,17 @@ fn a_code_outlives_a_kill_9_right_after_the_redirect() {
     let mut agent = agent;
     let again = agent.get(
         &node,
-        &format!("{AUTHORIZE_PATH}?{}", code_query("web", WEB_REDIRECT, "openid read", &pkce, "&prompt=none")),
+        &format!(
+            "{AUTHORIZE_PATH}?{}",
+            code_query("web", WEB_REDIRECT, "openid read", &pkce, "&prompt=none")
+        ),
         &[],
     );
     assert_eq!(again.status, 302, "{}", again.summary());
-    assert!(redirect_params(&again).contains_key("code"), "session and consent survived");
+    assert!(
+        redirect_params(&again).contains_key("code"),
+        "session and consent survived"
+    );
     let r = exchange(&node, &web_client(), &code, WEB_REDIRECT, &pkce.verifier);
     assert_eq!(r.status, 200, "{}", r.summary());
     let issued = Issued::from_response(r);
@@ -591,5 +886,9 @@ fn a_code_outlives_a_kill_9_right_after_the_redirect() {
     let node = Server::start(&config);
     let second = exchange(&node, &web_client(), &code, WEB_REDIRECT, &pkce.verifier);
     assert_token_error(&second, 400, "invalid_grant");
-    assert_eq!(node.tokeninfo(&issued.access_token).status, 400, "revoked on reuse");
+    assert_eq!(
+        node.tokeninfo(&issued.access_token).status,
+        400,
+        "revoked on reuse"
+    );
 }

@@ -34,6 +34,12 @@
 //! - `cluster_secure`: two nodes on a Cassandra that requires a password and TLS with a
 //!   client certificate (`tests/services/cassandra-secure.sh`, started by the tests), and
 //!   the start-up error for a wrong password.
+//! - `browser`: the authorization code flow in headless Chromium over WebDriver (login
+//!   form, consent, redirect, code exchange, `prompt=none` single sign-on), and the
+//!   WebDriver client's own checks against local pages. Needs `chromium` and
+//!   `chromium-driver` (`.ci/setup` installs them).
+//! - `oidc_rp`: the `openidconnect` crate as a relying party (discovery, code flow with PKCE
+//!   and nonce, `id_token` validation against the JWKS, userinfo), RS256 and ES256.
 //!
 //! Every socket read has a 10 s timeout and every child process is killed when its fixture
 //! drops, so a broken server fails tests instead of hanging the run.
@@ -41,6 +47,7 @@
 mod harness;
 
 mod authorize;
+mod browser;
 mod brute_force;
 mod client_auth;
 mod cluster;
@@ -49,6 +56,7 @@ mod http_protocol;
 mod introspect;
 mod keys;
 mod lifecycle;
+mod oidc_rp;
 mod ops;
 mod persistence;
 mod revoke;

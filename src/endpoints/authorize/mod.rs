@@ -81,7 +81,12 @@ async fn authorize(
             .cookie
             .and_then(|h| cookie::find(h, cookie::CSRF_COOKIE));
         if csrf::verify_login(csrf_cookie, params.csrf.as_deref()).is_err() {
-            return Ok(out.login_page(target, raw, params, Some(crate::pages::views::FORM_EXPIRED)));
+            return Ok(out.login_page(
+                target,
+                raw,
+                params,
+                Some(crate::pages::views::FORM_EXPIRED),
+            ));
         }
         let username = params.username.as_deref().unwrap_or_default();
         let password = params.password.as_deref().unwrap_or_default();
@@ -162,7 +167,9 @@ async fn authorize(
     };
 
     let remembered = match current {
-        Some(s) if answer.is_none() && client.consent == crate::oauth::types::ConsentMode::Prompt => {
+        Some(s)
+            if answer.is_none() && client.consent == crate::oauth::types::ConsentMode::Prompt =>
+        {
             match session::consented(ctx, s.user, client).await? {
                 Some(have) => Target::consent_covers(&app.syms.scopes, have, request.scope),
                 None => false,
@@ -234,7 +241,8 @@ async fn authorize(
         };
         out.set_session_cookie(set_session.as_ref());
         if let Some(issued) = &issued {
-            ctx.metrics.issued(client.index, crate::oauth::types::GrantType::Implicit);
+            ctx.metrics
+                .issued(client.index, crate::oauth::types::GrantType::Implicit);
             let mut fields: Vec<(&str, String)> = vec![
                 ("access_token", issued.access.as_str().to_owned()),
                 ("token_type", app.config.tokens.token_type.clone()),

@@ -147,7 +147,9 @@ impl<'a, 'r> Out<'a, 'r> {
         params: &Params<'_>,
         message: Option<&str>,
     ) -> Reply {
-        let csrf_cookie = self.cookie.and_then(|h| cookie::find(h, cookie::CSRF_COOKIE));
+        let csrf_cookie = self
+            .cookie
+            .and_then(|h| cookie::find(h, cookie::CSRF_COOKIE));
         let login = csrf::login_csrf(csrf_cookie);
         if let Some(fresh) = &login.set_cookie {
             if let Ok(c) = cookie::csrf_cookie(fresh.as_str(), self.secure()) {

@@ -105,7 +105,11 @@ pub fn consent_key(ctx: Ctx<'_>, user: Sym, client: &Client) -> TokenKey {
 }
 
 /// The scopes `user` consented to for `client`, if that consent is still remembered.
-pub async fn consented(ctx: Ctx<'_>, user: Sym, client: &Client) -> Result<Option<Sym>, OAuthError> {
+pub async fn consented(
+    ctx: Ctx<'_>,
+    user: Sym,
+    client: &Client,
+) -> Result<Option<Sym>, OAuthError> {
     let key = consent_key(ctx, user, client);
     let app = ctx.app;
     let found = read_through::lookup(app.tokens(), ctx.clients, ctx.peer, &key, ctx.now).await?;

@@ -23,7 +23,7 @@ use crate::oauth::params::Params;
 use crate::oauth::tokens::TokenOps;
 use crate::oauth::types::GrantType;
 use crate::oauth::OAuthError;
-use tessera_storage::{GrantId, Sym, TokenKey};
+use tessera_storage::{GrantId, TokenKey};
 use tracing::warn;
 
 pub async fn handle(

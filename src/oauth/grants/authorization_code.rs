@@ -105,7 +105,12 @@ pub fn mint(
 /// expired, the redirect URI is the one used, and the verifier answers the challenge. One
 /// `invalid_grant` for every mismatch, so a caller learns nothing about which binding
 /// failed beyond the description.
-pub fn check(code: &Code, client: &Client, params: &Params<'_>, now: u32) -> Result<(), OAuthError> {
+pub fn check(
+    code: &Code,
+    client: &Client,
+    params: &Params<'_>,
+    now: u32,
+) -> Result<(), OAuthError> {
     if !client.allows(GrantType::AuthorizationCode) {
         return Err(OAuthError::unauthorized_client(
             "this client may not use the authorization_code grant",
@@ -160,12 +165,7 @@ pub fn check(code: &Code, client: &Client, params: &Params<'_>, now: u32) -> Res
 }
 
 /// Step 4: tokens for a checked, claimed code, under its grant.
-pub fn issue<O: TokenOps + ?Sized>(
-    ops: &mut O,
-    client: &Client,
-    code: &Code,
-    now: u32,
-) -> Issued {
+pub fn issue<O: TokenOps + ?Sized>(ops: &mut O, client: &Client, code: &Code, now: u32) -> Issued {
     let t = client.tokens;
     let claims = Claims::new(client, Some(code.user), code.scope, code.grant);
     let refresh = client

@@ -117,8 +117,10 @@ impl Agent {
         for (k, v) in extra {
             fields.push(((*k).to_owned(), (*v).to_owned()));
         }
-        let borrowed: Vec<(&str, &str)> =
-            fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let borrowed: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         self.post(node, AUTHORIZE_PATH, &borrowed)
     }
 
@@ -198,7 +200,13 @@ pub fn jwt_claims(jwt: &str) -> serde_json::Value {
 
 /// An authorize query for `client_id` with `redirect_uri`, `scope`, `state` and the S256
 /// challenge of `pkce`, plus `extra` raw `&k=v` pairs.
-pub fn code_query(client_id: &str, redirect_uri: &str, scope: &str, pkce: &Pkce, extra: &str) -> String {
+pub fn code_query(
+    client_id: &str,
+    redirect_uri: &str,
+    scope: &str,
+    pkce: &Pkce,
+    extra: &str,
+) -> String {
     format!(
         "response_type=code&client_id={}&redirect_uri={}&scope={}&state=st-1&code_challenge={}&code_challenge_method=S256{extra}",
         urlencode(client_id),

@@ -25,6 +25,8 @@
 //!   PKCE, redirect parameters). Uses `client`, `response` and `server`.
 //! - `server`: the `Server` fixture (child process, port, signals, request helpers) and
 //!   `run_cli`. Uses all of the above.
+//! - `webdriver`: `Browser`, a minimal W3C WebDriver client that drives a headless Chromium
+//!   through `chromedriver` (both killed on drop). Uses `client` and `config`.
 //!
 //! The test files import everything at once with `use crate::harness::*`; the re-exports
 //! below keep that one line working.
@@ -39,6 +41,7 @@ mod flow;
 mod metrics;
 mod response;
 mod server;
+mod webdriver;
 
 pub use client::*;
 pub use config::*;
@@ -47,3 +50,4 @@ pub use flow::*;
 pub use metrics::*;
 pub use response::*;
 pub use server::*;
+pub use webdriver::*;
