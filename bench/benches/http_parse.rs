@@ -72,7 +72,7 @@ fn parse(c: &mut Criterion) {
             encode(
                 &mut out,
                 &Reply::sensitive_json(200),
-                &json,
+                (&[], &json),
                 Delivery::default(),
                 &date,
                 "tessera",

@@ -37,13 +37,14 @@ mod tests {
         let mut w = World::new();
         let c = w.confidential(&[GrantType::Implicit, GrantType::RefreshToken]);
         let scope = w.scopes.intern("read");
-        let issued = issue(&mut w.ops, &c, w.user("alice"), scope, NOW);
+        let alice = w.user("alice");
+        let issued = issue(&mut w.ops, &c, alice, scope, NOW);
         assert!(issued.refresh.is_none());
         assert_eq!(issued.expires_in, 3600);
         let r = w
             .ops
             .lookup(&TokenKey::of(issued.access.as_bytes()), NOW)
             .expect("stored");
-        assert_eq!((r.kind, r.user), (TokenKind::Access, Some(w.user("alice"))));
+        assert_eq!((r.kind, r.user), (TokenKind::Access, Some(alice)));
     }
 }
