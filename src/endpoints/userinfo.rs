@@ -24,8 +24,12 @@ pub async fn handle(
         Ok(reply) => reply,
         Err(e) => {
             let mut reply = super::error_reply(&e, body);
-            // RFC 6750 §3: a Bearer challenge, not the token endpoint's Basic one.
+            // RFC 6750 §3: a Bearer challenge, not the token endpoint's Basic one, and 401
+            // for a bad token (§3.1).
             reply.basic_challenge = false;
+            if e.code == ErrorCode::InvalidToken {
+                reply.status = 401;
+            }
             if matches!(e.code, ErrorCode::InvalidToken | ErrorCode::InvalidRequest) {
                 header(
                     headers,

@@ -541,7 +541,7 @@ mod tests {
     use crate::oauth::grants::testing::World;
     use crate::oauth::types::AuthMethod;
 
-    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGMSstw-cM";
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
     fn web(w: &World, grants: &[GrantType]) -> Client {
         let mut c = w.client("web", AuthMethod::ClientSecretBasic, grants);

@@ -118,6 +118,23 @@ impl<'a> Params<'a> {
         Ok(())
     }
 
+    /// Decodes `input` keeping the first of repeated parameters: only to find where an
+    /// error about the request (a repeat, say) may be redirected, never to act on it.
+    pub fn parse_first(input: &'a [u8]) -> Params<'a> {
+        let mut p = Params::default();
+        for (name, value) in form_urlencoded::parse(input) {
+            if value.is_empty() {
+                continue;
+            }
+            if let Some((_, slot)) = p.slot(&name) {
+                if slot.is_none() {
+                    *slot = Some(value);
+                }
+            }
+        }
+        p
+    }
+
     /// A required parameter, or `invalid_request` naming it.
     pub fn required(
         value: &'a Option<Cow<'a, str>>,

@@ -44,7 +44,28 @@ pub async fn handle(
     };
     let params = match Params::parse(raw) {
         Ok(p) => p,
-        Err(e) => return out.error_page(e.code.as_str(), &e.description),
+        // RFC 6749 §4.1.2.1: a malformed request goes back to the client when the client
+        // and its redirect URI are known beyond doubt.
+        Err(e) => {
+            let first = Params::parse_first(raw);
+            let unique = |v: &Option<_>, name: &str| {
+                v.is_some()
+                    && form_urlencoded::parse(raw)
+                        .filter(|(n, _)| n == name)
+                        .count()
+                        == 1
+            };
+            return match target(ctx.clients, &first) {
+                Ok(t)
+                    if unique(&first.client_id, "client_id")
+                        && (first.redirect_uri.is_none()
+                            || unique(&first.redirect_uri, "redirect_uri")) =>
+                {
+                    out.redirect_error(&t, &e)
+                }
+                _ => out.error_page(e.code.as_str(), &e.description),
+            };
+        }
     };
     let target = match target(ctx.clients, &params) {
         Ok(t) => t,

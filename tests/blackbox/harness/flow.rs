@@ -159,7 +159,8 @@ fn attr(tag: &str, name: &str) -> Option<String> {
     Some(unescape(&tag[start..end]))
 }
 
-fn unescape(s: &str) -> String {
+/// `s` with the HTML character references the built-in pages write decoded.
+pub fn unescape(s: &str) -> String {
     s.replace("&quot;", "\"")
         .replace("&#x27;", "'")
         .replace("&#39;", "'")
