@@ -503,7 +503,9 @@ fn authorization_code_flow_in_a_browser_logs_in_consents_and_redeems_the_code() 
     let issued = exchange(&server, &redirect_uri, &req, &code);
     assert_token_shape(&issued.access_token, 54);
 
-    // The session cookie as the browser kept it (cookies are per host, not per port).
+    // The session cookie as the browser kept it. WebDriver lists the cookies the current
+    // document would send, and the cookie's path is /api/oauth: look from a page there.
+    browser.navigate(&format!("http://{}/api/oauth/jwks", server.addr));
     let session = browser
         .cookie("tessera_session")
         .expect("the browser holds the session cookie");
@@ -532,7 +534,8 @@ fn prompt_none_with_a_session_and_remembered_consent_gets_a_code_without_a_page(
     exchange(&server, &redirect_uri, &again, &code);
 
     // And over plain HTTP with the browser's cookie: the answer is the redirect itself,
-    // not a page.
+    // not a page. (The cookie's path is /api/oauth: read it from a page there.)
+    browser.navigate(&format!("http://{}/api/oauth/jwks", server.addr));
     let session = browser
         .cookie("tessera_session")
         .expect("the browser holds the session cookie");
