@@ -11,7 +11,8 @@
 //! issued before its reload and wrote behind after the first scan.
 
 use crate::config::{
-    AuthMethod, ClientConfig, Config, GrantType, RefreshPolicy, StoreKind, UserConfig,
+    AuthMethod, ClientConfig, Config, ConsentMode, GrantType, RefreshPolicy, SigningAlg,
+    StoreKind, UserConfig,
 };
 use crate::oauth::secret::{argon2id_hash, SecretHash};
 use clap::Subcommand;
@@ -41,7 +42,8 @@ pub enum ClientCommand {
         /// accepted with a warning. Prefer `--secret-stdin` or a generated secret.
         #[arg(long)]
         secret: Option<String>,
-        /// Comma-separated: client_credentials, password, refresh_token.
+        /// Comma-separated: client_credentials, password, refresh_token,
+        /// authorization_code, implicit.
         #[arg(long, value_delimiter = ',', required = true)]
         grant_types: Vec<String>,
         /// Space-separated scope tokens.
@@ -56,6 +58,18 @@ pub enum ClientCommand {
         /// rotate, none or preserve; default: `tokens.refresh_policy`.
         #[arg(long)]
         refresh_policy: Option<String>,
+        /// Comma-separated redirect URIs (the authorization_code and implicit grants).
+        #[arg(long, value_delimiter = ',')]
+        redirect_uris: Vec<String>,
+        /// Comma-separated URIs `/api/oauth/logout` may redirect to.
+        #[arg(long, value_delimiter = ',')]
+        post_logout_redirect_uris: Vec<String>,
+        /// prompt (default) or skip (a first-party application: no consent page).
+        #[arg(long, default_value = "prompt")]
+        consent: String,
+        /// RS256 (default) or ES256.
+        #[arg(long, default_value = "RS256")]
+        id_token_signing_alg: String,
     },
     /// List the clients in the store.
     List {
@@ -314,6 +328,10 @@ pub fn client(cmd: ClientCommand) -> ExitCode {
             default_scopes,
             auth_method,
             refresh_policy,
+            redirect_uris,
+            post_logout_redirect_uris,
+            consent,
+            id_token_signing_alg,
         } => {
             let given = match secret_from("secret", secret, secret_stdin) {
                 Ok(s) => s,
@@ -345,7 +363,20 @@ pub fn client(cmd: ClientCommand) -> ExitCode {
                 default_scopes.as_deref(),
                 &auth_method,
                 refresh_policy.as_deref(),
-            ) {
+            )
+            .and_then(|mut c| {
+                c.redirect_uris = redirect_uris;
+                c.post_logout_redirect_uris = post_logout_redirect_uris;
+                c.consent = match consent.as_str() {
+                    "prompt" => ConsentMode::Prompt,
+                    "skip" => ConsentMode::Skip,
+                    other => return Err(format!("--consent {other:?}: use prompt or skip")),
+                };
+                c.id_token_signing_alg = SigningAlg::parse(&id_token_signing_alg).ok_or_else(|| {
+                    format!("--id-token-signing-alg {id_token_signing_alg:?}: use RS256 or ES256")
+                })?;
+                Ok(c)
+            }) {
                 Ok(c) => c,
                 Err(e) => return fail(2, e),
             };

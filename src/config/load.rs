@@ -55,7 +55,34 @@ impl Config {
         self.security.validate()?;
         self.authorize.validate()?;
         self.oidc.validate()?;
-        clients::validate_all(&self.clients, &self.users)
+        clients::validate_all(&self.clients, &self.users)?;
+        self.signing_keys_cover_clients()
+    }
+
+    /// With key files, every client's `id_token_signing_alg` needs a file of that algorithm
+    /// (generated keys cover both).
+    fn signing_keys_cover_clients(&self) -> Result<(), ConfigError> {
+        if self.oidc.signing_key_files.is_empty() {
+            return Ok(());
+        }
+        let algs: Vec<_> = self
+            .oidc
+            .signing_key_files
+            .iter()
+            .filter_map(|p| super::oidc::read_signing_key(p).ok().map(|(alg, _)| alg))
+            .collect();
+        for (i, c) in self.clients.iter().enumerate() {
+            if !algs.contains(&c.id_token_signing_alg) {
+                return Err(ConfigError::new(
+                    format!("clients[{i}].id_token_signing_alg"),
+                    format!(
+                        "{} needs a key of that algorithm in oidc.signing_key_files",
+                        c.id_token_signing_alg
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -49,12 +49,12 @@ impl Reply {
 
     pub const HTML: &'static str = "text/html; charset=utf-8";
 
-    /// An HTML page of the authorize path: never cached (it carries a CSRF value or a
-    /// response for the client).
+    /// An HTML page of the authorize path. The page brings its own `Cache-Control:
+    /// no-store` among its security header fields (`crate::pages`), so it is not doubled
+    /// here.
     pub fn html(status: u16) -> Reply {
         Reply {
             content_type: Some(Reply::HTML),
-            no_store: true,
             ..Reply::json(status)
         }
     }

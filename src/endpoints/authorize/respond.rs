@@ -81,7 +81,10 @@ impl<'a, 'r> Out<'a, 'r> {
                 self.body.clear();
                 self.body
                     .extend_from_slice(b"<!doctype html><title>Error</title><p>server error</p>");
-                Reply::html(500)
+                Reply {
+                    no_store: true,
+                    ..Reply::html(500)
+                }
             }
         }
     }

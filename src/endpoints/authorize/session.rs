@@ -118,7 +118,8 @@ pub async fn consented(
         .map(|r| r.scope))
 }
 
-/// Remembers that `user` consented to `scope` for `client` (the caller commits `writes`).
+/// Remembers that `user` consented to `scope` for `client`, on top of what they consented
+/// to before (the caller commits `writes`).
 pub fn remember_consent<O: TokenOps + ?Sized>(
     ctx: Ctx<'_>,
     writes: &mut O,
@@ -127,6 +128,25 @@ pub fn remember_consent<O: TokenOps + ?Sized>(
     scope: Sym,
 ) {
     let key = consent_key(ctx, user, client);
+    let scopes = &ctx.app.syms.scopes;
+    // The consent page looked the old consent up (into this node's table) before asking.
+    let scope = match writes.lookup(&key, ctx.now) {
+        Some(old) if old.kind == TokenKind::Consent && old.scope != scope => {
+            let union = scopes.with(old.scope, |have| {
+                scopes.with(scope, |new| {
+                    let mut all: Vec<&str> = have.split(' ').filter(|s| !s.is_empty()).collect();
+                    for s in new.split(' ').filter(|s| !s.is_empty()) {
+                        if !all.contains(&s) {
+                            all.push(s);
+                        }
+                    }
+                    all.join(" ")
+                })
+            });
+            scopes.intern(&union)
+        }
+        _ => scope,
+    };
     writes.insert(
         key,
         TokenRecord {
