@@ -11,8 +11,8 @@
 //! issued before its reload and wrote behind after the first scan.
 
 use crate::config::{
-    AuthMethod, ClientConfig, Config, ConsentMode, GrantType, RefreshPolicy, SigningAlg,
-    StoreKind, UserConfig,
+    AuthMethod, ClientConfig, Config, ConsentMode, GrantType, RefreshPolicy, SigningAlg, StoreKind,
+    UserConfig,
 };
 use crate::oauth::secret::{argon2id_hash, SecretHash};
 use clap::Subcommand;
@@ -26,6 +26,8 @@ mod keys;
 pub use self::keys::{keys, KeysCommand};
 
 #[derive(Debug, Subcommand)]
+// Parsed once per command line: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum ClientCommand {
     /// Add (or replace) a client in the store.
     Add {
@@ -372,9 +374,12 @@ pub fn client(cmd: ClientCommand) -> ExitCode {
                     "skip" => ConsentMode::Skip,
                     other => return Err(format!("--consent {other:?}: use prompt or skip")),
                 };
-                c.id_token_signing_alg = SigningAlg::parse(&id_token_signing_alg).ok_or_else(|| {
-                    format!("--id-token-signing-alg {id_token_signing_alg:?}: use RS256 or ES256")
-                })?;
+                c.id_token_signing_alg =
+                    SigningAlg::parse(&id_token_signing_alg).ok_or_else(|| {
+                        format!(
+                            "--id-token-signing-alg {id_token_signing_alg:?}: use RS256 or ES256"
+                        )
+                    })?;
                 Ok(c)
             }) {
                 Ok(c) => c,
