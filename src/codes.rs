@@ -21,19 +21,32 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tessera_storage::store::StoredToken;
-use tessera_storage::{Symbols, TokenKey, TokenKind};
+use tessera_storage::{Sym, Symbols, TokenKey, TokenKind};
 
 const SHARDS: usize = 16;
+
+/// Codes one user may have outstanding on one node. A browser flow has one at a time and
+/// redeems it within seconds; the cap keeps a logged-in user who loops `prompt=none`
+/// requests (each code up to ~1 KiB, kept `code_ttl_secs`) from growing this table
+/// without bound.
+pub const MAX_CODES_PER_USER: u32 = 1000;
 
 #[derive(Debug)]
 pub struct CodeTable {
     shards: Box<[Mutex<HashMap<TokenKey, Code>>]>,
+    /// Outstanding codes per user (users are bounded by configuration and the store).
+    per_user: Mutex<HashMap<Sym, u32>>,
 }
+
+/// The user has [`MAX_CODES_PER_USER`] codes outstanding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooManyCodes;
 
 impl Default for CodeTable {
     fn default() -> Self {
         CodeTable {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            per_user: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -47,8 +60,32 @@ impl CodeTable {
         &self.shards[(key.shard_bits() as usize) % SHARDS]
     }
 
-    pub fn insert(&self, key: TokenKey, code: Code) {
-        self.shard(&key).lock().insert(key, code);
+    /// Keeps `code` (issued now) unless its user has too many outstanding.
+    pub fn insert(&self, key: TokenKey, code: Code) -> Result<(), TooManyCodes> {
+        {
+            let mut per_user = self.per_user.lock();
+            let n = per_user.entry(code.user).or_insert(0);
+            if *n >= MAX_CODES_PER_USER {
+                return Err(TooManyCodes);
+            }
+            *n += 1;
+        }
+        let user = code.user;
+        if self.shard(&key).lock().insert(key, code).is_some() {
+            // The same key twice (a recovered code, say): counted once.
+            self.forget_one(user);
+        }
+        Ok(())
+    }
+
+    fn forget_one(&self, user: Sym) {
+        let mut per_user = self.per_user.lock();
+        if let Some(n) = per_user.get_mut(&user) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                per_user.remove(&user);
+            }
+        }
     }
 
     /// The live code under `key`, copied out (the lock is held only for the copy).
@@ -63,20 +100,28 @@ impl CodeTable {
     /// Removes the code under `key` and returns it: of any number of concurrent takers on
     /// this node, one gets it.
     pub fn take(&self, key: &TokenKey) -> Option<Code> {
-        self.shard(key).lock().remove(key)
+        let code = self.shard(key).lock().remove(key)?;
+        self.forget_one(code.user);
+        Some(code)
     }
 
     /// Drops the codes that expired at or before `now`; returns how many. One shard's lock
     /// at a time, so redemptions wait for at most one shard's sweep.
     pub fn purge_expired(&self, now: u32) -> usize {
-        let mut purged = 0;
+        let mut expired = Vec::new();
         for shard in self.shards.iter() {
-            let mut map = shard.lock();
-            let before = map.len();
-            map.retain(|_, c| now < c.expires_at);
-            purged += before - map.len();
+            shard.lock().retain(|_, c| {
+                let keep = now < c.expires_at;
+                if !keep {
+                    expired.push(c.user);
+                }
+                keep
+            });
         }
-        purged
+        for user in &expired {
+            self.forget_one(*user);
+        }
+        expired.len()
     }
 
     pub fn len(&self) -> usize {
@@ -151,7 +196,7 @@ mod tests {
         let syms = Symbols::default();
         let t = CodeTable::new();
         let k = TokenKey::of(b"code");
-        t.insert(k, code(&syms, 700));
+        assert_eq!(t.insert(k, code(&syms, 700)), Ok(()));
         assert!(t.get(&k, 699).is_some());
         assert!(t.get(&k, 700).is_none(), "expired");
         assert!(t.take(&k).is_some());
@@ -162,10 +207,27 @@ mod tests {
     fn expired_codes_are_purged() {
         let syms = Symbols::default();
         let t = CodeTable::new();
-        t.insert(TokenKey::of(b"a"), code(&syms, 200));
-        t.insert(TokenKey::of(b"b"), code(&syms, 900));
+        assert!(t.insert(TokenKey::of(b"a"), code(&syms, 200)).is_ok());
+        assert!(t.insert(TokenKey::of(b"b"), code(&syms, 900)).is_ok());
         assert_eq!(t.purge_expired(200), 1);
         assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn a_user_may_hold_a_bounded_number_of_codes_and_redeeming_frees_room() {
+        let syms = Symbols::default();
+        let t = CodeTable::new();
+        for i in 0..MAX_CODES_PER_USER {
+            assert!(t
+                .insert(TokenKey::of(&i.to_le_bytes()), code(&syms, 700))
+                .is_ok());
+        }
+        let one_more = TokenKey::of(b"one more");
+        assert_eq!(t.insert(one_more, code(&syms, 700)), Err(TooManyCodes));
+        assert!(t.take(&TokenKey::of(&0u32.to_le_bytes())).is_some());
+        assert!(t.insert(one_more, code(&syms, 700)).is_ok());
+        assert_eq!(t.purge_expired(700), MAX_CODES_PER_USER as usize);
+        assert!(t.insert(TokenKey::of(b"after"), code(&syms, 900)).is_ok());
     }
 
     #[test]

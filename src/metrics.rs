@@ -76,6 +76,7 @@ pub struct WorkerMetrics {
     pub revoked: Counter,
     /// Used refresh tokens presented again (RFC 9700 §4.14.2); each revoked its grant.
     pub refresh_reuse: Counter,
+    pub code_reuse: Counter,
     pub open_connections: Counter,
     pub rejected_connections: Counter,
     /// Failed client authentications (token, revoke, introspect).
@@ -94,6 +95,7 @@ impl WorkerMetrics {
             issued: (0..clients).map(|_| Default::default()).collect(),
             revoked: Counter::default(),
             refresh_reuse: Counter::default(),
+            code_reuse: Counter::default(),
             open_connections: Counter::default(),
             rejected_connections: Counter::default(),
             client_auth_failures: Counter::default(),
@@ -272,6 +274,12 @@ impl Metrics {
                 "counter",
                 "Used refresh tokens presented again; each revoked its whole grant.",
                 sum(&|w| w.refresh_reuse.get()),
+            ),
+            (
+                "tessera_code_reuse_total",
+                "counter",
+                "Used authorization codes presented again; each revoked the tokens issued from it.",
+                sum(&|w| w.code_reuse.get()),
             ),
             (
                 "tessera_open_connections",

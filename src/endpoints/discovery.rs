@@ -17,7 +17,11 @@ pub fn authorization_server(ctx: Ctx<'_>, body: &mut Vec<u8>) -> Reply {
     Reply::json(200)
 }
 
+/// Keys past their retirement (every ID token they signed has expired) are left out, also
+/// before the next restart or rotation prunes them from the store.
 pub fn jwks(ctx: Ctx<'_>, body: &mut Vec<u8>) -> Reply {
-    body.extend_from_slice(crate::oidc::jwks::jwks_json(&ctx.app.signing_keys()).as_bytes());
+    let mut keys = (*ctx.app.signing_keys()).clone();
+    keys.prune(u64::from(ctx.now));
+    body.extend_from_slice(crate::oidc::jwks::jwks_json(&keys).as_bytes());
     Reply::json(200)
 }

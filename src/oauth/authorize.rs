@@ -182,10 +182,15 @@ pub fn target<'c>(clients: &'c Clients, p: &Params<'_>) -> Result<Target<'c>, Pa
         (Some(m), _) => m,
         (None, _) => default,
     };
-    let state = p
-        .state
-        .as_deref()
-        .map(|s| s.chars().take(MAX_STATE_LENGTH).collect());
+    // Echoed as sent or not at all: a cut state would fail the client's check silently.
+    let state = match p.state.as_deref() {
+        Some(s) if s.len() > MAX_STATE_LENGTH => {
+            return Err(PageError::Malformed(format!(
+                "state is longer than {MAX_STATE_LENGTH} bytes"
+            )))
+        }
+        s => s.map(str::to_owned),
+    };
     Ok(Target {
         client,
         redirect_uri,
@@ -233,7 +238,9 @@ impl Prompt {
 #[derive(Debug, Clone)]
 pub struct Request<'p> {
     pub response_type: ResponseType,
-    pub scope: Sym,
+    /// The canonical granted scope, not interned yet: nobody has logged in when it is
+    /// checked ([`scope::canonical_for_client`]).
+    pub scope: String,
     /// `openid` is among the granted scopes: an OpenID Connect request.
     pub openid: bool,
     pub nonce: Option<&'p str>,
@@ -279,8 +286,8 @@ pub fn validate<'p>(
             Some(_) => {}
         }
     }
-    let scope = scope::for_client(scopes, client, p.scope.as_deref())?;
-    let openid = scopes.with(scope, |s| s.split(' ').any(|t| t == "openid"));
+    let scope = scope::canonical_for_client(scopes, client, p.scope.as_deref())?;
+    let openid = scope.split(' ').any(|t| t == "openid");
     if response_type.id_token() && !openid {
         return Err(OAuthError::invalid_scope(
             "an id_token response needs the openid scope",
@@ -523,15 +530,13 @@ impl Target<'_> {
     }
 
     /// Whether the scopes of `consented` (a remembered consent) cover `requested`.
-    pub fn consent_covers(scopes: &Interner, consented: Sym, requested: Sym) -> bool {
-        consented == requested
-            || scopes.with(requested, |req| {
-                scopes.with(consented, |have| {
-                    req.split(' ')
-                        .filter(|s| !s.is_empty())
-                        .all(|r| have.split(' ').any(|h| h == r))
-                })
-            })
+    pub fn consent_covers(scopes: &Interner, consented: Sym, requested: &str) -> bool {
+        scopes.with(consented, |have| {
+            requested
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .all(|r| have.split(' ').any(|h| h == r))
+        })
     }
 }
 
@@ -755,7 +760,7 @@ mod tests {
     fn request(prompt: Prompt, max_age: Option<u32>) -> Request<'static> {
         Request {
             response_type: ResponseType::Code,
-            scope: Sym::from_index(0),
+            scope: String::new(),
             openid: false,
             nonce: None,
             pkce: None,

@@ -16,10 +16,18 @@ pub fn check_registered(uri: &str) -> Result<(), String> {
     if uri.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return Err("must not contain spaces or control characters".into());
     }
-    if scheme(uri).is_none() {
+    let Some(scheme) = scheme(uri) else {
         return Err(format!(
             "{uri:?} is not an absolute URI (RFC 6749 section 3.1.2 needs a scheme)"
         ));
+    };
+    // Schemes that run or read something in the browser instead of reaching the client
+    // (RFC 9700 §4.1.3 / RFC 6749 §10.6: a redirect must deliver to the client).
+    if ["javascript", "data", "vbscript", "file", "blob"]
+        .iter()
+        .any(|bad| scheme.eq_ignore_ascii_case(bad))
+    {
+        return Err(format!("the {scheme}: scheme cannot be a redirect URI"));
     }
     if uri.contains('#') {
         return Err("must not contain a fragment (RFC 6749 section 3.1.2)".into());
@@ -188,6 +196,9 @@ mod tests {
             "https://app.example/c b",
             "https://app.example/\r\nX: y",
             "1http://x",
+            "javascript:alert(1)",
+            "JavaScript://x/%0aalert(1)",
+            "data:text/html,x",
         ] {
             assert!(check_registered(bad).is_err(), "{bad:?}");
         }

@@ -72,6 +72,34 @@ pub fn for_client(
     }
 }
 
+/// The canonical scope string [`for_client`] would grant, without interning it: for a
+/// request nobody has authenticated yet (the authorization endpoint before login), which
+/// must not make the interner keep every subset of a client's scopes an anonymous caller
+/// names. Intern it once the request is worth it.
+pub fn canonical_for_client(
+    scopes: &Interner,
+    client: &Client,
+    requested: Option<&str>,
+) -> Result<String, OAuthError> {
+    let Some(param) = requested else {
+        return Ok(scopes
+            .resolve(client.default_scope)
+            .unwrap_or_default()
+            .to_string());
+    };
+    let req = self::requested(param)?;
+    if let Some(bad) = req.clone().find(|r| !client.scope_names().any(|a| a == *r)) {
+        return Err(OAuthError::invalid_scope(format!(
+            "scope '{bad}' is not allowed for this client"
+        )));
+    }
+    let granted: Vec<&str> = client
+        .scope_names()
+        .filter(|a| req.clone().any(|r| r == *a))
+        .collect();
+    Ok(granted.join(" "))
+}
+
 /// A narrower (or equal) scope for a token derived from a grant whose scope is
 /// `original` — a refresh (RFC 6749 §6): never a wider one.
 pub fn narrow(
@@ -137,6 +165,29 @@ mod tests {
         assert_eq!(i.with(s, str::to_owned), "read write");
         let e = for_client(&i, &c, Some("delete")).expect_err("outside");
         assert_eq!(e.code.as_str(), "invalid_scope");
+    }
+
+    #[test]
+    fn canonical_scope_of_an_unauthenticated_request_is_not_interned() {
+        let i = Interner::new();
+        let c = crate::oauth::clients::fixtures::client(
+            "c",
+            crate::oauth::types::AuthMethod::ClientSecretBasic,
+            &[],
+            &Interner::new(),
+            &i,
+        );
+        let before = i.len();
+        assert_eq!(
+            canonical_for_client(&i, &c, Some("admin read")).as_deref(),
+            Ok("read admin")
+        );
+        assert_eq!(i.len(), before);
+        assert_eq!(
+            canonical_for_client(&i, &c, None).as_deref(),
+            Ok("read write admin")
+        );
+        assert!(canonical_for_client(&i, &c, Some("delete")).is_err());
     }
 
     #[test]

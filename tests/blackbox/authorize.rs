@@ -224,6 +224,8 @@ fn rfc6749_4_1_2_a_code_is_single_use_and_a_second_use_revokes_its_tokens() {
     assert_eq!(node.tokeninfo(&issued.access_token).status, 400, "revoked");
     let refreshed = node.refresh(&web_client(), issued.refresh_token(), None);
     assert_token_error(&refreshed, 400, "invalid_grant");
+    let metrics = Metrics::parse(&node.get("/metrics").text());
+    assert_eq!(metrics.value("tessera_code_reuse_total", &[]), 1.0);
 }
 
 #[test]
@@ -892,4 +894,72 @@ fn a_code_outlives_a_kill_9_right_after_the_redirect() {
         400,
         "revoked on reuse"
     );
+}
+
+#[test]
+fn consent_allows_exactly_the_request_the_page_showed() {
+    let node = Server::start(&web_config().build());
+    let pkce = Pkce::new();
+    let mut agent = Agent::new();
+    // Many unknown parameters before the scope must not push it out of the form.
+    let padding: String = (0..80).map(|i| format!("&x{i}=1")).collect();
+    let q = format!(
+        "response_type=code&client_id=web&redirect_uri={}&state=st-1&code_challenge={}&code_challenge_method=S256{padding}&scope=openid",
+        urlencode(WEB_REDIRECT),
+        pkce.challenge
+    );
+    let login = agent.get(&node, &format!("{AUTHORIZE_PATH}?{q}"), &[]);
+    let consent = agent.submit(
+        &node,
+        &login,
+        &[("username", ALICE.0), ("password", ALICE.1)],
+    );
+    let fields: std::collections::BTreeMap<_, _> =
+        hidden_fields(&consent.text()).into_iter().collect();
+    assert_eq!(
+        fields.get("scope").map(String::as_str),
+        Some("openid"),
+        "{fields:?}"
+    );
+    assert!(
+        !fields.keys().any(|k| k.starts_with('x')),
+        "unknown parameters are not carried"
+    );
+
+    // The page's CSRF value does not allow another request (wider scope, other redirect).
+    let mut forged: Vec<(String, String)> = hidden_fields(&consent.text());
+    for (k, v) in forged.iter_mut() {
+        if k == "scope" {
+            *v = "openid profile email read".into();
+        }
+    }
+    forged.push(("consent".into(), "allow".into()));
+    let borrowed: Vec<(&str, &str)> = forged
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let r = agent.post(&node, AUTHORIZE_PATH, &borrowed);
+    assert_eq!(
+        redirect_params(&r)["error"],
+        "invalid_request",
+        "{}",
+        r.summary()
+    );
+
+    // The genuine answer gets a code for exactly the scope shown.
+    let done = agent.submit(&node, &consent, &[("consent", "allow")]);
+    let code = redirect_params(&done)["code"].clone();
+    let t = exchange(&node, &web_client(), &code, WEB_REDIRECT, &pkce.verifier);
+    assert_eq!(t.json_str("scope"), "openid");
+}
+
+#[test]
+fn an_over_long_state_is_refused_on_a_page_not_cut_and_redirected() {
+    let node = Server::start(&web_config().build());
+    let pkce = Pkce::new();
+    let q = code_query("web", WEB_REDIRECT, "openid", &pkce, "")
+        .replace("state=st-1", &format!("state={}", "s".repeat(1500)));
+    let r = node.get(&format!("{AUTHORIZE_PATH}?{q}"));
+    assert_eq!(r.status, 400, "{}", r.summary());
+    assert!(r.header("Location").is_none());
 }

@@ -71,7 +71,7 @@ pub async fn handle(
         Ok(t) => t,
         Err(e) => return out.error_page(e.code(), e.description()),
     };
-    match authorize(ctx, req, raw, &params, &target, &mut out).await {
+    match authorize(ctx, req, &params, &target, &mut out).await {
         Ok(reply) => reply,
         Err(e) => out.redirect_error(&target, &e),
     }
@@ -81,7 +81,6 @@ pub async fn handle(
 async fn authorize(
     ctx: Ctx<'_>,
     req: &Request<'_>,
-    raw: &[u8],
     params: &Params<'_>,
     target: &Target<'_>,
     out: &mut Out<'_, '_>,
@@ -102,12 +101,7 @@ async fn authorize(
             .cookie
             .and_then(|h| cookie::find(h, cookie::CSRF_COOKIE));
         if csrf::verify_login(csrf_cookie, params.csrf.as_deref()).is_err() {
-            return Ok(out.login_page(
-                target,
-                raw,
-                params,
-                Some(crate::pages::views::FORM_EXPIRED),
-            ));
+            return Ok(out.login_page(target, params, Some(crate::pages::views::FORM_EXPIRED)));
         }
         let username = params.username.as_deref().unwrap_or_default();
         let password = params.password.as_deref().unwrap_or_default();
@@ -116,7 +110,6 @@ async fn authorize(
             Err(_) => {
                 return Ok(out.login_page(
                     target,
-                    raw,
                     params,
                     Some(crate::pages::views::TOO_MANY_ATTEMPTS),
                 ))
@@ -139,7 +132,6 @@ async fn authorize(
                 attempt.failed();
                 return Ok(out.login_page(
                     target,
-                    raw,
                     params,
                     Some(crate::pages::views::WRONG_CREDENTIALS),
                 ));
@@ -176,8 +168,9 @@ async fn authorize(
     // A submitted consent answer, bound to the session by its CSRF value.
     let answer = match (post, params.consent.as_deref()) {
         (true, Some(a)) if !fresh_login => {
-            let value = session.map(|(_, v)| v);
-            if csrf::verify_consent(value, params.csrf.as_deref()).is_err() {
+            // Bound to the session and to the very request the page showed.
+            let bound = session.map(|(_, v)| respond::consent_binding(v, params));
+            if csrf::verify_consent(bound.as_deref(), params.csrf.as_deref()).is_err() {
                 return Err(OAuthError::invalid_request(
                     "the consent form expired or did not come from this server",
                 ));
@@ -192,7 +185,7 @@ async fn authorize(
             if answer.is_none() && client.consent == crate::oauth::types::ConsentMode::Prompt =>
         {
             match session::consented(ctx, s.user, client).await? {
-                Some(have) => Target::consent_covers(&app.syms.scopes, have, request.scope),
+                Some(have) => Target::consent_covers(&app.syms.scopes, have, &request.scope),
                 None => false,
             }
         }
@@ -213,7 +206,7 @@ async fn authorize(
         Step::Login => {
             commit(writes).await?;
             out.set_session_cookie(set_session.as_ref());
-            return Ok(out.login_page(target, raw, params, None));
+            return Ok(out.login_page(target, params, None));
         }
         Step::Consent(s) => {
             commit(writes).await?;
@@ -223,7 +216,7 @@ async fn authorize(
                 .map(|v| v.as_str())
                 .or(session.map(|(_, v)| v))
                 .unwrap_or_default();
-            return Ok(out.consent_page(target, raw, params, s.user, request.scope, value));
+            return Ok(out.consent_page(target, params, s.user, &request.scope, value));
         }
         Step::Fail(e) => {
             commit(writes).await?;
@@ -233,12 +226,21 @@ async fn authorize(
         Step::Issue { session, remember } => (session, remember),
     };
 
+    // Authenticated (and, where asked, consented): the scope set is worth interning now.
+    let scope = app.syms.scopes.intern(&request.scope);
+    // The consent remembered so far, read before queue room is taken: the page may have
+    // been shown by another node.
+    let old_consent = if remember {
+        session::consented(ctx, session_used.user, client).await?
+    } else {
+        None
+    };
     let mut w = match writes {
         Some(w) => w,
         None => app.begin_writes()?,
     };
     if remember {
-        session::remember_consent(ctx, &mut w, session_used.user, client, request.scope);
+        session::remember_consent(ctx, &mut w, session_used.user, client, scope, old_consent);
         w.require_durable();
     }
     let issuer = app.issuer();
@@ -246,14 +248,14 @@ async fn authorize(
         let issued = request
             .response_type
             .access_token()
-            .then(|| implicit::issue(&mut w, client, session_used.user, request.scope, ctx.now));
+            .then(|| implicit::issue(&mut w, client, session_used.user, scope, ctx.now));
         w.commit().await?;
         let id_token = if request.response_type.id_token() {
             Some(super::claims::id_token(
                 ctx,
                 client,
                 session_used,
-                request.scope,
+                scope,
                 request.nonce,
                 issued.as_ref().map(|i| i.access.as_str()),
             )?)
@@ -295,15 +297,21 @@ async fn authorize(
         let new = authorization_code::mint(
             client,
             session_used.user,
-            request.scope,
+            scope,
             bindings,
             (a.code_length, a.code_ttl_secs),
             ctx.now,
         );
         // In the store before the redirect goes out, in every durability mode: the client
         // may redeem it on any node the moment it arrives.
-        w.put_stored(new.key, crate::codes::to_stored(&new.record, &app.syms));
-        app.codes.insert(new.key, new.record);
+        let stored = crate::codes::to_stored(&new.record, &app.syms);
+        if app.codes.insert(new.key, new.record).is_err() {
+            drop(w);
+            return Err(OAuthError::temporarily_unavailable(
+                "too many authorization codes outstanding for this user; redeem them or retry later",
+            ));
+        }
+        w.put_stored(new.key, stored);
         if let Err(e) = w.commit().await {
             app.codes.take(&new.key);
             return Err(e);

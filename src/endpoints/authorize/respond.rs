@@ -12,9 +12,8 @@ use crate::oauth::params::Params;
 use crate::oauth::redirect::ResponseMode;
 use crate::oauth::token_gen::TokenBuf;
 use crate::oauth::OAuthError;
-use crate::pages::views::{ConsentView, ErrorView, FormPostView, LoginView, RESERVED_FIELDS};
+use crate::pages::views::{ConsentView, ErrorView, FormPostView, LoginView};
 use crate::pages::{cookie, csrf, Page};
-use std::borrow::Cow;
 use tessera_storage::Sym;
 use tracing::error;
 
@@ -146,7 +145,6 @@ impl<'a, 'r> Out<'a, 'r> {
     pub fn login_page(
         &mut self,
         target: &Target<'_>,
-        raw: &[u8],
         params: &Params<'_>,
         message: Option<&str>,
     ) -> Reply {
@@ -159,8 +157,7 @@ impl<'a, 'r> Out<'a, 'r> {
                 header(self.headers, "Set-Cookie", &c);
             }
         }
-        let carried = carried(raw);
-        let fields: Vec<(&str, &str)> = carried.iter().map(|(n, v)| (&**n, &**v)).collect();
+        let fields = carried(params);
         let username = params.username.as_deref().or(params.login_hint.as_deref());
         let page = self.ctx.app.pages.login(&LoginView {
             client_id: &target.client.id,
@@ -174,28 +171,26 @@ impl<'a, 'r> Out<'a, 'r> {
         self.page(page)
     }
 
-    /// The consent page for `user`, its form bound to the session `session_value`.
+    /// The consent page for `user`, its form bound to the session `session_value` and to
+    /// this request.
     pub fn consent_page(
         &mut self,
         target: &Target<'_>,
-        raw: &[u8],
-        _params: &Params<'_>,
+        params: &Params<'_>,
         user: Sym,
-        scope: Sym,
+        scope: &str,
         session_value: &str,
     ) -> Reply {
         let app = self.ctx.app;
-        let carried = carried(raw);
-        let fields: Vec<(&str, &str)> = carried.iter().map(|(n, v)| (&**n, &**v)).collect();
-        let token = csrf::consent_token(session_value);
+        let fields = carried(params);
+        let token = csrf::consent_token(&consent_binding(session_value, params));
         let user = app.syms.users.resolve(user).unwrap_or_default();
-        let scope = app.syms.scopes.resolve(scope).unwrap_or_default();
         let page = app.pages.consent(&ConsentView {
             client_id: &target.client.id,
             client_name: None,
             redirect_uri: &target.redirect_uri,
             user: &user,
-            scope: &scope,
+            scope,
             params: &fields,
             csrf: &token,
         });
@@ -203,11 +198,41 @@ impl<'a, 'r> Out<'a, 'r> {
     }
 }
 
-/// The authorize parameters a page's form carries back: every pair of the request except
-/// the form's own fields (and never the credentials).
-fn carried(raw: &[u8]) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
-    form_urlencoded::parse(raw)
-        .filter(|(n, v)| !v.is_empty() && !RESERVED_FIELDS.contains(&&**n))
-        .take(64)
-        .collect()
+/// The parameters of an authorization request (RFC 6749 §4.1.1, §4.2.1; OpenID Connect
+/// Core §3.1.2.1) a page's form carries back: the recognised ones, each at most once, as
+/// validated — never the raw query, whose unknown pairs could push a real one out.
+pub fn carried<'p>(params: &'p Params<'p>) -> Vec<(&'static str, &'p str)> {
+    [
+        ("response_type", &params.response_type),
+        ("client_id", &params.client_id),
+        ("redirect_uri", &params.redirect_uri),
+        ("scope", &params.scope),
+        ("state", &params.state),
+        ("nonce", &params.nonce),
+        ("code_challenge", &params.code_challenge),
+        ("code_challenge_method", &params.code_challenge_method),
+        ("prompt", &params.prompt),
+        ("max_age", &params.max_age),
+        ("login_hint", &params.login_hint),
+        ("response_mode", &params.response_mode),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| value.as_deref().map(|v| (name, v)))
+    .collect()
+}
+
+/// What the consent form's CSRF value is derived from: the session cookie's value and the
+/// request the page showed, so an answer allows exactly what was on the page (a value taken
+/// from one consent page does not allow another request, with more scopes or without
+/// `prompt=login`).
+pub fn consent_binding(session_value: &str, params: &Params<'_>) -> String {
+    let mut bound = String::with_capacity(session_value.len() + 256);
+    bound.push_str(session_value);
+    for (name, value) in carried(params) {
+        bound.push('\0');
+        bound.push_str(name);
+        bound.push('=');
+        bound.push_str(value);
+    }
+    bound
 }

@@ -118,21 +118,21 @@ pub async fn consented(
         .map(|r| r.scope))
 }
 
-/// Remembers that `user` consented to `scope` for `client`, on top of what they consented
-/// to before (the caller commits `writes`).
+/// Remembers that `user` consented to `scope` for `client`, on top of `old` (what they
+/// consented to before, read by [`consented`]); the caller commits `writes`.
 pub fn remember_consent<O: TokenOps + ?Sized>(
     ctx: Ctx<'_>,
     writes: &mut O,
     user: Sym,
     client: &Client,
     scope: Sym,
+    old: Option<Sym>,
 ) {
     let key = consent_key(ctx, user, client);
     let scopes = &ctx.app.syms.scopes;
-    // The consent page looked the old consent up (into this node's table) before asking.
-    let scope = match writes.lookup(&key, ctx.now) {
-        Some(old) if old.kind == TokenKind::Consent && old.scope != scope => {
-            let union = scopes.with(old.scope, |have| {
+    let scope = match old {
+        Some(old) if old != scope => {
+            let union = scopes.with(old, |have| {
                 scopes.with(scope, |new| {
                     let mut all: Vec<&str> = have.split(' ').filter(|s| !s.is_empty()).collect();
                     for s in new.split(' ').filter(|s| !s.is_empty()) {
@@ -143,6 +143,7 @@ pub fn remember_consent<O: TokenOps + ?Sized>(
                     all.join(" ")
                 })
             });
+            // Bounded: unions of one client's scopes, for users who logged in.
             scopes.intern(&union)
         }
         _ => scope,

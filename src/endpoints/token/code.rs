@@ -153,7 +153,7 @@ async fn reuse(ctx: Ctx<'_>, client: &Client, grant: GrantId) -> OAuthError {
         // presenting the code again.
         return e;
     }
-    ctx.metrics.refresh_reuse.inc();
+    ctx.metrics.code_reuse.inc();
     warn!(
         client = %client.id,
         grant = grant.0,
