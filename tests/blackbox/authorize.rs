@@ -125,7 +125,7 @@ fn rfc6749_4_1_code_flow_with_login_consent_pkce_and_id_token() {
         &pkce,
         "&nonce=n-0S6",
     );
-    let login = agent.get(&node, &format!("{AUTHORIZE_PATH}?{query}"), &[]);
+    let login = agent.authorize(&node, &query);
     assert_eq!(login.status, 200, "{}", login.summary());
     assert!(login
         .header("Content-Type")
@@ -374,7 +374,7 @@ fn openid_connect_prompt_none_sso_consent_required_and_login_required() {
     let pkce = Pkce::new();
     let mut stranger = Agent::new();
     let none = |p: &Pkce| code_query("web", WEB_REDIRECT, "openid read", p, "&prompt=none");
-    let r = stranger.get(&node, &format!("{AUTHORIZE_PATH}?{}", none(&pkce)), &[]);
+    let r = stranger.authorize(&node, &none(&pkce));
     assert_eq!(redirect_params(&r)["error"], "login_required");
 
     // Logged in but never consented to `web`: consent_required.
@@ -389,17 +389,13 @@ fn openid_connect_prompt_none_sso_consent_required_and_login_required() {
         "{}",
         fp.summary()
     );
-    let r = agent.get(&node, &format!("{AUTHORIZE_PATH}?{}", none(&pkce)), &[]);
+    let r = agent.authorize(&node, &none(&pkce));
     assert_eq!(redirect_params(&r)["error"], "consent_required");
 
     // Consent once; then prompt=none gets a code with no page (single sign-on).
-    let page = agent.get(
+    let page = agent.authorize(
         &node,
-        &format!(
-            "{AUTHORIZE_PATH}?{}",
-            code_query("web", WEB_REDIRECT, "openid read", &pkce, "")
-        ),
-        &[],
+        &code_query("web", WEB_REDIRECT, "openid read", &pkce, ""),
     );
     assert!(
         page.text().contains("name=\"consent\""),
@@ -408,29 +404,21 @@ fn openid_connect_prompt_none_sso_consent_required_and_login_required() {
     );
     let allowed = agent.submit(&node, &page, &[("consent", "allow")]);
     assert!(redirect_params(&allowed).contains_key("code"));
-    let sso = agent.get(&node, &format!("{AUTHORIZE_PATH}?{}", none(&pkce)), &[]);
+    let sso = agent.authorize(&node, &none(&pkce));
     assert_eq!(sso.status, 302, "{}", sso.summary());
     let code = redirect_params(&sso)["code"].clone();
     let r = exchange(&node, &web_client(), &code, WEB_REDIRECT, &pkce.verifier);
     assert_eq!(r.status, 200, "{}", r.summary());
     // A narrower request is covered by the remembered consent too.
-    let narrower = agent.get(
+    let narrower = agent.authorize(
         &node,
-        &format!(
-            "{AUTHORIZE_PATH}?{}",
-            code_query("web", WEB_REDIRECT, "openid", &pkce, "&prompt=none")
-        ),
-        &[],
+        &code_query("web", WEB_REDIRECT, "openid", &pkce, "&prompt=none"),
     );
     assert!(redirect_params(&narrower).contains_key("code"));
     // prompt=consent asks again.
-    let again = agent.get(
+    let again = agent.authorize(
         &node,
-        &format!(
-            "{AUTHORIZE_PATH}?{}",
-            code_query("web", WEB_REDIRECT, "openid", &pkce, "&prompt=consent")
-        ),
-        &[],
+        &code_query("web", WEB_REDIRECT, "openid", &pkce, "&prompt=consent"),
     );
     assert_eq!(again.status, 200);
     assert!(again.text().contains("name=\"consent\""));
@@ -441,14 +429,7 @@ fn rfc6749_4_1_2_1_deny_is_access_denied() {
     let node = Server::start(&web_config().build());
     let pkce = Pkce::new();
     let mut agent = Agent::new();
-    let login = agent.get(
-        &node,
-        &format!(
-            "{AUTHORIZE_PATH}?{}",
-            code_query("web", WEB_REDIRECT, "openid", &pkce, "")
-        ),
-        &[],
-    );
+    let login = agent.authorize(&node, &code_query("web", WEB_REDIRECT, "openid", &pkce, ""));
     let consent = agent.submit(
         &node,
         &login,
@@ -465,14 +446,7 @@ fn wrong_password_shows_the_login_page_again_and_sets_no_session() {
     let node = Server::start(&web_config().build());
     let pkce = Pkce::new();
     let mut agent = Agent::new();
-    let login = agent.get(
-        &node,
-        &format!(
-            "{AUTHORIZE_PATH}?{}",
-            code_query("web", WEB_REDIRECT, "openid", &pkce, "")
-        ),
-        &[],
-    );
+    let login = agent.authorize(&node, &code_query("web", WEB_REDIRECT, "openid", &pkce, ""));
     let again = agent.submit(
         &node,
         &login,
@@ -604,24 +578,13 @@ fn rfc6749_4_2_implicit_tokens_in_the_fragment_never_a_refresh_token() {
     assert!(claims["at_hash"].is_string());
     assert_eq!(node.tokeninfo(&p["access_token"]).status, 200);
     // id_token without a nonce is refused (OpenID Connect Core 3.2.2.1).
-    let no_nonce = agent.get(
-        &node,
-        &format!("{AUTHORIZE_PATH}?{}", q.replace("&nonce=n-9", "")),
-        &[],
-    );
+    let no_nonce = agent.authorize(&node, &q.replace("&nonce=n-9", ""));
     assert_eq!(
         location_params(no_nonce.header("Location").unwrap_or_default())["error"],
         "invalid_request"
     );
     // response_type=id_token alone carries the user's claims in the ID token.
-    let only = agent.get(
-        &node,
-        &format!(
-            "{AUTHORIZE_PATH}?{}",
-            q.replace("id_token%20token", "id_token")
-        ),
-        &[],
-    );
+    let only = agent.authorize(&node, &q.replace("id_token%20token", "id_token"));
     let p = location_params(only.header("Location").unwrap_or_default());
     assert!(!p.contains_key("access_token"));
     assert_eq!(jwt_claims(&p["id_token"])["name"], "Alice Example");
@@ -868,13 +831,9 @@ fn a_code_outlives_a_kill_9_right_after_the_redirect() {
     let node = Server::start(&config);
     // The session survived too: prompt=none on the restarted node.
     let mut agent = agent;
-    let again = agent.get(
+    let again = agent.authorize(
         &node,
-        &format!(
-            "{AUTHORIZE_PATH}?{}",
-            code_query("web", WEB_REDIRECT, "openid read", &pkce, "&prompt=none")
-        ),
-        &[],
+        &code_query("web", WEB_REDIRECT, "openid read", &pkce, "&prompt=none"),
     );
     assert_eq!(again.status, 302, "{}", again.summary());
     assert!(
@@ -908,7 +867,7 @@ fn consent_allows_exactly_the_request_the_page_showed() {
         urlencode(WEB_REDIRECT),
         pkce.challenge
     );
-    let login = agent.get(&node, &format!("{AUTHORIZE_PATH}?{q}"), &[]);
+    let login = agent.authorize(&node, &q);
     let consent = agent.submit(
         &node,
         &login,

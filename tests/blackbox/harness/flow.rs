@@ -97,6 +97,11 @@ impl Agent {
         r
     }
 
+    /// `GET /api/oauth/authorize?{query}` with the jar's cookies.
+    pub fn authorize(&mut self, node: &Server, query: &str) -> Response {
+        self.get(node, &format!("{AUTHORIZE_PATH}?{query}"), &[])
+    }
+
     /// A form POST with the jar's cookies.
     pub fn post(&mut self, node: &Server, path: &str, fields: &[(&str, &str)]) -> Response {
         let cookie = self.cookie_header();
@@ -127,7 +132,7 @@ impl Agent {
     /// GET the authorize URL, log in as `user` on the login page and, if a consent page
     /// follows, allow: the final response (a redirect to the client, or an error page).
     pub fn log_in_and_allow(&mut self, node: &Server, query: &str, user: (&str, &str)) -> Response {
-        let page = self.get(node, &format!("{AUTHORIZE_PATH}?{query}"), &[]);
+        let page = self.authorize(node, query);
         assert_eq!(page.status, 200, "login page: {}", page.summary());
         let after = self.submit(node, &page, &[("username", user.0), ("password", user.1)]);
         if after.status == 200 && after.text().contains("name=\"consent\"") {
