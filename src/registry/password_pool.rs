@@ -1,9 +1,10 @@
-//! The password-hash pool: a few named threads that verify argon2id hashes, so a worker
-//! never spends milliseconds of CPU inside one request while its other connections wait.
+//! The password-hash pool: a few named threads for the slow cryptography of a request —
+//! argon2id password checks and RSA ID-token signatures (~0.3 ms each) — so a worker never
+//! spends that CPU inside one request while its other connections wait.
 //!
-//! Workers send `(hash, password, reply)` over a bounded channel and await the reply; the
-//! channel being full means the server is saturated with password logins, and the request
-//! gets `temporarily_unavailable` instead of an unbounded queue.
+//! Workers send a job over a bounded channel and await its reply; the channel being full
+//! means the server is saturated with such work, and the request gets
+//! `temporarily_unavailable` instead of an unbounded queue.
 
 use crate::oauth::secret::PasswordHash;
 use crossbeam_channel::{bounded, Sender, TrySendError};
@@ -13,11 +14,8 @@ use std::sync::Arc;
 /// Jobs waiting beyond this are refused with 503.
 const QUEUE: usize = 1024;
 
-struct Job {
-    hash: Arc<PasswordHash>,
-    password: Vec<u8>,
-    reply: oneshot::Sender<bool>,
-}
+/// Work for a pool thread; it sends its own reply.
+type Job = Box<dyn FnOnce() + Send>;
 
 /// Why a password could not be checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,12 +31,6 @@ pub struct PasswordPool {
     jobs: Sender<Job>,
 }
 
-impl std::fmt::Debug for Job {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Job(..)")
-    }
-}
-
 impl PasswordPool {
     /// Starts `threads` verifier threads. They end when the pool is dropped.
     pub fn start(threads: usize) -> std::io::Result<PasswordPool> {
@@ -48,11 +40,8 @@ impl PasswordPool {
             std::thread::Builder::new()
                 .name(format!("tessera-pwhash-{i}"))
                 .spawn(move || {
-                    for mut job in rx.iter() {
-                        let ok = job.hash.verify(&job.password);
-                        job.password.fill(0);
-                        // The requester may have gone away (connection closed); that is fine.
-                        let _ = job.reply.send(ok);
+                    for job in rx.iter() {
+                        job();
                     }
                 })?;
         }
@@ -68,12 +57,26 @@ impl PasswordPool {
         if !hash.is_slow() {
             return Ok(hash.verify(password.as_bytes()));
         }
+        let hash = Arc::clone(hash);
+        let mut password = password.as_bytes().to_vec();
+        self.run(move || {
+            let ok = hash.verify(&password);
+            password.fill(0);
+            ok
+        })
+        .await
+    }
+
+    /// Runs `work` on a pool thread and returns its result.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PoolError> {
         let (reply, answer) = oneshot::channel();
-        let job = Job {
-            hash: Arc::clone(hash),
-            password: password.as_bytes().to_vec(),
-            reply,
-        };
+        let job: Job = Box::new(move || {
+            // The requester may have gone away (connection closed); that is fine.
+            let _ = reply.send(work());
+        });
         match self.jobs.try_send(job) {
             Ok(()) => answer.await.map_err(|_| PoolError::Stopped),
             Err(TrySendError::Full(_)) => Err(PoolError::Busy),

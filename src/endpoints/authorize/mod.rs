@@ -251,14 +251,17 @@ async fn authorize(
             .then(|| implicit::issue(&mut w, client, session_used.user, scope, ctx.now));
         w.commit().await?;
         let id_token = if request.response_type.id_token() {
-            Some(super::claims::id_token(
-                ctx,
-                client,
-                session_used,
-                scope,
-                request.nonce,
-                issued.as_ref().map(|i| i.access.as_str()),
-            )?)
+            Some(
+                super::claims::id_token(
+                    ctx,
+                    client,
+                    session_used,
+                    scope,
+                    request.nonce,
+                    issued.as_ref().map(|i| i.access.as_str()),
+                )
+                .await?,
+            )
         } else {
             None
         };

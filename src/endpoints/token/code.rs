@@ -94,17 +94,20 @@ pub async fn redeem(
         .scopes
         .with(code.scope, |s| s.split(' ').any(|t| t == "openid"));
     let id_token = if openid {
-        Some(claims::id_token(
-            ctx,
-            client,
-            Session {
-                user: code.user,
-                auth_time: code.bindings.auth_time,
-            },
-            code.scope,
-            code.bindings.nonce.as_deref(),
-            Some(issued.access.as_str()),
-        )?)
+        Some(
+            claims::id_token(
+                ctx,
+                client,
+                Session {
+                    user: code.user,
+                    auth_time: code.bindings.auth_time,
+                },
+                code.scope,
+                code.bindings.nonce.as_deref(),
+                Some(issued.access.as_str()),
+            )
+            .await?,
+        )
     } else {
         None
     };
