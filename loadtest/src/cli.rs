@@ -19,7 +19,8 @@ pub struct Args {
     /// Base URL of the server, e.g. http://127.0.0.1:8080 (plain HTTP only).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
-    /// baseline | client-credentials | password | tokeninfo | introspect | refresh | revoke | mixed
+    /// baseline | client-credentials | password | tokeninfo | introspect | refresh | revoke |
+    /// authorization-code | mixed
     #[arg(long, default_value = "client-credentials")]
     pub scenario: Scenario,
     /// Open connections (keep-alive, one request in flight each).
@@ -54,19 +55,27 @@ pub struct Args {
     /// Send client credentials in the form body instead of the Authorization header.
     #[arg(long)]
     pub client_auth_in_body: bool,
-    /// Resource owner for the password and refresh scenarios.
+    /// Resource owner for the password, refresh and authorization-code scenarios.
     #[arg(long, default_value = "bench")]
     pub username: String,
     #[arg(long, default_value = "bench-password")]
     pub password: String,
-    /// `scope` parameter of token requests (none when empty).
+    /// `scope` parameter of token requests and of the authorization-code scenario's
+    /// authorize requests (none when empty). With `openid` in it, every code exchange must
+    /// also return an `id_token`.
     #[arg(long, default_value = "")]
     pub scope: String,
+    /// `redirect_uri` of the authorization-code scenario: one the client has registered
+    /// (the redirect is read, never followed).
+    #[arg(long, default_value = "http://127.0.0.1/cb")]
+    pub redirect_uri: String,
     /// Tokens provisioned before the run for tokeninfo / introspect (reused round-robin) and
     /// revoke (each revoked once; a connection whose share runs out stops). Default: 10000,
     /// or 400000 for revoke.
     #[arg(long)]
     pub pool: Option<usize>,
+    #[arg(long, default_value = "/api/oauth/authorize")]
+    pub authorize_path: String,
     #[arg(long, default_value = "/api/oauth/token")]
     pub token_path: String,
     #[arg(long, default_value = "/api/oauth/tokeninfo")]
@@ -90,6 +99,10 @@ pub struct Args {
     /// No progress line.
     #[arg(long)]
     pub quiet: bool,
+    /// Print the server configuration the authorization-code scenario needs for these
+    /// options (`[authorize]`, the client, the user) as TOML, and exit.
+    #[arg(long)]
+    pub print_server_config: bool,
 }
 
 impl Plan {
@@ -159,8 +172,10 @@ impl Plan {
             username: a.username.clone(),
             password: a.password.clone(),
             scope: a.scope.clone(),
+            redirect_uri: a.redirect_uri.clone(),
             pool,
             paths: Paths {
+                authorize: a.authorize_path.clone(),
                 token: a.token_path.clone(),
                 tokeninfo: a.tokeninfo_path.clone(),
                 introspect: a.introspect_path.clone(),

@@ -36,6 +36,8 @@ pub struct Answer {
     /// The server will close the connection after this response.
     pub close: bool,
     body: (usize, usize),
+    /// Where the `Location` header's value is in the read buffer, if there is one.
+    location: Option<(usize, usize)>,
     /// The body was de-chunked into the connection's `dechunked` buffer.
     chunked: bool,
 }
@@ -78,6 +80,11 @@ impl Conn {
         }
     }
 
+    /// The `Location` header of `answer`, the last one read.
+    pub fn location(&self, answer: &Answer) -> Option<&[u8]> {
+        answer.location.map(|(from, to)| &self.buf[from..to])
+    }
+
     async fn read_response(&mut self) -> Result<Answer, ClientError> {
         self.buf.clear();
         loop {
@@ -115,6 +122,8 @@ impl Conn {
         let mut length: Option<usize> = None;
         let mut chunked = false;
         let mut close = resp.version == Some(0);
+        let mut location = None;
+        let base = self.buf.as_ptr() as usize;
         for h in resp.headers.iter() {
             if h.name.eq_ignore_ascii_case("content-length") {
                 let v = std::str::from_utf8(h.value)
@@ -126,6 +135,10 @@ impl Conn {
                 chunked = h.value.eq_ignore_ascii_case(b"chunked");
             } else if h.name.eq_ignore_ascii_case("connection") {
                 close = h.value.eq_ignore_ascii_case(b"close");
+            } else if h.name.eq_ignore_ascii_case("location") {
+                // httparse hands out slices of the read buffer: keep their offsets.
+                let from = h.value.as_ptr() as usize - base;
+                location = Some((from, from + h.value.len()));
             }
         }
         if status == 204 || status == 304 || (100..200).contains(&status) {
@@ -137,6 +150,7 @@ impl Conn {
                     status,
                     close,
                     body: (0, n),
+                    location,
                     chunked: true,
                 })),
                 None => Ok(None),
@@ -158,6 +172,7 @@ impl Conn {
             status,
             close,
             body: (head_len, end),
+            location,
             chunked: false,
         }))
     }

@@ -3,14 +3,16 @@
 //! HdrHistogram latencies, text/JSON/SVG reports.
 //!
 //! The flow is: parse the options into a checked run plan (`cli` → `plan`), provision what
-//! the scenario needs through the API (`provision`), run the load threads (`run`), merge
-//! their statistics and report (`stats`, `report`, `chart`). Only `main` uses `cli`; the
+//! the scenario needs through the API (`provision`), run the load threads (`run`; the
+//! authorization-code scenario's two-request iteration is `flow`), merge their statistics
+//! and report (`stats`, `report`, `chart`). Only `main` uses `cli`; the
 //! modules below it share the plan types of `plan`. Exit status: 0 clean run, 1 setup
 //! failure, 3 the run saw errors (non-2xx answers, wrong bodies or broken connections).
 
 mod chart;
 mod cli;
 mod client;
+mod flow;
 mod plan;
 mod provision;
 mod report;
@@ -30,6 +32,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if args.print_server_config {
+        print!("{}", provision::server_config(&plan));
+        return ExitCode::SUCCESS;
+    }
     let assets = match provision::provision(&plan) {
         Ok(assets) => assets,
         Err(e) => {

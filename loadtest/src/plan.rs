@@ -31,6 +31,9 @@ pub struct Plan {
     pub username: String,
     pub password: String,
     pub scope: String,
+    /// The authorization-code scenario's `redirect_uri` (registered for the client; never
+    /// followed).
+    pub redirect_uri: String,
     pub pool: usize,
     pub paths: Paths,
     pub json: Option<PathBuf>,
@@ -42,6 +45,7 @@ pub struct Plan {
 /// The request paths of the endpoints under load.
 #[derive(Debug, Clone)]
 pub struct Paths {
+    pub authorize: String,
     pub token: String,
     pub tokeninfo: String,
     pub introspect: String,
@@ -61,6 +65,21 @@ impl Plan {
             base64::engine::general_purpose::STANDARD.encode(raw)
         )
     }
+
+    /// `Authorization: Basic …` value for the resource owner's login at the authorize
+    /// endpoint (RFC 7617 §2: `user-id ":" password` as they are, not form-encoded).
+    pub fn user_basic_auth(&self) -> String {
+        let raw = format!("{}:{}", self.username, self.password);
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
+    }
+
+    /// The code-flow token response must carry an ID token too (OpenID Connect Core §3.1.3.3).
+    pub fn expects_id_token(&self) -> bool {
+        self.scope.split(' ').any(|s| s == "openid")
+    }
 }
 
 /// What a run exercises.
@@ -75,6 +94,10 @@ pub enum Scenario {
     Introspect,
     Refresh,
     Revoke,
+    /// The authorization code flow with PKCE, two requests per iteration: the authorize GET
+    /// with the resource owner's Basic login (answered by a redirect with a code), then the
+    /// code exchange at the token endpoint. Counted, timed and rated per iteration.
+    AuthorizationCode,
     Mixed,
 }
 
@@ -93,6 +116,7 @@ impl Scenario {
             Scenario::Introspect => Op::Introspect,
             Scenario::Refresh => Op::Refresh,
             Scenario::Revoke => Op::Revoke,
+            Scenario::AuthorizationCode => Op::AuthorizationCode,
             Scenario::Mixed => return None,
         })
     }
@@ -108,10 +132,14 @@ pub enum Op {
     Introspect,
     Refresh,
     Revoke,
+    /// One code-flow iteration (two exchanges; see `flow`).
+    AuthorizationCode,
 }
 
 impl Op {
-    pub const ALL: [Op; 7] = [
+    pub const COUNT: usize = 8;
+
+    pub const ALL: [Op; Op::COUNT] = [
         Op::Health,
         Op::ClientCredentials,
         Op::Password,
@@ -119,6 +147,7 @@ impl Op {
         Op::Introspect,
         Op::Refresh,
         Op::Revoke,
+        Op::AuthorizationCode,
     ];
 
     pub fn name(self) -> &'static str {
@@ -130,6 +159,7 @@ impl Op {
             Op::Introspect => "introspect",
             Op::Refresh => "refresh",
             Op::Revoke => "revoke",
+            Op::AuthorizationCode => "authorization-code",
         }
     }
 
@@ -140,7 +170,9 @@ impl Op {
     /// What a correct answer must contain besides a 2xx status.
     pub fn expects(self) -> Option<&'static [u8]> {
         match self {
-            Op::ClientCredentials | Op::Password | Op::Refresh => Some(b"\"access_token\""),
+            Op::ClientCredentials | Op::Password | Op::Refresh | Op::AuthorizationCode => {
+                Some(b"\"access_token\"")
+            }
             Op::Introspect => Some(b"\"active\":true"),
             Op::Health | Op::Tokeninfo | Op::Revoke => None,
         }
@@ -150,7 +182,7 @@ impl Op {
 /// Weights of the mixed scenario.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mix {
-    pub weights: [u32; 7],
+    pub weights: [u32; Op::COUNT],
 }
 
 impl Mix {
@@ -178,7 +210,7 @@ impl Mix {
 impl FromStr for Mix {
     type Err = String;
     fn from_str(s: &str) -> Result<Mix, String> {
-        let mut weights = [0u32; 7];
+        let mut weights = [0u32; Op::COUNT];
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (name, w) = part
                 .split_once('=')

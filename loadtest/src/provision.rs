@@ -1,10 +1,13 @@
 //! Provisioning before the run: the access tokens that tokeninfo / introspect / revoke need
 //! and the refresh tokens of the refresh chains, all obtained through the server's own API
-//! (client_credentials and password grants). Runs on the main thread, before load starts.
+//! (client_credentials and password grants); for the authorization-code scenario, the
+//! server configuration it needs (`server_config`, `--print-server-config`) and one checked
+//! iteration before the load starts. Runs on the main thread, before load starts.
 
-use crate::client::{json_str, Conn};
+use crate::client::{find, json_str, Conn};
+use crate::flow::code_iteration;
 use crate::plan::{Op, Plan, Scenario};
-use crate::scenario::Encoder;
+use crate::scenario::{Encoder, Pkce};
 use std::cell::RefCell;
 use std::io::Write;
 use std::rc::Rc;
@@ -21,15 +24,69 @@ pub struct Assets {
 
 const PROVISION_CONNECTIONS: usize = 16;
 
+/// The server configuration the authorization-code scenario needs, for the plan's client,
+/// redirect URI, scopes and resource owner: Basic login at the authorize endpoint, a
+/// client that skips consent (else every iteration would stop at the consent page) and may
+/// use only the code grant (so each exchange issues one access token and no refresh
+/// token), and the user with a plain `password`, which the server hashes with its fast
+/// keyed hash (a `password_hash`, argon2, would make every login an argon2 check and the
+/// scenario a measure of argon2).
+pub fn server_config(plan: &Plan) -> String {
+    // JSON strings are TOML basic strings (the same escapes).
+    let q = |s: &str| serde_json::Value::from(s).to_string();
+    let scopes: Vec<String> = plan
+        .scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(q)
+        .collect();
+    format!(
+        "[authorize]\n\
+         allow_basic_login = true\n\
+         \n\
+         [[clients]]\n\
+         id = {}\n\
+         secret = {}\n\
+         grant_types = [\"authorization_code\"]\n\
+         scopes = [{}]\n\
+         redirect_uris = [{}]\n\
+         consent = \"skip\"\n\
+         \n\
+         [[users]]\n\
+         username = {}\n\
+         password = {}\n",
+        q(&plan.client_id),
+        q(&plan.client_secret),
+        scopes.join(", "),
+        q(&plan.redirect_uri),
+        q(&plan.username),
+        q(&plan.password),
+    )
+}
+
 pub fn provision(plan: &Plan) -> Result<Assets, String> {
     let (access_needed, refresh_needed) = needs(plan);
-    if access_needed == 0 && refresh_needed == 0 {
+    let code_flow = match plan.scenario {
+        Scenario::AuthorizationCode => true,
+        Scenario::Mixed => plan.mix.weight(Op::AuthorizationCode) > 0,
+        _ => false,
+    };
+    if access_needed == 0 && refresh_needed == 0 && !code_flow {
         return Ok(Assets::default());
     }
     let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
         .enable_timer()
         .build()
         .map_err(|e| format!("cannot start a runtime: {e}"))?;
+    if code_flow {
+        rt.block_on(check_code_flow(plan)).map_err(|e| {
+            format!(
+                "the authorization-code scenario's first iteration failed: {e}\n\
+                 The server needs (tessera-loadtest --print-server-config):\n{}",
+                server_config(plan)
+            )
+        })?;
+    }
     let started = Instant::now();
     let enc = Encoder::new(plan);
     let quiet = plan.quiet;
@@ -77,8 +134,52 @@ fn needs(plan: &Plan) -> (usize, usize) {
             };
             (pool, chains)
         }
-        Scenario::Baseline | Scenario::ClientCredentials | Scenario::Password => (0, 0),
+        Scenario::Baseline
+        | Scenario::ClientCredentials
+        | Scenario::Password
+        | Scenario::AuthorizationCode => (0, 0),
     }
+}
+
+/// One code-flow iteration, checked as the load threads check it, so a server without the
+/// configuration fails here with a reason instead of with a run full of errors.
+async fn check_code_flow(plan: &Plan) -> Result<(), String> {
+    let enc = Encoder::new(plan);
+    let mut conn = Conn::connect(plan.addr)
+        .await
+        .map_err(|e| format!("cannot connect to {}: {e}", plan.addr))?;
+    let pkce = Pkce::from_octets(&[7; 32]);
+    let mut authorize = Vec::new();
+    enc.authorize_into(&mut authorize, &pkce.challenge);
+    let (it, _, _) = code_iteration(
+        &mut conn,
+        plan.addr,
+        &enc,
+        &pkce.verifier,
+        authorize,
+        Vec::new(),
+    )
+    .await;
+    let answer = it.answer.map_err(|e| e.to_string())?;
+    let body = conn.body(&answer);
+    let step = if it.authorized.is_some() {
+        "the token endpoint"
+    } else {
+        "the authorize endpoint"
+    };
+    let id_token_missing = plan.expects_id_token() && find(body, b"\"id_token\"").is_none();
+    if answer.status != 200 || find(body, b"\"access_token\"").is_none() || id_token_missing {
+        let location = conn
+            .location(&answer)
+            .map(|l| format!(" (Location: {})", String::from_utf8_lossy(l)))
+            .unwrap_or_default();
+        let body: String = String::from_utf8_lossy(body).chars().take(300).collect();
+        return Err(format!(
+            "{step} answered {}{location}: {body}",
+            answer.status
+        ));
+    }
+    Ok(())
 }
 
 /// Sends `request` until `count` answers carried the JSON member `field`.

@@ -2,6 +2,7 @@
 
 use crate::plan::{Op, Plan};
 use crate::run::Outcome;
+use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::fmt::Write;
 use std::time::UNIX_EPOCH;
@@ -26,6 +27,9 @@ pub struct Summary {
     /// Successful requests per second of the measured phase.
     pub throughput: f64,
     pub latency_us: Latency,
+    /// Authorization-code scenario: requests per second (two per iteration) and each
+    /// request's own latency; `throughput` and `latency_us` are per iteration.
+    pub code_flow: Option<CodeFlow>,
     /// Open loop: requests that went out late because the server had not answered the
     /// previous one (their latency includes the wait).
     pub late_sends: u64,
@@ -61,6 +65,18 @@ pub struct Latency {
 }
 
 #[derive(Debug, Serialize)]
+pub struct CodeFlow {
+    /// HTTP requests per second: both requests of each successful iteration.
+    pub requests_per_s: f64,
+    /// Whether each token response had to carry an `id_token` (`openid` in `--scope`).
+    pub id_token: bool,
+    /// The authorize GET (login, code minted and stored, redirect).
+    pub authorize_us: Latency,
+    /// The token POST (client authentication, code redeemed, tokens issued).
+    pub token_us: Latency,
+}
+
+#[derive(Debug, Serialize)]
 pub struct Second {
     pub second: usize,
     pub requests: u64,
@@ -69,10 +85,8 @@ pub struct Second {
     pub max_us: u64,
 }
 
-impl Summary {
-    pub fn new(plan: &Plan, outcome: &Outcome) -> Summary {
-        let s = &outcome.stats;
-        let h = &s.latency_ns;
+impl Latency {
+    fn of(h: &Histogram<u64>) -> Latency {
         let us = |ns: u64| ns as f64 / 1_000.0;
         let q = |quantile: f64| {
             if h.is_empty() {
@@ -81,6 +95,36 @@ impl Summary {
                 us(h.value_at_quantile(quantile))
             }
         };
+        Latency {
+            p50: q(0.5),
+            p90: q(0.9),
+            p99: q(0.99),
+            p999: q(0.999),
+            max: us(h.max()),
+            mean: if h.is_empty() {
+                0.0
+            } else {
+                h.mean() / 1_000.0
+            },
+        }
+    }
+
+    fn text(&self) -> String {
+        format!(
+            "p50 {} · p90 {} · p99 {} · p99.9 {} · max {}",
+            fmt_us(self.p50),
+            fmt_us(self.p90),
+            fmt_us(self.p99),
+            fmt_us(self.p999),
+            fmt_us(self.max)
+        )
+    }
+}
+
+impl Summary {
+    pub fn new(plan: &Plan, outcome: &Outcome) -> Summary {
+        let s = &outcome.stats;
+        let h = &s.latency_ns;
         let by_status = s
             .by_status
             .iter()
@@ -89,6 +133,12 @@ impl Summary {
             .map(|(status, n)| (status as u16, *n))
             .collect();
         let measured = outcome.measured.as_secs_f64();
+        let code_flow = (plan.scenario.op() == Some(Op::AuthorizationCode)).then(|| CodeFlow {
+            requests_per_s: 2.0 * s.ok() as f64 / measured,
+            id_token: plan.expects_id_token(),
+            authorize_us: Latency::of(&s.steps_ns[0]),
+            token_us: Latency::of(&s.steps_ns[1]),
+        });
         let full_seconds = measured.floor() as usize;
         Summary {
             label: plan.label.clone(),
@@ -114,18 +164,8 @@ impl Summary {
                 connect_failed: s.connect_failed,
             },
             throughput: s.ok() as f64 / measured,
-            latency_us: Latency {
-                p50: q(0.5),
-                p90: q(0.9),
-                p99: q(0.99),
-                p999: q(0.999),
-                max: us(h.max()),
-                mean: if h.is_empty() {
-                    0.0
-                } else {
-                    h.mean() / 1_000.0
-                },
-            },
+            latency_us: Latency::of(h),
+            code_flow,
             late_sends: s.late,
             stopped_early: outcome.exhausted,
             ok_by_operation: Op::ALL
@@ -215,17 +255,28 @@ impl Summary {
                 );
             }
         }
-        let _ = writeln!(t, "  throughput {:.0} req/s", self.throughput);
-        let l = &self.latency_us;
-        let _ = writeln!(
-            t,
-            "  latency    p50 {} · p90 {} · p99 {} · p99.9 {} · max {}",
-            fmt_us(l.p50),
-            fmt_us(l.p90),
-            fmt_us(l.p99),
-            fmt_us(l.p999),
-            fmt_us(l.max)
-        );
+        match &self.code_flow {
+            None => {
+                let _ = writeln!(t, "  throughput {:.0} req/s", self.throughput);
+                let _ = writeln!(t, "  latency    {}", self.latency_us.text());
+            }
+            Some(c) => {
+                let _ = writeln!(
+                    t,
+                    "  throughput {:.0} iterations/s ({} each), {:.0} req/s",
+                    self.throughput,
+                    if c.id_token {
+                        "an access token and an ID token"
+                    } else {
+                        "an access token"
+                    },
+                    c.requests_per_s
+                );
+                let _ = writeln!(t, "  iteration  {}", self.latency_us.text());
+                let _ = writeln!(t, "  authorize  {}", c.authorize_us.text());
+                let _ = writeln!(t, "  token      {}", c.token_us.text());
+            }
+        }
         if self.target_rate.is_some() {
             let _ = writeln!(t, "  late sends {}", self.late_sends);
         }

@@ -10,9 +10,10 @@
 //! are spun rather than slept (see `wait_until`), so the schedule is exact to microseconds.
 
 use crate::client::{json_str, Answer, ClientError, Conn};
+use crate::flow::code_iteration;
 use crate::plan::{Op, Plan, Scenario};
 use crate::provision::Assets;
-use crate::scenario::Encoder;
+use crate::scenario::{Encoder, Pkce};
 use crate::stats::Stats;
 use std::cell::RefCell;
 use std::future::Future;
@@ -212,6 +213,8 @@ struct ThreadShared {
     health: Vec<u8>,
     client_credentials: Vec<u8>,
     password: Vec<u8>,
+    /// Code-flow token responses must carry an `id_token` (`openid` was asked for).
+    id_token: bool,
     /// Pre-encoded tokeninfo / introspect requests, one per pool token.
     tokeninfo: Vec<Vec<u8>>,
     introspect: Vec<Vec<u8>>,
@@ -246,6 +249,7 @@ impl ThreadShared {
             health: enc.health(),
             client_credentials: enc.client_credentials(),
             password: enc.password(&plan.username, &plan.password),
+            id_token: plan.expects_id_token(),
             tokeninfo: pool_requests(Op::Tokeninfo, &|t| enc.tokeninfo(t)),
             introspect: pool_requests(Op::Introspect, &|t| enc.introspect(t)),
             enc,
@@ -329,6 +333,9 @@ struct ConnState {
     own: Vec<Vec<u8>>,
     own_len: usize,
     rng: u64,
+    /// The PKCE pair of the current authorization-code iteration, and its token request.
+    pkce: Pkce,
+    token_out: Vec<u8>,
     cursor: usize,
     revoked: usize,
 }
@@ -351,8 +358,15 @@ impl ConnState {
             refresh,
             own: (0..OWN_TOKENS).map(|_| Vec::with_capacity(64)).collect(),
             own_len: 0,
-            // Distinct, non-zero xorshift seeds per connection.
-            rng: 0x9E37_79B9_7F4A_7C15 ^ (g as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
+            // Distinct, non-zero xorshift seeds per connection, and per run (the code flow's
+            // PKCE verifiers come from it; the server does not care, but a rerun against the
+            // same server should not repeat them).
+            rng: (0x9E37_79B9_7F4A_7C15
+                ^ run_seed()
+                ^ (g as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03))
+                | 1,
+            pkce: Pkce::from_octets(&[0; 32]),
+            token_out: Vec::with_capacity(512),
             cursor: g * 7919 % pool,
             revoked: 0,
             shared,
@@ -408,17 +422,32 @@ impl ConnState {
             };
             let sent = Instant::now();
             let out = std::mem::take(&mut self.out);
+            let token_out = std::mem::take(&mut self.token_out);
             let left = give_up.saturating_duration_since(sent);
-            let (result, out) = match monoio::time::timeout(left, conn.exchange(out)).await {
-                Ok((result, out)) => (result, out),
-                Err(_) => {
-                    let mut s = self.shared.stats.borrow_mut();
-                    s.broken += 1;
-                    s.note_error(|| "no answer within 10 s after the end of the run".into());
-                    return false;
+            let verifier = self.pkce.verifier;
+            let exchange = async {
+                if op == Op::AuthorizationCode {
+                    let (it, out, token_out) =
+                        code_iteration(conn, plan.addr, &shared.enc, &verifier, out, token_out)
+                            .await;
+                    (it.answer, it.authorized, out, token_out)
+                } else {
+                    let (result, out) = conn.exchange(out).await;
+                    (result, None, out, token_out)
                 }
             };
+            let (result, authorized, out, token_out) =
+                match monoio::time::timeout(left, exchange).await {
+                    Ok(done) => done,
+                    Err(_) => {
+                        let mut s = self.shared.stats.borrow_mut();
+                        s.broken += 1;
+                        s.note_error(|| "no answer within 10 s after the end of the run".into());
+                        return false;
+                    }
+                };
             self.out = out;
+            self.token_out = token_out;
             let done = Instant::now();
             // Late because the previous answer was still outstanding: count from the
             // intended time. Late only because of timer slack: count from the send.
@@ -432,6 +461,12 @@ impl ConnState {
                 *at += step;
             }
             let measured = start >= clock.measure_start && start < clock.end;
+            if let (Some(at), true) = (authorized, measured) {
+                self.shared
+                    .stats
+                    .borrow_mut()
+                    .record_steps(nanos(at - sent), nanos(done - at));
+            }
             self.settle(op, result, start, done, measured, late);
         }
     }
@@ -485,6 +520,19 @@ impl ConnState {
                 let rt = std::mem::take(&mut self.refresh);
                 shared.enc.refresh_into(&mut self.out, &rt);
                 self.refresh = rt;
+            }
+            Op::AuthorizationCode => {
+                // A fresh pair per iteration: 32 octets from the connection's generator,
+                // one SHA-256 (well under a microsecond; the server spends tens of
+                // microseconds on the iteration).
+                let mut octets = [0u8; 32];
+                for chunk in octets.chunks_exact_mut(8) {
+                    chunk.copy_from_slice(&self.next_random().to_le_bytes());
+                }
+                self.pkce = Pkce::from_octets(&octets);
+                shared
+                    .enc
+                    .authorize_into(&mut self.out, &self.pkce.challenge);
             }
             Op::Revoke => {
                 // Connection g revokes pool tokens g, g+N, g+2N, …, each once.
@@ -542,13 +590,27 @@ impl ConnState {
                 let success = (200..300).contains(&answer.status);
                 let body_ok = op
                     .expects()
-                    .is_none_or(|want| crate::client::find(body, want).is_some());
+                    .is_none_or(|want| crate::client::find(body, want).is_some())
+                    && !(op == Op::AuthorizationCode
+                        && shared.id_token
+                        && crate::client::find(body, b"\"id_token\"").is_none());
                 if success && body_ok {
                     self.follow_up(op, body);
                 } else if measured {
                     let text = String::from_utf8_lossy(body);
+                    // A code-flow iteration that stopped at the authorize step: its redirect
+                    // says why (an `error` parameter).
+                    let location = conn
+                        .location(&answer)
+                        .map(|l| format!(" (Location: {})", String::from_utf8_lossy(l)))
+                        .unwrap_or_default();
                     shared.stats.borrow_mut().note_error(|| {
-                        format!("{} answered {}: {}", op.name(), answer.status, text)
+                        format!(
+                            "{} answered {}{location}: {}",
+                            op.name(),
+                            answer.status,
+                            text
+                        )
                     });
                 }
                 (success, body_ok)
@@ -607,6 +669,14 @@ impl ConnState {
             .saturating_duration_since(self.clock.measure_start)
             .as_secs() as usize
     }
+}
+
+/// A per-run seed: the clock's nanoseconds.
+fn run_seed() -> u64 {
+    SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
 }
 
 fn nanos(d: Duration) -> u64 {

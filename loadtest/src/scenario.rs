@@ -1,7 +1,10 @@
 //! The encoding of every request of a plan into bytes (the scenarios, operations and
-//! weights themselves are in `plan`). Pure functions: no I/O.
+//! weights themselves are in `plan`), and the authorization-code scenario's PKCE pairs and
+//! reading of the code out of the authorize redirect. Pure functions: no I/O.
 
 use crate::plan::{Paths, Plan};
+use base64::Engine;
+use sha2::{Digest, Sha256};
 
 /// Encodes requests. Static requests are encoded once; per-token requests are written into
 /// a caller's reused buffer.
@@ -13,12 +16,23 @@ pub struct Encoder {
     body_credentials: Option<String>,
     /// `&scope=…` or empty.
     scope: String,
+    /// The authorize request up to the PKCE challenge (`GET /authorize?…&code_challenge=`).
+    authorize_head: String,
+    /// The rest of it after the challenge: the request line's end, `Host` and the resource
+    /// owner's `Authorization: Basic`.
+    authorize_tail: String,
+    redirect_uri: String,
     paths: Paths,
 }
 
 impl Encoder {
     pub fn new(plan: &Plan) -> Encoder {
         let enc = |s: &str| -> String { form_urlencoded::byte_serialize(s.as_bytes()).collect() };
+        let scope = if plan.scope.is_empty() {
+            String::new()
+        } else {
+            format!("&scope={}", enc(&plan.scope))
+        };
         Encoder {
             host: plan.host.clone(),
             basic: plan.basic_auth(),
@@ -29,13 +43,50 @@ impl Encoder {
                     enc(&plan.client_secret)
                 )
             }),
-            scope: if plan.scope.is_empty() {
-                String::new()
-            } else {
-                format!("&scope={}", enc(&plan.scope))
-            },
+            // RFC 6749 §4.1.1 with RFC 7636 §4.3. The state is constant: nothing here
+            // follows the redirect, so there is no user agent session to bind it to.
+            authorize_head: format!(
+                "GET {}?response_type=code&client_id={}&redirect_uri={}{}&state=lt\
+                 &code_challenge_method=S256&code_challenge=",
+                plan.paths.authorize,
+                enc(&plan.client_id),
+                enc(&plan.redirect_uri),
+                scope,
+            ),
+            authorize_tail: format!(
+                " HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\n\r\n",
+                plan.host,
+                plan.user_basic_auth()
+            ),
+            redirect_uri: plan.redirect_uri.clone(),
+            scope,
             paths: plan.paths.clone(),
         }
+    }
+
+    /// The authorize request of a code-flow iteration, with the resource owner's Basic
+    /// login and `challenge` (S256), into `out` (cleared first).
+    pub fn authorize_into(&self, out: &mut Vec<u8>, challenge: &[u8]) {
+        out.clear();
+        out.extend_from_slice(self.authorize_head.as_bytes());
+        out.extend_from_slice(challenge);
+        out.extend_from_slice(self.authorize_tail.as_bytes());
+    }
+
+    /// The code exchange (RFC 6749 §4.1.3 with the RFC 7636 §4.5 `code_verifier`), into
+    /// `out` (cleared first).
+    pub fn code_exchange_into(&self, out: &mut Vec<u8>, code: &[u8], verifier: &[u8]) {
+        self.token_request(
+            out,
+            &[
+                b"grant_type=authorization_code&code=",
+                code,
+                b"&redirect_uri=",
+                self.redirect_uri.as_bytes(),
+                b"&code_verifier=",
+                verifier,
+            ],
+        );
     }
 
     pub fn health(&self) -> Vec<u8> {
@@ -159,6 +210,49 @@ impl Encoder {
     }
 }
 
+/// A PKCE pair (RFC 7636 §4.1–4.2): a 43-character verifier and its S256 challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pkce {
+    pub verifier: [u8; 43],
+    pub challenge: [u8; 43],
+}
+
+impl Pkce {
+    /// The pair for 32 random octets: the verifier is their base64url encoding (the RFC's
+    /// recommended construction, §4.1), the challenge `BASE64URL(SHA256(verifier))`.
+    pub fn from_octets(random: &[u8; 32]) -> Pkce {
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let mut verifier = [0u8; 43];
+        let mut challenge = [0u8; 43];
+        // 32 and 32 octets encode to exactly 43 characters each: the slices always fit.
+        let _ = b64.encode_slice(random, &mut verifier);
+        let _ = b64.encode_slice(Sha256::digest(verifier), &mut challenge);
+        Pkce {
+            verifier,
+            challenge,
+        }
+    }
+}
+
+/// The `code` of an authorize redirect's `Location` (RFC 6749 §4.1.2), `None` when the
+/// redirect carries an error (§4.1.2.1) or no code. Tessera's codes are URL-safe
+/// characters, so the value is used as it stands.
+pub fn code_of_redirect(location: &[u8]) -> Option<&[u8]> {
+    let q = location.iter().position(|&b| b == b'?')?;
+    let query = &location[q + 1..];
+    let query = query.split(|&b| b == b'#').next().unwrap_or_default();
+    let mut code = None;
+    for pair in query.split(|&b| b == b'&') {
+        if pair.starts_with(b"error=") {
+            return None;
+        }
+        if let Some(value) = pair.strip_prefix(b"code=") {
+            code = Some(value);
+        }
+    }
+    code.filter(|c| !c.is_empty())
+}
+
 /// application/x-www-form-urlencoded encoding of one value, without allocating.
 pub fn push_form_encoded(out: &mut Vec<u8>, value: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
@@ -249,6 +343,83 @@ mod tests {
         enc.refresh_into(&mut out, b"second");
         let (_, _, _, body) = parse(&out);
         assert_eq!(body, b"grant_type=refresh_token&refresh_token=second");
+    }
+
+    #[test]
+    fn pkce_pair_matches_rfc7636_appendix_b() {
+        let octets = [
+            116, 24, 223, 180, 151, 153, 224, 37, 79, 250, 96, 125, 216, 173, 187, 186, 22, 212,
+            37, 77, 105, 214, 191, 240, 91, 88, 5, 88, 83, 132, 141, 121,
+        ];
+        let pair = Pkce::from_octets(&octets);
+        assert_eq!(
+            &pair.verifier[..],
+            b"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+        );
+        assert_eq!(
+            &pair.challenge[..],
+            b"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    #[test]
+    fn authorize_request_carries_pkce_and_the_resource_owners_basic_login() {
+        let enc = encoder(&[
+            "--scope",
+            "openid read",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+        ]);
+        let mut out = Vec::new();
+        enc.authorize_into(&mut out, b"CHALLENGE");
+        let (method, path, headers, body) = parse(&out);
+        assert_eq!(method, "GET");
+        assert_eq!(
+            path,
+            "/api/oauth/authorize?response_type=code&client_id=svc-a\
+             &redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb&scope=openid+read&state=lt\
+             &code_challenge_method=S256&code_challenge=CHALLENGE"
+        );
+        // bench:bench-password, not form-encoded (RFC 7617 §2).
+        assert!(headers
+            .iter()
+            .any(|(n, v)| n == "authorization" && v == "Basic YmVuY2g6YmVuY2gtcGFzc3dvcmQ="));
+        assert!(body.is_empty());
+    }
+
+    #[test]
+    fn code_exchange_sends_code_redirect_uri_and_verifier_rfc6749_4_1_3() {
+        let mut out = Vec::new();
+        encoder(&[]).code_exchange_into(&mut out, b"the-code", b"the-verifier");
+        let (method, path, headers, body) = parse(&out);
+        assert_eq!(
+            (method.as_str(), path.as_str()),
+            ("POST", "/api/oauth/token")
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&body),
+            "grant_type=authorization_code&code=the-code\
+             &redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb&code_verifier=the-verifier"
+        );
+        assert!(headers.iter().any(|(n, _)| n == "authorization"));
+    }
+
+    #[test]
+    fn the_code_is_read_from_the_redirect_and_errors_give_none_rfc6749_4_1_2() {
+        assert_eq!(
+            code_of_redirect(b"http://127.0.0.1/cb?code=abc-_9&state=lt&iss=http%3A%2F%2Fx"),
+            Some(&b"abc-_9"[..])
+        );
+        assert_eq!(
+            code_of_redirect(b"http://127.0.0.1/cb?state=lt&code=xyz"),
+            Some(&b"xyz"[..])
+        );
+        assert_eq!(
+            code_of_redirect(b"http://127.0.0.1/cb?error=access_denied&state=lt"),
+            None
+        );
+        assert_eq!(code_of_redirect(b"http://127.0.0.1/cb"), None);
+        assert_eq!(code_of_redirect(b"http://127.0.0.1/cb?code="), None);
     }
 
     #[test]

@@ -14,6 +14,10 @@ const TIMELINE_HIGH_US: u64 = 60_000_000;
 #[derive(Debug, Clone)]
 pub struct Stats {
     pub latency_ns: Histogram<u64>,
+    /// Authorization-code iterations that got as far as the code exchange: the latency of
+    /// each of their two requests from its own send, `[authorize GET, token POST]`
+    /// (`latency_ns` has the whole iteration).
+    pub steps_ns: [Histogram<u64>; 2],
     /// One histogram (µs) per second of the measured phase.
     pub timeline_us: Vec<Histogram<u64>>,
     /// Answers by HTTP status (index = status), correct or not.
@@ -25,7 +29,7 @@ pub struct Stats {
     /// Failed connection attempts.
     pub connect_failed: u64,
     /// Successful answers by operation.
-    pub ok_by_op: [u64; 7],
+    pub ok_by_op: [u64; Op::COUNT],
     /// Open loop: requests sent after their intended time because the connection was still
     /// waiting for the previous answer (their latency counts from the intended time).
     pub late: u64,
@@ -36,14 +40,14 @@ impl Stats {
     pub fn new(seconds: usize) -> Stats {
         let timeline = (0..seconds.max(1)).map(|_| timeline_histogram()).collect();
         Stats {
-            latency_ns: Histogram::new_with_bounds(LOW_NS, HIGH_NS, 3)
-                .expect("constant histogram bounds are valid"),
+            latency_ns: latency_histogram(),
+            steps_ns: [latency_histogram(), latency_histogram()],
             timeline_us: timeline,
             by_status: vec![0; 600],
             wrong_body: 0,
             broken: 0,
             connect_failed: 0,
-            ok_by_op: [0; 7],
+            ok_by_op: [0; Op::COUNT],
             late: 0,
             first_error: None,
         }
@@ -55,6 +59,13 @@ impl Stats {
         self.latency_ns.saturating_record(ns.clamp(LOW_NS, HIGH_NS));
         if let Some(h) = self.timeline_us.get_mut(second) {
             h.saturating_record((ns / 1_000).clamp(1, TIMELINE_HIGH_US));
+        }
+    }
+
+    /// Records the two requests of a code-flow iteration (see `steps_ns`).
+    pub fn record_steps(&mut self, authorize_ns: u64, token_ns: u64) {
+        for (h, ns) in self.steps_ns.iter_mut().zip([authorize_ns, token_ns]) {
+            h.saturating_record(ns.clamp(LOW_NS, HIGH_NS));
         }
     }
 
@@ -95,6 +106,9 @@ impl Stats {
     pub fn merge(&mut self, other: &Stats) {
         // Same bounds on both sides: addition cannot fail.
         let _ = self.latency_ns.add(&other.latency_ns);
+        for (mine, theirs) in self.steps_ns.iter_mut().zip(&other.steps_ns) {
+            let _ = mine.add(theirs);
+        }
         for (mine, theirs) in self.timeline_us.iter_mut().zip(&other.timeline_us) {
             let _ = mine.add(theirs);
         }
@@ -116,6 +130,10 @@ impl Stats {
     pub fn ok_of(&self, op: Op) -> u64 {
         self.ok_by_op[op.index()]
     }
+}
+
+fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(LOW_NS, HIGH_NS, 3).expect("constant histogram bounds are valid")
 }
 
 fn timeline_histogram() -> Histogram<u64> {
@@ -145,9 +163,12 @@ mod tests {
         let mut b = Stats::new(2);
         a.record_latency(0, 50_000);
         b.record_latency(1, 2_000_000);
+        b.record_steps(20_000, 30_000);
         b.broken += 1;
         b.note_error(|| "reset".into());
         a.merge(&b);
+        assert_eq!(a.steps_ns[0].len(), 1);
+        assert!(a.steps_ns[1].max() >= 29_900);
         assert_eq!(a.requests(), 2);
         assert_eq!(a.timeline_us[1].len(), 1);
         assert_eq!(a.broken, 1);

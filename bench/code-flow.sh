@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# The authorization-code scenario as a ratio to client_credentials measured in the same run
+# (bench/RESULTS.md, "Authorization code flow"). Each round runs, on a fresh server each
+# time (same binary, same config): client_credentials, then the code flow without `openid`
+# (an access token per iteration), then with `openid` (an access token and an RS256 ID
+# token per iteration); the order rotates from round to round so no scenario always runs
+# first on a quiet machine.
+#
+# The code flow logs the resource owner in with `Authorization: Basic` at the authorize
+# endpoint (`[authorize] allow_basic_login = true`), for a client with `consent = "skip"`,
+# and the user has a plain `password` (the server's fast keyed hash, not argon2): the
+# config comes from `tessera-loadtest --print-server-config`.
+#
+# Server pinned to core 0 (one worker, memory store), load generator (one thread) to
+# core 1, loopback.
+#
+# Usage: bench/code-flow.sh            (3 rounds of 3 runs of 12 s: about 2 minutes)
+# Environment: SECS (measured seconds per run, 10), WARMUP (2), CONNS (32), ROUNDS (3),
+#   OUT (bench/out/code-flow: JSON reports and table.md; gitignored).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs="${SECS:-10}"
+warmup="${WARMUP:-2}"
+conns="${CONNS:-32}"
+rounds="${ROUNDS:-3}"
+out="${OUT:-bench/out/code-flow}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tessera/target}"
+mkdir -p "$out"
+
+# --workspace: the same feature set as every other build, so RocksDB is built once.
+cargo build --release --workspace --bins >&2
+bin="$CARGO_TARGET_DIR/release/tessera"
+lt="$CARGO_TARGET_DIR/release/tessera-loadtest"
+work="$(mktemp -d)"
+server_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill -TERM "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+code_client=(--client-id web-a --client-secret web-a-secret-0123456789abcdef)
+cat > "$work/tessera.toml" <<'TOML'
+[server]
+workers = 1
+pin_cores = true
+[store]
+kind = "memory"
+[log]
+level = "warn"
+[[clients]]
+id = "svc-a"
+secret = "bench-secret-0123456789abcdef"
+grant_types = ["client_credentials"]
+scopes = ["read"]
+TOML
+"$lt" --scenario authorization-code "${code_client[@]}" --scope "openid read" \
+  --print-server-config >> "$work/tessera.toml"
+
+start_tessera() {
+  rm -f "$work/out"
+  taskset -c 0 "$bin" serve --config "$work/tessera.toml" --listen 127.0.0.1:0 \
+    > "$work/out" 2> "$work/err" &
+  server_pid=$!
+  addr=""
+  for _ in $(seq 1 100); do
+    addr="$(sed -n 's/^listening on //p' "$work/out")"
+    [ -n "$addr" ] && return 0
+    sleep 0.1
+  done
+  cat "$work/err" >&2
+  exit 1
+}
+
+stop_tessera() {
+  kill -TERM "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+}
+
+cpu_secs() {
+  awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"
+}
+
+json() {
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, {"d": d}))' "$1" "$2"
+}
+
+# run NAME ARGS...: a fresh server, one loadtest run on core 1; sets rate, scpu and lcpu
+# (successful operations per second, server and load generator CPU in % of one core over
+# the run's wall time) and leaves the report in $out/NAME.json.
+run() {
+  local name="$1"; shift
+  start_tessera
+  local before t0 t1 after rc
+  before="$(cpu_secs "$server_pid")"
+  t0="$(date +%s.%N)"
+  set +e
+  /usr/bin/time -f "%U %S" -o "$out/$name.time" \
+    taskset -c 1 "$lt" --url "http://$addr" --duration "${secs}s" --warmup "${warmup}s" \
+    --connections "$conns" --quiet --json "$out/$name.json" "$@" > "$out/$name.txt"
+  rc=$?
+  set -e
+  t1="$(date +%s.%N)"
+  after="$(cpu_secs "$server_pid")"
+  stop_tessera
+  cat "$out/$name.txt" >&2
+  if [ "$rc" != 0 ]; then
+    echo "loadtest failed ($rc) for $name" >&2
+    exit 1
+  fi
+  local wall
+  wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
+  rate="$(json "$out/$name.json" 'round(d["throughput"])')"
+  scpu="$(awk -v a="$before" -v b="$after" -v w="$wall" 'BEGIN { printf "%.0f", 100 * (b - a) / w }')"
+  lcpu="$(awk -v w="$wall" '{ printf "%.0f", 100 * ($1 + $2) / w }' "$out/$name.time")"
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+
+table="$out/table.md"
+{
+  echo "Date: $(date -u +%Y-%m-%dT%H:%MZ). Machine: $(nproc) cores ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/MemTotal/ { printf "%.0f GiB", $2/1048576 }' /proc/meminfo), $(uname -sr)."
+  echo "Tessera: 1 worker, memory store, pinned to core 0. Load: tessera-loadtest, 1 thread, core 1, $conns connections, ${secs} s after ${warmup} s warm-up, a fresh server per run."
+  echo
+  echo "| round | client_credentials req/s | code flow it/s | ratio | code flow + openid it/s | ratio | server CPU (cc / code / openid) | load generator CPU (cc / code / openid) |"
+  echo "|---|---|---|---|---|---|---|---|"
+} > "$table"
+
+order=(cc code openid)
+for round in $(seq 1 "$rounds"); do
+  declare -A rates=() scpus=() lcpus=()
+  for s in "${order[@]}"; do
+    case "$s" in
+      cc) run "r$round-cc" --scenario client-credentials --client-id svc-a \
+            --client-secret bench-secret-0123456789abcdef --scope read ;;
+      code) run "r$round-code" --scenario authorization-code "${code_client[@]}" --scope read ;;
+      openid) run "r$round-openid" --scenario authorization-code "${code_client[@]}" \
+            --scope "openid read" ;;
+    esac
+    rates[$s]="$rate"; scpus[$s]="$scpu"; lcpus[$s]="$lcpu"
+  done
+  echo "| $round (${order[*]}) | ${rates[cc]} | ${rates[code]} | $(ratio "${rates[code]}" "${rates[cc]}") | ${rates[openid]} | $(ratio "${rates[openid]}" "${rates[cc]}") | ${scpus[cc]} / ${scpus[code]} / ${scpus[openid]} % | ${lcpus[cc]} / ${lcpus[code]} / ${lcpus[openid]} % |" >> "$table"
+  # Rotate: the first scenario of this round runs last in the next.
+  order=("${order[@]:1}" "${order[0]}")
+done
+
+cat "$table"
