@@ -72,6 +72,22 @@ fn prompt_none_error(agent: &mut Agent, node: &Server, client_id: &str) -> Strin
     }
 }
 
+/// The raw code exchange of `web`, for sending on a connection of one's own.
+fn exchange_request(code: &str, verifier: &str) -> Vec<u8> {
+    let client = web_client();
+    let secret = client.secret.as_deref().expect("confidential client");
+    raw_form_post(
+        TOKEN_PATH,
+        &form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", WEB_REDIRECT),
+            ("code_verifier", verifier),
+        ]),
+        &[("Authorization", &basic_auth(&client.id, secret))],
+    )
+}
+
 fn issuer(node: &Server) -> String {
     format!("http://127.0.0.1:{}", node.port())
 }
@@ -126,6 +142,90 @@ fn rfc6749_4_1_3_a_code_from_node1_is_redeemed_on_node2_at_once_in_async_mode() 
 #[test]
 fn rfc6749_4_1_3_a_code_from_node1_is_redeemed_on_node2_at_once_in_sync_mode() {
     code_issued_on_node1_is_redeemed_on_node2_at_once("sync");
+}
+
+#[test]
+fn rfc6749_4_1_2_one_code_sent_to_two_nodes_at_once_is_redeemed_exactly_once_and_revoked() {
+    let _cassandra = shared_cassandra();
+    let ks = Keyspace::new("ac_race");
+    let (node1, node2) = two_nodes(&cluster_web_config(&ks.name, "async").build());
+    let nodes = [&node1, &node2];
+    let addrs = [node1.addr, node2.addr];
+    // Logged in and consented once; every further code comes from prompt=none.
+    let (_, mut agent) = web_code(&node1, &Pkce::new(), "openid read");
+    let rounds = 20;
+    let mut revoked_within = Duration::ZERO;
+    let mut winners_tokens: Vec<String> = Vec::new();
+    for round in 0..rounds {
+        let pkce = Pkce::new();
+        // Codes from both nodes, so either node may hold the code it races for.
+        let code = sso_code(&mut agent, nodes[round % 2], "web", &pkce);
+        let request = exchange_request(&code, &pkce.verifier);
+        let barrier = Barrier::new(2);
+        let answers: Vec<Response> = thread::scope(|s| {
+            let sent: Vec<_> = addrs
+                .iter()
+                .map(|&addr| {
+                    let (barrier, request) = (&barrier, &request);
+                    s.spawn(move || {
+                        let mut conn = Conn::connect(addr);
+                        barrier.wait();
+                        conn.roundtrip(request)
+                    })
+                })
+                .collect();
+            sent.into_iter()
+                .map(|h| h.join().expect("request thread"))
+                .collect()
+        });
+        let winners: Vec<usize> = (0..2).filter(|&i| answers[i].status == 200).collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: exactly one redemption may succeed: node 1 {} | node 2 {}",
+            answers[0].summary(),
+            answers[1].summary()
+        );
+        let winner = winners[0];
+        assert_token_error(&answers[1 - winner], 400, "invalid_grant");
+        // The loser was a second use: the winner's tokens are revoked on both nodes.
+        let issued = Issued::from_response(answers[winner].clone());
+        let since = Instant::now();
+        for (i, node) in nodes.iter().enumerate() {
+            let took = eventually(
+                since,
+                PROPAGATION_LIMIT,
+                &format!(
+                    "round {round}: node {} refuses the access token node {} issued from a \
+                     code used twice (the losing node {} answered {})",
+                    i + 1,
+                    winner + 1,
+                    2 - winner,
+                    answers[1 - winner].summary()
+                ),
+                || invalid_on(node, &issued.access_token),
+            );
+            revoked_within = revoked_within.max(took);
+        }
+        for node in nodes {
+            refresh_refused_on(node, &web_client(), issued.refresh_token())
+                .unwrap_or_else(|e| panic!("round {round}: the refresh token survived: {e}"));
+        }
+        winners_tokens.push(issued.access_token);
+    }
+    // Gone from the store too, not only from the two nodes' tables: a node that starts now
+    // reads nothing of them through.
+    drop((node1, node2));
+    let fresh = Server::start(&cluster_web_config(&ks.name, "async").build());
+    for (round, token) in winners_tokens.iter().enumerate() {
+        invalid_on(&fresh, token).unwrap_or_else(|e| {
+            panic!("round {round}: the store still holds the winner's access token: {e}")
+        });
+    }
+    eprintln!(
+        "code race: {rounds} rounds, winner's tokens revoked on both nodes within {} ms at worst",
+        revoked_within.as_millis()
+    );
 }
 
 #[test]
