@@ -13,45 +13,50 @@ pub const ALICE_PASSWORD: &str = "alice-password-1";
 /// The web client (confidential, consent asked), a native public client, a first-party
 /// client that skips consent, an implicit client; the user `alice` with claims.
 pub fn web_config() -> ConfigBuilder {
-    ConfigBuilder::standard()
-        .client(&format!(
-            r#"id = "web"
+    with_web_clients(ConfigBuilder::standard())
+}
+
+/// `base` with the clients and the user of [`web_config`] added (the cluster tests put them
+/// on a config with a shared store).
+pub fn with_web_clients(base: ConfigBuilder) -> ConfigBuilder {
+    base.client(&format!(
+        r#"id = "web"
 secret = "web-secret-0123456789abcdef"
 grant_types = ["authorization_code", "refresh_token"]
 scopes = ["openid", "profile", "email", "read"]
 default_scopes = ["openid"]
 redirect_uris = ["{WEB_REDIRECT}", "https://app.example/other"]
 post_logout_redirect_uris = ["https://app.example/bye"]"#
-        ))
-        .client(&format!(
-            r#"id = "native"
+    ))
+    .client(&format!(
+        r#"id = "native"
 auth_method = "none"
 grant_types = ["authorization_code", "refresh_token"]
 scopes = ["openid", "read"]
 redirect_uris = ["{NATIVE_REDIRECT}"]"#
-        ))
-        .client(&format!(
-            r#"id = "first-party"
+    ))
+    .client(&format!(
+        r#"id = "first-party"
 secret = "first-party-secret-0123456789"
 grant_types = ["authorization_code"]
 scopes = ["openid", "profile", "email"]
 redirect_uris = ["{WEB_REDIRECT}"]
 consent = "skip"
 id_token_signing_alg = "ES256""#
-        ))
-        .client(&format!(
-            r#"id = "spa-implicit"
+    ))
+    .client(&format!(
+        r#"id = "spa-implicit"
 auth_method = "none"
 grant_types = ["implicit"]
 scopes = ["openid", "profile", "read"]
 redirect_uris = ["{WEB_REDIRECT}"]
 consent = "skip""#
-        ))
-        .user(&format!(
-            r#"username = "alice2"
+    ))
+    .user(&format!(
+        r#"username = "alice2"
 password = "{ALICE_PASSWORD}"
 claims = {{ name = "Alice Example", email = "alice@example.com", email_verified = "true" }}"#
-        ))
+    ))
 }
 
 pub fn web_client() -> Client {
@@ -62,7 +67,7 @@ pub fn web_client() -> Client {
     )
 }
 
-fn first_party() -> Client {
+pub fn first_party() -> Client {
     Client::new(
         "first-party",
         Some("first-party-secret-0123456789"),

@@ -28,12 +28,12 @@ const CASSANDRA_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/services/
 const CQL_ADDR: &str = "127.0.0.1:9042";
 
 /// `store.revocation_propagation_ms` of every node here.
-const PROPAGATION_MS: u64 = 1000;
+pub(crate) const PROPAGATION_MS: u64 = 1000;
 /// What the tests allow for something promised "within the propagation window": the
 /// window plus generous slack for a loaded machine and a debug build.
-const PROPAGATION_LIMIT: Duration = Duration::from_millis(3000);
+pub(crate) const PROPAGATION_LIMIT: Duration = Duration::from_millis(3000);
 /// How long a token written in `async` mode may take to reach another node.
-const FLUSH_LIMIT: Duration = Duration::from_millis(2000);
+pub(crate) const FLUSH_LIMIT: Duration = Duration::from_millis(2000);
 /// Each password-grant attempt costs an argon2id verification (about a second in a debug
 /// build), so polls of the password grant get this long instead of `PROPAGATION_LIMIT`.
 const PASSWORD_POLL_LIMIT: Duration = Duration::from_secs(6);
@@ -97,13 +97,13 @@ impl ProcessLock {
 const LOCK_WAIT: Duration = Duration::from_secs(600);
 
 /// Cassandra shared with the other tests that only use it.
-struct SharedCassandra {
+pub(crate) struct SharedCassandra {
     _process: ProcessLock,
     _thread: RwLockReadGuard<'static, ()>,
 }
 
 /// Cassandra to this test alone (it stops it).
-struct ExclusiveCassandra {
+pub(crate) struct ExclusiveCassandra {
     _process: ProcessLock,
     _thread: RwLockWriteGuard<'static, ()>,
 }
@@ -111,7 +111,7 @@ struct ExclusiveCassandra {
 /// Shares Cassandra with the other tests that only use it; fails when it is not running.
 /// Both guards take the thread lock first and the process lock second; any other order
 /// deadlocks against the outage test.
-fn shared_cassandra() -> SharedCassandra {
+pub(crate) fn shared_cassandra() -> SharedCassandra {
     let thread = CASSANDRA.read().unwrap_or_else(PoisonError::into_inner);
     let process = ProcessLock::take(false);
     require_cassandra();
@@ -122,7 +122,7 @@ fn shared_cassandra() -> SharedCassandra {
 }
 
 /// Waits until no other test uses Cassandra, then has it alone; fails when it is not running.
-fn exclusive_cassandra() -> ExclusiveCassandra {
+pub(crate) fn exclusive_cassandra() -> ExclusiveCassandra {
     let thread = CASSANDRA.write().unwrap_or_else(PoisonError::into_inner);
     let process = ProcessLock::take(true);
     require_cassandra();
@@ -153,12 +153,12 @@ fn cql(statement: &str) -> String {
 }
 
 /// A test's own keyspace, dropped (best effort) when the test ends.
-struct Keyspace {
-    name: String,
+pub(crate) struct Keyspace {
+    pub(crate) name: String,
 }
 
 impl Keyspace {
-    fn new(tag: &str) -> Keyspace {
+    pub(crate) fn new(tag: &str) -> Keyspace {
         let name = format!("t_{tag}_{}", std::process::id());
         assert!(
             name.len() <= 48 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
@@ -182,12 +182,12 @@ impl Drop for Keyspace {
 }
 
 /// Starts Cassandra again when dropped while armed (the outage test stops it).
-struct RestartCassandra {
+pub(crate) struct RestartCassandra {
     armed: bool,
 }
 
 impl RestartCassandra {
-    fn start_now(&mut self) {
+    pub(crate) fn start_now(&mut self) {
         let out = cassandra_sh(&["start"]);
         assert!(
             out.status.success(),
@@ -200,7 +200,7 @@ impl RestartCassandra {
 
 /// Stops the shared Cassandra (the caller holds `exclusive_cassandra()`); the returned
 /// guard starts it again if the test ends before `start_now`.
-fn stop_cassandra() -> RestartCassandra {
+pub(crate) fn stop_cassandra() -> RestartCassandra {
     let restart = RestartCassandra { armed: true };
     let out = cassandra_sh(&["stop"]);
     assert!(
@@ -229,7 +229,7 @@ impl Drop for RestartCassandra {
 
 /// The standard config on the shared Cassandra in `keyspace`, with `durability` (`sync`
 /// writes at ONE: `check-config` refuses it with the default ANY).
-fn cluster_config(keyspace: &str, durability: &str) -> ConfigBuilder {
+pub(crate) fn cluster_config(keyspace: &str, durability: &str) -> ConfigBuilder {
     let write_consistency = if durability == "sync" { "ONE" } else { "ANY" };
     ConfigBuilder::standard()
         .store("kind", "\"cassandra\"")
@@ -248,14 +248,14 @@ fn cluster_config(keyspace: &str, durability: &str) -> ConfigBuilder {
 }
 
 /// The cluster config of an outage test: store requests fail within a second.
-fn outage_config(keyspace: &str) -> ConfigBuilder {
+pub(crate) fn outage_config(keyspace: &str) -> ConfigBuilder {
     cluster_config(keyspace, "async")
         .store("request_timeout_ms", "1000")
         .store("connect_timeout_ms", "1000")
 }
 
 /// Two nodes with the same config, started one after the other.
-fn two_nodes(config: &str) -> (Server, Server) {
+pub(crate) fn two_nodes(config: &str) -> (Server, Server) {
     let node1 = Server::start(config);
     let node2 = Server::start(config);
     (node1, node2)
@@ -263,7 +263,7 @@ fn two_nodes(config: &str) -> (Server, Server) {
 
 /// Calls `check` every 20 ms until it succeeds; panics with its last complaint when
 /// `limit` has passed since `since`. Returns the time from `since` to success.
-fn eventually(
+pub(crate) fn eventually(
     since: Instant,
     limit: Duration,
     what: &str,
@@ -283,7 +283,7 @@ fn eventually(
 }
 
 /// Ok when tokeninfo on `node` accepts `token`.
-fn valid_on(node: &Server, token: &str) -> Result<(), String> {
+pub(crate) fn valid_on(node: &Server, token: &str) -> Result<(), String> {
     let r = node.tokeninfo(token);
     if r.status == 200 {
         Ok(())
@@ -302,7 +302,7 @@ fn answered_200(r: &Response) -> Result<(), String> {
 }
 
 /// Ok when tokeninfo on `node` answers 400 `invalid_token` for `token`.
-fn invalid_on(node: &Server, token: &str) -> Result<(), String> {
+pub(crate) fn invalid_on(node: &Server, token: &str) -> Result<(), String> {
     let r = node.tokeninfo(token);
     if r.status == 400 {
         assert_token_error(&r, 400, "invalid_token");
@@ -329,7 +329,7 @@ fn assert_valid_on(node: &Server, token: &str, which: &str) {
 }
 
 /// Runs the tessera command line; panics unless it exits 0. Returns stdout.
-fn cli_ok(args: &[&str]) -> String {
+pub(crate) fn cli_ok(args: &[&str]) -> String {
     let out = run_cli(args, None);
     assert!(
         out.status.success(),
@@ -339,7 +339,7 @@ fn cli_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn path_str(p: &std::path::Path) -> &str {
+pub(crate) fn path_str(p: &std::path::Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
@@ -1063,7 +1063,11 @@ fn user_added_with_the_cli_can_use_the_password_grant_on_both_nodes_without_rest
 
 /// Ok when a refresh with `refresh_token` on `node` answers 400 `invalid_grant`. Never
 /// polled: a refresh that succeeded would rotate the token.
-fn refresh_refused_on(node: &Server, client: &Client, refresh_token: &str) -> Result<(), String> {
+pub(crate) fn refresh_refused_on(
+    node: &Server,
+    client: &Client,
+    refresh_token: &str,
+) -> Result<(), String> {
     let r = node.refresh(client, refresh_token, None);
     if r.status == 400 {
         assert_token_error(&r, 400, "invalid_grant");
@@ -1575,7 +1579,7 @@ fn a_flood_of_made_up_tokens_from_one_address_leaves_read_through_to_everyone_el
 
 /// The answer must be 503 `temporarily_unavailable` with `Retry-After`: the store cannot
 /// say whether the token exists, and "invalid" would make the client drop it.
-fn assert_cannot_tell(r: &Response, what: &str) {
+pub(crate) fn assert_cannot_tell(r: &Response, what: &str) {
     assert_eq!(r.status, 503, "{what} during the outage: {}", r.summary());
     assert_oauth_error(r, 503, "temporarily_unavailable");
     assert!(

@@ -31,6 +31,10 @@
 //! - `cluster`: two or three nodes sharing one Cassandra keyspace — tokens, refreshes and
 //!   revocations across nodes, clients and users added with the CLI, `tessera migrate`, and
 //!   a Cassandra outage. Needs `bash tests/services/cassandra.sh start` (fails otherwise).
+//! - `cluster_authorize`: the authorize path on two nodes sharing one Cassandra keyspace —
+//!   codes redeemed on the other node, a code raced to both nodes, a used code revoking its
+//!   tokens everywhere, single sign-on and consent on either node, logout across nodes, one
+//!   signing key set (also after a rotation), and codes during a Cassandra outage.
 //! - `cluster_secure`: two nodes on a Cassandra that requires a password and TLS with a
 //!   client certificate (`tests/services/cassandra-secure.sh`, started by the tests), and
 //!   the start-up error for a wrong password.
@@ -51,6 +55,7 @@ mod browser;
 mod brute_force;
 mod client_auth;
 mod cluster;
+mod cluster_authorize;
 mod cluster_secure;
 mod http_protocol;
 mod introspect;

@@ -6,8 +6,10 @@
 //! marker here or in the store, or from the store's record of the claim. The single use is
 //! the store's conditional consume with a shared store (a lightweight transaction, so of
 //! any number of redemptions racing on any nodes exactly one wins) and this node's code
-//! table without one. A second use revokes every token issued from the first, on every
-//! node (RFC 6749 §4.1.2), and is `invalid_grant`.
+//! table without one. With a shared store the tokens are written durably before the claim,
+//! so that the revocation by a racing loser finds them in the store. A second use revokes
+//! every token issued from the first, on every node (RFC 6749 §4.1.2), and is
+//! `invalid_grant`.
 
 use super::super::claims;
 use super::super::Ctx;
@@ -51,20 +53,48 @@ pub async fn redeem(
         },
     };
     authorization_code::check(&code, client, params, ctx.now)?;
+    let used = TokenRecord {
+        grant: code.grant,
+        client: code.client,
+        user: Some(code.user),
+        scope: code.scope,
+        meta: None,
+        issued_at: code.issued_at,
+        expires_at: code.expires_at,
+        kind: TokenKind::Used,
+    };
     // Reserve the store's queue room before the code is used up.
     let mut writes = app.begin_writes()?;
-    match app.shared_store() {
+    let issued = match app.shared_store() {
         Some(shared) => {
+            // The tokens are durable in the store *before* the use is claimed. A redemption
+            // racing on another node that loses the claim revokes the grant, and the store
+            // deletes the tokens of the grant it finds linked at that moment: tokens written
+            // after the claim would survive that revocation (and be read through again on
+            // every node). Written first, the winner's tokens are there for the loser's
+            // revocation to find. A claim that fails leaves tokens nobody was given.
+            let mut marker = app.begin_writes()?;
+            let issued = authorization_code::issue(&mut writes, client, &code, ctx.now);
+            writes.require_durable();
+            writes.commit().await?;
             let ttl = code.expires_at.saturating_sub(ctx.now).max(1);
             match shared.claim_use(key, code.grant, ttl).await {
                 Ok(Ok(true)) => {}
                 Ok(Ok(false)) => {
-                    drop(writes);
+                    drop(marker);
                     return Err(reuse(ctx, client, code.grant).await);
                 }
                 Ok(Err(_)) | Err(_) => return Err(Unavailable.into()),
             }
             app.codes.take(&key);
+            // Only after the claim: a used marker written before it would turn the retry of
+            // a request that failed with 503 into a second use on another node.
+            marker.mark_used(key, used);
+            if let Err(e) = marker.commit().await {
+                // The claim itself records the use in the store; the marker only repeats it.
+                warn!(error = ?e, "the used marker of a redeemed code was not written");
+            }
+            issued
         }
         None => {
             // Of concurrent redemptions on this (only) node, one takes the code.
@@ -72,23 +102,12 @@ pub async fn redeem(
                 drop(writes);
                 return Err(reuse(ctx, client, code.grant).await);
             }
+            writes.mark_used(key, used);
+            let issued = authorization_code::issue(&mut writes, client, &code, ctx.now);
+            writes.commit().await?;
+            issued
         }
-    }
-    writes.mark_used(
-        key,
-        TokenRecord {
-            grant: code.grant,
-            client: code.client,
-            user: Some(code.user),
-            scope: code.scope,
-            meta: None,
-            issued_at: code.issued_at,
-            expires_at: code.expires_at,
-            kind: TokenKind::Used,
-        },
-    );
-    let issued = authorization_code::issue(&mut writes, client, &code, ctx.now);
-    writes.commit().await?;
+    };
     let openid = app
         .syms
         .scopes
@@ -125,6 +144,13 @@ async fn find(ctx: Ctx<'_>, key: &TokenKey) -> Result<Found, OAuthError> {
     }
     let tokens = app.tokens();
     if let Some(stored) = read_through::fetch_code(tokens, ctx.peer, key, ctx.now).await? {
+        // A shared store may keep a code's record after its use (Cassandra records the use
+        // in the claim only): ask about the use before any token is minted for the code.
+        // Minting would re-open the grant in this node's table and cut the links of its
+        // tokens read through earlier, which the revocation could then no longer reach.
+        if let Some(grant) = read_through::used(tokens, ctx.peer, key).await? {
+            return Ok(Found::Used(grant));
+        }
         return Ok(match crate::codes::from_stored(&stored, &app.syms) {
             Some(code) => Found::Code(code),
             None => Found::Nothing,
