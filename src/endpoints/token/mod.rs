@@ -21,9 +21,9 @@ use crate::oauth::grants::{client_credentials, password, refresh_token};
 use crate::oauth::issue::Issued;
 use crate::oauth::params::Params;
 use crate::oauth::tokens::TokenOps;
-use crate::oauth::types::GrantType;
+use crate::oauth::types::{GrantType, RefreshPolicy};
 use crate::oauth::OAuthError;
-use tessera_storage::{GrantId, TokenKey};
+use tessera_storage::{GrantId, RevokeOutcome, Sym, TokenKey, TokenKind, TokenRecord};
 use tracing::warn;
 
 pub async fn handle(
@@ -122,22 +122,142 @@ async fn refresh(ctx: Ctx<'_>, client: &Client, params: &Params<'_>) -> Result<I
     // Reserve the store's queue room before anything is used up.
     let mut writes = app.begin_writes()?;
     let checked = refresh_token::check(&writes, &app.syms.scopes, client, params, ctx.now)?;
-    if let (true, Some(shared)) = (checked.single_use(client), shared) {
-        let (grant, ttl) = (checked.record.grant, checked.record.seconds_left(ctx.now));
-        match shared.claim_use(checked.key, grant, ttl).await {
-            Ok(Ok(true)) => {}
-            // Another request, on this node or another, used it first: a replay.
-            Ok(Ok(false)) => {
-                drop(writes);
-                return reuse(ctx, client, grant).await;
+    let rotate = client.tokens.refresh_policy == RefreshPolicy::Rotate;
+    match shared {
+        Some(shared) if rotate => rotate_shared(ctx, client, shared, writes, checked).await,
+        Some(shared) if checked.single_use(client) => {
+            let (grant, ttl) = (checked.record.grant, checked.record.seconds_left(ctx.now));
+            match shared.claim_use(checked.key, grant, ttl).await {
+                Ok(Ok(true)) => {}
+                // Another request, on this node or another, used it first: a replay.
+                Ok(Ok(false)) => {
+                    drop(writes);
+                    return reuse(ctx, client, grant).await;
+                }
+                Ok(Err(_)) | Err(_) => return Err(Unavailable.into()),
             }
-            Ok(Err(_)) | Err(_) => return Err(Unavailable.into()),
+            let outcome = refresh_token::issue(&mut writes, client, checked, ctx.now);
+            writes.commit().await?;
+            outcome
+        }
+        _ => {
+            let outcome = refresh_token::issue(&mut writes, client, checked, ctx.now);
+            // Committed whatever the outcome: a failed rotation has still used the token up.
+            writes.commit().await?;
+            outcome
         }
     }
-    let outcome = refresh_token::issue(&mut writes, client, checked, ctx.now);
-    // Committed whatever the outcome: a failed rotation has still used the token up.
+}
+
+/// A rotation with a shared store, ordered so that racing nodes cannot leave a live token
+/// behind: the new pair is written durably *before* the use is claimed — a node that loses
+/// the claim revokes the grant, and the store's grant delete removes the tokens linked to
+/// the grant at that moment, so the winner's must already be there — and the old token is
+/// used up (deleted, marked used) only *after* the claim, so a claim the store cannot
+/// answer (503) leaves it valid for the client's retry. The pair minted for a failed claim
+/// is discarded; nobody was given it.
+async fn rotate_shared(
+    ctx: Ctx<'_>,
+    client: &Client,
+    shared: &dyn tessera_storage::store::SharedStore,
+    mut writes: crate::writes::Writes<'_>,
+    checked: refresh_token::Checked<'_>,
+) -> Result<Issued, OAuthError> {
+    let app = ctx.app;
+    let (key, old) = (checked.key, checked.record);
+    let mut after = app.begin_writes()?;
+    let mut deferred = DeferConsume { inner: &mut writes };
+    let issued = refresh_token::issue(&mut deferred, client, checked, ctx.now)?;
+    writes.require_durable();
     writes.commit().await?;
-    outcome
+    let minted = [
+        Some(TokenKey::of(issued.access.as_bytes())),
+        issued
+            .refresh
+            .as_ref()
+            .map(|r| TokenKey::of(r.as_str().as_bytes())),
+    ];
+    let ttl = old.seconds_left(ctx.now).max(1);
+    match shared.claim_use(key, old.grant, ttl).await {
+        Ok(Ok(true)) => {
+            let same = |r: &TokenRecord| r.kind == TokenKind::Refresh && r.grant == old.grant;
+            after.consume_if(&key, ctx.now, &same);
+            after.commit().await?;
+            Ok(issued)
+        }
+        Ok(Ok(false)) => {
+            drop(after);
+            reuse(ctx, client, old.grant).await
+        }
+        Ok(Err(_)) | Err(_) => {
+            for k in minted.into_iter().flatten() {
+                after.discard(&k);
+            }
+            let _ = after.commit().await;
+            Err(Unavailable.into())
+        }
+    }
+}
+
+/// [`TokenOps`] that leaves the single-use step for later: `consume_if` only checks the
+/// record (see [`rotate_shared`]); everything else goes to the inner operations.
+struct DeferConsume<'a, 'w> {
+    inner: &'a mut crate::writes::Writes<'w>,
+}
+
+impl TokenOps for DeferConsume<'_, '_> {
+    fn lookup(&self, key: &TokenKey, now: u32) -> Option<TokenRecord> {
+        self.inner.lookup(key, now)
+    }
+
+    fn insert(&mut self, key: TokenKey, record: TokenRecord) {
+        self.inner.insert(key, record);
+    }
+
+    fn consume_if(
+        &mut self,
+        key: &TokenKey,
+        now: u32,
+        take: &dyn Fn(&TokenRecord) -> bool,
+    ) -> Option<TokenRecord> {
+        self.inner.lookup(key, now).filter(|r| take(r))
+    }
+
+    fn discard(&mut self, key: &TokenKey) {
+        self.inner.discard(key);
+    }
+
+    fn open_grant(
+        &mut self,
+        grant: GrantId,
+        client: Sym,
+        refresh: Option<TokenKey>,
+        access: (TokenKey, u32),
+    ) {
+        self.inner.open_grant(grant, client, refresh, access);
+    }
+
+    fn join_grant(
+        &mut self,
+        grant: GrantId,
+        access: (TokenKey, u32),
+        refresh: Option<TokenKey>,
+        now: u32,
+    ) -> bool {
+        self.inner.join_grant(grant, access, refresh, now)
+    }
+
+    fn close_grant(&mut self, grant: GrantId) {
+        self.inner.close_grant(grant);
+    }
+
+    fn revoke(&mut self, key: &TokenKey, client: Sym, now: u32) -> RevokeOutcome {
+        self.inner.revoke(key, client, now)
+    }
+
+    fn revoke_grant(&mut self, grant: GrantId) -> usize {
+        self.inner.revoke_grant(grant)
+    }
 }
 
 /// A used refresh token was presented again: revoke its whole grant — the refresh token
