@@ -106,6 +106,10 @@ pub enum UserCommand {
         /// accepted with a warning. Prefer `--password-stdin`.
         #[arg(long)]
         password: Option<String>,
+        /// An OpenID Connect claim of the user, `name=value` (repeatable): released by
+        /// userinfo and ID tokens per scope, like `users[].claims` in the configuration.
+        #[arg(long = "claim", value_name = "NAME=VALUE")]
+        claims: Vec<String>,
     },
     /// List the usernames in the store.
     List {
@@ -495,7 +499,17 @@ pub fn user(cmd: UserCommand) -> ExitCode {
             username,
             password_stdin,
             password,
+            claims,
         } => {
+            let mut claim_map = std::collections::BTreeMap::new();
+            for c in &claims {
+                match c.split_once('=') {
+                    Some((name, value)) if !name.is_empty() => {
+                        claim_map.insert(name.to_owned(), value.to_owned());
+                    }
+                    _ => return fail(2, format_args!("--claim {c:?}: use NAME=VALUE")),
+                }
+            }
             let password = match secret_from("password", password, password_stdin) {
                 Ok(Some(p)) => p,
                 Ok(None) => return fail(2, "give the password with --password-stdin"),
@@ -505,7 +519,7 @@ pub fn user(cmd: UserCommand) -> ExitCode {
                 return fail(2, "--username and the password must not be empty");
             }
             with_shared(&config, |_, shared| {
-                match save_user(shared, &username, &password) {
+                match save_user(shared, &username, &password, claim_map.clone()) {
                     Ok(()) => {
                         println!("user {username} saved");
                         ExitCode::SUCCESS
@@ -536,12 +550,17 @@ pub fn user(cmd: UserCommand) -> ExitCode {
                 Err(e) => return fail(2, e),
             };
             with_shared(&config, |cfg, shared| {
-                match shared.users() {
-                    Ok(users) if users.iter().any(|(name, _)| *name == username) => {}
-                    Ok(_) => return fail(2, format_args!("no user {username:?} in the store")),
+                // The user's claims stay as they were; only the password changes.
+                let claims = match shared.users() {
+                    Ok(users) => match users.iter().find(|(name, _)| *name == username) {
+                        Some((_, spec)) => serde_json::from_str::<UserConfig>(spec)
+                            .map(|u| u.claims)
+                            .unwrap_or_default(),
+                        None => return fail(2, format_args!("no user {username:?} in the store")),
+                    },
                     Err(e) => return fail(1, e),
-                }
-                if let Err(code) = save_user(shared, &username, &password) {
+                };
+                if let Err(code) = save_user(shared, &username, &password, claims) {
                     return code;
                 }
                 println!("password of user {username} changed");
@@ -561,14 +580,20 @@ pub fn user(cmd: UserCommand) -> ExitCode {
     }
 }
 
-/// Stores `username` with the argon2id hash of `password` (replacing any spec).
-fn save_user(shared: &dyn SharedStore, username: &str, password: &str) -> Result<(), ExitCode> {
+/// Stores `username` with the argon2id hash of `password` and `claims` (replacing any
+/// spec).
+fn save_user(
+    shared: &dyn SharedStore,
+    username: &str,
+    password: &str,
+    claims: std::collections::BTreeMap<String, String>,
+) -> Result<(), ExitCode> {
     let hash = argon2id_hash(password.as_bytes()).map_err(|e| fail(1, e))?;
     let spec = UserConfig {
         username: username.to_owned(),
         password: None,
         password_hash: Some(hash),
-        claims: Default::default(),
+        claims,
     };
     let spec = serde_json::to_string(&spec).map_err(|e| fail(1, e))?;
     shared.put_user(username, &spec).map_err(|e| fail(1, e))

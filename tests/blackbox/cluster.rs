@@ -899,7 +899,7 @@ fn client_added_with_the_cli_works_on_both_nodes_without_restart() {
 }
 
 /// Runs `tessera ARGS` with `stdin`; must succeed. Returns (stdout, stderr).
-fn cli_with_input(args: &[&str], stdin: &[u8]) -> (String, String) {
+pub(crate) fn cli_with_input(args: &[&str], stdin: &[u8]) -> (String, String) {
     let out = run_cli(args, Some(stdin));
     assert!(
         out.status.success(),

@@ -22,9 +22,9 @@ use crate::authorize::{
     WEB_REDIRECT,
 };
 use crate::cluster::{
-    assert_cannot_tell, cli_ok, cluster_config, eventually, exclusive_cassandra, invalid_on,
-    outage_config, path_str, refresh_refused_on, shared_cassandra, stop_cassandra, two_nodes,
-    valid_on, Keyspace, FLUSH_LIMIT, PROPAGATION_LIMIT,
+    assert_cannot_tell, cli_ok, cli_with_input, cluster_config, eventually, exclusive_cassandra,
+    invalid_on, outage_config, path_str, refresh_refused_on, shared_cassandra, stop_cassandra,
+    two_nodes, valid_on, Keyspace, FLUSH_LIMIT, PROPAGATION_LIMIT,
 };
 use crate::harness::*;
 
@@ -581,4 +581,113 @@ fn store_outage_never_sends_a_code_it_could_not_write_and_never_calls_a_good_cod
             other => Err(other.to_owned()),
         },
     );
+}
+
+/// A user kept in the store (`tessera user add --claim …`) logs in on the authorize path of
+/// either node, and userinfo releases the claims given on the command line; a password
+/// change keeps them.
+#[test]
+fn a_user_added_with_claims_by_the_cli_logs_in_and_userinfo_releases_the_claims() {
+    let _cassandra = shared_cassandra();
+    let ks = Keyspace::new("cli_claims");
+    let (node1, node2) = two_nodes(&cluster_web_config(&ks.name, "async").build());
+    let config = path_str(&node1.config_path);
+    cli_with_input(
+        &[
+            "user",
+            "add",
+            "--config",
+            config,
+            "--username",
+            "erin",
+            "--password-stdin",
+            "--claim",
+            "name=Erin Example",
+            "--claim",
+            "email=erin@example.com",
+        ],
+        b"erin-pw-1\n",
+    );
+    let userinfo = |node: &Server, password: &str| -> Result<Value, String> {
+        let pkce = Pkce::new();
+        let mut agent = Agent::new();
+        let q = code_query("first-party", WEB_REDIRECT, "openid profile", &pkce, "");
+        let page = agent.authorize(node, &q);
+        let r = agent.submit(node, &page, &[("username", "erin"), ("password", password)]);
+        let Some(code) = r
+            .header("Location")
+            .and_then(|l| location_params(l).get("code").cloned())
+        else {
+            return Err(format!("no code yet: {}", r.summary()));
+        };
+        let t = exchange(node, &first_party(), &code, WEB_REDIRECT, &pkce.verifier);
+        let access = t.json_str("access_token");
+        let info = node.get_with(
+            "/api/oauth/userinfo",
+            &[("Authorization", &format!("Bearer {access}"))],
+        );
+        (info.status == 200)
+            .then(|| info.json())
+            .ok_or_else(|| info.summary())
+    };
+    for node in [&node1, &node2] {
+        let mut last = Value::Null;
+        eventually(
+            Instant::now(),
+            PROPAGATION_LIMIT * 3,
+            "erin logs in",
+            || {
+                last = userinfo(node, "erin-pw-1")?;
+                Ok(())
+            },
+        );
+        assert_eq!(last["sub"], "erin");
+        assert_eq!(last["name"], "Erin Example");
+        assert!(
+            last.get("email").is_none(),
+            "the email scope was not granted"
+        );
+    }
+    let (out, _) = cli_with_input(
+        &[
+            "user",
+            "set-password",
+            "--config",
+            config,
+            "--username",
+            "erin",
+        ],
+        b"erin-pw-2\n",
+    );
+    assert!(out.contains("password of user erin changed"), "{out}");
+    let mut last = Value::Null;
+    eventually(
+        Instant::now(),
+        PROPAGATION_LIMIT * 3,
+        "the new password works",
+        || {
+            last = userinfo(&node2, "erin-pw-2")?;
+            Ok(())
+        },
+    );
+    assert_eq!(
+        last["name"], "Erin Example",
+        "claims kept across set-password"
+    );
+    let bad = run_cli(
+        &[
+            "user",
+            "add",
+            "--config",
+            config,
+            "--username",
+            "x",
+            "--password",
+            "p",
+            "--claim",
+            "nameless",
+        ],
+        None,
+    );
+    assert_eq!(bad.status.code(), Some(2));
 }
