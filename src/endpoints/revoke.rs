@@ -1,14 +1,15 @@
 //! `POST /api/oauth/revoke` (RFC 7009): a client revokes one of its tokens. The answer is
-//! 200 with an empty body whether or not the token existed or belonged to the caller
-//! (§2.2), so the endpoint cannot be used to probe for tokens. Revoking a refresh token also
-//! revokes the access tokens of its grant (§2.1).
+//! 200 with an empty body whether or not the token existed (§2.2). A token issued to
+//! another client is refused (§2.1: "the request is refused") with 403
+//! `unauthorized_client`, as the gateway Tessera replaces answers, and stays valid.
+//! Revoking a refresh token also revokes the access tokens of its grant (§2.1).
 
 use super::auth::Attempt;
 use super::{form, Ctx};
 use crate::http::{Reply, Request};
 use crate::oauth::params::Params;
 use crate::oauth::tokens::TokenOps;
-use crate::oauth::OAuthError;
+use crate::oauth::{ErrorCode, OAuthError};
 use tessera_storage::{RevokeOutcome, TokenKey};
 
 pub async fn handle(
@@ -31,8 +32,15 @@ pub async fn handle(
     let mut writes = ctx.app.begin_writes()?;
     let outcome = writes.revoke(&key, client.sym, ctx.now);
     writes.commit().await?;
-    if let RevokeOutcome::Revoked { .. } = outcome {
-        ctx.metrics.revoked.inc();
+    match outcome {
+        RevokeOutcome::Revoked { .. } => ctx.metrics.revoked.inc(),
+        RevokeOutcome::NotOwner => {
+            return Err(OAuthError::new(
+                ErrorCode::NotTokenOwner,
+                "the token was issued to another client (RFC 7009 section 2.1)",
+            ))
+        }
+        RevokeOutcome::NotFound => {}
     }
     Ok(Reply {
         no_store: true,

@@ -58,6 +58,10 @@ pub enum ErrorCode {
     ConsentRequired,
     /// OpenID Connect Core §3.1.2.6: `prompt=none` but the request needs a page.
     InteractionRequired,
+    /// RFC 7009 §2.1: the token presented for revocation was issued to another client, and
+    /// "the request is refused". On the wire `unauthorized_client` with 403, as the gateway
+    /// Tessera replaces answers.
+    NotTokenOwner,
 }
 
 impl ErrorCode {
@@ -80,6 +84,7 @@ impl ErrorCode {
             ErrorCode::LoginRequired => "login_required",
             ErrorCode::ConsentRequired => "consent_required",
             ErrorCode::InteractionRequired => "interaction_required",
+            ErrorCode::NotTokenOwner => "unauthorized_client",
         }
     }
 
@@ -90,6 +95,7 @@ impl ErrorCode {
     pub fn status(self) -> u16 {
         match self {
             ErrorCode::InvalidClient => 401,
+            ErrorCode::NotTokenOwner => 403,
             ErrorCode::TooManyFailedAttempts => 429,
             ErrorCode::TemporarilyUnavailable => 503,
             ErrorCode::ServerError => 500,

@@ -84,13 +84,17 @@ fn rfc7009_2_2_1_revocation_with_wrong_secret_is_invalid_client_with_www_authent
 }
 
 #[test]
-fn rfc7009_2_1_another_clients_token_answers_200_and_stays_valid() {
+fn rfc7009_2_1_another_clients_token_is_refused_with_403_and_stays_valid() {
     let server = Server::start_default();
     let theirs = server.issue_password(&confidential_client(), ALICE, None);
-    assert_revoke_ok(&server.revoke(&other_client(), &theirs.access_token, None));
+    let r = server.revoke(&other_client(), &theirs.access_token, None);
+    assert_oauth_error(&r, 403, "unauthorized_client");
     assert_valid(&server, &theirs.access_token);
-    assert_revoke_ok(&server.revoke(&other_client(), theirs.refresh_token(), None));
+    let r = server.revoke(&other_client(), theirs.refresh_token(), None);
+    assert_oauth_error(&r, 403, "unauthorized_client");
     server.issue_refresh(&confidential_client(), theirs.refresh_token(), None);
+    // An unknown token is still 200 (RFC 7009 section 2.2).
+    assert_revoke_ok(&server.revoke(&other_client(), "no-such-token", None));
 }
 
 #[test]
