@@ -282,6 +282,28 @@ pub(crate) fn eventually(
     }
 }
 
+/// Sends `request` to every address at the same instant (a connection each, released by
+/// one barrier) and returns the answers in the order of `addrs`.
+pub(crate) fn race(addrs: &[std::net::SocketAddr], request: &[u8]) -> Vec<Response> {
+    let barrier = std::sync::Barrier::new(addrs.len());
+    thread::scope(|s| {
+        let sent: Vec<_> = addrs
+            .iter()
+            .map(|&addr| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    let mut conn = Conn::connect(addr);
+                    barrier.wait();
+                    conn.roundtrip(request)
+                })
+            })
+            .collect();
+        sent.into_iter()
+            .map(|h| h.join().expect("request thread"))
+            .collect()
+    })
+}
+
 /// Ok when tokeninfo on `node` accepts `token`.
 pub(crate) fn valid_on(node: &Server, token: &str) -> Result<(), String> {
     let r = node.tokeninfo(token);
@@ -485,23 +507,7 @@ fn rfc9700_4_14_2_one_refresh_token_sent_to_two_nodes_at_once_succeeds_exactly_o
     for round in 0..50 {
         let owner = node1.issue_password(&client, ALICE, None);
         let request = refresh_request(&client, owner.refresh_token());
-        let barrier = std::sync::Barrier::new(2);
-        let answers: Vec<Response> = thread::scope(|s| {
-            let sent: Vec<_> = addrs
-                .iter()
-                .map(|&addr| {
-                    let (barrier, request) = (&barrier, &request);
-                    s.spawn(move || {
-                        let mut conn = Conn::connect(addr);
-                        barrier.wait();
-                        conn.roundtrip(request)
-                    })
-                })
-                .collect();
-            sent.into_iter()
-                .map(|h| h.join().expect("request thread"))
-                .collect()
-        });
+        let answers = race(&addrs, &request);
         let ok = answers.iter().filter(|r| r.status == 200).count();
         assert_eq!(
             ok,

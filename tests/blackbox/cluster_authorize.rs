@@ -23,8 +23,8 @@ use crate::authorize::{
 };
 use crate::cluster::{
     assert_cannot_tell, cli_ok, cli_with_input, cluster_config, eventually, exclusive_cassandra,
-    invalid_on, outage_config, path_str, refresh_refused_on, shared_cassandra, stop_cassandra,
-    two_nodes, valid_on, Keyspace, FLUSH_LIMIT, PROPAGATION_LIMIT,
+    invalid_on, outage_config, path_str, race, refresh_refused_on, shared_cassandra,
+    stop_cassandra, two_nodes, valid_on, Keyspace, FLUSH_LIMIT, PROPAGATION_LIMIT,
 };
 use crate::harness::*;
 
@@ -161,23 +161,7 @@ fn rfc6749_4_1_2_one_code_sent_to_two_nodes_at_once_is_redeemed_exactly_once_and
         // Codes from both nodes, so either node may hold the code it races for.
         let code = sso_code(&mut agent, nodes[round % 2], "web", &pkce);
         let request = exchange_request(&code, &pkce.verifier);
-        let barrier = Barrier::new(2);
-        let answers: Vec<Response> = thread::scope(|s| {
-            let sent: Vec<_> = addrs
-                .iter()
-                .map(|&addr| {
-                    let (barrier, request) = (&barrier, &request);
-                    s.spawn(move || {
-                        let mut conn = Conn::connect(addr);
-                        barrier.wait();
-                        conn.roundtrip(request)
-                    })
-                })
-                .collect();
-            sent.into_iter()
-                .map(|h| h.join().expect("request thread"))
-                .collect()
-        });
+        let answers = race(&addrs, &request);
         let winners: Vec<usize> = (0..2).filter(|&i| answers[i].status == 200).collect();
         assert_eq!(
             winners.len(),
