@@ -1,5 +1,5 @@
-# Shared by the load scripts (bench/run.sh, bench/code-flow.sh): start and stop a Tessera
-# server pinned to core 0 on a free port, and read the figures of a run. Expects $bin (the
+# Shared by the load scripts (bench/run.sh, bench/code-flow.sh, bench/assertions.sh): start
+# and stop a Tessera server pinned to core 0 on a free port, and read the figures of a run. Expects $bin (the
 # tessera binary) and $work (a scratch directory holding tessera.toml); sets $server_pid and
 # $addr.
 

@@ -13,6 +13,11 @@ use std::time::Duration;
 /// answer arrived. Open loop (`--rate`): requests are scheduled at a constant total rate and
 /// latency is measured from each request's intended send time, so a stalled server shows up
 /// in the percentiles instead of slowing the load down (no coordinated omission).
+///
+/// The jwt-bearer, saml2-bearer and token-body scenarios send one line of `--lines` per
+/// request, each once (assertions are single-use); the run stops when the file runs out.
+/// `tessera-loadtest gen-keys --help` and `tessera-loadtest gen-assertions --help` make the
+/// keys and the assertions.
 #[derive(Debug, Parser)]
 #[command(name = "tessera-loadtest", version)]
 pub struct Args {
@@ -20,7 +25,7 @@ pub struct Args {
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
     /// baseline | client-credentials | password | tokeninfo | introspect | refresh | revoke |
-    /// authorization-code | mixed
+    /// authorization-code | jwt-bearer | saml2-bearer | token-body | mixed
     #[arg(long, default_value = "client-credentials")]
     pub scenario: Scenario,
     /// Open connections (keep-alive, one request in flight each).
@@ -55,6 +60,17 @@ pub struct Args {
     /// Send client credentials in the form body instead of the Authorization header.
     #[arg(long)]
     pub client_auth_in_body: bool,
+    /// Send no client credentials (self-issued JWT bearer assertions: the assertion
+    /// authenticates its client).
+    #[arg(long, conflicts_with = "client_auth_in_body")]
+    pub no_client_auth: bool,
+    /// jwt-bearer / saml2-bearer: a file of assertions, one per line (a compact JWS, or a
+    /// base64url SAML assertion); token-body: a file of whole form bodies for the token
+    /// endpoint, one per line, sent as they are. Read into memory before the run; each line
+    /// is sent once (one line checks the server before the load), and the run stops when
+    /// the file runs out.
+    #[arg(long)]
+    pub lines: Option<PathBuf>,
     /// Resource owner for the password, refresh and authorization-code scenarios.
     #[arg(long, default_value = "bench")]
     pub username: String,
@@ -140,6 +156,19 @@ impl Plan {
                 return Err("--rate must be a positive number of requests per second".into());
             }
         }
+        let from_file = a.scenario.op().is_some_and(|op| op.reads_lines());
+        if from_file && a.lines.is_none() {
+            return Err(format!(
+                "--scenario {} needs --lines FILE (one single-use line per request)",
+                a.scenario.name()
+            ));
+        }
+        if !from_file && a.lines.is_some() {
+            return Err(format!(
+                "--lines is for the jwt-bearer, saml2-bearer and token-body scenarios, not {}",
+                a.scenario.name()
+            ));
+        }
         if a.scenario == Scenario::Mixed && a.mix.total() == 0 {
             return Err("--mix: the weights add up to zero".into());
         }
@@ -169,6 +198,8 @@ impl Plan {
             client_id: a.client_id.clone(),
             client_secret: a.client_secret.clone(),
             client_auth_in_body: a.client_auth_in_body,
+            no_client_auth: a.no_client_auth,
+            lines: a.lines.clone(),
             username: a.username.clone(),
             password: a.password.clone(),
             scope: a.scope.clone(),
@@ -240,6 +271,25 @@ mod tests {
         let plan = Plan::from_args(&args).expect("plan");
         // "a+b:p%3Aw"
         assert_eq!(plan.basic_auth(), "Basic YStiOnAlM0F3");
+    }
+
+    #[test]
+    fn scenarios_fed_from_a_file_need_one_and_the_others_refuse_it() {
+        let plan = |extra: &[&str]| {
+            let mut argv = vec!["tessera-loadtest", "--url", "http://127.0.0.1:1"];
+            argv.extend_from_slice(extra);
+            Plan::from_args(&Args::parse_from(argv))
+        };
+        assert!(plan(&["--scenario", "jwt-bearer"]).is_err());
+        assert!(plan(&["--scenario", "client-credentials", "--lines", "x"]).is_err());
+        let p = plan(&["--scenario", "saml2-bearer", "--lines", "x"]).expect("plan");
+        assert_eq!(p.lines, Some(PathBuf::from("x")));
+        assert!(Args::try_parse_from([
+            "tessera-loadtest",
+            "--no-client-auth",
+            "--client-auth-in-body"
+        ])
+        .is_err());
     }
 
     #[test]

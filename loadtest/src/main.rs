@@ -5,14 +5,18 @@
 //! The flow is: parse the options into a checked run plan (`cli` → `plan`), provision what
 //! the scenario needs through the API (`provision`), run the load threads (`run`; the
 //! authorization-code scenario's two-request iteration is `flow`), merge their statistics
-//! and report (`stats`, `report`, `chart`). Only `main` uses `cli`; the
+//! and report (`stats`, `report`, `chart`). The scenarios fed from a file take their
+//! single-use lines from `lines`; `tessera-loadtest gen-keys | gen-assertions`
+//! (`assertgen`) makes the keys and the assertions. Only `main` uses `cli`; the
 //! modules below it share the plan types of `plan`. Exit status: 0 clean run, 1 setup
 //! failure, 3 the run saw errors (non-2xx answers, wrong bodies or broken connections).
 
+mod assertgen;
 mod chart;
 mod cli;
 mod client;
 mod flow;
+mod lines;
 mod plan;
 mod provision;
 mod report;
@@ -24,6 +28,9 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    if let Some(code) = assertgen::dispatch() {
+        return code;
+    }
     let args = cli::Args::parse();
     let plan = match plan::Plan::from_args(&args) {
         Ok(plan) => plan,
@@ -60,6 +67,13 @@ fn main() -> ExitCode {
             eprintln!("tessera-loadtest: cannot draw {}: {e}", path.display());
             return ExitCode::from(1);
         }
+    }
+    if outcome.lines.is_some() && outcome.stats.requests() == 0 {
+        eprintln!(
+            "tessera-loadtest: the --lines file ran out before the measured phase: \
+             make more lines or shorten --warmup"
+        );
+        return ExitCode::from(1);
     }
     if outcome.stats.errors_total() > 0 {
         ExitCode::from(3)

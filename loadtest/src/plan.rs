@@ -1,7 +1,8 @@
 //! The run plan: what a load run does, checked before anything starts. `cli` builds it from
 //! the command line; `provision`, `run`, `scenario`, `stats`, `report` and `chart` read it.
 //! Besides the plan itself this holds the kinds it is made of: the scenarios, the
-//! operations they send and the mixed-scenario weights. Pure data: no I/O.
+//! operations they send, the mixed-scenario weights and the grant types of the scenarios
+//! fed from a file. Pure data: no I/O.
 
 use base64::Engine;
 use std::fmt;
@@ -28,6 +29,12 @@ pub struct Plan {
     pub client_id: String,
     pub client_secret: String,
     pub client_auth_in_body: bool,
+    /// No client authentication at all (`--no-client-auth`): self-issued JWT bearer
+    /// assertions authenticate their client themselves.
+    pub no_client_auth: bool,
+    /// The file of the scenarios fed from a file (`--lines`): one assertion, or one whole
+    /// form body, per line, each sent once.
+    pub lines: Option<PathBuf>,
     pub username: String,
     pub password: String,
     pub scope: String,
@@ -98,6 +105,14 @@ pub enum Scenario {
     /// with the resource owner's Basic login (answered by a redirect with a code), then the
     /// code exchange at the token endpoint. Counted, timed and rated per iteration.
     AuthorizationCode,
+    /// RFC 7523 §2.1 JWT bearer grant: one assertion per `--lines` line, each sent once.
+    JwtBearer,
+    /// RFC 7522 §2.1 SAML 2.0 bearer grant: one base64url assertion per `--lines` line,
+    /// each sent once.
+    Saml2Bearer,
+    /// A whole token request body per `--lines` line, each sent once, for grants the
+    /// load generator has no scenario of its own for.
+    TokenBody,
     Mixed,
 }
 
@@ -117,6 +132,9 @@ impl Scenario {
             Scenario::Refresh => Op::Refresh,
             Scenario::Revoke => Op::Revoke,
             Scenario::AuthorizationCode => Op::AuthorizationCode,
+            Scenario::JwtBearer => Op::JwtBearer,
+            Scenario::Saml2Bearer => Op::Saml2Bearer,
+            Scenario::TokenBody => Op::TokenBody,
             Scenario::Mixed => return None,
         })
     }
@@ -134,10 +152,13 @@ pub enum Op {
     Revoke,
     /// One code-flow iteration (two exchanges; see `flow`).
     AuthorizationCode,
+    JwtBearer,
+    Saml2Bearer,
+    TokenBody,
 }
 
 impl Op {
-    pub const COUNT: usize = 8;
+    pub const COUNT: usize = 11;
 
     pub const ALL: [Op; Op::COUNT] = [
         Op::Health,
@@ -148,6 +169,9 @@ impl Op {
         Op::Refresh,
         Op::Revoke,
         Op::AuthorizationCode,
+        Op::JwtBearer,
+        Op::Saml2Bearer,
+        Op::TokenBody,
     ];
 
     pub fn name(self) -> &'static str {
@@ -160,7 +184,15 @@ impl Op {
             Op::Refresh => "refresh",
             Op::Revoke => "revoke",
             Op::AuthorizationCode => "authorization-code",
+            Op::JwtBearer => "jwt-bearer",
+            Op::Saml2Bearer => "saml2-bearer",
+            Op::TokenBody => "token-body",
         }
+    }
+
+    /// Each request takes the next line of the `--lines` file (which is used up, once).
+    pub fn reads_lines(self) -> bool {
+        matches!(self, Op::JwtBearer | Op::Saml2Bearer | Op::TokenBody)
     }
 
     pub fn index(self) -> usize {
@@ -170,14 +202,21 @@ impl Op {
     /// What a correct answer must contain besides a 2xx status.
     pub fn expects(self) -> Option<&'static [u8]> {
         match self {
-            Op::ClientCredentials | Op::Password | Op::Refresh | Op::AuthorizationCode => {
-                Some(b"\"access_token\"")
-            }
+            Op::ClientCredentials
+            | Op::Password
+            | Op::Refresh
+            | Op::AuthorizationCode
+            | Op::JwtBearer
+            | Op::Saml2Bearer
+            | Op::TokenBody => Some(b"\"access_token\""),
             Op::Introspect => Some(b"\"active\":true"),
             Op::Health | Op::Tokeninfo | Op::Revoke => None,
         }
     }
 }
+
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+pub const SAML2_BEARER: &str = "urn:ietf:params:oauth:grant-type:saml2-bearer";
 
 /// Weights of the mixed scenario.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,6 +258,12 @@ impl FromStr for Mix {
                 .into_iter()
                 .find(|op| op.name() == name.trim())
                 .ok_or_else(|| format!("{name:?} is not an operation"))?;
+            if op.reads_lines() {
+                // One file feeds one scenario; a mix would have to say which line is whose.
+                return Err(format!(
+                    "{name:?} runs alone (--scenario {name}), not in a mix"
+                ));
+            }
             weights[op.index()] = w
                 .trim()
                 .parse()
@@ -265,5 +310,6 @@ mod tests {
         );
         assert!("tokeninfo".parse::<Mix>().is_err());
         assert!("nosuch=1".parse::<Mix>().is_err());
+        assert!("jwt-bearer=1,tokeninfo=1".parse::<Mix>().is_err());
     }
 }

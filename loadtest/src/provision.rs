@@ -2,10 +2,12 @@
 //! and the refresh tokens of the refresh chains, all obtained through the server's own API
 //! (client_credentials and password grants); for the authorization-code scenario, the
 //! server configuration it needs (`server_config`, `--print-server-config`) and one checked
-//! iteration before the load starts. Runs on the main thread, before load starts.
+//! iteration before the load starts; for the scenarios fed from a file, the file read into
+//! memory and its first line sent as a check. Runs on the main thread, before load starts.
 
 use crate::client::{find, json_str, Conn};
 use crate::flow::code_iteration;
+use crate::lines::Lines;
 use crate::plan::{Op, Plan, Scenario};
 use crate::scenario::{Encoder, Pkce};
 use std::cell::RefCell;
@@ -20,6 +22,8 @@ pub struct Assets {
     pub access: Vec<Vec<u8>>,
     /// One refresh token per connection, for the refresh chains.
     pub refresh: Vec<Vec<u8>>,
+    /// The `--lines` file of a scenario fed from a file, its first line already used.
+    pub lines: Option<Lines>,
 }
 
 const PROVISION_CONNECTIONS: usize = 16;
@@ -65,6 +69,21 @@ pub fn server_config(plan: &Plan) -> String {
 }
 
 pub fn provision(plan: &Plan) -> Result<Assets, String> {
+    if let (Some(op), Some(path)) = (
+        plan.scenario.op().filter(|op| op.reads_lines()),
+        &plan.lines,
+    ) {
+        let lines = Lines::load(path)?;
+        let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+            .enable_timer()
+            .build()
+            .map_err(|e| format!("cannot start a runtime: {e}"))?;
+        rt.block_on(check_first_line(plan, op, &lines))?;
+        return Ok(Assets {
+            lines: Some(lines),
+            ..Assets::default()
+        });
+    }
     let (access_needed, refresh_needed) = needs(plan);
     let code_flow = match plan.scenario {
         Scenario::AuthorizationCode => true,
@@ -113,7 +132,11 @@ pub fn provision(plan: &Plan) -> Result<Assets, String> {
             started.elapsed().as_secs_f64()
         );
     }
-    Ok(Assets { access, refresh })
+    Ok(Assets {
+        access,
+        refresh,
+        lines: None,
+    })
 }
 
 /// (access tokens, refresh tokens) the plan needs.
@@ -137,7 +160,10 @@ fn needs(plan: &Plan) -> (usize, usize) {
         Scenario::Baseline
         | Scenario::ClientCredentials
         | Scenario::Password
-        | Scenario::AuthorizationCode => (0, 0),
+        | Scenario::AuthorizationCode
+        | Scenario::JwtBearer
+        | Scenario::Saml2Bearer
+        | Scenario::TokenBody => (0, 0),
     }
 }
 
@@ -180,6 +206,35 @@ async fn check_code_flow(plan: &Plan) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Sends the file's first line, checked as the load threads check every answer, so a server
+/// that refuses the grant (not configured, keys or issuer missing, assertions expired) fails
+/// here with its own error instead of with a run full of errors.
+async fn check_first_line(plan: &Plan, op: Op, lines: &Lines) -> Result<(), String> {
+    let line = lines
+        .take()
+        .ok_or_else(|| "the --lines file is empty".to_string())?;
+    let mut request = Vec::new();
+    Encoder::new(plan).line_into(&mut request, op, line);
+    let mut conn = Conn::connect(plan.addr)
+        .await
+        .map_err(|e| format!("cannot connect to {}: {e}", plan.addr))?;
+    let (answer, _) = conn.exchange(request).await;
+    let answer = answer.map_err(|e| e.to_string())?;
+    let body = conn.body(&answer);
+    if (200..300).contains(&answer.status) && op.expects().is_none_or(|w| find(body, w).is_some()) {
+        return Ok(());
+    }
+    let body: String = String::from_utf8_lossy(body).chars().take(300).collect();
+    Err(format!(
+        "the {} check (the first line of {}) was answered {}: {body}",
+        op.name(),
+        plan.lines
+            .as_ref()
+            .map_or_else(String::new, |p| p.display().to_string()),
+        answer.status
+    ))
 }
 
 /// Sends `request` until `count` answers carried the JSON member `field`.

@@ -33,8 +33,12 @@ pub struct Summary {
     /// Open loop: requests that went out late because the server had not answered the
     /// previous one (their latency includes the wait).
     pub late_sends: u64,
-    /// The run ended before `--duration`: a revoke pool ran out or `--requests` were done.
+    /// The run ended before `--duration`: a revoke pool or the `--lines` file ran out, or
+    /// `--requests` were done.
     pub stopped_early: bool,
+    /// Scenarios fed from a file: how many of its lines were sent (the check before the
+    /// load included) and how many it has.
+    pub lines: Option<LinesUsed>,
     /// Mixed scenario: successful requests by operation.
     pub ok_by_operation: Vec<(String, u64)>,
     pub mix: Option<String>,
@@ -42,6 +46,12 @@ pub struct Summary {
     pub first_error: Option<String>,
     /// Per second of the measured phase: requests and latency percentiles (µs).
     pub timeline: Vec<Second>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LinesUsed {
+    pub used: usize,
+    pub total: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -168,6 +178,7 @@ impl Summary {
             code_flow,
             late_sends: s.late,
             stopped_early: outcome.exhausted,
+            lines: outcome.lines.map(|(used, total)| LinesUsed { used, total }),
             ok_by_operation: Op::ALL
                 .into_iter()
                 .filter(|op| s.ok_of(*op) > 0)
@@ -280,11 +291,20 @@ impl Summary {
         if self.target_rate.is_some() {
             let _ = writeln!(t, "  late sends {}", self.late_sends);
         }
-        if self.stopped_early {
+        if let Some(lines) = &self.lines {
             let _ = writeln!(
                 t,
-                "  note       stopped early: --requests were done or the revoke pool ran out"
+                "  lines      {} of {} sent (one before the load, as a check)",
+                lines.used, lines.total
             );
+        }
+        if self.stopped_early {
+            let why = if self.lines.is_some() {
+                "the --lines file ran out"
+            } else {
+                "--requests were done or the revoke pool ran out"
+            };
+            let _ = writeln!(t, "  note       stopped early: {why}");
         }
         if self.ok_by_operation.len() > 1 {
             let ops: Vec<String> = self

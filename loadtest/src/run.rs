@@ -31,8 +31,11 @@ pub struct Outcome {
     pub stats: Stats,
     /// Length of the measured phase: `--duration`, or less when a revoke pool ran out.
     pub measured: Duration,
-    /// The run stopped before `--duration`: a revoke pool ran out or `--requests` were done.
+    /// The run stopped before `--duration`: a revoke pool or the `--lines` file ran out, or
+    /// `--requests` were done.
     pub exhausted: bool,
+    /// Scenarios fed from a file: (lines sent, lines in the file), the check's included.
+    pub lines: Option<(usize, usize)>,
     pub started: SystemTime,
     /// A load thread died; the numbers are incomplete.
     pub thread_failed: bool,
@@ -146,6 +149,7 @@ pub fn run(plan: &Plan, assets: Assets) -> Outcome {
         stats,
         measured,
         exhausted,
+        lines: assets.lines.as_ref().map(|l| (l.used(), l.len())),
         started,
         thread_failed,
     }
@@ -342,7 +346,7 @@ struct ConnState {
 
 enum Next {
     Send(Op),
-    /// Nothing left to send (revoke pool share or `--requests` used up).
+    /// Nothing left to send (revoke pool share, `--lines` file or `--requests` used up).
     Exhausted,
 }
 
@@ -533,6 +537,14 @@ impl ConnState {
                 shared
                     .enc
                     .authorize_into(&mut self.out, &self.pkce.challenge);
+            }
+            Op::JwtBearer | Op::Saml2Bearer | Op::TokenBody => {
+                // The next unused line of the whole run (every thread takes from the same
+                // cursor): an assertion is single-use server-wide.
+                match shared.assets.lines.as_ref().and_then(|l| l.take()) {
+                    Some(line) => shared.enc.line_into(&mut self.out, op, line),
+                    None => return Next::Exhausted,
+                }
             }
             Op::Revoke => {
                 // Connection g revokes pool tokens g, g+N, g+2N, …, each once.

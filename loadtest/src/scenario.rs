@@ -2,7 +2,7 @@
 //! weights themselves are in `plan`), and the authorization-code scenario's PKCE pairs and
 //! reading of the code out of the authorize redirect. Pure functions: no I/O.
 
-use crate::plan::{Paths, Plan};
+use crate::plan::{Op, Paths, Plan};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
@@ -11,7 +11,9 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, Clone)]
 pub struct Encoder {
     host: String,
-    basic: String,
+    /// The `Authorization` header value; `None` with `--no-client-auth` or when the
+    /// credentials go in the body.
+    basic: Option<String>,
     /// `&client_id=…&client_secret=…` when credentials go in the body.
     body_credentials: Option<String>,
     /// `&scope=…` or empty.
@@ -22,6 +24,11 @@ pub struct Encoder {
     /// owner's `Authorization: Basic`.
     authorize_tail: String,
     redirect_uri: String,
+    /// `grant_type=urn:…:jwt-bearer&scope=…&assertion=` (RFC 7523 §2.1), the assertion
+    /// comes after it.
+    jwt_bearer_head: String,
+    /// The same for the SAML 2.0 bearer grant (RFC 7522 §2.1).
+    saml2_bearer_head: String,
     paths: Paths,
 }
 
@@ -33,10 +40,13 @@ impl Encoder {
         } else {
             format!("&scope={}", enc(&plan.scope))
         };
+        let assertion_head = |grant: &str| format!("grant_type={}{scope}&assertion=", enc(grant));
         Encoder {
             host: plan.host.clone(),
-            basic: plan.basic_auth(),
-            body_credentials: plan.client_auth_in_body.then(|| {
+            basic: (!plan.client_auth_in_body && !plan.no_client_auth).then(|| plan.basic_auth()),
+            jwt_bearer_head: assertion_head(crate::plan::JWT_BEARER),
+            saml2_bearer_head: assertion_head(crate::plan::SAML2_BEARER),
+            body_credentials: (plan.client_auth_in_body && !plan.no_client_auth).then(|| {
                 format!(
                     "&client_id={}&client_secret={}",
                     enc(&plan.client_id),
@@ -127,6 +137,21 @@ impl Encoder {
         );
     }
 
+    /// The token request of a scenario fed from a file, for one `line` of it, into `out`
+    /// (cleared first): an assertion grant with `line` as the (form-encoded) `assertion`,
+    /// or, for token-body, `line` as the whole body, sent as it is. Client authentication
+    /// as for every token request.
+    pub fn line_into(&self, out: &mut Vec<u8>, op: Op, line: &[u8]) {
+        let head = match op {
+            Op::JwtBearer => self.jwt_bearer_head.as_bytes(),
+            Op::Saml2Bearer => self.saml2_bearer_head.as_bytes(),
+            _ => b"",
+        };
+        // A head ends with `assertion=`, so the line after it is form-encoded; with no head
+        // the line is the body itself (see `post_form_path`).
+        self.token_request(out, &[head, line]);
+    }
+
     pub fn tokeninfo(&self, token: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(128 + token.len());
         out.extend_from_slice(b"GET ");
@@ -170,9 +195,9 @@ impl Encoder {
         out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
         out.extend_from_slice(self.host.as_bytes());
         out.extend_from_slice(b"\r\nContent-Type: application/x-www-form-urlencoded\r\n");
-        if self.body_credentials.is_none() {
+        if let Some(basic) = &self.basic {
             out.extend_from_slice(b"Authorization: ");
-            out.extend_from_slice(self.basic.as_bytes());
+            out.extend_from_slice(basic.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"Content-Length: ");
@@ -420,6 +445,55 @@ mod tests {
         );
         assert_eq!(code_of_redirect(b"http://127.0.0.1/cb"), None);
         assert_eq!(code_of_redirect(b"http://127.0.0.1/cb?code="), None);
+    }
+
+    #[test]
+    fn jwt_bearer_request_carries_the_line_as_the_assertion_rfc7523_2_1() {
+        let mut out = Vec::new();
+        let enc = encoder(&["--scope", "read", "--no-client-auth"]);
+        enc.line_into(&mut out, Op::JwtBearer, b"eyJh.eyJp.c2ln");
+        let (method, path, headers, body) = parse(&out);
+        assert_eq!(
+            (method.as_str(), path.as_str()),
+            ("POST", "/api/oauth/token")
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&body),
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&scope=read\
+             &assertion=eyJh.eyJp.c2ln"
+        );
+        assert!(!headers.iter().any(|(n, _)| n == "authorization"));
+        let len = headers.iter().find(|(n, _)| n == "content-length");
+        assert_eq!(len.map(|l| l.1.clone()), Some(body.len().to_string()));
+    }
+
+    #[test]
+    fn saml2_bearer_request_authenticates_the_client_and_encodes_the_assertion_rfc7522_2_1() {
+        let mut out = Vec::new();
+        // A padded base64 line: the `=` is form-encoded.
+        encoder(&[]).line_into(&mut out, Op::Saml2Bearer, b"PHNhbWw+AA==");
+        let (_, _, headers, body) = parse(&out);
+        assert_eq!(
+            String::from_utf8_lossy(&body),
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Asaml2-bearer\
+             &assertion=PHNhbWw%2BAA%3D%3D"
+        );
+        assert!(headers.iter().any(|(n, _)| n == "authorization"));
+    }
+
+    #[test]
+    fn a_token_body_line_is_sent_as_it_is_with_body_credentials_after_it() {
+        let mut out = Vec::new();
+        encoder(&["--client-auth-in-body"]).line_into(
+            &mut out,
+            Op::TokenBody,
+            b"grant_type=x&assertion=a%2Bb",
+        );
+        let (_, _, _, body) = parse(&out);
+        assert_eq!(
+            String::from_utf8_lossy(&body),
+            "grant_type=x&assertion=a%2Bb&client_id=svc-a&client_secret=bench-secret"
+        );
     }
 
     #[test]

@@ -252,3 +252,82 @@ fn a_server_without_basic_login_fails_the_check_before_the_load_and_says_what_it
         "{err}"
     );
 }
+
+/// A client_credentials client for the scenarios fed from a file.
+const CC_CONFIG: &str = "[[clients]]\nid = \"svc-a\"\nsecret = \"bench-secret-0123456789abcdef\"\n\
+                         grant_types = [\"client_credentials\"]\nscopes = [\"read\"]\n";
+
+#[test]
+fn token_body_lines_are_each_sent_once_and_the_run_stops_when_they_run_out() {
+    let server = Server::start(CC_CONFIG);
+    let dir = TempDir::new();
+    let lines = dir.0.join("bodies.txt");
+    let count = 2_000;
+    let body = "grant_type=client_credentials&scope=read\n".repeat(count);
+    std::fs::write(&lines, body).expect("write the lines");
+    let lines_arg = lines.to_string_lossy().into_owned();
+    let json = dir.0.join("report.json");
+    let json_arg = json.to_string_lossy().into_owned();
+    let url = server.url();
+    let out = loadtest(&[
+        "--url",
+        &url,
+        "--scenario",
+        "token-body",
+        "--lines",
+        &lines_arg,
+        "--client-secret",
+        "bench-secret-0123456789abcdef",
+        "--connections",
+        "4",
+        // Far more than 2 000 requests' worth: the file, not the clock, ends the run.
+        "--duration",
+        "30s",
+        "--warmup",
+        "0s",
+        "--quiet",
+        "--json",
+        &json_arg,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON report"))
+            .expect("a JSON report");
+    assert_eq!(r["errors"]["total"], 0, "{r:#}");
+    assert_eq!(r["stopped_early"], true, "{r:#}");
+    assert_eq!(r["lines"]["used"], count, "{r:#}");
+    assert_eq!(r["lines"]["total"], count, "{r:#}");
+    // Every line but the one sent as the check before the load, each once.
+    assert_eq!(r["requests"], count - 1, "{r:#}");
+    assert!(r["duration_s"].as_f64().expect("duration") < 30.0, "{r:#}");
+}
+
+#[test]
+fn a_server_refusing_the_first_assertion_fails_the_check_before_the_load_rfc7522() {
+    // This server knows no SAML issuer (nor, before issue 13, the grant at all).
+    let server = Server::start(CC_CONFIG);
+    let dir = TempDir::new();
+    let lines = dir.0.join("saml.txt");
+    std::fs::write(&lines, "PHNhbWw-\nPHNhbWw-\n").expect("write the lines");
+    let url = server.url();
+    let lines_arg = lines.to_string_lossy().into_owned();
+    let out = loadtest(&[
+        "--url",
+        &url,
+        "--scenario",
+        "saml2-bearer",
+        "--lines",
+        &lines_arg,
+        "--client-secret",
+        "bench-secret-0123456789abcdef",
+        "--duration",
+        "1s",
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the saml2-bearer check (the first line of") && err.contains("answered 4"),
+        "{err}"
+    );
+}
