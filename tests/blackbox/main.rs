@@ -21,6 +21,9 @@
 //! - `brute_force`: the uniform answer to every client authentication failure and the
 //!   `[security]` lockouts (429 + `Retry-After`) per identity and address (issue 11).
 //! - `revoke` (RFC 7009), `tokeninfo`, `introspect` (RFC 7662).
+//! - `jwt_bearer` (RFC 7523 §2.1), `client_jwt` (RFC 7523 §2.2: private_key_jwt,
+//!   client_secret_jwt), `saml_bearer` (RFC 7522, XSW1–XSW8, DTD/XXE): assertions made by
+//!   PyJWT and signxml through `tests/tools/assertion.py` (installed by `.ci/setup`).
 //! - `http_protocol`: keep-alive, pipelining, chunked bodies, limits, malformed and split
 //!   requests, timeouts, the connection limit, HTTP/1.0.
 //! - `ops`: health, metrics, graceful shutdown and the command line.
@@ -54,17 +57,20 @@ mod authorize;
 mod browser;
 mod brute_force;
 mod client_auth;
+mod client_jwt;
 mod cluster;
 mod cluster_authorize;
 mod cluster_secure;
 mod http_protocol;
 mod introspect;
+mod jwt_bearer;
 mod keys;
 mod lifecycle;
 mod oidc_rp;
 mod ops;
 mod persistence;
 mod revoke;
+mod saml_bearer;
 #[path = "../support/secure_cassandra.rs"]
 mod secure_cassandra;
 mod token_client_credentials;

@@ -25,6 +25,9 @@
 //!   PKCE, redirect parameters). Uses `client`, `response` and `server`.
 //! - `server`: the `Server` fixture (child process, port, signals, request helpers) and
 //!   `run_cli`. Uses all of the above.
+//! - `assertions` (imported as `crate::harness::assertions::*`): keys, JWTs and SAML
+//!   assertions made by `tests/tools/assertion.py`, the `[assertions]` config text, a JWKS
+//!   server for `jwks_uri`. Uses `config`, `fixtures` and `response`.
 //! - `webdriver`: `Browser`, a minimal W3C WebDriver client that drives a headless Chromium
 //!   through `chromedriver` (both killed on drop). Uses `client` and `config`.
 //!
@@ -34,6 +37,7 @@
 // Each test file uses its own part of the harness.
 #![allow(dead_code)]
 
+pub mod assertions;
 mod client;
 mod config;
 mod fixtures;
