@@ -90,6 +90,8 @@ params!(
     // RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0 §2).
     post_logout_redirect_uri,
     id_token_hint,
+    // The token endpoint's response format (issue 13: json, urlencoded or xml).
+    format,
 );
 
 impl<'a> Params<'a> {

@@ -17,6 +17,8 @@
 //!   - `metrics.rs`: a Prometheus text parser.
 //! - `token_client_credentials`, `token_password`, `token_refresh`: the token endpoint per
 //!   grant (RFC 6749 §4.4, §4.3, §6), token shape, per-client overrides, scope rules.
+//! - `token_format`: the token endpoint's `format` parameter (`json`, `urlencoded`, `xml`;
+//!   issue 13), for token responses and errors.
 //! - `client_auth`: client authentication (RFC 6749 §2.3.1, §5.2).
 //! - `brute_force`: the uniform answer to every client authentication failure and the
 //!   `[security]` lockouts (429 + `Retry-After`) per identity and address (issue 11).
@@ -74,6 +76,7 @@ mod saml_bearer;
 #[path = "../support/secure_cassandra.rs"]
 mod secure_cassandra;
 mod token_client_credentials;
+mod token_format;
 mod token_password;
 mod token_refresh;
 mod tokeninfo;

@@ -7,13 +7,13 @@
 //! the grant's changes to the write-behind (in `sync` mode, waiting until they are durable).
 
 mod code;
+pub mod format;
 
 use super::auth::Attempt;
 use super::{form, Ctx};
 use crate::cluster::read_through;
 use crate::cluster::read_through::Unavailable;
 use crate::guard::Identity;
-use crate::http::json::JsonObject;
 use crate::http::{Reply, Request};
 use crate::oauth::clients::Client;
 use crate::oauth::error::ErrorCode;
@@ -23,6 +23,7 @@ use crate::oauth::params::Params;
 use crate::oauth::tokens::TokenOps;
 use crate::oauth::types::{GrantType, RefreshPolicy};
 use crate::oauth::OAuthError;
+use format::{Fields, Format};
 use tessera_storage::{GrantId, RevokeOutcome, Sym, TokenKey, TokenKind, TokenRecord};
 use tracing::warn;
 
@@ -33,6 +34,23 @@ pub async fn handle(
 ) -> Result<Reply, OAuthError> {
     let attempt = Attempt::begin(ctx)?;
     let params = form(req)?;
+    // Once the form is read, errors too are answered in the requested format.
+    let format = Format::from_param(params.format.as_deref())?;
+    match answer(ctx, req, attempt, params, format, body).await {
+        Ok(reply) => Ok(reply),
+        Err(e) => Ok(format::error_reply(format, &e, body)),
+    }
+}
+
+/// Authenticates the client, runs the grant and writes its token response in `format`.
+async fn answer(
+    ctx: Ctx<'_>,
+    req: &Request<'_>,
+    attempt: Attempt<'_, 'static>,
+    params: Params<'_>,
+    format: Format,
+    body: &mut Vec<u8>,
+) -> Result<Reply, OAuthError> {
     let client = attempt.client(req, &params)?;
     let grant = match Params::required(&params.grant_type, "grant_type")? {
         "client_credentials" => GrantType::ClientCredentials,
@@ -95,8 +113,8 @@ pub async fn handle(
         }
     };
     ctx.metrics.issued(client.index, grant);
-    write_token_response(ctx, &issued, id_token.as_deref(), body);
-    Ok(Reply::sensitive_json(200))
+    write_token_response(ctx, &issued, id_token.as_deref(), format, body);
+    Ok(format.reply(200))
 }
 
 /// The refresh grant with the I/O around its pure steps: the read-through of a token
@@ -278,9 +296,15 @@ async fn reuse(ctx: Ctx<'_>, client: &Client, grant: GrantId) -> Result<Issued, 
     ))
 }
 
-/// RFC 6749 §5.1.
-fn write_token_response(ctx: Ctx<'_>, issued: &Issued, id_token: Option<&str>, body: &mut Vec<u8>) {
-    let mut o = JsonObject::new(body);
+/// RFC 6749 §5.1, in the requested [`Format`].
+fn write_token_response(
+    ctx: Ctx<'_>,
+    issued: &Issued,
+    id_token: Option<&str>,
+    format: Format,
+    body: &mut Vec<u8>,
+) {
+    let mut o = Fields::new(format, body, "token");
     o.str("access_token", issued.access.as_str())
         .str("token_type", &ctx.app.config.tokens.token_type)
         .num("expires_in", u64::from(issued.expires_in));
