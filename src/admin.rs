@@ -45,7 +45,8 @@ pub enum ClientCommand {
         #[arg(long)]
         secret: Option<String>,
         /// Comma-separated: client_credentials, password, refresh_token,
-        /// authorization_code, implicit.
+        /// authorization_code, implicit, urn:ietf:params:oauth:grant-type:jwt-bearer,
+        /// urn:ietf:params:oauth:grant-type:saml2-bearer.
         #[arg(long, value_delimiter = ',', required = true)]
         grant_types: Vec<String>,
         /// Space-separated scope tokens.
@@ -54,7 +55,9 @@ pub enum ClientCommand {
         /// Space-separated; default: all of --scopes.
         #[arg(long)]
         default_scopes: Option<String>,
-        /// client_secret_basic (default), client_secret_post or none.
+        /// client_secret_basic (default), client_secret_post, private_key_jwt (needs
+        /// --jwks-uri) or none. client_secret_jwt needs the secret in clear, which the
+        /// store never keeps: configure such a client in the file.
         #[arg(long, default_value = "client_secret_basic")]
         auth_method: String,
         /// rotate, none or preserve; default: `tokens.refresh_policy`.
@@ -72,6 +75,11 @@ pub enum ClientCommand {
         /// RS256 (default) or ES256.
         #[arg(long, default_value = "RS256")]
         id_token_signing_alg: String,
+        /// The client's JWKS URL (private_key_jwt, self-signed JWT bearer assertions):
+        /// fetched by every node, so it suits a client kept in a shared store better than
+        /// a key file each node would need.
+        #[arg(long)]
+        jwks_uri: Option<String>,
     },
     /// List the clients in the store.
     List {
@@ -338,14 +346,18 @@ pub fn client(cmd: ClientCommand) -> ExitCode {
             post_logout_redirect_uris,
             consent,
             id_token_signing_alg,
+            jwks_uri,
         } => {
             let given = match secret_from("secret", secret, secret_stdin) {
                 Ok(s) => s,
                 Err(e) => return fail(2, e),
             };
-            let public = auth_method == "none";
+            let public = auth_method == "none" || auth_method == "private_key_jwt";
             if public && given.is_some() {
-                return fail(2, "a public client (--auth-method none) has no secret");
+                return fail(
+                    2,
+                    "a public client (--auth-method none) or a private_key_jwt client has no secret",
+                );
             }
             let generated = (!public && given.is_none()).then(|| {
                 crate::oauth::token_gen::TokenBuf::generate(GENERATED_SECRET_LENGTH)
@@ -373,6 +385,7 @@ pub fn client(cmd: ClientCommand) -> ExitCode {
             .and_then(|mut c| {
                 c.redirect_uris = redirect_uris;
                 c.post_logout_redirect_uris = post_logout_redirect_uris;
+                c.jwks_uri = jwks_uri;
                 c.consent = match consent.as_str() {
                     "prompt" => ConsentMode::Prompt,
                     "skip" => ConsentMode::Skip,
@@ -448,23 +461,25 @@ fn client_spec(
         "client_secret_basic" => AuthMethod::ClientSecretBasic,
         "client_secret_post" => AuthMethod::ClientSecretPost,
         "none" => AuthMethod::None,
+        "private_key_jwt" => AuthMethod::PrivateKeyJwt,
         other => {
             return Err(format!(
-                "--auth-method {other:?}: use client_secret_basic, client_secret_post or none"
+                "--auth-method {other:?}: use client_secret_basic, client_secret_post, private_key_jwt or none"
             ))
         }
     };
     let grant_types = grant_types
         .iter()
         .map(|g| match g.trim() {
-            "client_credentials" => Ok(GrantType::ClientCredentials),
-            "password" => Ok(GrantType::Password),
-            "refresh_token" => Ok(GrantType::RefreshToken),
-            "authorization_code" => Ok(GrantType::AuthorizationCode),
             "implicit" => Ok(GrantType::Implicit),
-            other => Err(format!(
-                "--grant-types: {other:?} is not one of client_credentials, password, refresh_token, authorization_code, implicit"
-            )),
+            other => GrantType::from_wire(other).ok_or_else(|| {
+                format!(
+                    "--grant-types: {other:?} is not one of client_credentials, password, \
+                     refresh_token, authorization_code, implicit, \
+                     urn:ietf:params:oauth:grant-type:jwt-bearer, \
+                     urn:ietf:params:oauth:grant-type:saml2-bearer"
+                )
+            }),
         })
         .collect::<Result<Vec<_>, _>>()?;
     let refresh_policy = match refresh_policy {

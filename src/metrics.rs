@@ -77,6 +77,8 @@ pub struct WorkerMetrics {
     /// Used refresh tokens presented again (RFC 9700 §4.14.2); each revoked its grant.
     pub refresh_reuse: Counter,
     pub code_reuse: Counter,
+    /// Assertions (grant or client authentication) whose `jti` / `ID` was already used.
+    pub assertion_replays: Counter,
     pub open_connections: Counter,
     pub rejected_connections: Counter,
     /// Failed client authentications (token, revoke, introspect).
@@ -96,6 +98,7 @@ impl WorkerMetrics {
             revoked: Counter::default(),
             refresh_reuse: Counter::default(),
             code_reuse: Counter::default(),
+            assertion_replays: Counter::default(),
             open_connections: Counter::default(),
             rejected_connections: Counter::default(),
             client_auth_failures: Counter::default(),
@@ -280,6 +283,12 @@ impl Metrics {
                 "counter",
                 "Used authorization codes presented again; each revoked the tokens issued from it.",
                 sum(&|w| w.code_reuse.get()),
+            ),
+            (
+                "tessera_assertion_replay_total",
+                "counter",
+                "JWT or SAML assertions (grants and client authentication) presented again after their single use.",
+                sum(&|w| w.assertion_replays.get()),
             ),
             (
                 "tessera_open_connections",

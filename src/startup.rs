@@ -139,6 +139,9 @@ impl App {
             .map_err(StartError::Keys)?;
         let issuer = config.issuer();
         let discovery = crate::oidc::discovery::documents(&config, &issuer);
+        let issuers =
+            crate::registry::issuers::build(&config.assertion_issuers, registry.keys());
+        let assertions = crate::state::Assertions::new(&config, &issuer, issuers);
         Ok(App {
             passwords: PasswordPool::start(hash_threads).map_err(StartError::Io)?,
             guard: Guard::new(guard_policy(&config.security)),
@@ -156,6 +159,7 @@ impl App {
             issuer,
             discovery,
             keys: arc_swap::ArcSwap::from_pointee(keys),
+            assertions,
         })
     }
 }

@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::guard::Guard;
 use crate::metrics::Metrics;
 use crate::oauth::clients::Clients;
+use crate::oauth::issuers::Issuers;
 use crate::oauth::OAuthError;
 use crate::oidc::discovery::Documents;
 use crate::oidc::keys::KeySet;
@@ -57,6 +58,52 @@ pub struct App {
     pub discovery: Documents,
     /// The OpenID Connect signing keys; replaced when a rotation reaches this node.
     pub keys: ArcSwap<KeySet>,
+    /// The assertion grants' and JWT client authentication's rules and trusted issuers.
+    pub assertions: Assertions,
+}
+
+/// `[assertions]` and `[[assertion_issuers]]`, resolved at start-up.
+#[derive(Debug)]
+pub struct Assertions {
+    /// What a JWT bearer or SAML assertion must be addressed to: `[assertions] audience`,
+    /// by default the token endpoint URL.
+    pub audience: String,
+    /// What a client assertion may be addressed to (RFC 7523 §3 item 3, OpenID Connect
+    /// Core §9): the audience, the issuer, or one of this server's client-authenticated
+    /// endpoints.
+    pub client_audiences: [String; 5],
+    pub skew: u64,
+    pub max_lifetime: u64,
+    pub issuers: Issuers,
+}
+
+impl Assertions {
+    pub fn new(config: &Config, issuer: &str, issuers: Issuers) -> Assertions {
+        let a = &config.assertions;
+        let audience = a.audience_for(issuer);
+        Assertions {
+            client_audiences: [
+                audience.clone(),
+                issuer.to_owned(),
+                format!("{issuer}/api/oauth/token"),
+                format!("{issuer}/api/oauth/revoke"),
+                format!("{issuer}/api/oauth/introspect"),
+            ],
+            audience,
+            skew: u64::from(a.clock_skew_secs),
+            max_lifetime: u64::from(a.max_lifetime_secs),
+            issuers,
+        }
+    }
+
+    /// The time rules at `now` (Unix seconds).
+    pub fn time(&self, now: u32) -> crate::oauth::jose::TimeRules {
+        crate::oauth::jose::TimeRules {
+            now: u64::from(now),
+            skew: self.skew,
+            max_lifetime: self.max_lifetime,
+        }
+    }
 }
 
 impl App {

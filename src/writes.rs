@@ -108,6 +108,24 @@ impl<'a> Writes<'a> {
         self.record(Change::Put { key, record: used });
     }
 
+    /// Uses the one-time `key` (an assertion's `jti`) on this node: `false` when it was
+    /// used before and is still remembered. The used marker (`used`, made a
+    /// [`TokenKind::Used`] record) is kept until `used.expires_at` and written durably, so
+    /// the value stays used after a restart. Without a shared store this is the single-use
+    /// step; with one, the store's claim is.
+    pub fn use_once(&mut self, key: TokenKey, used: TokenRecord, now: u32) -> bool {
+        let used = TokenRecord {
+            kind: TokenKind::Used,
+            ..used
+        };
+        if !self.table.insert_if_vacant(key, used, now) {
+            return false;
+        }
+        self.durable = true;
+        self.record(Change::Put { key, record: used });
+        true
+    }
+
     /// Hands the changes to the flusher; in `sync` mode, or for a revocation, waits until
     /// they are durable.
     ///

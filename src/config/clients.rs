@@ -9,6 +9,7 @@ use super::{AuthMethod, Config, ConsentMode, GrantType, RefreshPolicy, SigningAl
 use crate::oauth::secret::Redacted;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
 
 /// Response fields that a client's metadata must not shadow (tokeninfo and introspection
 /// put metadata names at the top level of the JSON object).
@@ -80,6 +81,15 @@ pub struct ClientConfig {
     /// How this client's ID tokens are signed.
     #[serde(default, skip_serializing_if = "is_default")]
     pub id_token_signing_alg: SigningAlg,
+    /// The client's JWT verification keys — for `private_key_jwt` authentication and for
+    /// the assertions it signs itself under the JWT bearer grant (RFC 7523): a JWKS file,
+    /// PEM public keys or certificates, and a JWKS URL fetched off the workers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub public_key_files: Vec<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
 }
 
 fn yes() -> bool {
@@ -136,6 +146,9 @@ impl Default for ClientConfig {
             allow_plain_pkce: false,
             consent: ConsentMode::default(),
             id_token_signing_alg: SigningAlg::default(),
+            jwks_file: None,
+            public_key_files: Vec::new(),
+            jwks_uri: None,
         }
     }
 }
@@ -239,7 +252,32 @@ impl ClientConfig {
             ));
         }
         match (self.auth_method, &self.secret, &self.secret_hash) {
-            (AuthMethod::None, None, None) => {}
+            (AuthMethod::None | AuthMethod::PrivateKeyJwt, None, None) => {}
+            (AuthMethod::PrivateKeyJwt, _, _) => {
+                return Err(ConfigError::new(
+                    k("secret"),
+                    "a private_key_jwt client authenticates with its keys and has no secret",
+                ))
+            }
+            (AuthMethod::ClientSecretJwt, _, Some(_)) => {
+                return Err(ConfigError::new(
+                    k("secret_hash"),
+                    "client_secret_jwt needs the secret in clear (`secret`): HS256 is keyed \
+                     with the secret itself, which a hash cannot give back",
+                ))
+            }
+            (AuthMethod::ClientSecretJwt, Some(s), None)
+                if s.len() < crate::oauth::jose::MIN_HMAC_SECRET_BYTES =>
+            {
+                return Err(ConfigError::new(
+                    k("secret"),
+                    format!(
+                        "client_secret_jwt needs a secret of at least {} bytes (RFC 7518 §3.2: \
+                         an HS256 key as long as the hash)",
+                        crate::oauth::jose::MIN_HMAC_SECRET_BYTES
+                    ),
+                ))
+            }
             (AuthMethod::None, _, _) => {
                 return Err(ConfigError::new(
                     k("secret"),
@@ -281,6 +319,24 @@ impl ClientConfig {
                 k("grant_types"),
                 "client_credentials needs a confidential client (RFC 6749 §4.4), not auth_method = \"none\"",
             ));
+        }
+        // RFC 7521 §4.2 lets a client present an assertion without authenticating; here the
+        // assertion grants are for confidential clients, so a stolen assertion alone (a
+        // bearer credential) is not enough.
+        if self.auth_method == AuthMethod::None {
+            if let Some(g) = self
+                .grant_types
+                .iter()
+                .find(|g| matches!(g, GrantType::JwtBearer | GrantType::Saml2Bearer))
+            {
+                return Err(ConfigError::new(
+                    k("grant_types"),
+                    format!(
+                        "{} needs a confidential client, not auth_method = \"none\"",
+                        g.as_str()
+                    ),
+                ));
+            }
         }
         let mut seen = HashSet::new();
         for (i, s) in self.scopes.iter().enumerate() {
@@ -325,7 +381,29 @@ impl ClientConfig {
                 ));
             }
         }
-        self.validate_browser_flows(key)
+        self.validate_browser_flows(key)?;
+        self.validate_keys(key)
+    }
+
+    /// The key sources of `private_key_jwt` and of self-signed JWT bearer assertions.
+    fn validate_keys(&self, key: &str) -> Result<(), ConfigError> {
+        let sources = self.key_sources();
+        if self.auth_method == AuthMethod::PrivateKeyJwt && sources.is_empty() {
+            return Err(ConfigError::new(
+                format!("{key}.jwks_file"),
+                "a private_key_jwt client needs jwks_file, public_key_files or jwks_uri",
+            ));
+        }
+        sources.check(key)
+    }
+
+    /// Where this client's JWT verification keys come from.
+    pub fn key_sources(&self) -> super::assertions::KeySources<'_> {
+        super::assertions::KeySources {
+            jwks_file: self.jwks_file.as_deref(),
+            public_key_files: &self.public_key_files,
+            jwks_uri: self.jwks_uri.as_deref(),
+        }
     }
 
     /// The settings of the authorize path: redirect URIs, and the grants that need them.

@@ -4,7 +4,7 @@
 //! none of their keys (except the deprecated spellings it reports through `cassandra.rs`).
 
 use super::error::{ConfigError, Deprecated};
-use super::{cassandra, clients, Config};
+use super::{assertions, cassandra, clients, Config};
 use std::path::Path;
 
 impl Config {
@@ -55,6 +55,8 @@ impl Config {
         self.security.validate()?;
         self.authorize.validate()?;
         self.oidc.validate()?;
+        self.assertions.validate()?;
+        assertions::validate_issuers(&self.assertion_issuers)?;
         clients::validate_all(&self.clients, &self.users)?;
         self.signing_keys_cover_clients()
     }

@@ -23,10 +23,14 @@
 //! - `security.rs`: `[security]` ([`SecurityConfig`]): the brute-force guard's limits.
 //! - `clients.rs`: `[[clients]]` and `[[users]]` ([`ClientConfig`], [`UserConfig`]).
 //! - `oidc.rs`: `[oidc]` ([`OidcConfig`]): issuer, ID-token lifetime, signing key files.
+//! - `assertions.rs`: `[assertions]` and `[[assertion_issuers]]`: the JWT and SAML bearer
+//!   grants' rules and trusted issuers, and the key sources clients and issuers list.
 //!
-//! `config` uses `oauth::types` (shared enums) and `oauth::secret` / `oauth::scope` (to check
-//! secrets and scopes), and no other part of the server.
+//! `config` uses `oauth::types` (shared enums), `oauth::secret` / `oauth::scope` (to check
+//! secrets and scopes) and `oauth::jose` / `oauth::saml` (to read key and certificate files
+//! as the server will), and no other part of the server.
 
+mod assertions;
 mod authorize;
 mod cassandra;
 mod clients;
@@ -40,6 +44,10 @@ mod tokens;
 
 use serde::Deserialize;
 
+pub use self::assertions::{
+    read_saml_trust, AssertionIssuerConfig, AssertionsConfig, IssuerKind, KeySources,
+    MAX_ASSERTION_LIFETIME_SECS, MAX_CLOCK_SKEW_SECS,
+};
 pub use self::authorize::AuthorizeConfig;
 pub use self::cassandra::{CassandraConfig, CONSISTENCY_LEVELS};
 pub use self::clients::{
@@ -65,6 +73,8 @@ pub struct Config {
     pub authorize: AuthorizeConfig,
     pub log: LogConfig,
     pub oidc: OidcConfig,
+    pub assertions: AssertionsConfig,
+    pub assertion_issuers: Vec<AssertionIssuerConfig>,
     pub clients: Vec<ClientConfig>,
     pub users: Vec<UserConfig>,
 }
@@ -102,6 +112,7 @@ mod tests {
         assert_eq!(c.authorize, defaults.authorize);
         assert_eq!(c.log, defaults.log);
         assert_eq!(c.oidc, defaults.oidc);
+        assert_eq!(c.assertions, defaults.assertions);
         assert!(!c.clients.is_empty() && !c.users.is_empty());
     }
 

@@ -13,7 +13,8 @@
 use super::Ctx;
 use crate::guard::{Failure, Identity, Key, Verdict};
 use crate::http::Request;
-use crate::oauth::client_auth::{presented, verify};
+use super::once::use_once;
+use crate::oauth::client_auth::{presented, verify, AssertionRules};
 use crate::oauth::clients::Client;
 use crate::oauth::error::ErrorCode;
 use crate::oauth::params::Params;
@@ -71,7 +72,14 @@ impl<'a, 'i> Attempt<'a, 'i> {
 
     /// Client authentication (RFC 6749 §2.3) under the guard: the credentials are read,
     /// the claimed client id is checked against the guard, and only then verified.
-    pub fn client(self, req: &Request<'_>, params: &Params<'_>) -> Result<&'a Client, OAuthError> {
+    ///
+    /// A client assertion's `jti` is used up store-wide after it verified: a replay is
+    /// `invalid_client`, and counts as a failure.
+    pub async fn client(
+        self,
+        req: &Request<'_>,
+        params: &Params<'_>,
+    ) -> Result<&'a Client, OAuthError> {
         let credentials = match presented(req.authorization, params) {
             Ok(c) => c,
             Err(e) => {
@@ -87,16 +95,30 @@ impl<'a, 'i> Attempt<'a, 'i> {
             Some(id) => self.identify(Identity::Client(id))?,
             None => self,
         };
-        match verify(attempt.ctx.clients, &credentials) {
-            Ok(client) => {
-                attempt.succeeded();
-                Ok(client)
-            }
+        let ctx = attempt.ctx;
+        let a = &ctx.app.assertions;
+        let audiences: [&str; 5] = std::array::from_fn(|i| a.client_audiences[i].as_str());
+        let rules = AssertionRules {
+            audiences: &audiences,
+            time: a.time(ctx.now),
+        };
+        let authenticated = match verify(ctx.clients, &credentials, &rules) {
+            Ok(authenticated) => authenticated,
             Err(e) => {
                 attempt.failed();
-                Err(e)
+                return Err(e);
+            }
+        };
+        if let Some(once) = authenticated.once {
+            if let Err(e) = use_once(ctx, authenticated.client, once, assertion_replayed).await {
+                if e.code == ErrorCode::InvalidClient {
+                    attempt.failed();
+                }
+                return Err(e);
             }
         }
+        attempt.succeeded();
+        Ok(authenticated.client)
     }
 
     /// The identity proved itself: forget its failures.
@@ -143,6 +165,10 @@ impl<'a, 'i> Attempt<'a, 'i> {
             "too many failed authentications; locked out"
         );
     }
+}
+
+fn assertion_replayed() -> OAuthError {
+    OAuthError::invalid_client("client assertion refused: its jti was already used")
 }
 
 /// `Ok(tracked)` when the guard lets the key try, the 429 error when it is locked out.

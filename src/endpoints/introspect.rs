@@ -20,7 +20,7 @@ pub async fn handle(
 ) -> Result<Reply, OAuthError> {
     let attempt = Attempt::begin(ctx)?;
     let params = form(req)?;
-    let caller = attempt.client(req, &params)?;
+    let caller = attempt.client(req, &params).await?;
     if caller.is_public() {
         return Err(OAuthError::invalid_client(
             "introspection needs a confidential client",

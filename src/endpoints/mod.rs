@@ -10,6 +10,7 @@ pub mod health;
 pub mod introspect;
 pub mod logout;
 pub mod metrics;
+pub mod once;
 pub mod revoke;
 pub mod token;
 pub mod tokeninfo;

@@ -19,7 +19,7 @@ pub async fn handle(
 ) -> Result<Reply, OAuthError> {
     let attempt = Attempt::begin(ctx)?;
     let params = form(req)?;
-    let client = attempt.client(req, &params)?;
+    let client = attempt.client(req, &params).await?;
     let token = Params::required(&params.token, "token")?;
     // §2.1: the hint only speeds up the lookup; keys are shared by both kinds, so it is not
     // needed, and an unknown hint value is ignored rather than refused.

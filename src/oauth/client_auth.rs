@@ -2,9 +2,12 @@
 //! introspection endpoints.
 //!
 //! A request uses exactly one method: `Authorization: Basic` (the default), or
-//! `client_id` + `client_secret` in the form body, or — for a public client — `client_id`
-//! alone. The method must be the one the client is registered with. Pure functions over
-//! the request's parts and the registry; no I/O.
+//! `client_id` + `client_secret` in the form body, or a signed JWT in `client_assertion`
+//! (`private_key_jwt`, `client_secret_jwt`: RFC 7523 §2.2, OpenID Connect Core §9), or —
+//! for a public client — `client_id` alone. The method must be the one the client is
+//! registered with. Pure functions over the request's parts and the registry; no I/O: a
+//! client assertion's `jti` comes back as a [`OneTime`] for the endpoint to use up in the
+//! store.
 //!
 //! Two steps, so the endpoint can consult its brute-force guard between them with the
 //! claimed client id: [`presented`] reads the credentials, [`verify`] checks them. Every
@@ -12,6 +15,8 @@
 
 use super::clients::{Client, Clients};
 use super::error::OAuthError;
+use super::jose::{self, Jwt, TimeRules};
+use super::once::OneTime;
 use super::params::Params;
 use crate::oauth::types::AuthMethod;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -38,7 +43,30 @@ enum Credentials<'a> {
     Public {
         id: &'a str,
     },
+    /// A client assertion, decoded but not verified.
+    Assertion {
+        jwt: Box<Jwt<'a>>,
+    },
     Nothing,
+}
+
+/// `client_assertion_type` of a JWT client authentication (RFC 7523 §2.2).
+pub const JWT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// What a client assertion must satisfy besides its signature.
+#[derive(Debug, Clone, Copy)]
+pub struct AssertionRules<'a> {
+    /// Accepted `aud` values: the token endpoint URL, the issuer, the endpoint called.
+    pub audiences: &'a [&'a str],
+    pub time: TimeRules,
+}
+
+/// An authenticated client, and the `jti` of its client assertion that must now be used
+/// up store-wide before the request goes on.
+#[derive(Debug)]
+pub struct Authenticated<'c> {
+    pub client: &'c Client,
+    pub once: Option<OneTime>,
 }
 
 impl Presented<'_> {
@@ -47,6 +75,7 @@ impl Presented<'_> {
         match &self.0 {
             Credentials::Basic { id, .. } => Some(id),
             Credentials::Post { id, .. } | Credentials::Public { id } => Some(id),
+            Credentials::Assertion { jwt } => Some(&jwt.claims_unverified().iss),
             Credentials::Nothing => None,
         }
     }
@@ -58,6 +87,7 @@ impl std::fmt::Debug for Presented<'_> {
             Credentials::Basic { .. } => "client_secret_basic",
             Credentials::Post { .. } => "client_secret_post",
             Credentials::Public { .. } => "none",
+            Credentials::Assertion { .. } => "client_assertion",
             Credentials::Nothing => "nothing",
         };
         f.debug_struct("Presented")
@@ -73,8 +103,9 @@ pub fn authenticate<'c>(
     clients: &'c Clients,
     authorization: Option<&[u8]>,
     params: &Params<'_>,
-) -> Result<&'c Client, OAuthError> {
-    verify(clients, &presented(authorization, params)?)
+    rules: &AssertionRules<'_>,
+) -> Result<Authenticated<'c>, OAuthError> {
+    verify(clients, &presented(authorization, params)?, rules)
 }
 
 /// Checks presented credentials against the registry.
@@ -84,11 +115,17 @@ pub fn authenticate<'c>(
 /// costs the same: a presented secret is always checked against a hash of the same kind
 /// (the client's, or the decoy's when the client is unknown or has no secret), and the
 /// method is compared only after that check.
+///
+/// A client assertion is held to the same rule until its signature verifies: an unknown
+/// client, a wrong key and a bad signature are the one uniform failure. Only the holder of
+/// the client's key learns more — which claim failed (expired, audience, `jti`, …).
 pub fn verify<'c>(
     clients: &'c Clients,
     presented: &Presented<'_>,
-) -> Result<&'c Client, OAuthError> {
+    rules: &AssertionRules<'_>,
+) -> Result<Authenticated<'c>, OAuthError> {
     let (client, used) = match &presented.0 {
+        Credentials::Assertion { jwt } => return verify_assertion(clients, jwt, rules),
         Credentials::Basic { id, secret, raw } => {
             let client = clients.get(id);
             // RFC 6749 §2.3.1 says id and secret are form-urlencoded inside Basic; many
@@ -111,7 +148,42 @@ pub fn verify<'c>(
     };
     client
         .filter(|c| c.auth_method == used)
+        .map(|client| Authenticated { client, once: None })
         .ok_or_else(OAuthError::client_authentication_failed)
+}
+
+/// RFC 7523 §3 for client authentication: `iss` and `sub` are the client id, signed with
+/// the client's keys (`private_key_jwt`) or HS256 with its secret (`client_secret_jwt`).
+fn verify_assertion<'c>(
+    clients: &'c Clients,
+    jwt: &Jwt<'_>,
+    rules: &AssertionRules<'_>,
+) -> Result<Authenticated<'c>, OAuthError> {
+    let failed = OAuthError::client_authentication_failed;
+    let iss = &jwt.claims_unverified().iss;
+    let client = clients.get(iss).ok_or_else(failed)?;
+    let claims = match (client.auth_method, &client.keys, &client.jwt_secret) {
+        (AuthMethod::PrivateKeyJwt, Some(keys), _) => jwt.verify(keys),
+        (AuthMethod::ClientSecretJwt, _, Some(secret)) => jwt.verify_hs256(&secret.0),
+        _ => return Err(failed()),
+    }
+    .map_err(|_| failed())?;
+    let refused = |why: &dyn std::fmt::Display| {
+        OAuthError::invalid_client(format!("client assertion refused: {why}"))
+    };
+    if claims.sub != claims.iss {
+        return Err(refused(&"its sub must be the client id, as its iss is"));
+    }
+    jose::check_claims(claims, rules.audiences, rules.time).map_err(|e| refused(&e))?;
+    let jti = claims
+        .jti
+        .as_deref()
+        .ok_or_else(|| refused(&"it has no jti, so a replay could not be recognised"))?;
+    let until = claims.exp.saturating_add(rules.time.skew);
+    Ok(Authenticated {
+        client,
+        once: Some(OneTime::jwt(&client.id, jti, until)),
+    })
 }
 
 /// Whether `secret` is `client`'s; the decoy hash is checked instead when there is no such
@@ -135,6 +207,46 @@ pub fn presented<'a>(
     params: &'a Params<'a>,
 ) -> Result<Presented<'a>, OAuthError> {
     let basic = authorization.and_then(|h| strip_scheme(h, b"Basic"));
+    match (
+        params.client_assertion_type.as_deref(),
+        params.client_assertion.as_deref(),
+    ) {
+        (None, None) => {}
+        (Some(JWT_ASSERTION_TYPE), Some(assertion)) => {
+            if basic.is_some() || params.client_secret.is_some() {
+                return Err(OAuthError::invalid_request(
+                    "more than one client authentication method (client_assertion and a secret)",
+                ));
+            }
+            // RFC 7521 §4.2: a malformed assertion is a failed authentication.
+            let jwt = jose::decode(assertion).map_err(|_| OAuthError::client_authentication_failed())?;
+            if params
+                .client_id
+                .as_deref()
+                .is_some_and(|id| id != jwt.claims_unverified().iss)
+            {
+                return Err(OAuthError::invalid_request(
+                    "client_id does not match the client assertion's iss",
+                ));
+            }
+            return Ok(Presented(Credentials::Assertion { jwt: Box::new(jwt) }));
+        }
+        (Some(JWT_ASSERTION_TYPE), None) => {
+            return Err(OAuthError::invalid_request(
+                "client_assertion_type given without client_assertion",
+            ))
+        }
+        (Some(_), _) => {
+            return Err(OAuthError::invalid_request(format!(
+                "client_assertion_type must be {JWT_ASSERTION_TYPE} (RFC 7523 section 2.2)"
+            )))
+        }
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_request(
+                "client_assertion given without client_assertion_type",
+            ))
+        }
+    }
     if let Some(credentials) = basic {
         if params.client_secret.is_some() {
             return Err(OAuthError::invalid_request(
@@ -275,6 +387,15 @@ mod tests {
         Clients::new(vec![basic, post, public, odd])
     }
 
+    const RULES: AssertionRules<'static> = AssertionRules {
+        audiences: &["https://as.example/api/oauth/token"],
+        time: TimeRules {
+            now: 1_000,
+            skew: 60,
+            max_lifetime: 300,
+        },
+    };
+
     fn basic(id: &str, secret: &str) -> Vec<u8> {
         format!("Basic {}", B64.encode(format!("{id}:{secret}"))).into_bytes()
     }
@@ -282,8 +403,8 @@ mod tests {
     fn auth(header: Option<&[u8]>, body: &str) -> Result<String, String> {
         let c = clients();
         let p = Params::parse(body.as_bytes()).map_err(|e| e.to_string())?;
-        authenticate(&c, header, &p)
-            .map(|c| c.id.to_string())
+        authenticate(&c, header, &p, &RULES)
+            .map(|a| a.client.id.to_string())
             .map_err(|e| e.code.as_str().to_owned())
     }
 
@@ -308,7 +429,7 @@ mod tests {
         for (header, body) in cases {
             let p = Params::parse(body.as_bytes()).expect("form");
             assert_eq!(
-                authenticate(&c, header.as_deref(), &p).err(),
+                authenticate(&c, header.as_deref(), &p, &RULES).err(),
                 Some(OAuthError::client_authentication_failed()),
                 "{body:?} {:?}",
                 header.map(String::from_utf8)

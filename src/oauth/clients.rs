@@ -2,9 +2,11 @@
 //! token settings its overrides produce. Built by `crate::registry` from configuration and
 //! from the clients kept in a shared store; here they are plain data with no I/O.
 
-use super::secret::SecretHash;
+use super::jose::Keys;
+use super::secret::{Redacted, SecretHash};
 use super::types::{AuthMethod, ConsentMode, GrantType, RefreshPolicy, SigningAlg};
 use std::collections::HashMap;
+use std::sync::Arc;
 use tessera_storage::Sym;
 
 /// Token settings after per-client overrides are applied.
@@ -58,6 +60,12 @@ pub struct Client {
     pub allow_plain_pkce: bool,
     pub consent: ConsentMode,
     pub id_token_alg: SigningAlg,
+    /// The client's JWT verification keys (`private_key_jwt`, self-signed JWT bearer
+    /// assertions); `None` when it registered none.
+    pub keys: Option<Arc<Keys>>,
+    /// `client_secret_jwt` only: the secret itself, the HS256 key (a hash cannot key an
+    /// HMAC). Its `Debug` is `<redacted>`.
+    pub jwt_secret: Option<Redacted<Box<[u8]>>>,
 }
 
 impl Client {
@@ -191,6 +199,8 @@ pub mod fixtures {
             allow_plain_pkce: false,
             consent: ConsentMode::Prompt,
             id_token_alg: SigningAlg::RS256,
+            keys: None,
+            jwt_secret: None,
         }
     }
 }

@@ -18,6 +18,9 @@
 //! - [`tokens`]: [`tokens::TokenOps`], the token operations a grant may ask for.
 //! - [`issue`], [`token_gen`]: minting tokens.
 //! - [`types`]: the enums configuration and decisions share.
+//! - [`jose`]: JWS/JWT verification (RFC 7515, 7519); [`saml`]: SAML 2.0 assertion
+//!   verification; [`issuers`]: the trusted external assertion issuers; [`once`]: the
+//!   store keys of one-time values (`jti`, SAML `ID`).
 
 pub mod authorize;
 pub mod client_auth;
@@ -26,6 +29,8 @@ pub mod error;
 pub mod grants;
 pub mod inspect;
 pub mod issue;
+pub mod issuers;
+pub mod once;
 pub mod params;
 pub mod pkce;
 pub mod redirect;

@@ -19,6 +19,8 @@ const SECRET_PARAMS: &[&str] = &[
     "code_verifier",
     "csrf",
     "id_token_hint",
+    "assertion",
+    "client_assertion",
 ];
 
 macro_rules! params {
@@ -92,6 +94,11 @@ params!(
     id_token_hint,
     // The token endpoint's response format (issue 13: json, urlencoded or xml).
     format,
+    // Assertion grants (RFC 7521 §4.1, RFC 7523 §2.1, RFC 7522 §2.1) and JWT client
+    // authentication (RFC 7521 §4.2, RFC 7523 §2.2).
+    assertion,
+    client_assertion,
+    client_assertion_type,
 );
 
 impl<'a> Params<'a> {

@@ -26,6 +26,30 @@ pub enum AuthMethod {
     ClientSecretPost,
     /// A public client: `client_id` only.
     None,
+    /// A JWT signed with one of the client's keys (`jwks_file`, `public_key_files`,
+    /// `jwks_uri`): RFC 7523 §2.2, OpenID Connect Core §9.
+    PrivateKeyJwt,
+    /// A JWT signed HS256 with the client's secret, which must be configured in clear
+    /// (OpenID Connect Core §9): the server needs the secret itself, not a hash of it.
+    ClientSecretJwt,
+}
+
+impl AuthMethod {
+    /// The name configuration, discovery (RFC 8414) and logs use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::None => "none",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
+            AuthMethod::ClientSecretJwt => "client_secret_jwt",
+        }
+    }
+
+    /// Authenticates with a signed JWT (`client_assertion`) rather than a secret.
+    pub fn is_jwt(self) -> bool {
+        matches!(self, AuthMethod::PrivateKeyJwt | AuthMethod::ClientSecretJwt)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
@@ -39,15 +63,23 @@ pub enum GrantType {
     /// RFC 6749 §4.2: tokens straight from `/api/oauth/authorize`. No client has it unless
     /// its configuration lists it (RFC 9700 §2.1.2 advises against it).
     Implicit,
+    /// RFC 7523 §2.1: a signed JWT from the client or a trusted issuer.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:jwt-bearer")]
+    JwtBearer,
+    /// RFC 7522 §2.1: a signed SAML 2.0 assertion from a trusted identity provider.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:saml2-bearer")]
+    Saml2Bearer,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 5] = [
+    pub const ALL: [GrantType; 7] = [
         GrantType::ClientCredentials,
         GrantType::Password,
         GrantType::RefreshToken,
         GrantType::AuthorizationCode,
         GrantType::Implicit,
+        GrantType::JwtBearer,
+        GrantType::Saml2Bearer,
     ];
 
     /// The `grant_type` value on the wire (RFC 6749 §4.1.3, §4.3.2, §4.4.2, §6); the
@@ -60,7 +92,16 @@ impl GrantType {
             GrantType::RefreshToken => "refresh_token",
             GrantType::AuthorizationCode => "authorization_code",
             GrantType::Implicit => "implicit",
+            GrantType::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            GrantType::Saml2Bearer => "urn:ietf:params:oauth:grant-type:saml2-bearer",
         }
+    }
+
+    /// The grant named `s` on the wire (`grant_type`); the implicit grant has none.
+    pub fn from_wire(s: &str) -> Option<GrantType> {
+        GrantType::ALL
+            .into_iter()
+            .find(|g| *g != GrantType::Implicit && g.as_str() == s)
     }
 
     pub fn index(self) -> usize {

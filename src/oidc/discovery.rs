@@ -77,7 +77,17 @@ fn scopes_supported(config: &Config) -> Vec<&str> {
 
 fn metadata(config: &Config, issuer: &str) -> Value {
     let endpoint = |path: &str| format!("{issuer}{path}");
-    let client_auth = ["client_secret_basic", "client_secret_post", "none"];
+    let client_auth = [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "client_secret_jwt",
+        "none",
+    ];
+    // RFC 8414 §2: the algorithms of `private_key_jwt` and `client_secret_jwt`.
+    let client_auth_algs = [
+        "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA", "HS256",
+    ];
     let algs: Vec<&str> = SigningAlg::ALL.iter().map(|a| a.as_str()).collect();
     json!({
         "issuer": issuer,
@@ -97,10 +107,15 @@ fn metadata(config: &Config, issuer: &str) -> Value {
             "password",
             "client_credentials",
             "refresh_token",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "urn:ietf:params:oauth:grant-type:saml2-bearer",
         ],
         "token_endpoint_auth_methods_supported": client_auth,
+        "token_endpoint_auth_signing_alg_values_supported": client_auth_algs,
         "revocation_endpoint_auth_methods_supported": client_auth,
+        "revocation_endpoint_auth_signing_alg_values_supported": client_auth_algs,
         "introspection_endpoint_auth_methods_supported": client_auth,
+        "introspection_endpoint_auth_signing_alg_values_supported": client_auth_algs,
         "code_challenge_methods_supported": ["S256", "plain"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
@@ -141,6 +156,10 @@ mod tests {
     fn openid_configuration_lists_every_field_oidc_discovery_3() {
         let docs = documents(&config(), "https://auth.example.com");
         let d = parse(&docs.openid_configuration);
+        let methods = json!(["client_secret_basic", "client_secret_post", "private_key_jwt",
+            "client_secret_jwt", "none"]);
+        let algs = json!(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
+            "ES384", "EdDSA", "HS256"]);
         let want = json!({
             "issuer": "https://auth.example.com",
             "authorization_endpoint": "https://auth.example.com/api/oauth/authorize",
@@ -154,13 +173,15 @@ mod tests {
             "response_types_supported": ["code", "token", "id_token", "id_token token"],
             "response_modes_supported": ["query", "fragment", "form_post"],
             "grant_types_supported": ["authorization_code", "implicit", "password",
-                "client_credentials", "refresh_token"],
-            "token_endpoint_auth_methods_supported":
-                ["client_secret_basic", "client_secret_post", "none"],
-            "revocation_endpoint_auth_methods_supported":
-                ["client_secret_basic", "client_secret_post", "none"],
-            "introspection_endpoint_auth_methods_supported":
-                ["client_secret_basic", "client_secret_post", "none"],
+                "client_credentials", "refresh_token",
+                "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                "urn:ietf:params:oauth:grant-type:saml2-bearer"],
+            "token_endpoint_auth_methods_supported": methods,
+            "token_endpoint_auth_signing_alg_values_supported": algs,
+            "revocation_endpoint_auth_methods_supported": methods,
+            "revocation_endpoint_auth_signing_alg_values_supported": algs,
+            "introspection_endpoint_auth_methods_supported": methods,
+            "introspection_endpoint_auth_signing_alg_values_supported": algs,
             "code_challenge_methods_supported": ["S256", "plain"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256", "ES256"],

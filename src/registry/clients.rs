@@ -4,12 +4,14 @@
 //! Secrets are hashed at load ([`SecretHash`]); the plain text from a development config is
 //! dropped with the config. Each client's default scope set and metadata are interned
 //! here, so issuing a token with defaults costs no string work at all. May touch the
-//! configuration types and the interners; no I/O.
+//! configuration types and the interners; reads JWT key files through [`KeyCache`].
 
 use crate::config::{ClientConfig, Config};
 use crate::oauth::clients::{Client, Clients, GrantSet, TokenSettings};
 use crate::oauth::scope;
-use crate::oauth::secret::SecretHash;
+use crate::oauth::secret::{Redacted, SecretHash};
+use crate::oauth::types::AuthMethod;
+use super::keys::KeyCache;
 use std::collections::{HashMap, HashSet};
 use tessera_storage::{Interner, Symbols};
 
@@ -34,6 +36,7 @@ pub fn build(
     stored: &[ClientConfig],
     indices: &mut ClientIndices,
     syms: &Symbols,
+    keys: &KeyCache,
 ) -> Clients {
     let mut seen = HashSet::with_capacity(config.clients.len() + stored.len());
     let list = config
@@ -41,17 +44,29 @@ pub fn build(
         .iter()
         .chain(stored)
         .filter(|c| seen.insert(c.id.as_str()))
-        .map(|c| client(indices.index(&c.id), c, config, syms))
+        .map(|c| client(indices.index(&c.id), c, config, syms, keys))
         .collect();
     Clients::new(list)
 }
 
 /// The configuration's clients alone.
 pub fn from_config(config: &Config, syms: &Symbols) -> Clients {
-    build(config, &[], &mut ClientIndices::default(), syms)
+    build(
+        config,
+        &[],
+        &mut ClientIndices::default(),
+        syms,
+        &KeyCache::new(),
+    )
 }
 
-fn client(index: usize, c: &ClientConfig, config: &Config, syms: &Symbols) -> Client {
+fn client(
+    index: usize,
+    c: &ClientConfig,
+    config: &Config,
+    syms: &Symbols,
+    keys: &KeyCache,
+) -> Client {
     let t = &config.tokens;
     let secret = match (&c.secret, &c.secret_hash) {
         (Some(plain), _) => Some(SecretHash::new(plain.as_bytes())),
@@ -88,6 +103,10 @@ fn client(index: usize, c: &ClientConfig, config: &Config, syms: &Symbols) -> Cl
         allow_plain_pkce: c.allow_plain_pkce,
         consent: c.consent,
         id_token_alg: c.id_token_signing_alg,
+        keys: keys.client_keys(c),
+        jwt_secret: (c.auth_method == AuthMethod::ClientSecretJwt)
+            .then(|| c.secret.as_ref().map(|s| Redacted(s.as_bytes().into())))
+            .flatten(),
     }
 }
 
@@ -154,16 +173,18 @@ grant_types = ["client_credentials"]
         };
         let syms = Symbols::default();
         let mut indices = ClientIndices::default();
+        let keys = KeyCache::new();
         let first = build(
             &config,
             &[stored.clone(), extra.clone()],
             &mut indices,
             &syms,
+            &keys,
         );
         let a = first.get("a").expect("a");
         assert!(!a.is_public(), "the file's client wins");
         assert_eq!(first.len(), 2);
-        let second = build(&config, &[extra], &mut indices, &syms);
+        let second = build(&config, &[extra], &mut indices, &syms, &keys);
         assert_eq!(
             second.get("b").map(|c| c.index),
             first.get("b").map(|c| c.index)

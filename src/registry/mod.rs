@@ -3,12 +3,17 @@
 //! - [`clients`]: builds the [`Clients`] registry from configuration and stored clients.
 //! - [`users`]: the resource-owner registry.
 //! - [`password_pool`]: argon2id verification off the worker threads.
+//! - [`keys`]: clients' and issuers' JWT keys; [`jwks_fetch`]: the thread that fetches
+//!   `jwks_uri` documents; [`issuers`]: the `[[assertion_issuers]]` registry.
 //!
 //! [`Registry`] holds the current registries. They are replaced whole when the clients and
 //! users kept in a shared store change (`crate::cluster::sync`), and read without a lock:
 //! workers keep an `arc_swap::Cache` of the client registry (see `crate::service`).
 
 pub mod clients;
+pub mod issuers;
+pub mod jwks_fetch;
+pub mod keys;
 pub mod password_pool;
 pub mod users;
 
@@ -16,6 +21,7 @@ use crate::config::{ClientConfig, Config, UserConfig};
 use crate::oauth::clients::Clients;
 use arc_swap::ArcSwap;
 use clients::ClientIndices;
+use keys::KeyCache;
 use parking_lot::Mutex;
 use std::sync::Arc;
 use tessera_storage::Symbols;
@@ -28,6 +34,8 @@ pub struct Registry {
     client_indices: Mutex<ClientIndices>,
     users: ArcSwap<Users>,
     syms: Arc<Symbols>,
+    /// Shared by every rebuild, so fetched `jwks_uri` keys survive a client sync.
+    keys: Arc<KeyCache>,
 }
 
 impl Registry {
@@ -39,14 +47,22 @@ impl Registry {
         syms: Arc<Symbols>,
     ) -> Registry {
         let mut indices = ClientIndices::default();
-        let clients = clients::build(config, stored_clients, &mut indices, &syms);
+        let keys = Arc::new(KeyCache::new());
+        let clients = clients::build(config, stored_clients, &mut indices, &syms, &keys);
         let users = Users::build(config, stored_users, &syms.users, None);
         Registry {
             clients: Arc::new(ArcSwap::from_pointee(clients)),
             client_indices: Mutex::new(indices),
             users: ArcSwap::from_pointee(users),
             syms,
+            keys,
         }
+    }
+
+    /// The key cache: issuers' keys are built through it, and the fetcher reads its
+    /// `jwks_uri` list.
+    pub fn keys(&self) -> &Arc<KeyCache> {
+        &self.keys
     }
 
     /// The current client registry.
@@ -68,7 +84,7 @@ impl Registry {
     pub fn install_stored(&self, config: &Config, clients: &[ClientConfig], users: &[UserConfig]) {
         let built = {
             let mut indices = self.client_indices.lock();
-            clients::build(config, clients, &mut indices, &self.syms)
+            clients::build(config, clients, &mut indices, &self.syms, &self.keys)
         };
         self.clients.store(Arc::new(built));
         let decoy = Arc::clone(&self.users.load().decoy);

@@ -144,6 +144,19 @@ impl TokenTable {
         shard.wheel.insert(key, record.expires_at);
     }
 
+    /// Stores `record` under `key` unless a live record is already there: `true` when it
+    /// was stored. The single-use step of a one-time value that has no record of its own
+    /// (an assertion's `jti`): of concurrent callers with one key, exactly one stores it.
+    pub fn insert_if_vacant(&self, key: TokenKey, record: TokenRecord, now: u32) -> bool {
+        let mut shard = self.shard(&key).lock();
+        if shard.map.get(&key).is_some_and(|r| r.is_live(now)) {
+            return false;
+        }
+        shard.map.insert(key, record);
+        shard.wheel.insert(key, record.expires_at);
+        true
+    }
+
     /// The live record under `key`. An expired record is invisible at once, whether or
     /// not the purge has reclaimed it yet.
     #[inline]

@@ -1,11 +1,13 @@
 //! `POST /api/oauth/token` (RFC 6749 §3.2): authenticate the client, pick the grant, answer
 //! with the token response of §5.1 or the error of §5.2.
 //!
-//! The I/O around the pure grants lives here: the brute-force guard around client
+//! The I/O around the pure grants lives here (the assertion grants' in [`assertion`], the
+//! code grant's in [`code`]): the brute-force guard around client
 //! authentication and the resource-owner login ([`super::auth`]), the read-through of a
 //! presented refresh token, the password check on the password-hash pool, and committing
 //! the grant's changes to the write-behind (in `sync` mode, waiting until they are durable).
 
+mod assertion;
 mod code;
 pub mod format;
 
@@ -51,19 +53,24 @@ async fn answer(
     format: Format,
     body: &mut Vec<u8>,
 ) -> Result<Reply, OAuthError> {
-    let client = attempt.client(req, &params)?;
-    let grant = match Params::required(&params.grant_type, "grant_type")? {
-        "client_credentials" => GrantType::ClientCredentials,
-        "password" => GrantType::Password,
-        "refresh_token" => GrantType::RefreshToken,
-        "authorization_code" => GrantType::AuthorizationCode,
-        other => {
-            return Err(OAuthError::new(
-                ErrorCode::UnsupportedGrantType,
-                format!("grant type '{other}' is not supported"),
-            ))
-        }
-    };
+    // A JWT bearer request without any client authentication: the assertion, signed by
+    // the client it names, is the authentication (the gateway's way).
+    if params.grant_type.as_deref() == Some(GrantType::JwtBearer.as_str())
+        && assertion::is_self_authenticating(req.authorization, &params)
+    {
+        let (client, issued) = assertion::jwt_bearer_self(ctx, &params).await?;
+        ctx.metrics.issued(client.index, GrantType::JwtBearer);
+        write_token_response(ctx, &issued, None, format, body);
+        return Ok(format.reply(200));
+    }
+    let client = attempt.client(req, &params).await?;
+    let name = Params::required(&params.grant_type, "grant_type")?;
+    let grant = GrantType::from_wire(name).ok_or_else(|| {
+        OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            format!("grant type '{name}' is not supported"),
+        )
+    })?;
     if !client.allows(grant) {
         return Err(OAuthError::unauthorized_client(format!(
             "this client may not use the {} grant",
@@ -87,6 +94,8 @@ async fn answer(
             ))
         }
         GrantType::RefreshToken => refresh(ctx, client, &params).await?,
+        GrantType::JwtBearer => assertion::jwt_bearer(ctx, client, &params).await?,
+        GrantType::Saml2Bearer => assertion::saml_bearer(ctx, client, &params).await?,
         GrantType::Password => {
             // The password check runs before any queue room is taken: it may wait for the
             // pool.

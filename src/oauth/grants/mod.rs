@@ -8,8 +8,10 @@
 pub mod authorization_code;
 pub mod client_credentials;
 pub mod implicit;
+pub mod jwt_bearer;
 pub mod password;
 pub mod refresh_token;
+pub mod saml_bearer;
 
 #[cfg(test)]
 pub(crate) mod testing;
