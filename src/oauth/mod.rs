@@ -26,6 +26,7 @@ pub mod error;
 pub mod grants;
 pub mod inspect;
 pub mod issue;
+pub mod jose;
 pub mod params;
 pub mod pkce;
 pub mod redirect;
