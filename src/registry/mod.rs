@@ -9,6 +9,7 @@
 //! workers keep an `arc_swap::Cache` of the client registry (see `crate::service`).
 
 pub mod clients;
+pub mod jwks_fetch;
 pub mod password_pool;
 pub mod users;
 

@@ -403,6 +403,14 @@ fn kind_of(pkey: &PKey<Public>) -> Result<KeyKind, &'static str> {
             } else if bits > MAX_RSA_BITS {
                 Err("an RSA key longer than 16384 bits")
             } else {
+                // e = 1 would make every "signature" its own padded message: require an
+                // odd exponent of at least 3 (SP 800-56B wants at least 65537; 3 is still
+                // secure for verification and some old keys use it).
+                let rsa = pkey.rsa().map_err(|_| "not a valid RSA key")?;
+                let e = rsa.e();
+                if e.num_bits() < 2 || !e.is_bit_set(0) {
+                    return Err("an RSA key with a public exponent that is even or below 3");
+                }
                 Ok(KeyKind::Rsa)
             }
         }
@@ -675,6 +683,18 @@ mod tests {
                 problem: "an RSA key shorter than 2048 bits"
             })
         );
+    }
+
+    #[test]
+    fn rsa_exponent_one_or_even_refused() {
+        for e in [&[1u8][..], &[2], &[1, 0, 0]] {
+            let mut jwk = testkeys::jwk(TestKey::Rsa, None, None);
+            jwk["e"] = B64URL.encode(e).into();
+            assert!(KeySet::from_jwks(&jwks(&[jwk])).is_err(), "e = {e:?}");
+        }
+        let mut jwk = testkeys::jwk(TestKey::Rsa, None, None);
+        jwk["e"] = B64URL.encode([3u8]).into();
+        assert!(KeySet::from_jwks(&jwks(&[jwk])).is_ok());
     }
 
     #[test]
