@@ -30,6 +30,7 @@ pub mod grants;
 pub mod inspect;
 pub mod issue;
 pub mod issuers;
+pub mod jose;
 pub mod once;
 pub mod params;
 pub mod pkce;
