@@ -50,7 +50,7 @@ impl Default for AssertionsConfig {
 }
 
 /// Whose assertions an issuer makes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IssuerKind {
     /// JWTs for the JWT bearer grant (RFC 7523).

@@ -267,14 +267,14 @@ impl ClientConfig {
                 ))
             }
             (AuthMethod::ClientSecretJwt, Some(s), None)
-                if s.len() < crate::oauth::jose::MIN_HMAC_SECRET_BYTES =>
+                if s.len() < crate::oauth::jose::jws::MIN_HS256_SECRET =>
             {
                 return Err(ConfigError::new(
                     k("secret"),
                     format!(
                         "client_secret_jwt needs a secret of at least {} bytes (RFC 7518 §3.2: \
                          an HS256 key as long as the hash)",
-                        crate::oauth::jose::MIN_HMAC_SECRET_BYTES
+                        crate::oauth::jose::jws::MIN_HS256_SECRET
                     ),
                 ))
             }

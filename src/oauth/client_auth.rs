@@ -29,7 +29,6 @@ use std::borrow::Cow;
 /// `Debug` shows the method and the client id, never a secret.
 pub struct Presented<'a>(Credentials<'a>);
 
-#[derive(PartialEq, Eq)]
 enum Credentials<'a> {
     Basic {
         id: String,

@@ -14,6 +14,7 @@
 //! - [`authorize`]: the authorization endpoint's decisions (RFC 6749 §4.1.1, §4.2.1);
 //!   [`redirect`]: redirect URI rules; [`pkce`]: RFC 7636.
 //! - [`grants`]: one module per grant type.
+//! - [`saml`]: SAML 2.0 assertions (RFC 7522): pre-check, XML signature, conditions.
 //! - [`inspect`]: who may learn what about a token (tokeninfo, introspection).
 //! - [`tokens`]: [`tokens::TokenOps`], the token operations a grant may ask for.
 //! - [`issue`], [`token_gen`]: minting tokens.
@@ -35,6 +36,7 @@ pub mod once;
 pub mod params;
 pub mod pkce;
 pub mod redirect;
+pub mod saml;
 pub mod scope;
 pub mod secret;
 pub mod token_gen;

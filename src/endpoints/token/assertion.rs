@@ -66,10 +66,10 @@ pub async fn jwt_bearer(
 /// The JWT bearer grant without client authentication: the assertion's `iss` names the
 /// client, and its signature by that client's keys authenticates it — under the guard,
 /// like any client authentication.
-pub async fn jwt_bearer_self(
-    ctx: Ctx<'_>,
+pub async fn jwt_bearer_self<'a>(
+    ctx: Ctx<'a>,
     params: &Params<'_>,
-) -> Result<(&Client, Issued), OAuthError> {
+) -> Result<(&'a Client, Issued), OAuthError> {
     let presented = Params::required(&params.assertion, "assertion")?;
     let jwt = jose::decode(presented).map_err(malformed_jwt)?;
     let iss = jwt.claims_unverified().iss.as_str();
