@@ -35,6 +35,7 @@ pub mod once;
 pub mod params;
 pub mod pkce;
 pub mod redirect;
+pub mod saml;
 pub mod scope;
 pub mod secret;
 pub mod token_gen;
