@@ -2,7 +2,7 @@
 //! parameter, a strict pre-check of the unauthenticated XML, the XML signature check with
 //! the issuer's configured certificates (xmlsec through samael), and the conditions of
 //! RFC 7522 §3. No I/O, no configuration, no store: the caller picks the issuer's
-//! [`Trust`] (from [`issuer_of`]), runs [`verify`] off the worker threads (it costs a few
+//! [`Trust`] (from [`issuer_of`]), runs [`verify()`] off the worker threads (it costs a few
 //! hundred microseconds of CPU), then [`check_conditions`] and the replay check of
 //! [`Assertion::id`] until [`Assertion::expires_at`].
 //!

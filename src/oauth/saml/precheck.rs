@@ -88,13 +88,19 @@ pub(super) fn as_text(xml: &[u8]) -> Result<&str, SamlError> {
         let end = decl.find("?>").ok_or(SamlError::Malformed)?;
         let decl = decl.get(..end).unwrap_or("");
         if let Some(at) = decl.find("encoding") {
-            let value = decl.get(at + "encoding".len()..).unwrap_or("");
-            let value = value
+            let after = decl.get(at + "encoding".len()..).unwrap_or("");
+            let after = after
                 .trim_start()
                 .strip_prefix('=')
                 .unwrap_or("")
                 .trim_start();
-            let value = value.trim_matches(|c: char| c == '"' || c == '\'' || c.is_whitespace());
+            // The quoted value: up to the matching quote.
+            let value = after
+                .chars()
+                .next()
+                .filter(|q| *q == '"' || *q == '\'')
+                .and_then(|q| after.get(1..).and_then(|v| v.split(q).next()))
+                .unwrap_or("");
             if !value.eq_ignore_ascii_case("utf-8") {
                 return Err(SamlError::DeclaredEncoding);
             }

@@ -757,6 +757,16 @@ fn declared_encoding_other_than_utf8_is_refused() {
         body(&signed)
     );
     assert!(verify_str(&xml).is_ok());
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n{}",
+        body(&signed)
+    );
+    assert!(verify_str(&xml).is_ok());
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-16\"?>\n{}",
+        body(&signed)
+    );
+    assert_eq!(verify_str(&xml), Err(SamlError::DeclaredEncoding));
 }
 
 #[test]
