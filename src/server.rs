@@ -134,6 +134,9 @@ pub struct Running {
     purge: JoinHandle<()>,
     /// Keeps the node in step with the others sharing the store (shared stores only).
     cluster: Option<JoinHandle<()>>,
+    /// Fetches `jwks_uri` keys (when some client or issuer names one, or the store is
+    /// shared).
+    jwks: Option<JoinHandle<()>>,
     shutdown: Shutdown,
 }
 
@@ -212,12 +215,26 @@ pub fn start(sockets: Vec<Socket>, app: Arc<App>, shutdown: Shutdown) -> io::Res
             )
         }
     };
+    // `jwks_uri` keys, fetched off the workers. With a shared store a client added later
+    // may name one, so the thread runs whenever the store is shared too.
+    let keys = Arc::clone(app.registry.keys());
+    let jwks = if keys.remotes().is_empty() && app.shared_store().is_none() {
+        None
+    } else {
+        let refresh = Duration::from_secs(u64::from(app.config.assertions.jwks_refresh_secs));
+        Some(crate::registry::jwks_fetch::spawn(
+            move || keys.remotes(),
+            refresh,
+            shutdown.clone(),
+        )?)
+    };
     Ok(Running {
         app,
         addr,
         workers,
         purge,
         cluster,
+        jwks,
         shutdown,
     })
 }
@@ -287,6 +304,10 @@ impl Running {
         if let Some(cluster) = self.cluster {
             cluster.thread().unpark();
             let _ = cluster.join();
+        }
+        if let Some(jwks) = self.jwks {
+            jwks.thread().unpark();
+            let _ = jwks.join();
         }
         // Every accepted change reaches the store before the process exits.
         if let Some(writer) = &self.app.writer {

@@ -139,8 +139,7 @@ impl App {
             .map_err(StartError::Keys)?;
         let issuer = config.issuer();
         let discovery = crate::oidc::discovery::documents(&config, &issuer);
-        let issuers =
-            crate::registry::issuers::build(&config.assertion_issuers, registry.keys());
+        let issuers = crate::registry::issuers::build(&config.assertion_issuers, registry.keys());
         let assertions = crate::state::Assertions::new(&config, &issuer, issuers);
         Ok(App {
             passwords: PasswordPool::start(hash_threads).map_err(StartError::Io)?,

@@ -33,7 +33,7 @@ pub struct AssertionsConfig {
     /// An assertion valid for longer than this (from `iat`, or from now) is refused: the
     /// gateway's "within five minutes".
     pub max_lifetime_secs: u32,
-    /// How often the keys at each `jwks_uri` are fetched again (sooner, at most every 30 s,
+    /// How often the keys at each `jwks_uri` are fetched again (sooner, at most every 10 s,
     /// when an assertion names a key id no cached key has).
     pub jwks_refresh_secs: u32,
 }
@@ -146,7 +146,10 @@ pub(super) fn validate_issuers(issuers: &[AssertionIssuerConfig]) -> Result<(), 
         if !names.insert((is.kind, is.issuer.as_str())) {
             return Err(ConfigError::new(
                 key("issuer"),
-                format!("another {:?} issuer has the same issuer {:?}", is.kind, is.issuer),
+                format!(
+                    "another {:?} issuer has the same issuer {:?}",
+                    is.kind, is.issuer
+                ),
             ));
         }
         if is.clients.is_empty() {
@@ -177,7 +180,9 @@ pub(super) fn validate_issuers(issuers: &[AssertionIssuerConfig]) -> Result<(), 
                 sources.check(&format!("assertion_issuers[{i}]"))?;
             }
             IssuerKind::Saml => {
-                if !is.public_key_files.is_empty() || is.jwks_file.is_some() || is.jwks_uri.is_some()
+                if !is.public_key_files.is_empty()
+                    || is.jwks_file.is_some()
+                    || is.jwks_uri.is_some()
                 {
                     return Err(ConfigError::new(
                         key("public_key_files"),
@@ -190,8 +195,9 @@ pub(super) fn validate_issuers(issuers: &[AssertionIssuerConfig]) -> Result<(), 
                         "a SAML issuer needs at least one certificate",
                     ));
                 }
-                read_saml_trust(&is.certificate_files, is.allow_sha1)
-                    .map_err(|(at, m)| ConfigError::new(key(&format!("certificate_files[{at}]")), m))?;
+                read_saml_trust(&is.certificate_files, is.allow_sha1).map_err(|(at, m)| {
+                    ConfigError::new(key(&format!("certificate_files[{at}]")), m)
+                })?;
             }
         }
     }
@@ -214,7 +220,8 @@ impl KeySources<'_> {
     /// Reads the files (so a bad one fails `check-config`) and checks the URI; `key` is
     /// the configuration path of the owner (`clients[2]`).
     pub fn check(&self, key: &str) -> Result<(), ConfigError> {
-        self.read_files().map_err(|(field, m)| ConfigError::new(format!("{key}.{field}"), m))?;
+        self.read_files()
+            .map_err(|(field, m)| ConfigError::new(format!("{key}.{field}"), m))?;
         if let Some(uri) = self.jwks_uri {
             let ok = (uri.starts_with("https://") || uri.starts_with("http://"))
                 && uri.bytes().all(|b| b.is_ascii_graphic());
@@ -233,11 +240,14 @@ impl KeySources<'_> {
     pub fn read_files(&self) -> Result<jose::KeySet, (String, String)> {
         let mut keys = jose::KeySet::empty();
         if let Some(path) = self.jwks_file {
-            let bytes = std::fs::read(path)
-                .map_err(|e| ("jwks_file".to_owned(), format!("cannot read {}: {e}", path.display())))?;
-            let set = jose::KeySet::from_jwks(&bytes).map_err(|e| {
-                ("jwks_file".to_owned(), format!("{}: {e}", path.display()))
+            let bytes = std::fs::read(path).map_err(|e| {
+                (
+                    "jwks_file".to_owned(),
+                    format!("cannot read {}: {e}", path.display()),
+                )
             })?;
+            let set = jose::KeySet::from_jwks(&bytes)
+                .map_err(|e| ("jwks_file".to_owned(), format!("{}: {e}", path.display())))?;
             if set.is_empty() {
                 return Err((
                     "jwks_file".to_owned(),
@@ -248,12 +258,19 @@ impl KeySources<'_> {
         }
         for (i, path) in self.public_key_files.iter().enumerate() {
             let field = format!("public_key_files[{i}]");
-            let bytes = std::fs::read(path)
-                .map_err(|e| (field.clone(), format!("cannot read {}: {e}", path.display())))?;
+            let bytes = std::fs::read(path).map_err(|e| {
+                (
+                    field.clone(),
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
             let set = jose::KeySet::from_pem(&bytes)
                 .map_err(|e| (field.clone(), format!("{}: {e}", path.display())))?;
             if set.is_empty() {
-                return Err((field, format!("{} holds no usable public key", path.display())));
+                return Err((
+                    field,
+                    format!("{} holds no usable public key", path.display()),
+                ));
             }
             keys.extend(set);
         }
@@ -262,7 +279,10 @@ impl KeySources<'_> {
 }
 
 /// The SAML trust of `files`, or the index and message of the file that cannot be used.
-pub fn read_saml_trust(files: &[PathBuf], allow_sha1: bool) -> Result<saml::Trust, (usize, String)> {
+pub fn read_saml_trust(
+    files: &[PathBuf],
+    allow_sha1: bool,
+) -> Result<saml::Trust, (usize, String)> {
     let mut contents = Vec::with_capacity(files.len());
     for (i, path) in files.iter().enumerate() {
         let bytes =

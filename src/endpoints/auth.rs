@@ -10,10 +10,10 @@
 //! failures. Failures and lockouts are counted in the metrics, and each lockout is logged
 //! at warn with the identity and the address (never a secret).
 
+use super::once::use_once;
 use super::Ctx;
 use crate::guard::{Failure, Identity, Key, Verdict};
 use crate::http::Request;
-use super::once::use_once;
 use crate::oauth::client_auth::{presented, verify, AssertionRules};
 use crate::oauth::clients::Client;
 use crate::oauth::error::ErrorCode;

@@ -25,7 +25,10 @@ pub async fn use_once(
 ) -> Result<(), OAuthError> {
     let app = ctx.app;
     if let Some(shared) = app.shared_store() {
-        return match shared.claim_use(once.key, GrantId::NONE, once.ttl(ctx.now)).await {
+        return match shared
+            .claim_use(once.key, GrantId::NONE, once.ttl(ctx.now))
+            .await
+        {
             Ok(Ok(true)) => Ok(()),
             Ok(Ok(false)) => {
                 ctx.metrics.assertion_replays.inc();

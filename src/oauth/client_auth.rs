@@ -218,7 +218,8 @@ pub fn presented<'a>(
                 ));
             }
             // RFC 7521 §4.2: a malformed assertion is a failed authentication.
-            let jwt = jose::decode(assertion).map_err(|_| OAuthError::client_authentication_failed())?;
+            let jwt =
+                jose::decode(assertion).map_err(|_| OAuthError::client_authentication_failed())?;
             if params
                 .client_id
                 .as_deref()

@@ -48,7 +48,10 @@ impl AuthMethod {
 
     /// Authenticates with a signed JWT (`client_assertion`) rather than a secret.
     pub fn is_jwt(self) -> bool {
-        matches!(self, AuthMethod::PrivateKeyJwt | AuthMethod::ClientSecretJwt)
+        matches!(
+            self,
+            AuthMethod::PrivateKeyJwt | AuthMethod::ClientSecretJwt
+        )
     }
 }
 

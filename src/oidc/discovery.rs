@@ -156,10 +156,17 @@ mod tests {
     fn openid_configuration_lists_every_field_oidc_discovery_3() {
         let docs = documents(&config(), "https://auth.example.com");
         let d = parse(&docs.openid_configuration);
-        let methods = json!(["client_secret_basic", "client_secret_post", "private_key_jwt",
-            "client_secret_jwt", "none"]);
-        let algs = json!(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
-            "ES384", "EdDSA", "HS256"]);
+        let methods = json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+            "client_secret_jwt",
+            "none"
+        ]);
+        let algs = json!([
+            "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+            "HS256"
+        ]);
         let want = json!({
             "issuer": "https://auth.example.com",
             "authorization_endpoint": "https://auth.example.com/api/oauth/authorize",

@@ -6,12 +6,12 @@
 //! here, so issuing a token with defaults costs no string work at all. May touch the
 //! configuration types and the interners; reads JWT key files through [`KeyCache`].
 
+use super::keys::KeyCache;
 use crate::config::{ClientConfig, Config};
 use crate::oauth::clients::{Client, Clients, GrantSet, TokenSettings};
 use crate::oauth::scope;
 use crate::oauth::secret::{Redacted, SecretHash};
 use crate::oauth::types::AuthMethod;
-use super::keys::KeyCache;
 use std::collections::{HashMap, HashSet};
 use tessera_storage::{Interner, Symbols};
 

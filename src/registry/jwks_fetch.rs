@@ -15,6 +15,7 @@
 
 use crate::oauth::jose::{KeyError, KeySet, RemoteKeys};
 use crate::shutdown::Shutdown;
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -25,7 +26,7 @@ use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 /// Largest JWKS document accepted, in bytes.
 pub const MAX_JWKS_BYTES: u64 = 1 << 20;
 /// Shortest time between two fetches of one uri, whatever asks for them.
-pub const MIN_REFETCH: Duration = Duration::from_secs(30);
+pub const MIN_REFETCH: Duration = Duration::from_secs(10);
 /// Time to establish a connection (DNS, TCP, TLS).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time for a whole fetch, connection to last byte.
@@ -76,7 +77,7 @@ pub fn fetch_once(remote: &RemoteKeys) -> Result<usize, FetchError> {
 /// Starts the fetcher thread. It ends soon after `stop` is triggered (at most one
 /// [`TICK`], or the fetch under way); unparking its thread wakes it at once.
 pub fn spawn(
-    remotes: Vec<Arc<RemoteKeys>>,
+    remotes: impl Fn() -> Vec<Arc<RemoteKeys>> + Send + 'static,
     refresh: Duration,
     stop: Shutdown,
 ) -> std::io::Result<JoinHandle<()>> {
@@ -85,31 +86,38 @@ pub fn spawn(
         .spawn(move || run(&remotes, refresh, MIN_REFETCH, &stop))
 }
 
-/// The fetcher loop; `min_gap` is [`MIN_REFETCH`] except in tests.
-fn run(remotes: &[Arc<RemoteKeys>], refresh: Duration, min_gap: Duration, stop: &Shutdown) {
-    // A uri without keys (its start-up fetch failed) is retried after `min_gap`, not after
-    // a whole refresh interval.
-    let mut retry_soon: Vec<bool> = remotes.iter().map(|r| r.keys().is_empty()).collect();
+/// The fetcher loop; `min_gap` is [`MIN_REFETCH`] except in tests. `remotes` is asked for
+/// the uris on every round: a client kept in a shared store may add one at any time.
+fn run(
+    remotes: &dyn Fn() -> Vec<Arc<RemoteKeys>>,
+    refresh: Duration,
+    min_gap: Duration,
+    stop: &Shutdown,
+) {
+    // Uris whose last fetch failed (or that have no keys yet) are retried after `min_gap`,
+    // not after a whole refresh interval.
+    let mut failed: HashSet<String> = HashSet::new();
     let tick = TICK
         .min(min_gap)
         .min(refresh)
         .max(Duration::from_millis(10));
     while !stop.is_triggered() {
-        for (remote, retry) in remotes.iter().zip(retry_soon.iter_mut()) {
+        for remote in remotes() {
             if stop.is_triggered() {
                 return;
             }
-            if !due(remote, Instant::now(), refresh, min_gap, *retry) {
+            let retry = failed.contains(remote.uri()) || remote.keys().is_empty();
+            if !due(&remote, Instant::now(), refresh, min_gap, retry) {
                 continue;
             }
             remote.take_refresh_request();
-            match fetch_once(remote) {
+            match fetch_once(&remote) {
                 Ok(count) => {
-                    *retry = false;
+                    failed.remove(remote.uri());
                     debug!(uri = remote.uri(), keys = count, "fetched a jwks_uri");
                 }
                 Err(error) => {
-                    *retry = true;
+                    failed.insert(remote.uri().to_owned());
                     warn!(
                         uri = remote.uri(),
                         %error,
@@ -337,8 +345,9 @@ mod tests {
         let server = JwksServer::start(200, jwks(&[(TestKey::Rsa, "old")]));
         let remote = Arc::new(RemoteKeys::new(&server.uri));
         let stop = Shutdown::new();
+        let r = Arc::clone(&remote);
         let handle = spawn(
-            vec![Arc::clone(&remote)],
+            move || vec![Arc::clone(&r)],
             Duration::from_millis(100),
             stop.clone(),
         )
@@ -363,7 +372,14 @@ mod tests {
         let stop = Shutdown::new();
         let (r, s) = (Arc::clone(&remote), stop.clone());
         let min_gap = Duration::from_millis(300);
-        let handle = std::thread::spawn(move || run(&[r], Duration::from_secs(3600), min_gap, &s));
+        let handle = std::thread::spawn(move || {
+            run(
+                &move || vec![Arc::clone(&r)],
+                Duration::from_secs(3600),
+                min_gap,
+                &s,
+            )
+        });
         server.set(200, jwks(&[(TestKey::P256, "b")]));
         std::thread::sleep(Duration::from_millis(400));
         assert_eq!(server.requests(), 1, "no refresh without a request");
@@ -392,7 +408,7 @@ mod tests {
         let (r, s) = (Arc::clone(&remote), stop.clone());
         let handle = std::thread::spawn(move || {
             run(
-                &[r],
+                &move || vec![Arc::clone(&r)],
                 Duration::from_secs(3600),
                 Duration::from_millis(100),
                 &s,

@@ -156,9 +156,10 @@ pub async fn saml_bearer(
             PoolError::Busy => OAuthError::temporarily_unavailable(
                 "too many signature checks in progress; retry shortly",
             ),
-            PoolError::Stopped => {
-                OAuthError::new(ErrorCode::ServerError, "signature verification is unavailable")
-            }
+            PoolError::Stopped => OAuthError::new(
+                ErrorCode::ServerError,
+                "signature verification is unavailable",
+            ),
         })?
         .map_err(refused)?;
     // The signed assertion must be the one whose issuer picked the certificates.

@@ -12,8 +12,9 @@
 //! 4. [`grant`] issues the tokens: `sub` becomes the token's user, or — when `sub` is the
 //!    client's own id — the token is the client's, as with client credentials.
 //!
-//! Every refusal is `invalid_grant` (§3.1) with a description naming the check that failed
-//! and never echoing the assertion.
+//! Every refusal of the assertion is `invalid_grant` (§3.1) with a description naming the
+//! check that failed and never echoing the assertion; an issuer that does not list the
+//! client is `unauthorized_client`.
 
 use crate::oauth::clients::Client;
 use crate::oauth::error::OAuthError;
@@ -58,8 +59,7 @@ pub fn keys_for<'c>(
     if iss == &*client.id {
         return client.keys.as_deref().ok_or_else(|| {
             OAuthError::invalid_grant(
-                "the assertion is issued by the client, which has registered no keys \
-                 (jwks_file, public_key_files or jwks_uri)",
+                "the assertion is issued by the client, which has registered no keys",
             )
         });
     }
@@ -68,7 +68,9 @@ pub fn keys_for<'c>(
             IssuerTrust::Jwt(keys) => Ok(keys),
             IssuerTrust::Saml(_) => Err(unknown_issuer()),
         },
-        Some(_) => Err(OAuthError::invalid_grant(
+        // The issuer is known, but this client may not present its assertions: the
+        // client is not authorized for this grant (RFC 6749 §5.2 unauthorized_client).
+        Some(_) => Err(OAuthError::unauthorized_client(
             "the assertion's issuer is not trusted for this client",
         )),
         None => Err(unknown_issuer()),
@@ -136,7 +138,12 @@ pub fn issue<O: TokenOps + ?Sized>(
 ) -> Issued {
     let t = client.tokens;
     if user.is_none() || !client.allows(GrantType::RefreshToken) {
-        let access = mint_access(ops, Claims::new(client, user, scope, GrantId::NONE), &t, now);
+        let access = mint_access(
+            ops,
+            Claims::new(client, user, scope, GrantId::NONE),
+            &t,
+            now,
+        );
         return Issued::new(access, &t, None, scope);
     }
     let grant = GrantId(grant_id());
@@ -189,7 +196,9 @@ mod tests {
         let e = keys_for("https://idp.example", &other, &issuers()).expect_err("not listed");
         assert!(e.description.contains("not trusted for this client"));
         let e = keys_for("https://evil.example", &app, &issuers()).expect_err("unknown");
-        assert!(e.description.contains("neither this client nor a trusted issuer"));
+        assert!(e
+            .description
+            .contains("neither this client nor a trusted issuer"));
     }
 
     #[test]
@@ -205,7 +214,10 @@ mod tests {
             .lookup(&TokenKey::of(issued.access.as_bytes()), NOW)
             .expect("stored");
         assert_eq!(r.kind, TokenKind::Access);
-        assert_eq!(r.user.map(|u| users.with(u, str::to_owned)).as_deref(), Some("alice"));
+        assert_eq!(
+            r.user.map(|u| users.with(u, str::to_owned)).as_deref(),
+            Some("alice")
+        );
         let own = grant(&mut w.ops, &w.scopes, &users, &c, &params(""), "app", NOW).expect("own");
         assert!(own.refresh.is_none(), "a client token has no refresh token");
         let r = w
@@ -220,8 +232,16 @@ mod tests {
         let mut w = World::new();
         let c = w.confidential(&[GrantType::JwtBearer]);
         let users = Interner::new();
-        let e = grant(&mut w.ops, &w.scopes, &users, &c, &params("scope=delete"), "a", NOW)
-            .expect_err("refused");
+        let e = grant(
+            &mut w.ops,
+            &w.scopes,
+            &users,
+            &c,
+            &params("scope=delete"),
+            "a",
+            NOW,
+        )
+        .expect_err("refused");
         assert_eq!(e.code.as_str(), "invalid_scope");
         assert!(w.ops.log.is_empty());
     }

@@ -38,7 +38,9 @@ pub fn trust_for<'c>(
             IssuerTrust::Saml(trust) => Ok(trust),
             IssuerTrust::Jwt(_) => Err(unknown_issuer()),
         },
-        Some(_) => Err(OAuthError::invalid_grant(
+        // The issuer is known, but this client may not present its assertions: the
+        // client is not authorized for this grant (RFC 6749 §5.2 unauthorized_client).
+        Some(_) => Err(OAuthError::unauthorized_client(
             "the assertion's issuer is not trusted for this client",
         )),
         None => Err(unknown_issuer()),
