@@ -69,9 +69,9 @@ pub struct Assertions {
     /// by default the token endpoint URL.
     pub audience: String,
     /// What a client assertion may be addressed to (RFC 7523 §3 item 3, OpenID Connect
-    /// Core §9): the audience, the issuer, or one of this server's client-authenticated
-    /// endpoints.
-    pub client_audiences: [String; 5],
+    /// Core §9): the audience, the issuer, and — per endpoint — the URL of the endpoint
+    /// called (token, revoke, introspect), see [`Assertions::client_audiences`].
+    audiences: [String; 5],
     pub skew: u64,
     pub max_lifetime: u64,
     pub issuers: Issuers,
@@ -82,7 +82,7 @@ impl Assertions {
         let a = &config.assertions;
         let audience = a.audience_for(issuer);
         Assertions {
-            client_audiences: [
+            audiences: [
                 audience.clone(),
                 issuer.to_owned(),
                 format!("{issuer}/api/oauth/token"),
@@ -94,6 +94,17 @@ impl Assertions {
             max_lifetime: u64::from(a.max_lifetime_secs),
             issuers,
         }
+    }
+
+    /// The audiences a client assertion sent to `path` may name: an assertion made for
+    /// one endpoint is not accepted at another.
+    pub fn client_audiences(&self, path: &str) -> [&str; 3] {
+        let own = match path {
+            "/api/oauth/revoke" => &self.audiences[3],
+            "/api/oauth/introspect" => &self.audiences[4],
+            _ => &self.audiences[2],
+        };
+        [&self.audiences[0], &self.audiences[1], own]
     }
 
     /// The time rules at `now` (Unix seconds).

@@ -58,7 +58,25 @@ impl Config {
         self.assertions.validate()?;
         assertions::validate_issuers(&self.assertion_issuers)?;
         clients::validate_all(&self.clients, &self.users)?;
+        self.issuers_are_not_clients()?;
         self.signing_keys_cover_clients()
+    }
+
+    /// A JWT assertion's `iss` names either a client (its own assertion) or a trusted
+    /// issuer, never both: the client's keys would be chosen and the issuer's never used.
+    fn issuers_are_not_clients(&self) -> Result<(), ConfigError> {
+        for (i, is) in self.assertion_issuers.iter().enumerate() {
+            if self.clients.iter().any(|c| c.id == is.issuer) {
+                return Err(ConfigError::new(
+                    format!("assertion_issuers[{i}].issuer"),
+                    format!(
+                        "{:?} is also a client id; an assertion's iss must name one or the other",
+                        is.issuer
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// With key files, every client's `id_token_signing_alg` needs a file of that algorithm

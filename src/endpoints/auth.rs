@@ -97,7 +97,7 @@ impl<'a, 'i> Attempt<'a, 'i> {
         };
         let ctx = attempt.ctx;
         let a = &ctx.app.assertions;
-        let audiences: [&str; 5] = std::array::from_fn(|i| a.client_audiences[i].as_str());
+        let audiences = a.client_audiences(req.path);
         let rules = AssertionRules {
             audiences: &audiences,
             time: a.time(ctx.now),
@@ -110,12 +110,22 @@ impl<'a, 'i> Attempt<'a, 'i> {
             }
         };
         if let Some(once) = authenticated.once {
-            if let Err(e) = use_once(ctx, authenticated.client, once, assertion_replayed).await {
+            let mut writes = ctx.app.begin_writes()?;
+            let used = use_once(
+                ctx,
+                authenticated.client,
+                once,
+                assertion_replayed,
+                &mut writes,
+            )
+            .await;
+            if let Err(e) = used {
                 if e.code == ErrorCode::InvalidClient {
                     attempt.failed();
                 }
                 return Err(e);
             }
+            writes.commit().await?;
         }
         attempt.succeeded();
         Ok(authenticated.client)

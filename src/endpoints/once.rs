@@ -14,21 +14,25 @@ use crate::cluster::read_through::Unavailable;
 use crate::oauth::clients::Client;
 use crate::oauth::once::OneTime;
 use crate::oauth::OAuthError;
+use crate::writes::Writes;
 use tessera_storage::{GrantId, TokenKind, TokenRecord};
 
-/// Uses `once` up; `replayed` is the error when it was used before.
+/// Uses `once` up as part of the request's `writes`; `replayed` is the error when it was
+/// used before. The caller reserved `writes` first, so once the value is used up the
+/// tokens can be issued: a 503 for a full write queue never burns an assertion.
 pub async fn use_once(
     ctx: Ctx<'_>,
     client: &Client,
     once: OneTime,
     replayed: fn() -> OAuthError,
+    writes: &mut Writes<'_>,
 ) -> Result<(), OAuthError> {
     let app = ctx.app;
     if let Some(shared) = app.shared_store() {
-        return match shared
-            .claim_use(once.key, GrantId::NONE, once.ttl(ctx.now))
-            .await
-        {
+        // Remembered for a skew longer than needed: a node whose clock lags must not see
+        // the row expire while it would still accept the assertion.
+        let ttl = once.ttl(ctx.now).saturating_add(app.assertions.skew as u32);
+        return match shared.claim_use(once.key, GrantId::NONE, ttl).await {
             Ok(Ok(true)) => Ok(()),
             Ok(Ok(false)) => {
                 ctx.metrics.assertion_replays.inc();
@@ -37,7 +41,6 @@ pub async fn use_once(
             Ok(Err(_)) | Err(_) => Err(Unavailable.into()),
         };
     }
-    let mut writes = app.begin_writes()?;
     let marker = TokenRecord {
         grant: GrantId::NONE,
         client: client.sym,
@@ -48,9 +51,7 @@ pub async fn use_once(
         expires_at: once.until.max(ctx.now.saturating_add(1)),
         kind: TokenKind::Used,
     };
-    let fresh = writes.use_once(once.key, marker, ctx.now);
-    writes.commit().await?;
-    if fresh {
+    if writes.use_once(once.key, marker, ctx.now) {
         Ok(())
     } else {
         ctx.metrics.assertion_replays.inc();

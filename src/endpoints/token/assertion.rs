@@ -65,49 +65,59 @@ pub async fn jwt_bearer(
 
 /// The JWT bearer grant without client authentication: the assertion's `iss` names the
 /// client, and its signature by that client's keys authenticates it — under the guard,
-/// like any client authentication.
+/// like any client authentication. Until the signature verifies every failure is the one
+/// uniform `invalid_client`, so the answer does not tell which clients exist, which have
+/// keys or which key ids they use; after it, the failed check is named.
 pub async fn jwt_bearer_self<'a>(
     ctx: Ctx<'a>,
     params: &Params<'_>,
 ) -> Result<(&'a Client, Issued), OAuthError> {
     let presented = Params::required(&params.assertion, "assertion")?;
-    let jwt = jose::decode(presented).map_err(malformed_jwt)?;
+    let failed = OAuthError::client_authentication_failed;
+    let Ok(jwt) = jose::decode(presented) else {
+        Attempt::begin(ctx)?.failed();
+        return Err(failed());
+    };
     let iss = jwt.claims_unverified().iss.as_str();
     let a = &ctx.app.assertions;
-    if a.issuers.jwt(iss).is_some() {
-        return Err(OAuthError::invalid_client(
-            "an assertion from a trusted issuer must come with client authentication",
-        ));
-    }
     let attempt = Attempt::begin(ctx)?.identify(Identity::Client(iss))?;
-    let Some(client) = ctx.clients.get(iss) else {
+    // Only the client's own keys: a trusted issuer's assertion needs the client to
+    // authenticate besides.
+    let claims = ctx
+        .clients
+        .get(iss)
+        .filter(|c| c.allows(GrantType::JwtBearer))
+        .and_then(|c| Some((c, c.keys.as_deref()?)))
+        .and_then(|(c, keys)| Some((c, jwt.verify(keys).ok()?)));
+    let Some((client, claims)) = claims else {
         attempt.failed();
-        return Err(OAuthError::invalid_grant(
-            "the assertion's issuer (iss) is neither a client nor a trusted issuer",
-        ));
+        return Err(failed());
     };
-    if !client.allows(GrantType::JwtBearer) {
-        attempt.failed();
-        return Err(OAuthError::unauthorized_client(
-            "this client may not use the urn:ietf:params:oauth:grant-type:jwt-bearer grant",
-        ));
-    }
     let rules = jwt_bearer::Rules {
         audience: &a.audience,
         time: a.time(ctx.now),
     };
-    let verified = match jwt_bearer::keys_for(iss, client, &a.issuers)
-        .and_then(|keys| jwt_bearer::verify(&jwt, keys, rules))
-    {
+    let verified = match jwt_bearer::check(claims, rules) {
         Ok(v) => v,
         Err(e) => {
             attempt.failed();
             return Err(e);
         }
     };
-    attempt.succeeded();
-    let issued = issue_jwt(ctx, client, params, verified).await?;
-    Ok((client, issued))
+    match issue_jwt(ctx, client, params, verified).await {
+        Ok(issued) => {
+            attempt.succeeded();
+            Ok((client, issued))
+        }
+        Err(e) => {
+            // A replayed assertion is a failed authentication: it must not clear the
+            // client's failures.
+            if e.code == ErrorCode::InvalidGrant {
+                attempt.failed();
+            }
+            Err(e)
+        }
+    }
 }
 
 async fn issue_jwt(
@@ -116,19 +126,19 @@ async fn issue_jwt(
     params: &Params<'_>,
     verified: jwt_bearer::Verified<'_>,
 ) -> Result<Issued, OAuthError> {
-    // The scope is checked before the jti is used up: a refused scope should not burn the
-    // assertion.
+    // Everything that can fail without the store comes first — the scope, the queue room —
+    // so a refused request does not burn the assertion.
     let app = ctx.app;
     crate::oauth::scope::for_client(&app.syms.scopes, client, params.scope.as_deref())?;
-    use_once(ctx, client, verified.once, jwt_replayed).await?;
     let mut writes = app.begin_writes()?;
+    use_once(ctx, client, verified.once, jwt_replayed, &mut writes).await?;
     let outcome = jwt_bearer::grant(
         &mut writes,
         &app.syms.scopes,
         &app.syms.users,
         client,
         params,
-        verified.subject,
+        &verified,
         ctx.now,
     );
     writes.commit().await?;
@@ -174,10 +184,10 @@ pub async fn saml_bearer(
         audience: &a.audience,
         recipient: &a.audience,
     };
-    let once = saml_bearer::check(&verified, rules)?;
+    let once = saml_bearer::check(&verified, rules, a.max_lifetime)?;
     crate::oauth::scope::for_client(&app.syms.scopes, client, params.scope.as_deref())?;
-    use_once(ctx, client, once, saml_replayed).await?;
     let mut writes = app.begin_writes()?;
+    use_once(ctx, client, once, saml_replayed, &mut writes).await?;
     let outcome = saml_bearer::grant(
         &mut writes,
         &app.syms.scopes,

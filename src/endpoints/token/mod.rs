@@ -142,7 +142,9 @@ async fn refresh(ctx: Ctx<'_>, client: &Client, params: &Params<'_>) -> Result<I
     let shared = app.shared_store();
     if found.is_none() {
         // Gone here: if the store remembers its use, this is a replay (RFC 9700 §4.14.2).
-        if let Some(grant) = read_through::used(app.tokens(), ctx.peer, &key).await? {
+        // A claim without a grant is an assertion's `jti`, not a refresh token's use.
+        let used = read_through::used(app.tokens(), ctx.peer, &key).await?;
+        if let Some(grant) = used.filter(|g| !g.is_none()) {
             return reuse(ctx, client, grant).await;
         }
     }

@@ -20,7 +20,7 @@ use crate::oauth::clients::Client;
 use crate::oauth::error::OAuthError;
 use crate::oauth::issue::{mint_access, mint_refresh, Claims, Issued, RefreshOut};
 use crate::oauth::issuers::{IssuerTrust, Issuers};
-use crate::oauth::jose::{check_claims, Jwt, Keys, TimeRules};
+use crate::oauth::jose::{check_claims, Claims as JwtClaims, Jwt, Keys, TimeRules};
 use crate::oauth::once::OneTime;
 use crate::oauth::params::Params;
 use crate::oauth::scope;
@@ -29,9 +29,9 @@ use crate::oauth::tokens::TokenOps;
 use crate::oauth::types::GrantType;
 use tessera_storage::{GrantId, Interner, Sym};
 
-/// The longest `sub` accepted: it becomes a user name, interned for the life of the
-/// process.
-pub const MAX_SUBJECT_CHARS: usize = 256;
+/// The longest `sub` (or SAML `NameID`) accepted, in bytes: it becomes a user name, interned
+/// for the life of the process.
+pub const MAX_SUBJECT_BYTES: usize = 256;
 
 /// What the assertion must satisfy besides its signature.
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +45,8 @@ pub struct Rules<'a> {
 #[derive(Debug)]
 pub struct Verified<'j> {
     pub subject: &'j str,
+    /// `iss` and `sub` are both the client: a token for the client itself.
+    pub client_itself: bool,
     pub once: OneTime,
 }
 
@@ -92,6 +94,11 @@ pub fn verify<'j>(
     let claims = jwt
         .verify(keys)
         .map_err(|e| OAuthError::invalid_grant(format!("assertion refused: {e}")))?;
+    check(claims, rules)
+}
+
+/// The claims of an assertion whose signature verified, against `rules` (RFC 7523 §3).
+pub fn check<'j>(claims: &'j JwtClaims, rules: Rules<'_>) -> Result<Verified<'j>, OAuthError> {
     check_claims(claims, &[rules.audience], rules.time)
         .map_err(|e| OAuthError::invalid_grant(format!("assertion refused: {e}")))?;
     let Some(jti) = claims.jti.as_deref() else {
@@ -99,31 +106,35 @@ pub fn verify<'j>(
             "assertion refused: it has no jti, so a replay could not be recognised",
         ));
     };
-    if claims.sub.chars().count() > MAX_SUBJECT_CHARS {
+    if claims.sub.len() > MAX_SUBJECT_BYTES {
         return Err(OAuthError::invalid_grant(format!(
-            "assertion refused: its sub is longer than {MAX_SUBJECT_CHARS} characters"
+            "assertion refused: its sub is longer than {MAX_SUBJECT_BYTES} bytes"
         )));
     }
     Ok(Verified {
         subject: &claims.sub,
+        // Only the client's own assertion about itself makes a client token: a trusted
+        // issuer's user who happens to share the client's name gets a user token.
+        client_itself: claims.iss == claims.sub,
         once: OneTime::jwt(&claims.iss, jti, claims.exp.saturating_add(rules.time.skew)),
     })
 }
 
-/// Issues the tokens for a verified assertion about `subject`: the token's user, unless it
-/// is the client's own id (a client token). A refresh token comes with a user token when
-/// the client may use the refresh_token grant.
+/// Issues the tokens for a verified assertion: for its subject as the token's user, or —
+/// when the client asserted itself (`iss` = `sub` = its id) — for the client. A refresh
+/// token comes with a user token when the client may use the refresh_token grant.
 pub fn grant<O: TokenOps + ?Sized>(
     ops: &mut O,
     scopes: &Interner,
     users: &Interner,
     client: &Client,
     params: &Params<'_>,
-    subject: &str,
+    verified: &Verified<'_>,
     now: u32,
 ) -> Result<Issued, OAuthError> {
     let scope = scope::for_client(scopes, client, params.scope.as_deref())?;
-    let user = (subject != &*client.id).then(|| users.intern(subject));
+    let itself = verified.client_itself && verified.subject == &*client.id;
+    let user = (!itself).then(|| users.intern(verified.subject));
     Ok(issue(ops, client, scope, user, now))
 }
 
@@ -206,8 +217,16 @@ mod tests {
         let mut w = World::new();
         let c = w.confidential(&[GrantType::JwtBearer, GrantType::RefreshToken]);
         let users = Interner::new();
-        let issued =
-            grant(&mut w.ops, &w.scopes, &users, &c, &params(""), "alice", NOW).expect("issued");
+        let issued = grant(
+            &mut w.ops,
+            &w.scopes,
+            &users,
+            &c,
+            &params(""),
+            &about("alice", true),
+            NOW,
+        )
+        .expect("issued");
         assert!(issued.refresh.is_some(), "a user token may be refreshed");
         let r = w
             .ops
@@ -218,13 +237,46 @@ mod tests {
             r.user.map(|u| users.with(u, str::to_owned)).as_deref(),
             Some("alice")
         );
-        let own = grant(&mut w.ops, &w.scopes, &users, &c, &params(""), "app", NOW).expect("own");
+        let own = grant(
+            &mut w.ops,
+            &w.scopes,
+            &users,
+            &c,
+            &params(""),
+            &about("app", true),
+            NOW,
+        )
+        .expect("own");
         assert!(own.refresh.is_none(), "a client token has no refresh token");
         let r = w
             .ops
             .lookup(&TokenKey::of(own.access.as_bytes()), NOW)
             .expect("stored");
         assert_eq!(r.user, None);
+        // A trusted issuer's user named like the client is a user, not the client.
+        let named = grant(
+            &mut w.ops,
+            &w.scopes,
+            &users,
+            &c,
+            &params(""),
+            &about("app", false),
+            NOW,
+        )
+        .expect("named");
+        let r = w
+            .ops
+            .lookup(&TokenKey::of(named.access.as_bytes()), NOW)
+            .expect("stored");
+        assert!(r.user.is_some());
+    }
+
+    fn about(subject: &'static str, client_itself: bool) -> Verified<'static> {
+        Verified {
+            subject,
+            client_itself,
+            once: OneTime::jwt("i", "j", 1),
+        }
     }
 
     #[test]
@@ -238,7 +290,7 @@ mod tests {
             &users,
             &c,
             &params("scope=delete"),
-            "a",
+            &about("a", false),
             NOW,
         )
         .expect_err("refused");

@@ -46,8 +46,12 @@ impl Checked<'_> {
 /// `client` that was already used: a replay (RFC 9700 §4.14.2), by a thief or a client
 /// that kept an old token. `None` for anything else (which [`check`] then refuses or
 /// accepts on its own terms).
+///
+/// A used marker without a grant is not a refresh token's (an assertion's `jti`, see
+/// `oauth::once`): a presented string that hashes to one is just an invalid token.
 pub fn replay_of(record: &TokenRecord, client: &Client) -> Option<GrantId> {
-    (record.kind == TokenKind::Used && record.client == client.sym).then_some(record.grant)
+    (record.kind == TokenKind::Used && record.client == client.sym && !record.grant.is_none())
+        .then_some(record.grant)
 }
 
 /// The whole grant: [`check`], then [`issue`] (a single node needs no claim in between:

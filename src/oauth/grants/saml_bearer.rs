@@ -15,7 +15,7 @@
 
 use crate::oauth::clients::Client;
 use crate::oauth::error::OAuthError;
-use crate::oauth::grants::jwt_bearer::{issue, MAX_SUBJECT_CHARS};
+use crate::oauth::grants::jwt_bearer::{issue, MAX_SUBJECT_BYTES};
 use crate::oauth::issue::Issued;
 use crate::oauth::issuers::{IssuerTrust, Issuers};
 use crate::oauth::once::OneTime;
@@ -53,18 +53,28 @@ fn unknown_issuer() -> OAuthError {
 
 /// Holds a verified assertion to RFC 7522 §3 and returns the one-time value of its `ID`,
 /// remembered until it expires (plus the clock skew).
-pub fn check(assertion: &Assertion, rules: Rules<'_>) -> Result<OneTime, OAuthError> {
+pub fn check(
+    assertion: &Assertion,
+    rules: Rules<'_>,
+    max_lifetime: u64,
+) -> Result<OneTime, OAuthError> {
     check_conditions(assertion, rules)
         .map_err(|e| OAuthError::invalid_grant(format!("assertion refused: {e}")))?;
-    if assertion.name_id.is_empty() || assertion.name_id.chars().count() > MAX_SUBJECT_CHARS {
+    if assertion.name_id.is_empty() || assertion.name_id.len() > MAX_SUBJECT_BYTES {
         return Err(OAuthError::invalid_grant(format!(
-            "assertion refused: its NameID must have 1 to {MAX_SUBJECT_CHARS} characters"
+            "assertion refused: its NameID must have 1 to {MAX_SUBJECT_BYTES} bytes"
         )));
     }
-    let until = assertion
-        .expires_at()
-        .unwrap_or(rules.now)
-        .saturating_add(rules.skew);
+    let expires = assertion.expires_at().unwrap_or(rules.now);
+    // The gateway's "within five minutes", as for JWTs: an assertion usable for longer than
+    // `max_lifetime` after it was issued is refused (and its ID need not be remembered
+    // for longer).
+    if expires.saturating_sub(assertion.issue_instant) > max_lifetime.saturating_add(rules.skew) {
+        return Err(OAuthError::invalid_grant(
+            "assertion refused: it is valid for longer than the largest lifetime accepted",
+        ));
+    }
+    let until = expires.saturating_add(rules.skew);
     Ok(OneTime::saml(&assertion.issuer, &assertion.id, until))
 }
 
