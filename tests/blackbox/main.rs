@@ -26,6 +26,10 @@
 //! - `jwt_bearer` (RFC 7523 §2.1), `client_jwt` (RFC 7523 §2.2: private_key_jwt,
 //!   client_secret_jwt), `saml_bearer` (RFC 7522, XSW1–XSW8, DTD/XXE): assertions made by
 //!   PyJWT and signxml through `tests/tools/assertion.py` (installed by `.ci/setup`).
+//! - `assertion_failures`: the failure modes of those: single use after `kill -9`, a
+//!   Cassandra outage (503, nothing used up), one assertion raced on one node, `jti` per
+//!   issuer, a refused request not using the assertion up, oversized and deeply nested
+//!   assertions.
 //! - `http_protocol`: keep-alive, pipelining, chunked bodies, limits, malformed and split
 //!   requests, timeouts, the connection limit, HTTP/1.0.
 //! - `ops`: health, metrics, graceful shutdown and the command line.
@@ -55,6 +59,7 @@
 
 mod harness;
 
+mod assertion_failures;
 mod authorize;
 mod browser;
 mod brute_force;
