@@ -634,11 +634,12 @@ fn rfc7523_3_jwt_bearer_assertion_just_under_max_body_bytes_is_invalid_grant() {
     let request = padded_request((PARTNER, PARTNER_SECRET), &prefix, 'A', MAX_BODY - 2);
     let r = server.send_raw(&request);
     assert_token_error(&r, 400, "invalid_grant");
-    // Self-issued (no client authentication): the same refusal.
+    // Self-issued (no client authentication): the assertion was to authenticate the
+    // client, so the refusal is the uniform client authentication failure.
     let body_len = MAX_BODY - 2;
     let body = format!("{prefix}{}", "A".repeat(body_len - prefix.len()));
     let r = server.post_form(TOKEN_PATH, &body, None);
-    assert_token_error(&r, 400, "invalid_grant");
+    assert_token_error(&r, 401, "invalid_client");
     assert_still_serving(&server, &setup);
 }
 
