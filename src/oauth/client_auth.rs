@@ -346,6 +346,8 @@ fn form_decode(s: &str) -> Option<Cow<'_, str>> {
 mod tests {
     use super::*;
     use crate::oauth::clients::fixtures::client;
+    use crate::oauth::jose::testkeys::{self, TestKey};
+    use crate::oauth::jose::JwsAlg;
     use crate::oauth::secret::SecretHash;
     use crate::oauth::types::GrantType;
     use tessera_storage::Interner;
@@ -384,7 +386,135 @@ mod tests {
             &scopes,
         );
         odd.secret = Some(SecretHash::new(b"a&b=c"));
-        Clients::new(vec![basic, post, public, odd])
+        let mut pk = client(
+            "pk",
+            AuthMethod::PrivateKeyJwt,
+            &[GrantType::ClientCredentials],
+            &syms,
+            &scopes,
+        );
+        pk.secret = None;
+        pk.keys = Some(std::sync::Arc::new(jose::Keys::new(
+            jose::KeySet::from_pem(&testkeys::public_pem(TestKey::P256)).expect("pem"),
+            None,
+        )));
+        let mut cs = client(
+            "cs",
+            AuthMethod::ClientSecretJwt,
+            &[GrantType::ClientCredentials],
+            &syms,
+            &scopes,
+        );
+        cs.jwt_secret = Some(crate::oauth::secret::Redacted(CS_SECRET.into()));
+        Clients::new(vec![basic, post, public, odd, pk, cs])
+    }
+
+    const CS_SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+    const AUD: &str = "https://as.example/api/oauth/token";
+
+    fn assertion_claims(client: &str) -> serde_json::Value {
+        serde_json::json!({
+            "iss": client, "sub": client, "aud": AUD,
+            "exp": 1_000 + 120, "iat": 1_000, "jti": "j-1",
+        })
+    }
+
+    fn with_assertion(jwt: &str) -> String {
+        format!("client_assertion_type={JWT_ASSERTION_TYPE}&client_assertion={jwt}")
+    }
+
+    fn jwt_auth(body: &str) -> Result<Authenticated<'static>, OAuthError> {
+        let c: &'static Clients = Box::leak(Box::new(clients()));
+        let p: &'static Params<'static> = Box::leak(Box::new(
+            Params::parse(Box::leak(body.to_owned().into_boxed_str()).as_bytes()).expect("form"),
+        ));
+        authenticate(c, None, p, &RULES)
+    }
+
+    #[test]
+    fn rfc7523_2_2_private_key_jwt_authenticates_and_returns_its_jti_to_use_up() {
+        let jwt = testkeys::token(&assertion_claims("pk"), JwsAlg::ES256, TestKey::P256, None);
+        let a = jwt_auth(&with_assertion(&jwt)).expect("authenticated");
+        assert_eq!(&*a.client.id, "pk");
+        assert_eq!(a.once, Some(OneTime::jwt("pk", "j-1", 1_000 + 120 + 60)));
+    }
+
+    #[test]
+    fn oidc_core_9_client_secret_jwt_is_hs256_with_the_clear_secret() {
+        let jwt = testkeys::hs256_token(&assertion_claims("cs"), CS_SECRET);
+        assert!(jwt_auth(&with_assertion(&jwt)).is_ok());
+        let wrong = testkeys::hs256_token(
+            &assertion_claims("cs"),
+            b"another-secret-of-32-bytes-000000",
+        );
+        assert_eq!(
+            jwt_auth(&with_assertion(&wrong)).err(),
+            Some(OAuthError::client_authentication_failed())
+        );
+    }
+
+    #[test]
+    fn until_the_signature_verifies_every_client_assertion_failure_is_uniform() {
+        let uniform = Some(OAuthError::client_authentication_failed());
+        // Wrong key, unknown client, a client of another method, garbage.
+        let wrong = testkeys::token(&assertion_claims("pk"), JwsAlg::RS256, TestKey::Rsa2, None);
+        let unknown = testkeys::token(
+            &assertion_claims("ghost"),
+            JwsAlg::ES256,
+            TestKey::P256,
+            None,
+        );
+        let basic = testkeys::token(
+            &assertion_claims("basic"),
+            JwsAlg::ES256,
+            TestKey::P256,
+            None,
+        );
+        // A private_key_jwt client's assertion HMAC'd with anything is never verified.
+        let hs = testkeys::hs256_token(&assertion_claims("pk"), CS_SECRET);
+        for jwt in [wrong, unknown, basic, hs, "not.a.jwt".to_owned()] {
+            assert_eq!(jwt_auth(&with_assertion(&jwt)).err(), uniform, "{jwt}");
+        }
+    }
+
+    #[test]
+    fn rfc7523_3_claims_checked_after_the_signature_name_the_failed_check() {
+        let mut c = assertion_claims("pk");
+        c["sub"] = "someone-else".into();
+        let jwt = testkeys::token(&c, JwsAlg::ES256, TestKey::P256, None);
+        let e = jwt_auth(&with_assertion(&jwt)).expect_err("sub");
+        assert_eq!(e.code.as_str(), "invalid_client");
+        assert!(e.description.contains("sub"), "{}", e.description);
+        let mut c = assertion_claims("pk");
+        c["aud"] = "https://elsewhere.example/token".into();
+        let jwt = testkeys::token(&c, JwsAlg::ES256, TestKey::P256, None);
+        assert_eq!(
+            jwt_auth(&with_assertion(&jwt))
+                .err()
+                .map(|e| e.code.as_str()),
+            Some("invalid_client")
+        );
+        let mut c = assertion_claims("pk");
+        c.as_object_mut().expect("object").remove("jti");
+        let jwt = testkeys::token(&c, JwsAlg::ES256, TestKey::P256, None);
+        let e = jwt_auth(&with_assertion(&jwt)).expect_err("jti");
+        assert!(e.description.contains("jti"), "{}", e.description);
+    }
+
+    #[test]
+    fn rfc7521_4_2_client_assertion_with_a_secret_or_a_contradicting_client_id_is_invalid_request()
+    {
+        let jwt = testkeys::token(&assertion_claims("pk"), JwsAlg::ES256, TestKey::P256, None);
+        for extra in ["&client_secret=x", "&client_id=other"] {
+            let e = jwt_auth(&format!("{}{extra}", with_assertion(&jwt))).expect_err(extra);
+            assert_eq!(e.code.as_str(), "invalid_request", "{extra}");
+        }
+        let e = jwt_auth(&format!(
+            "client_assertion_type=urn:x&client_assertion={jwt}"
+        ))
+        .expect_err("type");
+        assert_eq!(e.code.as_str(), "invalid_request");
+        assert!(jwt_auth(&format!("{}&client_id=pk", with_assertion(&jwt))).is_ok());
     }
 
     const RULES: AssertionRules<'static> = AssertionRules {
