@@ -116,7 +116,7 @@ if ! "$bin" check-config --config "$work/tessera.toml" > "$work/check" 2>&1; the
   exit 2
 fi
 
-# start_tessera, stop_tessera, cpu_secs, json
+# start_tessera, stop_tessera, cpu_secs, json, run, ratio
 . bench/lib.sh # the scripts run from the repository root (cd above)
 
 # gen NAME ARGS...: signs $work/NAME.lines; sets gen_secs.
@@ -144,37 +144,6 @@ xmlsec_check() {
   fi
 }
 
-# run NAME ARGS...: a fresh server, one loadtest run on core 1; sets rate, scpu, lcpu and
-# leaves the report in $out/NAME.json.
-run() {
-  local name="$1"; shift
-  start_tessera
-  local before t0 t1 after rc
-  before="$(cpu_secs "$server_pid")"
-  t0="$(date +%s.%N)"
-  set +e
-  /usr/bin/time -f "%U %S" -o "$out/$name.time" \
-    taskset -c 1 "$lt" --url "http://$addr" --duration "${secs}s" --warmup "${warmup}s" \
-    --connections "$conns" --quiet --scope read --json "$out/$name.json" "$@" > "$out/$name.txt"
-  rc=$?
-  set -e
-  t1="$(date +%s.%N)"
-  after="$(cpu_secs "$server_pid")"
-  stop_tessera
-  cat "$out/$name.txt" >&2
-  if [ "$rc" != 0 ]; then
-    cat "$work/err" >&2
-    echo "bench/assertions.sh: loadtest failed ($rc) for $name" >&2
-    exit 1
-  fi
-  local wall
-  wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
-  rate="$(json "$out/$name.json" 'round(d["throughput"])')"
-  scpu="$(awk -v a="$before" -v b="$after" -v w="$wall" 'BEGIN { printf "%.0f", 100 * (b - a) / w }')"
-  lcpu="$(awk -v w="$wall" '{ printf "%.0f", 100 * ($1 + $2) / w }' "$out/$name.time")"
-}
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 
 table="$out/table.md"
 {
@@ -193,26 +162,26 @@ for round in $(seq 1 "$rounds"); do
     made="—"
     case "$s" in
       cc)
-        run "$name" --scenario client-credentials --client-id svc-a --client-secret "$secret"
+        run "$name" --scope read --scenario client-credentials --client-id svc-a --client-secret "$secret"
         label="client_credentials" ;;
       rs256)
         gen "$name" --kind jwt --alg RS256 --key "$keys/rs256.pem" --kid bench-rs256 \
           --issuer svc-jwt --count "$rs_count"
         made="$rs_count in $gen_secs s"
-        run "$name" --scenario jwt-bearer --lines "$work/$name.lines" --no-client-auth
+        run "$name" --scope read --scenario jwt-bearer --lines "$work/$name.lines" --no-client-auth
         label="jwt-bearer RS256" ;;
       es256)
         gen "$name" --kind jwt --alg ES256 --key "$keys/es256.pem" --kid bench-es256 \
           --issuer svc-jwt --count "$es_count"
         made="$es_count in $gen_secs s"
-        run "$name" --scenario jwt-bearer --lines "$work/$name.lines" --no-client-auth
+        run "$name" --scope read --scenario jwt-bearer --lines "$work/$name.lines" --no-client-auth
         label="jwt-bearer ES256" ;;
       saml)
         gen "$name" --kind saml --key "$keys/saml.key" --cert "$keys/saml.crt" \
           --issuer "$saml_issuer" --subject bench --count "$saml_count"
         xmlsec_check "$work/$name.lines"
         made="$saml_count in $gen_secs s"
-        run "$name" --scenario saml2-bearer --lines "$work/$name.lines" \
+        run "$name" --scope read --scenario saml2-bearer --lines "$work/$name.lines" \
           --client-id svc-saml --client-secret "$secret"
         label="saml2-bearer" ;;
     esac

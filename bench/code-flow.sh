@@ -57,40 +57,8 @@ TOML
 "$lt" --scenario authorization-code "${code_client[@]}" --scope "openid read" \
   --print-server-config >> "$work/tessera.toml"
 
-# start_tessera, stop_tessera, cpu_secs, json
+# start_tessera, stop_tessera, cpu_secs, json, run, ratio
 . bench/lib.sh # the scripts run from the repository root (cd above)
-
-# run NAME ARGS...: a fresh server, one loadtest run on core 1; sets rate, scpu and lcpu
-# (successful operations per second, server and load generator CPU in % of one core over
-# the run's wall time) and leaves the report in $out/NAME.json.
-run() {
-  local name="$1"; shift
-  start_tessera
-  local before t0 t1 after rc
-  before="$(cpu_secs "$server_pid")"
-  t0="$(date +%s.%N)"
-  set +e
-  /usr/bin/time -f "%U %S" -o "$out/$name.time" \
-    taskset -c 1 "$lt" --url "http://$addr" --duration "${secs}s" --warmup "${warmup}s" \
-    --connections "$conns" --quiet --json "$out/$name.json" "$@" > "$out/$name.txt"
-  rc=$?
-  set -e
-  t1="$(date +%s.%N)"
-  after="$(cpu_secs "$server_pid")"
-  stop_tessera
-  cat "$out/$name.txt" >&2
-  if [ "$rc" != 0 ]; then
-    echo "loadtest failed ($rc) for $name" >&2
-    exit 1
-  fi
-  local wall
-  wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
-  rate="$(json "$out/$name.json" 'round(d["throughput"])')"
-  scpu="$(awk -v a="$before" -v b="$after" -v w="$wall" 'BEGIN { printf "%.0f", 100 * (b - a) / w }')"
-  lcpu="$(awk -v w="$wall" '{ printf "%.0f", 100 * ($1 + $2) / w }' "$out/$name.time")"
-}
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 
 table="$out/table.md"
 {

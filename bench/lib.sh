@@ -1,7 +1,8 @@
 # Shared by the load scripts (bench/run.sh, bench/code-flow.sh, bench/assertions.sh): start
-# and stop a Tessera server pinned to core 0 on a free port, and read the figures of a run. Expects $bin (the
-# tessera binary) and $work (a scratch directory holding tessera.toml); sets $server_pid and
-# $addr.
+# and stop a Tessera server pinned to core 0 on a free port, run one measured load against it,
+# and read the figures of a run. Expects $bin (the tessera binary) and $work (a scratch
+# directory holding tessera.toml); sets $server_pid and $addr. `run` also expects $lt (the
+# load generator), $out, $secs, $warmup and $conns.
 
 # A fresh server on 127.0.0.1:0; waits until it prints the address it listens on.
 start_tessera() {
@@ -34,3 +35,37 @@ cpu_secs() {
 json() {
   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, {"d": d}))' "$1" "$2"
 }
+
+# run NAME ARGS...: a fresh server, one loadtest run on core 1 (ARGS go to the load generator);
+# sets rate, scpu and lcpu (successful operations per second, server and load generator CPU
+# in % of one core over the run's wall time) and leaves the report in $out/NAME.json.
+run() {
+  local name="$1"; shift
+  start_tessera
+  local before t0 t1 after rc
+  before="$(cpu_secs "$server_pid")"
+  t0="$(date +%s.%N)"
+  set +e
+  /usr/bin/time -f "%U %S" -o "$out/$name.time" \
+    taskset -c 1 "$lt" --url "http://$addr" --duration "${secs}s" --warmup "${warmup}s" \
+    --connections "$conns" --quiet --json "$out/$name.json" "$@" > "$out/$name.txt"
+  rc=$?
+  set -e
+  t1="$(date +%s.%N)"
+  after="$(cpu_secs "$server_pid")"
+  stop_tessera
+  cat "$out/$name.txt" >&2
+  if [ "$rc" != 0 ]; then
+    cat "$work/err" >&2
+    echo "loadtest failed ($rc) for $name" >&2
+    exit 1
+  fi
+  local wall
+  wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
+  rate="$(json "$out/$name.json" 'round(d["throughput"])')"
+  scpu="$(awk -v a="$before" -v b="$after" -v w="$wall" 'BEGIN { printf "%.0f", 100 * (b - a) / w }')"
+  lcpu="$(awk -v w="$wall" '{ printf "%.0f", 100 * ($1 + $2) / w }' "$out/$name.time")"
+}
+
+# ratio A B: A / B to three places.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
