@@ -65,40 +65,48 @@ pub async fn jwt_bearer(
 
 /// The JWT bearer grant without client authentication: the assertion's `iss` names the
 /// client, and its signature by that client's keys authenticates it — under the guard,
-/// like any client authentication. Until the signature verifies every failure is the one
-/// uniform `invalid_client`, so the answer does not tell which clients exist, which have
-/// keys or which key ids they use; after it, the failed check is named.
+/// like any client authentication: every refusal counts as a failure for the client id
+/// from this address, and only a token issued clears its failures. A refused assertion is
+/// `invalid_grant` naming the check (RFC 7523 §3.1), as with client authentication.
 pub async fn jwt_bearer_self<'a>(
     ctx: Ctx<'a>,
     params: &Params<'_>,
 ) -> Result<(&'a Client, Issued), OAuthError> {
     let presented = Params::required(&params.assertion, "assertion")?;
-    let failed = OAuthError::client_authentication_failed;
-    let Ok(jwt) = jose::decode(presented) else {
-        Attempt::begin(ctx)?.failed();
-        return Err(failed());
+    let jwt = match jose::decode(presented) {
+        Ok(jwt) => jwt,
+        Err(e) => {
+            Attempt::begin(ctx)?.failed();
+            return Err(malformed_jwt(e));
+        }
     };
     let iss = jwt.claims_unverified().iss.as_str();
     let a = &ctx.app.assertions;
+    if a.issuers.jwt(iss).is_some() {
+        return Err(OAuthError::invalid_client(
+            "an assertion from a trusted issuer must come with client authentication",
+        ));
+    }
     let attempt = Attempt::begin(ctx)?.identify(Identity::Client(iss))?;
-    // Only the client's own keys: a trusted issuer's assertion needs the client to
-    // authenticate besides.
-    let claims = ctx
-        .clients
-        .get(iss)
-        .filter(|c| c.allows(GrantType::JwtBearer))
-        .and_then(|c| Some((c, c.keys.as_deref()?)))
-        .and_then(|(c, keys)| Some((c, jwt.verify(keys).ok()?)));
-    let Some((client, claims)) = claims else {
-        attempt.failed();
-        return Err(failed());
-    };
     let rules = jwt_bearer::Rules {
         audience: &a.audience,
         time: a.time(ctx.now),
     };
-    let verified = match jwt_bearer::check(claims, rules) {
-        Ok(v) => v,
+    let checked = match ctx.clients.get(iss) {
+        None => Err(OAuthError::invalid_grant(
+            "the assertion's issuer (iss) is neither a client nor a trusted issuer",
+        )),
+        Some(client) if !client.allows(GrantType::JwtBearer) => {
+            Err(OAuthError::unauthorized_client(
+                "this client may not use the urn:ietf:params:oauth:grant-type:jwt-bearer grant",
+            ))
+        }
+        Some(client) => jwt_bearer::keys_for(iss, client, &a.issuers)
+            .and_then(|keys| jwt_bearer::verify(&jwt, keys, rules))
+            .map(|verified| (client, verified)),
+    };
+    let (client, verified) = match checked {
+        Ok(checked) => checked,
         Err(e) => {
             attempt.failed();
             return Err(e);
