@@ -68,14 +68,12 @@ OUT="$LOG_DIR/mariadbd.out"        # its stdout/stderr (normally empty)
 PIDFILE="$STATE/mysql.pid"         # ours (the server also writes $RUN_DIR/mysqld.pid)
 URL="mysql://$APP_USER:$APP_PASSWORD@$HOST:$PORT/$APP_DB"
 
-log() { printf '[%s] %s\n' "$SELF" "$*" >&2; }
-die() { printf '[%s] error: %s\n' "$SELF" "$*" >&2; exit 1; }
+SERVER_NAME="MariaDB"
+# log, die, lock_state, apt_install, setup_user, as_user, ensure_reachable, port_open,
+# stop_server, usage
+# shellcheck source-path=SCRIPTDIR source=sql-common.sh
+. "$(dirname "$0")/sql-common.sh"
 
-lock_state() {
-  mkdir -p "$STATE"
-  exec 9>"$STATE/.lock"
-  flock -w 600 9 || die "could not lock $STATE/.lock (another $SELF is busy)"
-}
 
 # ---------------------------------------------------------------- binaries
 first_exe() { local c; for c in "$@"; do [[ -x "$c" ]] && { printf '%s\n' "$c"; return 0; }; done; return 1; }
@@ -86,68 +84,12 @@ find_binaries() { # sets SERVER, INSTALL_DB, CLIENT
   CLIENT="$(first_exe /usr/bin/mariadb /usr/bin/mysql)" || return 1
 }
 
-apt_install() { # $@ = packages; never lets apt start a service
-  local tmp_policy=""
-  [[ $EUID -eq 0 ]] || die "need root to apt-get install $* (install it, or run as root)"
-  command -v apt-get >/dev/null || die "apt-get not found; install $* by hand"
-  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-    # keep invoke-rc.d from starting the system service during the install
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-    chmod 755 /usr/sbin/policy-rc.d
-    tmp_policy=1
-  fi
-  log "apt-get install $* ..."
-  local rc=0
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" \
-    >"$STATE/apt.log" 2>&1 \
-    || { apt-get update -q >>"$STATE/apt.log" 2>&1 \
-         && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" \
-            >>"$STATE/apt.log" 2>&1; } || rc=$?
-  [[ -n "$tmp_policy" ]] && rm -f /usr/sbin/policy-rc.d
-  if [[ $rc -ne 0 ]]; then tail -20 "$STATE/apt.log" >&2; die "apt-get install $* failed"; fi
-}
 
 ensure_binaries() {
   if ! find_binaries; then
     apt_install mariadb-server mariadb-client
     find_binaries || die "mariadb-server installed but mariadbd/mariadb-install-db/mariadb not found"
   fi
-}
-
-# ---------------------------------------------------------------- the OS user
-setup_user() { # sets AS (command prefix to run as the server's user) and OS_USER
-  AS=()
-  if [[ $EUID -ne 0 ]]; then OS_USER="$(id -un)"; return 0; fi
-  OS_USER="$OS_USER_WANTED"
-  if ! getent passwd "$OS_USER" >/dev/null; then
-    log "creating system user $OS_USER (runs the test server, never root)"
-    useradd --system --user-group --no-create-home --home-dir /nonexistent \
-      --shell /usr/sbin/nologin --comment "Tessera test MariaDB" "$OS_USER" \
-      || die "useradd $OS_USER failed"
-  fi
-  AS=(setpriv "--reuid=$OS_USER" "--regid=$(id -g "$OS_USER")" --init-groups --)
-}
-
-as_user() { "${AS[@]}" "$@"; }
-
-# The server's user must be able to reach $STATE: grant search (x) on any parent it cannot
-# traverse (e.g. /root, 700) through an ACL entry for that one user.
-ensure_reachable() {
-  mkdir -p "$STATE" "$DATA" "$RUN_DIR" "$TMP_DIR" "$LOG_DIR"
-  [[ $EUID -eq 0 ]] || return 0
-  chown "$OS_USER:" "$DATA" "$RUN_DIR" "$TMP_DIR" "$LOG_DIR"
-  chmod 700 "$DATA" "$RUN_DIR" "$TMP_DIR"
-  as_user test -w "$DATA" 2>/dev/null && return 0
-  local d="$STATE"; local -a parents=()
-  while [[ "$d" != / ]]; do d="$(dirname "$d")"; parents=("$d" "${parents[@]}"); done
-  command -v setfacl >/dev/null || apt_install acl
-  for d in "${parents[@]}"; do
-    if ! as_user test -x "$d" 2>/dev/null; then
-      log "granting $OS_USER search-only access to $d (setfacl -m u:$OS_USER:x)"
-      setfacl -m "u:$OS_USER:x" "$d" || die "setfacl on $d failed"
-    fi
-  done
-  as_user test -w "$DATA" || die "$OS_USER still cannot write $DATA"
 }
 
 # ---------------------------------------------------------------- process helpers
@@ -175,7 +117,6 @@ our_pid() { # prints the pid of our running server, or returns 1
   return 1
 }
 
-port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/$HOST/$1" 2>/dev/null; }
 
 root_sql() { # run SQL (stdin or -e) as root@localhost over the unix socket
   "$CLIENT" --no-defaults --protocol=SOCKET --socket="$SOCK" -uroot --connect-timeout=3 "$@"
@@ -229,7 +170,7 @@ cmd_start() {
   if [[ -z "${pid:-}" ]]; then
     rm -f "$PIDFILE" "$RUN_DIR/mysqld.pid"
     port_open "$PORT" && die "port $HOST:$PORT is already in use by another process (not ours); set MYSQL_PORT"
-    ensure_reachable
+    ensure_reachable "$LOG_DIR" "$DATA" "$RUN_DIR" "$TMP_DIR"
     ensure_datadir
     rm -f "$SOCK" "$SOCK.lock"   # stale socket of a killed server (the dir is ours alone)
     [[ -f "$LOG" ]] && mv -f "$LOG" "$LOG.1"
@@ -275,26 +216,6 @@ cmd_start() {
   done
 }
 
-cmd_stop() {
-  local pid i
-  lock_state
-  if ! pid="$(our_pid)"; then
-    rm -f "$PIDFILE"
-    log "not running"
-    return 0
-  fi
-  log "stopping MariaDB (pid $pid) ..."
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < STOP_TIMEOUT * 5; i++)); do is_ours "$pid" || break; sleep 0.2; done
-  if is_ours "$pid"; then
-    log "still running after ${STOP_TIMEOUT}s; sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do is_ours "$pid" || break; sleep 0.2; done
-    is_ours "$pid" && die "pid $pid did not exit after SIGKILL"
-  fi
-  rm -f "$PIDFILE"
-  log "stopped"
-}
 
 cmd_status() {
   local pid
@@ -311,7 +232,7 @@ cmd_status() {
 }
 
 cmd_wipe() {
-  cmd_stop
+  stop_server TERM
   log "deleting the data dir under $STATE (logs kept)"
   rm -rf "$DATA" "$RUN_DIR" "$TMP_DIR" "$PIDFILE"
 }
@@ -334,13 +255,12 @@ cmd_info() {
   if [[ $EUID -eq 0 ]]; then echo "runs as:     $OS_USER_WANTED"; else echo "runs as:     $(id -un)"; fi
 }
 
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2; }
 
 cmd="${1:-}"; [[ $# -gt 0 ]] && shift
 case "$cmd" in
   start) cmd_start ;;
-  stop) cmd_stop ;;
-  restart) cmd_stop; cmd_start ;;
+  stop) stop_server TERM ;;
+  restart) stop_server TERM; cmd_start ;;
   status) cmd_status ;;
   wipe) cmd_wipe ;;
   sql) cmd_sql "$@" ;;
