@@ -48,17 +48,9 @@ out="${OUT:-bench/out/assertions}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tessera/target}"
 mkdir -p "$out"
 
-# --workspace: the same feature set as every other build, so RocksDB is built once.
-cargo build --release --workspace --bins >&2
-bin="$CARGO_TARGET_DIR/release/tessera"
-lt="$CARGO_TARGET_DIR/release/tessera-loadtest"
-work="$(mktemp -d)"
-server_pid=""
-cleanup() {
-  [ -n "$server_pid" ] && kill -TERM "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# prepare, start_tessera, stop_tessera, cpu_secs, json, run, ratio
+. bench/lib.sh # the scripts run from the repository root (cd above)
+prepare
 
 secret="bench-secret-0123456789abcdef"
 audience="https://tessera.bench/api/oauth/token"
@@ -115,9 +107,6 @@ if ! "$bin" check-config --config "$work/tessera.toml" > "$work/check" 2>&1; the
     "(jwks_file, [[assertion_issuers]], [assertions]): this build has no issue 13 server side" >&2
   exit 2
 fi
-
-# start_tessera, stop_tessera, cpu_secs, json, run, ratio
-. bench/lib.sh # the scripts run from the repository root (cd above)
 
 # gen NAME ARGS...: signs $work/NAME.lines; sets gen_secs.
 gen() {

@@ -27,17 +27,9 @@ out="${OUT:-bench/out/code-flow}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tessera/target}"
 mkdir -p "$out"
 
-# --workspace: the same feature set as every other build, so RocksDB is built once.
-cargo build --release --workspace --bins >&2
-bin="$CARGO_TARGET_DIR/release/tessera"
-lt="$CARGO_TARGET_DIR/release/tessera-loadtest"
-work="$(mktemp -d)"
-server_pid=""
-cleanup() {
-  [ -n "$server_pid" ] && kill -TERM "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# prepare, start_tessera, stop_tessera, cpu_secs, json, run, ratio
+. bench/lib.sh # the scripts run from the repository root (cd above)
+prepare
 
 code_client=(--client-id web-a --client-secret web-a-secret-0123456789abcdef)
 cat > "$work/tessera.toml" <<'TOML'
@@ -56,9 +48,6 @@ scopes = ["read"]
 TOML
 "$lt" --scenario authorization-code "${code_client[@]}" --scope "openid read" \
   --print-server-config >> "$work/tessera.toml"
-
-# start_tessera, stop_tessera, cpu_secs, json, run, ratio
-. bench/lib.sh # the scripts run from the repository root (cd above)
 
 table="$out/table.md"
 {

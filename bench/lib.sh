@@ -1,8 +1,26 @@
 # Shared by the load scripts (bench/run.sh, bench/code-flow.sh, bench/assertions.sh): start
 # and stop a Tessera server pinned to core 0 on a free port, run one measured load against it,
-# and read the figures of a run. Expects $bin (the tessera binary) and $work (a scratch
-# directory holding tessera.toml); sets $server_pid and $addr. `run` also expects $lt (the
+# and read the figures of a run. `prepare` builds and sets $bin, $lt and $work; the others
+# expect $bin (the tessera binary) and $work (a scratch directory holding tessera.toml) and
+# set $server_pid and $addr. `run` also expects $lt (the
 # load generator), $out, $secs, $warmup and $conns.
+
+# prepare: builds the workspace and sets $bin, $lt and $work (a scratch directory, removed
+# on exit together with any server still running).
+prepare() {
+  # --workspace: the same feature set as every other build, so RocksDB is built once.
+  cargo build --release --workspace --bins >&2
+  bin="$CARGO_TARGET_DIR/release/tessera"
+  lt="$CARGO_TARGET_DIR/release/tessera-loadtest"
+  work="$(mktemp -d)"
+  server_pid=""
+  trap bench_cleanup EXIT
+}
+
+bench_cleanup() {
+  [ -n "$server_pid" ] && kill -TERM "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  rm -rf "$work"
+}
 
 # A fresh server on 127.0.0.1:0; waits until it prints the address it listens on.
 start_tessera() {
