@@ -3,6 +3,7 @@
 //! an issuer string, its verification keys or certificates, and the clients allowed to
 //! present its assertions. Built by `crate::registry` at start-up; plain data, no I/O.
 
+use super::error::OAuthError;
 use super::jose::Keys;
 use super::saml::Trust;
 use std::collections::HashMap;
@@ -66,12 +67,51 @@ impl Issuers {
         self.jwt.get(iss)
     }
 
-    /// The SAML issuer whose entity id is `entity_id`.
-    pub fn saml(&self, entity_id: &str) -> Option<&Issuer> {
-        self.saml.get(entity_id)
+    /// The keys of the JWT issuer `iss`, if `client_id` may present its assertions.
+    pub fn jwt_keys(&self, iss: &str, client_id: &str) -> Result<&Arc<Keys>, Untrusted> {
+        match &trusted(self.jwt.get(iss), client_id)?.trust {
+            IssuerTrust::Jwt(keys) => Ok(keys),
+            IssuerTrust::Saml(_) => Err(Untrusted::Unknown),
+        }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.jwt.is_empty() && self.saml.is_empty()
+    /// The certificates of the SAML issuer `entity_id`, if `client_id` may present its
+    /// assertions.
+    pub fn saml_trust(&self, entity_id: &str, client_id: &str) -> Result<&Arc<Trust>, Untrusted> {
+        match &trusted(self.saml.get(entity_id), client_id)?.trust {
+            IssuerTrust::Saml(trust) => Ok(trust),
+            IssuerTrust::Jwt(_) => Err(Untrusted::Unknown),
+        }
+    }
+}
+
+fn trusted<'a>(found: Option<&'a Issuer>, client_id: &str) -> Result<&'a Issuer, Untrusted> {
+    match found {
+        Some(is) if is.allows(client_id) => Ok(is),
+        Some(_) => Err(Untrusted::NotForClient),
+        None => Err(Untrusted::Unknown),
+    }
+}
+
+/// Why an assertion's issuer is not trusted for the presenting client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Untrusted {
+    /// No issuer of that kind and name is configured.
+    Unknown,
+    /// The issuer is configured, but does not list the client.
+    NotForClient,
+}
+
+impl Untrusted {
+    /// The grant's error: an unknown issuer makes the assertion invalid (`invalid_grant`,
+    /// described by `unknown`); an issuer that does not list the client leaves the client
+    /// unauthorized for this grant (RFC 6749 §5.2 `unauthorized_client`).
+    pub fn into_error(self, unknown: &'static str) -> OAuthError {
+        match self {
+            Untrusted::Unknown => OAuthError::invalid_grant(unknown),
+            Untrusted::NotForClient => OAuthError::unauthorized_client(
+                "the assertion's issuer is not trusted for this client",
+            ),
+        }
     }
 }

@@ -34,27 +34,6 @@ pub enum AuthMethod {
     ClientSecretJwt,
 }
 
-impl AuthMethod {
-    /// The name configuration, discovery (RFC 8414) and logs use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuthMethod::ClientSecretBasic => "client_secret_basic",
-            AuthMethod::ClientSecretPost => "client_secret_post",
-            AuthMethod::None => "none",
-            AuthMethod::PrivateKeyJwt => "private_key_jwt",
-            AuthMethod::ClientSecretJwt => "client_secret_jwt",
-        }
-    }
-
-    /// Authenticates with a signed JWT (`client_assertion`) rather than a secret.
-    pub fn is_jwt(self) -> bool {
-        matches!(
-            self,
-            AuthMethod::PrivateKeyJwt | AuthMethod::ClientSecretJwt
-        )
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GrantType {

@@ -19,7 +19,7 @@
 use crate::oauth::clients::Client;
 use crate::oauth::error::OAuthError;
 use crate::oauth::issue::{mint_access, mint_refresh, Claims, Issued, RefreshOut};
-use crate::oauth::issuers::{IssuerTrust, Issuers};
+use crate::oauth::issuers::Issuers;
 use crate::oauth::jose::{check_claims, Claims as JwtClaims, Jwt, Keys, TimeRules};
 use crate::oauth::once::OneTime;
 use crate::oauth::params::Params;
@@ -65,24 +65,12 @@ pub fn keys_for<'c>(
             )
         });
     }
-    match issuers.jwt(iss) {
-        Some(is) if is.allows(&client.id) => match &is.trust {
-            IssuerTrust::Jwt(keys) => Ok(keys),
-            IssuerTrust::Saml(_) => Err(unknown_issuer()),
-        },
-        // The issuer is known, but this client may not present its assertions: the
-        // client is not authorized for this grant (RFC 6749 §5.2 unauthorized_client).
-        Some(_) => Err(OAuthError::unauthorized_client(
-            "the assertion's issuer is not trusted for this client",
-        )),
-        None => Err(unknown_issuer()),
-    }
-}
-
-fn unknown_issuer() -> OAuthError {
-    OAuthError::invalid_grant(
-        "the assertion's issuer (iss) is neither this client nor a trusted issuer",
-    )
+    issuers
+        .jwt_keys(iss, &client.id)
+        .map(|keys| &**keys)
+        .map_err(|e| {
+            e.into_error("the assertion's issuer (iss) is neither this client nor a trusted issuer")
+        })
 }
 
 /// Checks the signature with `keys` and the claims against `rules`.
@@ -170,7 +158,7 @@ pub fn issue<O: TokenOps + ?Sized>(
 mod tests {
     use super::*;
     use crate::oauth::grants::testing::*;
-    use crate::oauth::issuers::Issuer;
+    use crate::oauth::issuers::{Issuer, IssuerTrust};
     use crate::oauth::jose::KeySet;
     use std::sync::Arc;
     use tessera_storage::{TokenKey, TokenKind};

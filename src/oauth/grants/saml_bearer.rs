@@ -17,7 +17,7 @@ use crate::oauth::clients::Client;
 use crate::oauth::error::OAuthError;
 use crate::oauth::grants::jwt_bearer::{issue, MAX_SUBJECT_BYTES};
 use crate::oauth::issue::Issued;
-use crate::oauth::issuers::{IssuerTrust, Issuers};
+use crate::oauth::issuers::Issuers;
 use crate::oauth::once::OneTime;
 use crate::oauth::params::Params;
 use crate::oauth::saml::{check_conditions, Assertion, Rules, Trust};
@@ -33,22 +33,9 @@ pub fn trust_for<'c>(
     client: &Client,
     issuers: &'c Issuers,
 ) -> Result<&'c Arc<Trust>, OAuthError> {
-    match issuers.saml(issuer) {
-        Some(is) if is.allows(&client.id) => match &is.trust {
-            IssuerTrust::Saml(trust) => Ok(trust),
-            IssuerTrust::Jwt(_) => Err(unknown_issuer()),
-        },
-        // The issuer is known, but this client may not present its assertions: the
-        // client is not authorized for this grant (RFC 6749 §5.2 unauthorized_client).
-        Some(_) => Err(OAuthError::unauthorized_client(
-            "the assertion's issuer is not trusted for this client",
-        )),
-        None => Err(unknown_issuer()),
-    }
-}
-
-fn unknown_issuer() -> OAuthError {
-    OAuthError::invalid_grant("the assertion's Issuer is not a trusted SAML issuer")
+    issuers
+        .saml_trust(issuer, &client.id)
+        .map_err(|e| e.into_error("the assertion's Issuer is not a trusted SAML issuer"))
 }
 
 /// Holds a verified assertion to RFC 7522 §3 and returns the one-time value of its `ID`,
