@@ -7,6 +7,8 @@
 //! - `rocks::RocksStore` (feature `rocksdb`, default): embedded RocksDB.
 //! - `cassandra::CassandraStore` (feature `cassandra`, default): Apache Cassandra or
 //!   ScyllaDB, shared by several Tessera nodes; it also implements [`SharedStore`].
+//! - `sql::SqlStore` (feature `sql`, default): PostgreSQL or MySQL / MariaDB, shared by
+//!   several nodes like Cassandra ([`SqlDialect`] says which).
 //!
 //! Every backend passes [`crate::conformance`]. Records cross this boundary as
 //! [`StoredToken`]s with their strings (client, user, scope, metadata) spelled out, because
@@ -18,6 +20,8 @@ pub mod codec;
 pub mod memory;
 #[cfg(feature = "rocksdb")]
 pub mod rocks;
+#[cfg(feature = "sql")]
+pub mod sql;
 
 use crate::key::TokenKey;
 use crate::record::{GrantId, TokenKind};
@@ -242,6 +246,47 @@ impl fmt::Display for WriteBatching {
             WriteBatching::Concurrent => f.write_str("concurrent"),
             WriteBatching::Unlogged(n) => write!(f, "unlogged:{n}"),
         }
+    }
+}
+
+/// Which relational database a SQL store speaks to (`store.kind = "postgres"` or
+/// `"mysql"`). Here rather than in the backend, like [`CONSISTENCY_LEVELS`], so
+/// configuration checks work in every build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqlDialect {
+    /// PostgreSQL 12 or later.
+    Postgres,
+    /// MySQL 8 or MariaDB 10.11 or later.
+    Mysql,
+}
+
+impl SqlDialect {
+    /// The `store.kind` naming it, which is also its schema directory
+    /// (`config/sql/<name>/oauth-server.sql`).
+    pub fn name(self) -> &'static str {
+        match self {
+            SqlDialect::Postgres => "postgres",
+            SqlDialect::Mysql => "mysql",
+        }
+    }
+
+    /// The URL schemes its driver accepts.
+    pub fn schemes(self) -> &'static [&'static str] {
+        match self {
+            SqlDialect::Postgres => &["postgres", "postgresql"],
+            SqlDialect::Mysql => &["mysql", "mariadb"],
+        }
+    }
+
+    /// Whether `url` is `<scheme>://...` with one of [`SqlDialect::schemes`].
+    pub fn accepts_url(self, url: &str) -> bool {
+        url.split_once("://").is_some_and(|(scheme, rest)| {
+            !rest.is_empty()
+                && self
+                    .schemes()
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(scheme))
+        })
     }
 }
 
