@@ -44,6 +44,12 @@
 //!   codes redeemed on the other node, a code raced to both nodes, a used code revoking its
 //!   tokens everywhere, single sign-on and consent on either node, logout across nodes, one
 //!   signing key set (also after a rotation), and codes during a Cassandra outage.
+//! - `cluster_sql`: two nodes sharing one PostgreSQL schema or MariaDB database (issue 14),
+//!   every test once on each: tokens, refreshes and revocations across nodes, a refresh
+//!   token and a code raced to both nodes, CLI clients, users and keys, `tessera migrate`
+//!   and the schema-version check, `kill -9` after a `sync` answer, and the database stopped
+//!   and started again mid-test. Needs `bash tests/services/postgres.sh start` and
+//!   `mysql.sh start` (`make test` starts them); the fixtures are in `tests/support/sql_servers.rs`.
 //! - `cluster_secure`: two nodes on a Cassandra that requires a password and TLS with a
 //!   client certificate (`tests/services/cassandra-secure.sh`, started by the tests), and
 //!   the start-up error for a wrong password.
@@ -68,6 +74,7 @@ mod client_jwt;
 mod cluster;
 mod cluster_authorize;
 mod cluster_secure;
+mod cluster_sql;
 mod http_protocol;
 mod introspect;
 mod jwt_bearer;
@@ -80,6 +87,8 @@ mod revoke;
 mod saml_bearer;
 #[path = "../support/secure_cassandra.rs"]
 mod secure_cassandra;
+#[path = "../support/sql_servers.rs"]
+mod sql_servers;
 mod token_client_credentials;
 mod token_format;
 mod token_password;
