@@ -31,9 +31,14 @@ unit:
 	cargo test --release --workspace
 
 # The real database servers the store tests run against (installed and cached outside the
-# clone on first use). `make test` starts them; they keep running for the next run.
+# clone on first use): Cassandra, PostgreSQL and MariaDB (tests/services/README.md). `make
+# test` starts them; they keep running for the next run. The three start at once (Cassandra's
+# JVM takes the longest); every start is waited for, and any failure fails the target.
 services:
-	bash tests/services/cassandra.sh start
+	@bash tests/services/cassandra.sh start & c=$$!; \
+	bash tests/services/postgres.sh start & p=$$!; \
+	bash tests/services/mysql.sh start & m=$$!; \
+	s=0; wait $$c || s=$$?; wait $$p || s=$$?; wait $$m || s=$$?; exit $$s
 
 # The secure Cassandra (password + TLS with client certificates, on 9142) is started by the
 # tests that need it (storage/tests/cassandra_secure.rs, tests/blackbox/cluster_secure.rs);

@@ -18,6 +18,11 @@ apt_install() { # $@ = packages; never lets apt start a service
   local tmp_policy=""
   [[ $EUID -eq 0 ]] || die "need root to apt-get install $* (install it, or run as root)"
   command -v apt-get >/dev/null || die "apt-get not found; install $* by hand"
+  # `make services` starts postgres.sh and mysql.sh at once; on a machine that has neither
+  # server both would run apt-get (and the second fail on dpkg's lock, or lose the
+  # policy-rc.d below when the first removes it). One install at a time.
+  exec 8>"${TMPDIR:-/tmp}/tessera-apt-install.lock"
+  flock -w 900 8 || die "could not lock ${TMPDIR:-/tmp}/tessera-apt-install.lock for apt-get"
   if [[ ! -e /usr/sbin/policy-rc.d ]]; then
     # keep invoke-rc.d from starting the system service during the install
     printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
@@ -32,6 +37,7 @@ apt_install() { # $@ = packages; never lets apt start a service
          && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" \
             >>"$STATE/apt.log" 2>&1; } || rc=$?
   [[ -n "$tmp_policy" ]] && rm -f /usr/sbin/policy-rc.d
+  exec 8>&-
   if [[ $rc -ne 0 ]]; then tail -20 "$STATE/apt.log" >&2; die "apt-get install $* failed"; fi
 }
 
