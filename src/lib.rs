@@ -30,7 +30,8 @@
 //!   files, rotated), ID tokens as compact JWS, the JWKS and the discovery documents.
 //! - [`writes`]: the server's `TokenOps` — table changes queued for the write-behind.
 //! - [`cluster`]: read-through to a shared store, the revocation log and the clients and
-//!   users kept in the store — how several nodes sharing Cassandra act as one server.
+//!   users kept in the store — how several nodes sharing Cassandra or a SQL database act as
+//!   one server.
 //!   Given narrow contexts, never the whole state.
 //! - [`registry`]: clients and users built from configuration and the store; the
 //!   password-hash pool.

@@ -4,7 +4,8 @@
 //! - [`sync`]: the `tessera-cluster` thread, which applies the other nodes' revocations
 //!   from the store's revocation log and reloads the clients and users kept in the store.
 //!
-//! Both are inactive unless the store is shared (`Store::shared`), i.e. `kind = "cassandra"`.
+//! Both are inactive unless the store is shared (`Store::shared`): `kind = "cassandra"`,
+//! `"postgres"` or `"mysql"`.
 
 pub mod read_through;
 pub mod sync;

@@ -14,7 +14,7 @@
 //!   tokens of its grant.
 //!
 //! - [`store`]: the backend-neutral [`store::Store`] trait, the versioned record codec, and
-//!   one module per backend (memory reference, RocksDB, Cassandra).
+//!   one module per backend (memory reference, RocksDB, Cassandra, PostgreSQL / MySQL).
 //! - [`writer`]: the write-behind flusher that carries table changes to a store.
 //! - [`recovery`]: rebuilding the table from a store at start-up.
 //! - [`conformance`]: the behaviour every store backend must show.

@@ -4,7 +4,10 @@
 -- `schema_version` and upgrades an older schema), or by hand:
 --   mysql -h host -u user -p tessera < oauth-server.sql
 -- Tessera checks `schema_version` at start-up and refuses a version it does not know.
--- Tables go into the database named in `store.mysql.url`. InnoDB, utf8mb4.
+-- Tables go into the database named in `store.mysql.url`. InnoDB, utf8mb4. Names that are
+-- keys (client ids, usernames, setting names) are varbinary, UTF-8 bytes compared exactly:
+-- a _bin collation would still ignore trailing spaces (PAD SPACE), so `svc ` and `svc`
+-- would be one client.
 --
 -- No token is stored: every row is keyed by `token_hash`, the first 16 bytes of SHA-256 of
 -- the token (or code, or session cookie), so a dump of these tables hands out nothing
@@ -116,7 +119,7 @@ CREATE TABLE IF NOT EXISTS revocations (
 -- JSON with the same keys as a `[[clients]]` table of the configuration (the secret only
 -- as `secret_hash`).
 CREATE TABLE IF NOT EXISTS clients (
-  id varchar(255) NOT NULL PRIMARY KEY,
+  id varbinary(255) NOT NULL PRIMARY KEY,
   spec mediumtext NOT NULL,
   updated_at_ms bigint NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
@@ -124,7 +127,7 @@ CREATE TABLE IF NOT EXISTS clients (
 -- Resource owners managed with `tessera user add|remove`: the spec holds `password_hash`
 -- (argon2id PHC string), never a password.
 CREATE TABLE IF NOT EXISTS users (
-  username varchar(255) NOT NULL PRIMARY KEY,
+  username varbinary(255) NOT NULL PRIMARY KEY,
   spec mediumtext NOT NULL,
   updated_at_ms bigint NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
@@ -133,7 +136,7 @@ CREATE TABLE IF NOT EXISTS users (
 -- `oidc.signing_keys`, JSON). Written only by compare-and-set (`revision` changes on every
 -- write), so of racing writers exactly one wins.
 CREATE TABLE IF NOT EXISTS settings (
-  name varchar(255) NOT NULL PRIMARY KEY,
+  name varbinary(255) NOT NULL PRIMARY KEY,
   value mediumtext NOT NULL,
   revision bigint NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
@@ -141,7 +144,7 @@ CREATE TABLE IF NOT EXISTS settings (
 -- Leases: which node runs a cluster-wide chore (`purge`) until when. A node takes or
 -- renews a lease with one conditional UPDATE; the others skip the chore meanwhile.
 CREATE TABLE IF NOT EXISTS leases (
-  name varchar(255) NOT NULL PRIMARY KEY,
+  name varbinary(255) NOT NULL PRIMARY KEY,
   holder varchar(255) NOT NULL,
   until_ms bigint NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
