@@ -69,7 +69,7 @@ PIDFILE="$STATE/mysql.pid"         # ours (the server also writes $RUN_DIR/mysql
 URL="mysql://$APP_USER:$APP_PASSWORD@$HOST:$PORT/$APP_DB"
 
 SERVER_NAME="MariaDB"
-# log, die, lock_state, apt_install, setup_user, as_user, ensure_reachable, port_open,
+# log, die, lock_state, apt_install, setup_user, as_user, ensure_reachable, close_inherited_fds, port_open,
 # stop_server, usage
 # shellcheck source-path=SCRIPTDIR source=sql-common.sh
 . "$(dirname "$0")/sql-common.sh"
@@ -175,7 +175,7 @@ cmd_start() {
     rm -f "$SOCK" "$SOCK.lock"   # stale socket of a killed server (the dir is ours alone)
     [[ -f "$LOG" ]] && mv -f "$LOG" "$LOG.1"
     log "starting MariaDB ($SERVER) on $HOST:$PORT as $OS_USER; log: $LOG"
-    ( cd "$STATE" && exec setsid "${AS[@]}" "$SERVER" --no-defaults --datadir="$DATA" \
+    ( cd "$STATE" && close_inherited_fds && exec setsid "${AS[@]}" "$SERVER" --no-defaults --datadir="$DATA" \
         --bind-address="$HOST" --port="$PORT" --skip-networking=0 --skip-name-resolve \
         --socket="$SOCK" --pid-file="$RUN_DIR/mysqld.pid" --tmpdir="$TMP_DIR" \
         --log-error="$LOG" \

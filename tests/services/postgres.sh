@@ -64,7 +64,7 @@ PIDFILE="$STATE/postgres.pid"
 URL="postgres://$APP_USER:$APP_PASSWORD@$HOST:$PORT/$APP_DB"
 
 SERVER_NAME="PostgreSQL"
-# log, die, lock_state, apt_install, setup_user, as_user, ensure_reachable, port_open,
+# log, die, lock_state, apt_install, setup_user, as_user, ensure_reachable, close_inherited_fds, port_open,
 # stop_server, usage
 # shellcheck source-path=SCRIPTDIR source=sql-common.sh
 . "$(dirname "$0")/sql-common.sh"
@@ -195,7 +195,7 @@ cmd_start() {
     clear_stale_lock
     [[ -f "$LOG" ]] && mv -f "$LOG" "$LOG.1"
     log "starting PostgreSQL ($BIN) on $HOST:$PORT as $OS_USER; log: $LOG"
-    ( cd "$STATE" && exec setsid "${AS[@]}" "$BIN/postgres" -D "$DATA" \
+    ( cd "$STATE" && close_inherited_fds && exec setsid "${AS[@]}" "$BIN/postgres" -D "$DATA" \
         -c "listen_addresses=$HOST" -c "port=$PORT" -c "unix_socket_directories=$SOCK_DIR" \
         -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
         -c max_connections=100 -c shared_buffers=64MB -c logging_collector=off \

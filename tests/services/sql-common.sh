@@ -83,6 +83,18 @@ ensure_reachable() {
   as_user test -w "$data" || die "$OS_USER still cannot write $data"
 }
 
+# Closes every descriptor above 2 in the calling (sub)shell, so the server started from it
+# keeps nothing its starter had open. A lock file is the case that bites: `flock FILE CMD`
+# hands FILE to CMD as fd 3, and a server inheriting it would hold the lock (and stall every
+# test waiting for it) for as long as it runs.
+close_inherited_fds() {
+  local fd
+  for fd in /proc/"$BASHPID"/fd/*; do
+    fd="${fd##*/}"
+    if [[ "$fd" =~ ^[0-9]+$ ]] && (( fd > 2 )); then eval "exec $fd>&-" 2>/dev/null || true; fi
+  done
+}
+
 port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/$HOST/$1" 2>/dev/null; }
 
 # stop_server SIGNAL: the server's own clean shutdown signal, then SIGKILL after

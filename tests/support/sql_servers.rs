@@ -355,10 +355,13 @@ static MYSQL: RwLock<()> = RwLock::new(());
 /// How long a test waits for another test process to let go of a server.
 const LOCK_WAIT: Duration = Duration::from_secs(600);
 
-/// A flock(2) on `tessera-test-<dialect>.lock` in the temp dir, shared or exclusive, held
-/// until dropped: orders tests of different processes (two `cargo test` runs, the store's
-/// tests and the black-box tests) on one server, as the static locks order the threads of
-/// one process. Taken with flock(1) on a duplicate of our descriptor: the lock belongs to
+/// A flock(2) on `tessera-test-<dialect>-<port>.lock` in the temp dir (one per server
+/// instance), shared or exclusive, held until dropped: orders tests of different processes
+/// (two `cargo test` runs, the store's tests and the black-box tests) on one server, as the
+/// static locks order the threads of one process. A person restarting a server by hand
+/// while tests run takes it too: `flock -x /tmp/tessera-test-postgres-55432.lock bash
+/// tests/services/postgres.sh restart` (the scripts close inherited descriptors before
+/// starting the server, so the server does not keep the lock). Taken with flock(1) on a duplicate of our descriptor: the lock belongs to
 /// the open file description, so it stays held after flock(1) exits, until `_file` closes.
 struct ProcessLock {
     _file: std::fs::File,
@@ -366,7 +369,12 @@ struct ProcessLock {
 
 impl ProcessLock {
     fn take(dialect: Dialect, exclusive: bool) -> ProcessLock {
-        let path = std::env::temp_dir().join(format!("tessera-test-{}.lock", dialect.name()));
+        let server = Url::parse(&dialect.base_url());
+        let path = std::env::temp_dir().join(format!(
+            "tessera-test-{}-{}.lock",
+            dialect.name(),
+            server.port
+        ));
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
