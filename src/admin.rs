@@ -185,12 +185,29 @@ fn load(path: &Path) -> Result<Config, ExitCode> {
     Config::load(path).map_err(|e| fail(2, format_args!("{}: {e}", path.display())))
 }
 
-/// `tessera migrate`: creates the keyspace and tables of the configured Cassandra store.
+/// `tessera migrate`: creates the keyspace and tables of the configured Cassandra store, or
+/// creates or upgrades the schema of the configured SQL database (idempotent; several nodes
+/// may run it at once).
 pub fn migrate(path: &Path) -> ExitCode {
     let config = match load(path) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    #[cfg(feature = "sql")]
+    if let Some(opts) = config.store.sql_options() {
+        return match tessera_storage::store::sql::SqlStore::migrate(&opts) {
+            Ok(m) => {
+                println!(
+                    "schema of {} at version {} ({})",
+                    opts.redacted_url(),
+                    m.to,
+                    migrated(m.from, m.to)
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(1, e),
+        };
+    }
     match config.store.kind {
         #[cfg(feature = "cassandra")]
         StoreKind::Cassandra => {
@@ -207,42 +224,80 @@ pub fn migrate(path: &Path) -> ExitCode {
                 Err(e) => fail(1, e),
             }
         }
+        // With the `sql` feature these were migrated above.
+        StoreKind::Postgres | StoreKind::Mysql => fail(1, crate::startup::no_sql_support(&config)),
         _ => {
             println!(
-                "store.kind = {:?} keeps its own layout; nothing to migrate",
-                config.store.kind
+                "store.kind = \"{}\" keeps its own layout; nothing to migrate",
+                config.store.kind.name()
             );
             ExitCode::SUCCESS
         }
     }
 }
 
+/// What `tessera migrate` did to a SQL schema, from the version it found.
+#[cfg_attr(not(feature = "sql"), allow(dead_code))]
+fn migrated(from: Option<u32>, to: u32) -> String {
+    match from {
+        None => "created".to_owned(),
+        Some(v) if v == to => "already current".to_owned(),
+        Some(v) => format!("upgraded from {v}"),
+    }
+}
+
 /// Loads the configuration at `path`, opens its store, and runs `f` on the store's shared
-/// side. Only a shared store (`kind = "cassandra"`) keeps clients and users.
+/// side. Only a shared store (`kind = "cassandra"`, `"postgres"` or `"mysql"`) keeps
+/// clients and users.
 fn with_shared(path: &Path, f: impl FnOnce(&Config, &dyn SharedStore) -> ExitCode) -> ExitCode {
     let config = match load(path) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let store: Arc<dyn Store> =
-        match config.store.kind {
-            #[cfg(feature = "cassandra")]
-            StoreKind::Cassandra => {
-                let opts = config.store.cassandra_options();
-                match tessera_storage::store::cassandra::CassandraStore::open(&opts) {
-                    Ok(s) => Arc::new(s),
-                    Err(e) => return fail(1, e),
-                }
-            }
-            _ => return fail(
-                2,
-                "clients and users can be kept in the store only with store.kind = \"cassandra\"; \
-                 otherwise list them in the configuration file",
-            ),
-        };
+    let store: Arc<dyn Store> = match open_shared(&config) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
     match store.shared() {
         Some(shared) => f(&config, shared),
         None => fail(2, "the store is not shared"),
+    }
+}
+
+/// Opens the configured shared store (Cassandra or SQL) for a command that works on it
+/// beside the running nodes; any other kind keeps no clients or users.
+fn open_shared(config: &Config) -> Result<Arc<dyn Store>, ExitCode> {
+    #[cfg(feature = "sql")]
+    if let Some(opts) = config.store.sql_options() {
+        return match tessera_storage::store::sql::SqlStore::open(&opts) {
+            Ok(s) => Ok(Arc::new(s)),
+            Err(e) => Err(fail(1, e)),
+        };
+    }
+    match config.store.kind {
+        #[cfg(feature = "cassandra")]
+        StoreKind::Cassandra => {
+            let opts = config.store.cassandra_options();
+            match tessera_storage::store::cassandra::CassandraStore::open(&opts) {
+                Ok(s) => Ok(Arc::new(s)),
+                Err(e) => Err(fail(1, e)),
+            }
+        }
+        #[cfg(not(feature = "cassandra"))]
+        StoreKind::Cassandra => Err(fail(
+            1,
+            "this build of Tessera has no Cassandra support (built without the `cassandra` feature)",
+        )),
+        // With the `sql` feature these were opened above.
+        StoreKind::Postgres | StoreKind::Mysql => {
+            Err(fail(1, crate::startup::no_sql_support(config)))
+        }
+        StoreKind::Rocksdb | StoreKind::Memory => Err(fail(
+            2,
+            "clients and users can be kept in the store only with a shared store \
+             (store.kind = \"cassandra\", \"postgres\" or \"mysql\"); otherwise list them \
+             in the configuration file",
+        )),
     }
 }
 
@@ -261,7 +316,7 @@ fn finish(result: Result<(), impl std::fmt::Display>, done: impl FnOnce()) -> Ex
 /// tokens it issued before: a reload comes within `revocation_propagation_ms` plus one
 /// poll (a quarter of it), a token issued before it reaches the store within
 /// `flush_interval_ms` (+ `write_delay_ms`), and a second for the requests in flight.
-/// A node whose write-behind is backed up (a Cassandra outage) can take longer.
+/// A node whose write-behind is backed up (a database outage) can take longer.
 pub fn settle(config: &Config) -> Duration {
     let store = &config.store;
     let propagation = store.revocation_propagation_ms;

@@ -46,17 +46,20 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
-    /// Create the keyspace and tables of the configured Cassandra store (idempotent).
+    /// Create the schema of the configured shared (Cassandra or SQL) store: Cassandra's
+    /// keyspace and tables, or a SQL database's tables, upgraded from an older Tessera's
+    /// (idempotent).
     Migrate {
         #[arg(long)]
         config: PathBuf,
     },
-    /// Manage the clients kept in a shared store (served by every node without a restart).
+    /// Manage the clients kept in a shared (Cassandra or SQL) store (served by every node
+    /// without a restart).
     Client {
         #[command(subcommand)]
         action: crate::admin::ClientCommand,
     },
-    /// Manage the resource owners kept in a shared store.
+    /// Manage the resource owners kept in a shared (Cassandra or SQL) store.
     User {
         #[command(subcommand)]
         action: crate::admin::UserCommand,

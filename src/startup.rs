@@ -91,7 +91,7 @@ impl App {
             .map_err(|e| {
                 // Refusing to start beats serving with tokens silently missing; say where.
                 StartError::Store(StoreError::Open {
-                    path: config.store.path.display().to_string(),
+                    path: store_location(&config),
                     reason: format!("recovery failed: {e}"),
                 })
             })?;
@@ -175,6 +175,16 @@ fn guard_policy(s: &SecurityConfig) -> Policy {
 }
 
 fn open_store(config: &Config) -> Result<Option<Arc<dyn Store>>, StartError> {
+    // The SQL stores, whose options come from whichever section `kind` names.
+    #[cfg(feature = "sql")]
+    if let Some(opts) = config.store.sql_options() {
+        // Checks the schema version: a database `tessera migrate` has not prepared, or one
+        // of another version, is refused here rather than failing on the first write.
+        let store =
+            tessera_storage::store::sql::SqlStore::open(&opts).map_err(StartError::Store)?;
+        info!(database = %opts.redacted_url(), "SQL store opened");
+        return Ok(Some(Arc::new(store)));
+    }
     match config.store.kind {
         StoreKind::Memory => Ok(None),
         #[cfg(feature = "rocksdb")]
@@ -208,6 +218,31 @@ fn open_store(config: &Config) -> Result<Option<Arc<dyn Store>>, StartError> {
             reason: "this build of Tessera has no Cassandra support (built without the `cassandra` feature)"
                 .to_owned(),
         })),
+        // With the `sql` feature these were opened above.
+        StoreKind::Postgres | StoreKind::Mysql => Err(StartError::Store(no_sql_support(config))),
+    }
+}
+
+/// Where the configured store is, for errors: RocksDB's directory, the Cassandra keyspace,
+/// or the SQL database's URL without its password.
+fn store_location(config: &Config) -> String {
+    #[cfg(feature = "sql")]
+    if let Some(opts) = config.store.sql_options() {
+        return opts.redacted_url();
+    }
+    match config.store.kind {
+        StoreKind::Cassandra => format!("keyspace {}", config.store.cassandra.keyspace),
+        StoreKind::Postgres | StoreKind::Mysql => format!("store.{}.url", config.store.kind.name()),
+        StoreKind::Rocksdb | StoreKind::Memory => config.store.path.display().to_string(),
+    }
+}
+
+/// The error for a SQL `store.kind` in a build without the `sql` feature.
+pub(crate) fn no_sql_support(config: &Config) -> StoreError {
+    StoreError::Open {
+        path: format!("store.kind = \"{}\"", config.store.kind.name()),
+        reason: "this build of Tessera has no PostgreSQL or MySQL support (built without the `sql` feature)"
+            .to_owned(),
     }
 }
 

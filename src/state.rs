@@ -194,6 +194,10 @@ kind = "memory"
 [store.cassandra]
 username = "tessera"
 password = "{DB_PASSWORD}"
+[store.postgres]
+url = "postgres://tessera:{DB_PASSWORD}@127.0.0.1:5432/tessera"
+[store.mysql]
+url = "mysql://tessera:{DB_PASSWORD}@127.0.0.1:3306/tessera"
 [[clients]]
 id = "app"
 secret = "{CLIENT_SECRET}"
@@ -221,6 +225,19 @@ password = "{USER_PASSWORD}"
                 !opts.contains(DB_PASSWORD),
                 "driver options show the password"
             );
+        }
+        #[cfg(feature = "sql")]
+        for (dialect, section) in [
+            (crate::config::SqlDialect::Postgres, &config.store.postgres),
+            (crate::config::SqlDialect::Mysql, &config.store.mysql),
+        ] {
+            let opts = section.options(dialect);
+            for shown in [format!("{opts:?}"), opts.redacted_url()] {
+                assert!(
+                    !shown.contains(DB_PASSWORD),
+                    "SQL driver options show the password"
+                );
+            }
         }
 
         let app = App::new(config, 1).expect("app");

@@ -1,10 +1,12 @@
 //! `tessera keys list` and `tessera keys rotate [--alg RS256|ES256]`: the OpenID Connect
-//! signing keys kept in the configured store (RocksDB or Cassandra). The key work is
-//! `oidc::keys`; this file opens the store, calls it and prints.
+//! signing keys kept in the configured store (RocksDB, or a shared store: Cassandra,
+//! PostgreSQL or MySQL). The key work is `oidc::keys`; this file opens the store, calls it
+//! and prints.
 //!
 //! A RocksDB store belongs to one process: with the server running, its lock refuses the
-//! command (stop the server; it signs with the new key when it starts). A Cassandra store
-//! is shared, and a rotation reaches the running nodes when they next read the keys.
+//! command (stop the server; it signs with the new key when it starts). A shared store is
+//! opened beside the running nodes, and a rotation reaches them when they next read the
+//! keys.
 
 use super::{fail, load};
 use crate::config::{Config, SigningAlg, StoreKind};
@@ -108,7 +110,7 @@ fn rotate(path: &Path, alg: SigningAlg) -> ExitCode {
                     println!("previous {alg} key {}: {}", key.kid(), state(&set, key));
                 }
             }
-            if config.store.kind == StoreKind::Cassandra {
+            if config.store.kind.is_shared() {
                 println!(
                     "running nodes sign with it once they re-read the keys \
                      (within store.revocation_propagation_ms)"
@@ -147,14 +149,16 @@ fn date(secs: u64) -> String {
 }
 
 /// Opens the configured store for the key commands: RocksDB (refused while a server holds
-/// it) or Cassandra; a memory store keeps no keys.
+/// it) or a shared store (Cassandra, PostgreSQL, MySQL); a memory store keeps no keys.
 fn open_store(config: &Config) -> Result<Arc<dyn Store>, ExitCode> {
     match config.store.kind {
         StoreKind::Memory => Err(fail(
             2,
             "store.kind = \"memory\" keeps no signing keys (each start generates its own); \
-             use a rocksdb or cassandra store, or [oidc] signing_key_files",
+             use a rocksdb or shared (cassandra, postgres, mysql) store, or [oidc] \
+             signing_key_files",
         )),
+        StoreKind::Cassandra | StoreKind::Postgres | StoreKind::Mysql => super::open_shared(config),
         #[cfg(feature = "rocksdb")]
         StoreKind::Rocksdb => {
             match tessera_storage::store::rocks::RocksStore::open(&config.store.path) {
@@ -174,14 +178,6 @@ fn open_store(config: &Config) -> Result<Arc<dyn Store>, ExitCode> {
                         Err(fail(1, text))
                     }
                 }
-            }
-        }
-        #[cfg(feature = "cassandra")]
-        StoreKind::Cassandra => {
-            let opts = config.store.cassandra_options();
-            match tessera_storage::store::cassandra::CassandraStore::open(&opts) {
-                Ok(s) => Ok(Arc::new(s)),
-                Err(e) => Err(fail(1, e)),
             }
         }
         #[allow(unreachable_patterns)]

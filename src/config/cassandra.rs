@@ -5,7 +5,10 @@
 //! ([`lift_flat_keys`]). Touches `[store]` only to move those flat keys.
 
 use super::error::{ConfigError, Deprecated};
-use super::store::{check_range, StoreConfig};
+use super::load::move_flat_keys;
+use super::store::check_range;
+#[cfg(feature = "cassandra")]
+use super::store::StoreConfig;
 use crate::oauth::secret::Redacted;
 use serde::{Deserialize, Serialize};
 
@@ -227,37 +230,16 @@ pub(super) const NESTED_ONLY: &[&str] = &["test_clock_offset_ms"];
 
 /// Moves each of [`FLAT_KEYS`] found in the parsed file's `[store]` into
 /// `[store.cassandra]`, before the file is deserialized, and lists what it moved. A key
-/// given both ways is refused, naming both spellings.
+/// given both ways is refused, naming both spellings. Not called when `kind` names a SQL
+/// store, whose sections share some of these keys (`sql::lift_flat_keys` moves them there).
 pub(super) fn lift_flat_keys(root: &mut toml::Table) -> Result<Vec<Deprecated>, ConfigError> {
-    let Some(toml::Value::Table(store)) = root.get_mut("store") else {
-        return Ok(Vec::new()); // no [store], or not a table: serde says so
-    };
-    let mut moved = Vec::new();
-    for &key in FLAT_KEYS {
-        let Some(value) = store.remove(key) else {
-            continue;
-        };
-        let old = format!("store.{key}");
-        let new = format!("store.cassandra.{key}");
-        let toml::Value::Table(nested) = store
-            .entry("cassandra")
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-        else {
-            return Err(ConfigError::new(
-                "store.cassandra",
-                format!("must be a table ([store.cassandra]); {old} belongs in it"),
-            ));
-        };
-        if nested.contains_key(key) {
-            return Err(ConfigError::new(
-                new.clone(),
-                format!("also given as {old}, its deprecated name; keep only {new}"),
-            ));
-        }
-        nested.insert(key.to_owned(), value);
-        moved.push(Deprecated { old, new });
-    }
-    Ok(moved)
+    let moved = move_flat_keys(root, "cassandra", FLAT_KEYS, |old, new| {
+        format!("also given as {old}, its deprecated name; keep only {new}")
+    })?;
+    Ok(moved
+        .into_iter()
+        .map(|(old, new)| Deprecated { old, new })
+        .collect())
 }
 
 #[cfg(test)]

@@ -1,10 +1,11 @@
-//! Loading: reading the file, parsing the TOML, moving deprecated flat keys to their place,
+//! Loading: reading the file, parsing the TOML, moving flat `[store]` keys to their section
+//! (the SQL stores' when `kind` names one, else Cassandra's deprecated spellings),
 //! deserializing with the exact key of any error (`serde_path_to_error`), and
 //! [`Config::validate`], which runs each section's checks. Knows every section's entry point,
-//! none of their keys (except the deprecated spellings it reports through `cassandra.rs`).
+//! none of their keys (the flat spellings are listed in `cassandra.rs` and `sql.rs`).
 
 use super::error::{ConfigError, Deprecated};
-use super::{assertions, cassandra, clients, Config};
+use super::{assertions, cassandra, clients, sql, Config};
 use std::path::Path;
 
 impl Config {
@@ -35,7 +36,12 @@ impl Config {
         let mut table: toml::Table = text
             .parse()
             .map_err(|e: toml::de::Error| ConfigError::new("", e.message().trim()))?;
-        let deprecated = cassandra::lift_flat_keys(&mut table)?;
+        // `tls`, `tls_ca_file` and the timeouts are keys of both the SQL sections and
+        // `[store.cassandra]`: written flat, they belong to the kind the file chose.
+        let (moved, deprecated) = match sql::kind_in(&table) {
+            Some(dialect) => (sql::lift_flat_keys(&mut table, dialect)?, Vec::new()),
+            None => (Vec::new(), cassandra::lift_flat_keys(&mut table)?),
+        };
         let config: Config = serde_path_to_error::deserialize(table)
             .map_err(|e| {
                 let key = e.path().to_string();
@@ -43,7 +49,7 @@ impl Config {
                 ConfigError::new(key, e.into_inner().message().trim().to_owned())
             })
             .and_then(|config: Config| config.validate().map(|()| config))
-            .map_err(|e| name_old_spelling(e, &deprecated))?;
+            .map_err(|e| name_old_spelling(e, &deprecated, &moved))?;
         Ok((config, deprecated))
     }
 
@@ -106,17 +112,61 @@ impl Config {
     }
 }
 
-/// An error about a key the file gave under its deprecated name also names that name, so
-/// the operator finds the line.
-fn name_old_spelling(mut e: ConfigError, deprecated: &[Deprecated]) -> ConfigError {
+/// An error about a key the file gave flat in `[store]` also names that spelling, so the
+/// operator finds the line: `deprecated` ones (Cassandra's) say so, `moved` ones (the SQL
+/// stores', an accepted spelling) as (flat, nested) names do not.
+fn name_old_spelling(
+    mut e: ConfigError,
+    deprecated: &[Deprecated],
+    moved: &[(String, String)],
+) -> ConfigError {
     let under = |key: &str, new: &str| {
         key.strip_prefix(new)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with(['[', '.']))
     };
     if let Some(d) = deprecated.iter().find(|d| under(&e.key, &d.new)) {
         e.message = format!("{} (written as {}, which is deprecated)", e.message, d.old);
+    } else if let Some((old, _)) = moved.iter().find(|(_, new)| under(&e.key, new)) {
+        e.message = format!("{} (written as {old})", e.message);
     }
     e
+}
+
+/// Moves each of `keys` found in the parsed file's `[store]` into `[store.<section>]`
+/// before the file is deserialized, and lists what it moved as (flat, nested) names. A key
+/// given both ways is refused at its nested name, with `both(flat, nested)` as the message.
+pub(super) fn move_flat_keys(
+    root: &mut toml::Table,
+    section: &str,
+    keys: &[&str],
+    both: impl Fn(&str, &str) -> String,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let Some(toml::Value::Table(store)) = root.get_mut("store") else {
+        return Ok(Vec::new()); // no [store], or not a table: serde says so
+    };
+    let mut moved = Vec::new();
+    for &key in keys {
+        let Some(value) = store.remove(key) else {
+            continue;
+        };
+        let old = format!("store.{key}");
+        let new = format!("store.{section}.{key}");
+        let toml::Value::Table(nested) = store
+            .entry(section)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        else {
+            return Err(ConfigError::new(
+                format!("store.{section}"),
+                format!("must be a table ([store.{section}]); {old} belongs in it"),
+            ));
+        };
+        if nested.contains_key(key) {
+            return Err(ConfigError::new(new.clone(), both(&old, &new)));
+        }
+        nested.insert(key.to_owned(), value);
+        moved.push((old, new));
+    }
+    Ok(moved)
 }
 
 /// Parses `text`, which must fail with an error about `key`.

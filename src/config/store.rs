@@ -1,12 +1,15 @@
 //! `[store]`: where tokens live (`kind`), the write-behind every store shares (durability,
 //! flush interval, queue, purge) and the settings of every shared store (revocation
 //! propagation, negative cache, read-through limit). A shared store's own keys are a nested
-//! table: `[store.cassandra]` in `cassandra.rs`, which also turns this section into the
-//! driver's options (`StoreConfig::cassandra_options`). Touches nothing outside `[store]`.
+//! table: `[store.cassandra]` in `cassandra.rs`, `[store.postgres]` and `[store.mysql]` in
+//! `sql.rs`; each of those also turns this section into its driver's options
+//! (`StoreConfig::cassandra_options`, `StoreConfig::sql_options`). Touches nothing outside
+//! `[store]`.
 
 use super::cassandra::CassandraConfig;
 use super::error::ConfigError;
 use super::server::check_secs;
+use super::sql::{self, SqlConfig, SqlDialect};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -20,6 +23,10 @@ pub enum StoreKind {
     Memory,
     /// Apache Cassandra / ScyllaDB, shared by every node of a cluster (`[store.cassandra]`).
     Cassandra,
+    /// PostgreSQL, shared by every node of a cluster (`[store.postgres]`).
+    Postgres,
+    /// MySQL 8 or MariaDB 10.11+, shared by every node of a cluster (`[store.mysql]`).
+    Mysql,
 }
 
 impl StoreKind {
@@ -28,7 +35,27 @@ impl StoreKind {
     pub fn is_shared(self) -> bool {
         match self {
             StoreKind::Rocksdb | StoreKind::Memory => false,
-            StoreKind::Cassandra => true,
+            StoreKind::Cassandra | StoreKind::Postgres | StoreKind::Mysql => true,
+        }
+    }
+
+    /// As written in `store.kind`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreKind::Rocksdb => "rocksdb",
+            StoreKind::Memory => "memory",
+            StoreKind::Cassandra => "cassandra",
+            StoreKind::Postgres => "postgres",
+            StoreKind::Mysql => "mysql",
+        }
+    }
+
+    /// The relational database this kind stores tokens in, if it is a SQL store.
+    pub fn sql_dialect(self) -> Option<SqlDialect> {
+        match self {
+            StoreKind::Postgres => Some(SqlDialect::Postgres),
+            StoreKind::Mysql => Some(SqlDialect::Mysql),
+            StoreKind::Rocksdb | StoreKind::Memory | StoreKind::Cassandra => None,
         }
     }
 }
@@ -58,7 +85,7 @@ pub struct StoreConfig {
     pub purge_interval_secs: u64,
     /// Delay added to every store write. Only for testing backpressure; keep 0.
     pub write_delay_ms: u64,
-    // --- shared stores (kind = "cassandra") ---
+    // --- shared stores (kind = "cassandra", "postgres" or "mysql") ---
     /// A revocation on one node holds on every node within this time.
     pub revocation_propagation_ms: u64,
     /// How long a token the store does not know stays "unknown" without asking again.
@@ -70,6 +97,12 @@ pub struct StoreConfig {
     pub read_through_limit_per_address: usize,
     /// `[store.cassandra]`, read when `kind = "cassandra"`.
     pub cassandra: CassandraConfig,
+    /// `[store.postgres]`, read when `kind = "postgres"`.
+    #[serde(deserialize_with = "sql::postgres_section")]
+    pub postgres: SqlConfig,
+    /// `[store.mysql]`, read when `kind = "mysql"`.
+    #[serde(deserialize_with = "sql::mysql_section")]
+    pub mysql: SqlConfig,
 }
 
 impl Default for StoreConfig {
@@ -87,6 +120,8 @@ impl Default for StoreConfig {
             read_through_limit: 256,
             read_through_limit_per_address: 32,
             cassandra: CassandraConfig::default(),
+            postgres: SqlConfig::defaults(SqlDialect::Postgres),
+            mysql: SqlConfig::defaults(SqlDialect::Mysql),
         }
     }
 }
@@ -123,7 +158,21 @@ impl StoreConfig {
             self.cassandra.validate()?;
             self.check_sync_consistency()?;
         }
+        if let Some((dialect, section)) = self.sql() {
+            section.validate(dialect)?;
+        }
         Ok(())
+    }
+
+    /// The SQL store `kind` names and its section (`[store.postgres]` or `[store.mysql]`);
+    /// `None` for the other kinds.
+    pub fn sql(&self) -> Option<(SqlDialect, &SqlConfig)> {
+        let dialect = self.kind.sql_dialect()?;
+        let section = match dialect {
+            SqlDialect::Postgres => &self.postgres,
+            SqlDialect::Mysql => &self.mysql,
+        };
+        Some((dialect, section))
     }
 
     /// `sync` promises that an acknowledged change is durable in the store. A Cassandra
@@ -210,6 +259,25 @@ mod tests {
     }
 
     #[test]
+    fn kind_names_are_the_spelling_the_file_uses() {
+        for kind in [
+            StoreKind::Rocksdb,
+            StoreKind::Memory,
+            StoreKind::Cassandra,
+            StoreKind::Postgres,
+            StoreKind::Mysql,
+        ] {
+            let c = Config::parse(&format!("[store]\nkind = \"{}\"\n", kind.name()))
+                .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+            assert_eq!(c.store.kind, kind);
+            assert_eq!(
+                kind.sql_dialect().map(SqlDialect::name),
+                matches!(kind, StoreKind::Postgres | StoreKind::Mysql).then(|| kind.name())
+            );
+        }
+    }
+
+    #[test]
     fn shared_store_keys_are_checked_for_a_shared_store_only() {
         for (text, key) in [
             (
@@ -218,7 +286,9 @@ mod tests {
             ),
             ("read_through_limit = 0", "store.read_through_limit"),
         ] {
-            err_at(&format!("[store]\nkind = \"cassandra\"\n{text}\n"), key);
+            for kind in ["cassandra", "postgres", "mysql"] {
+                err_at(&format!("[store]\nkind = \"{kind}\"\n{text}\n"), key);
+            }
         }
         Config::parse("[store]\nkind = \"memory\"\nread_through_limit = 0\n")
             .expect("a store that is not shared ignores read_through_limit");
