@@ -139,11 +139,23 @@ impl Inner {
         &self,
         fut: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.request_timeout, fut).await {
+        self.timed_times(1, fut).await
+    }
+
+    /// `fut`, or an error once `times` × `request_timeout` has passed: for work that grows
+    /// with its input (a write-behind batch), so a large batch is not refused for its size
+    /// alone and then retried, unchanged, for ever.
+    async fn timed_times<T>(
+        &self,
+        times: u32,
+        fut: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let limit = self.request_timeout.saturating_mul(times.max(1));
+        match tokio::time::timeout(limit, fut).await {
             Ok(result) => result,
             Err(_) => Err(self.err(format_args!(
-                "no answer within request_timeout_ms ({} ms)",
-                self.request_timeout.as_millis()
+                "no answer within {} ms (request_timeout_ms × {times})",
+                limit.as_millis()
             ))),
         }
     }
