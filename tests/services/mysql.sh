@@ -21,6 +21,8 @@
 # server and client run with --no-defaults, so /etc/mysql is not read. When the packages
 # must be installed, a policy-rc.d (the one already present, or a temporary one) keeps apt
 # from starting the system service.
+# TLS: accepted beside plain connections, with a certificate for 127.0.0.1 signed by a test
+# CA made on first start ($STATE/tls/ca.pem), for the store's tls / tls_ca_file tests.
 # Listening: TCP on 127.0.0.1:$MYSQL_PORT only (--skip-name-resolve), and a unix socket in
 # the state dir. Accounts: root@localhost without password (socket only; every other root
 # and anonymous account is dropped), used by this script to bootstrap; tessera@127.0.0.1 and
@@ -171,6 +173,7 @@ cmd_start() {
     rm -f "$PIDFILE" "$RUN_DIR/mysqld.pid"
     port_open "$PORT" && die "port $HOST:$PORT is already in use by another process (not ours); set MYSQL_PORT"
     ensure_reachable "$LOG_DIR" "$DATA" "$RUN_DIR" "$TMP_DIR"
+    ensure_tls
     ensure_datadir
     rm -f "$SOCK" "$SOCK.lock"   # stale socket of a killed server (the dir is ours alone)
     [[ -f "$LOG" ]] && mv -f "$LOG" "$LOG.1"
@@ -181,6 +184,7 @@ cmd_start() {
         --log-error="$LOG" \
         --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
         --max-connections=200 --performance-schema=0 --skip-log-bin \
+        --ssl-cert="$STATE/tls/server.crt" --ssl-key="$STATE/tls/server.key" --ssl-ca="$STATE/tls/ca.pem" \
         --innodb-buffer-pool-size=128M --innodb-log-file-size=48M \
         --innodb-flush-log-at-trx-commit=2 --innodb-doublewrite=0 \
         >>"$OUT" 2>&1 </dev/null 9>&- ) &
@@ -250,6 +254,7 @@ cmd_info() {
   echo "server:      $v"
   echo "state dir:   $STATE"
   echo "log:         $LOG"
+  echo "tls:         plain or TLS on the same port; CA $STATE/tls/ca.pem (server cert for 127.0.0.1)"
   echo "tcp:         $HOST:$PORT   socket: $SOCK"
   echo "login:       $APP_USER / $APP_PASSWORD (@127.0.0.1 and @localhost), database $APP_DB"
   if [[ $EUID -eq 0 ]]; then echo "runs as:     $OS_USER_WANTED"; else echo "runs as:     $(id -un)"; fi

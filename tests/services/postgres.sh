@@ -19,6 +19,8 @@
 # cluster ("15/main" under /var/lib/postgresql) is neither started nor used, and
 # `service postgresql` is never called. When the package must be installed, a policy-rc.d
 # (the one already present, or a temporary one) keeps apt from starting it.
+# TLS: accepted beside plain connections, with a certificate for 127.0.0.1 signed by a test
+# CA made on first start ($STATE/tls/ca.pem), for the store's tls / tls_ca_file tests.
 # Listening: TCP on 127.0.0.1:$POSTGRES_PORT only (scram-sha-256), and a unix socket in
 # the state dir (trust, used only by this script to bootstrap the role and database).
 # Roles: superuser `postgres` (socket only); login role tessera / tessera-secret with
@@ -191,6 +193,7 @@ cmd_start() {
     rm -f "$PIDFILE"
     port_open "$PORT" && die "port $HOST:$PORT is already in use by another process (not ours); set POSTGRES_PORT"
     ensure_reachable "$LOG_DIR" "$DATA" "$SOCK_DIR"
+    ensure_tls
     ensure_cluster
     clear_stale_lock
     [[ -f "$LOG" ]] && mv -f "$LOG" "$LOG.1"
@@ -199,6 +202,7 @@ cmd_start() {
         -c "listen_addresses=$HOST" -c "port=$PORT" -c "unix_socket_directories=$SOCK_DIR" \
         -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
         -c max_connections=100 -c shared_buffers=64MB -c logging_collector=off \
+        -c ssl=on -c "ssl_cert_file=$STATE/tls/server.crt" -c "ssl_key_file=$STATE/tls/server.key" \
         -c log_line_prefix='%m [%p] ' \
         >>"$LOG" 2>&1 </dev/null 9>&- ) &
     pid=$!
@@ -267,6 +271,7 @@ cmd_info() {
   echo "binaries:    $b"
   echo "state dir:   $STATE"
   echo "log:         $LOG"
+  echo "tls:         plain or TLS on the same port; CA $STATE/tls/ca.pem (server cert for 127.0.0.1)"
   echo "tcp:         $HOST:$PORT (scram-sha-256)   socket dir: $SOCK_DIR"
   echo "login:       $APP_USER / $APP_PASSWORD (CREATEDB), database $APP_DB"
   if [[ $EUID -eq 0 ]]; then echo "runs as:     $OS_USER_WANTED"; else echo "runs as:     $(id -un)"; fi

@@ -122,3 +122,29 @@ stop_server() {
 }
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2; }
+
+# ensure_tls: a CA and a server certificate for 127.0.0.1 / localhost in $STATE/tls (made
+# once, kept across restarts), the key readable only by the server's user. The server takes
+# TLS and plain connections alike; tests that need TLS verify it against $STATE/tls/ca.pem.
+ensure_tls() {
+  local dir="$STATE/tls"
+  if [[ ! -s "$dir/server.crt" || ! -s "$dir/server.key" || ! -s "$dir/ca.pem" ]]; then
+    command -v openssl >/dev/null || apt_install openssl
+    mkdir -p "$dir"
+    log "making a test CA and a server certificate for 127.0.0.1 in $dir"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=Tessera test $SERVER_NAME CA" \
+      -keyout "$dir/ca.key" -out "$dir/ca.pem" >/dev/null 2>&1 || die "openssl: CA"
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+      -keyout "$dir/server.key" -out "$dir/server.csr" >/dev/null 2>&1 || die "openssl: CSR"
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$dir/ext.cnf"
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+      -CAcreateserial -days 3650 -extfile "$dir/ext.cnf" -out "$dir/server.crt" >/dev/null 2>&1 \
+      || die "openssl: server certificate"
+    rm -f "$dir/server.csr" "$dir/ext.cnf"
+  fi
+  chmod 755 "$dir"
+  chmod 644 "$dir/ca.pem" "$dir/server.crt"
+  chmod 600 "$dir/server.key" "$dir/ca.key"
+  [[ $EUID -eq 0 ]] && chown "$OS_USER:" "$dir/server.key" "$dir/server.crt"
+  return 0
+}

@@ -17,6 +17,8 @@
 #[cfg(feature = "cassandra")]
 pub mod cassandra;
 pub mod codec;
+#[cfg(any(feature = "cassandra", feature = "sql"))]
+mod driver;
 pub mod memory;
 #[cfg(feature = "rocksdb")]
 pub mod rocks;
@@ -338,6 +340,47 @@ pub enum OwnedTokens {
     /// stay until they expire. Also the user's sessions (a changed password ends every
     /// login) and codes not yet redeemed (each would start a new grant); consents stay.
     RefreshGrants,
+}
+
+impl OwnedTokens {
+    /// What revoking these records of an owner does with one of them (a record the owner
+    /// [`Owner::owns`]): pushes its deletes onto `batch` — a refresh token with its grant,
+    /// once per grant in `grants` — and says whether it counts as a matched token (access
+    /// and refresh tokens count; codes, sessions and consents go uncounted). Shared by the
+    /// stores' [`SharedStore::revoke_owned`], which feed `batch` to their write path.
+    pub fn revoke_record(
+        self,
+        key: TokenKey,
+        token: &TokenView<'_>,
+        batch: &mut Vec<Mutation>,
+        grants: &mut std::collections::HashSet<GrantId>,
+    ) -> bool {
+        let issued_at = token.issued_at;
+        match (token.kind, self) {
+            // Used markers are never stored as token rows; nothing to revoke in one.
+            (TokenKind::Used, _) => false,
+            // A password change ends the user's logins and the codes that would open new
+            // grants, and leaves the consents (what the user agreed to, not who they are).
+            (TokenKind::Consent, OwnedTokens::RefreshGrants) => false,
+            (TokenKind::Code | TokenKind::Session | TokenKind::Consent, _) => {
+                batch.push(Mutation::Delete { key, issued_at });
+                false
+            }
+            (TokenKind::Access, OwnedTokens::RefreshGrants) => false,
+            (TokenKind::Access, OwnedTokens::All) => {
+                batch.push(Mutation::Delete { key, issued_at });
+                true
+            }
+            (TokenKind::Refresh, _) => {
+                // The token itself too: the delete must not depend on its grant's links.
+                batch.push(Mutation::Delete { key, issued_at });
+                if !token.grant.is_none() && grants.insert(token.grant) {
+                    batch.push(Mutation::DeleteGrant { grant: token.grant });
+                }
+                true
+            }
+        }
+    }
 }
 
 /// The answer to a read-through lookup.

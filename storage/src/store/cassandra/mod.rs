@@ -144,22 +144,9 @@ fn real_now_secs() -> u32 {
     (now_ms() / 1000) as u32
 }
 
-/// Starts the driver's runtime thread.
+/// Starts the driver's runtime thread (`tessera-cassandra`).
 fn start_runtime() -> Result<(tokio::runtime::Handle, tokio::sync::oneshot::Sender<()>), String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the driver runtime: {e}"))?;
-    let handle = rt.handle().clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    std::thread::Builder::new()
-        .name("tessera-cassandra".into())
-        .spawn(move || {
-            // Drives the driver's I/O until the store is dropped.
-            let _ = rt.block_on(stopped);
-        })
-        .map_err(|e| format!("cannot start the driver thread: {e}"))?;
-    Ok((handle, stop))
+    super::driver::start_runtime("tessera-cassandra")
 }
 
 /// Runs `fut` on the driver's runtime and waits for it on this (non-worker) thread.
@@ -167,11 +154,7 @@ fn block_on<T: Send + 'static>(
     runtime: &tokio::runtime::Handle,
     fut: impl Future<Output = Result<T, StoreError>> + Send + 'static,
 ) -> Result<T, StoreError> {
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    runtime.spawn(async move {
-        let _ = tx.send(fut.await);
-    });
-    rx.recv().map_err(|_| err("the driver runtime stopped"))?
+    super::driver::block_on(runtime, "cassandra", fut)
 }
 
 impl CassandraStore {

@@ -19,8 +19,7 @@
 //! [`SharedStore::revoke_owned`]: crate::store::SharedStore::revoke_owned
 
 use super::CassandraStore;
-use crate::record::TokenKind;
-use crate::store::{Mutation, OwnedTokens, Owner, Store, StoreError};
+use crate::store::{OwnedTokens, Owner, Store, StoreError};
 use std::collections::HashSet;
 
 /// Mutations per write-behind-sized batch handed to [`Store::apply`]: bounds the requests
@@ -38,35 +37,8 @@ impl CassandraStore {
         let mut grants = HashSet::new();
         let mut matched = 0;
         self.scan_tokens(now, &mut |key, token| {
-            if !owner.owns(&token) {
-                return;
-            }
-            let issued_at = token.issued_at;
-            match (token.kind, which) {
-                // Used refresh tokens live in `used_tokens`, never in the token tables; and
-                // there is nothing to revoke in one.
-                (TokenKind::Used, _) => {}
-                // Not tokens, so not counted; removed with their owner. A password change
-                // ends the user's logins and the codes that would open new grants, and
-                // leaves the consents (they say what the user agreed to, not who they are).
-                (TokenKind::Consent, OwnedTokens::RefreshGrants) => {}
-                (TokenKind::Code | TokenKind::Session | TokenKind::Consent, _) => {
-                    batch.push(Mutation::Delete { key, issued_at });
-                }
-                (TokenKind::Access, OwnedTokens::RefreshGrants) => {}
-                (TokenKind::Access, OwnedTokens::All) => {
-                    matched += 1;
-                    batch.push(Mutation::Delete { key, issued_at });
-                }
-                (TokenKind::Refresh, _) => {
-                    matched += 1;
-                    // The token itself too: its link may be missing (written by an older
-                    // version, or lost), and the delete must not depend on it.
-                    batch.push(Mutation::Delete { key, issued_at });
-                    if !token.grant.is_none() && grants.insert(token.grant) {
-                        batch.push(Mutation::DeleteGrant { grant: token.grant });
-                    }
-                }
+            if owner.owns(&token) && which.revoke_record(key, &token, &mut batch, &mut grants) {
+                matched += 1;
             }
         })?;
         for chunk in batch.chunks(CHUNK) {

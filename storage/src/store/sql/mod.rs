@@ -139,11 +139,23 @@ impl Inner {
         &self,
         fut: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.request_timeout, fut).await {
+        self.timed_times(1, fut).await
+    }
+
+    /// `fut`, or an error once `times` × `request_timeout` has passed: for work that grows
+    /// with its input (a write-behind batch), so a large batch is not refused for its size
+    /// alone and then retried, unchanged, for ever.
+    async fn timed_times<T>(
+        &self,
+        times: u32,
+        fut: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let limit = self.request_timeout.saturating_mul(times.max(1));
+        match tokio::time::timeout(limit, fut).await {
             Ok(result) => result,
             Err(_) => Err(self.err(format_args!(
-                "no answer within request_timeout_ms ({} ms)",
-                self.request_timeout.as_millis()
+                "no answer within {} ms (request_timeout_ms × {times})",
+                limit.as_millis()
             ))),
         }
     }
@@ -162,22 +174,9 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Starts the driver's runtime thread.
+/// Starts the driver's runtime thread (`tessera-sql`).
 fn start_runtime() -> Result<(tokio::runtime::Handle, tokio::sync::oneshot::Sender<()>), String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the driver runtime: {e}"))?;
-    let handle = rt.handle().clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    std::thread::Builder::new()
-        .name("tessera-sql".into())
-        .spawn(move || {
-            // Drives the pool's I/O until the store is dropped.
-            let _ = rt.block_on(stopped);
-        })
-        .map_err(|e| format!("cannot start the driver thread: {e}"))?;
-    Ok((handle, stop))
+    super::driver::start_runtime("tessera-sql")
 }
 
 /// Runs `fut` on the driver's runtime and waits for it on this (non-worker) thread.
@@ -185,14 +184,7 @@ fn block_on<T: Send + 'static>(
     runtime: &tokio::runtime::Handle,
     fut: impl Future<Output = Result<T, StoreError>> + Send + 'static,
 ) -> Result<T, StoreError> {
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    runtime.spawn(async move {
-        let _ = tx.send(fut.await);
-    });
-    rx.recv().map_err(|_| StoreError::Io {
-        backend: "sql",
-        message: "the driver runtime stopped".to_owned(),
-    })?
+    super::driver::block_on(runtime, "sql", fut)
 }
 
 /// A name for this process in the `leases` table, unique among the nodes.

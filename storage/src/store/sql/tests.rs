@@ -562,3 +562,72 @@ fn a_large_batch_is_written_in_bounded_statements_and_read_back() {
         assert_eq!(n, 1500, "{d:?}");
     }
 }
+
+/// The test CA of `tests/services/<dialect>.sh` (its servers take TLS beside plain
+/// connections, with a certificate for 127.0.0.1).
+fn test_ca(d: SqlDialect) -> std::path::PathBuf {
+    let var = match d {
+        SqlDialect::Postgres => "TESSERA_POSTGRES_TLS_CA",
+        SqlDialect::Mysql => "TESSERA_MYSQL_TLS_CA",
+    };
+    std::env::var_os(var).map_or_else(
+        || {
+            let home = std::env::var_os("HOME").unwrap_or_default();
+            std::path::Path::new(&home)
+                .join(".cache/tessera")
+                .join(format!("{}-run/tls/ca.pem", d.name()))
+        },
+        Into::into,
+    )
+}
+
+/// Whether the store's own connection is encrypted, as the server sees it.
+fn encrypted(store: &SqlStore) -> bool {
+    store
+        .run(|inner| {
+            Box::pin(async move {
+                let on: Result<bool, sqlx::Error> = on_pool!(&inner.pool, p, d => {
+                    use sqlx::Row;
+                    let sql = match d {
+                        SqlDialect::Postgres => {
+                            "SELECT CAST(CASE WHEN ssl THEN 1 ELSE 0 END AS int8) FROM pg_stat_ssl \
+                             WHERE pid = pg_backend_pid()"
+                        }
+                        SqlDialect::Mysql => {
+                            "SELECT CAST(LENGTH(VARIABLE_VALUE) AS SIGNED) FROM information_schema.session_status \
+                             WHERE VARIABLE_NAME = 'Ssl_cipher'"
+                        }
+                    };
+                    let n: i64 = sqlx::query(sql).fetch_one(p).await?.try_get(0)?;
+                    Ok(n > 0)
+                });
+                on.map_err(|e| inner.err(e))
+            })
+        })
+        .expect("ask the server")
+}
+
+#[test]
+fn tls_verifies_the_server_against_tls_ca_file_and_refuses_an_unknown_issuer() {
+    for d in DIALECTS {
+        let place = Place::new(d, "tls");
+        place.store();
+        let verified = SqlStore::open(&SqlOptions {
+            tls: true,
+            tls_ca_file: Some(test_ca(d)),
+            ..place.options()
+        })
+        .unwrap_or_else(|e| panic!("{d:?}: {e} (CA {})", test_ca(d).display()));
+        assert!(encrypted(&verified), "{d:?}: tls = true is encrypted");
+        // The system's roots do not know the test CA.
+        let e = SqlStore::open(&SqlOptions {
+            tls: true,
+            tls_ca_file: None,
+            connect_timeout: Duration::from_secs(3),
+            ..place.options()
+        })
+        .expect_err("an unknown issuer is refused")
+        .to_string();
+        assert!(e.to_lowercase().contains("certificate"), "{d:?}: {e}");
+    }
+}

@@ -23,6 +23,10 @@ use std::collections::HashSet;
 /// each connection prepares few distinct texts.
 const MAX_ROWS: usize = 256;
 
+/// Rows a write-behind batch may write per `request_timeout`: the flusher's batches reach
+/// 8192 mutations after an outage, which a slow database may take seconds to write.
+const ROWS_PER_TIMEOUT: usize = 1024;
+
 /// A batch as the statements that apply it.
 #[derive(Debug, Default, PartialEq)]
 pub(super) struct Plan<'a> {
@@ -108,8 +112,13 @@ impl Inner {
             return Ok(());
         }
         let at_ms = now_ms() as i64;
-        self.timed(async { self.run_plan(&plan, at_ms).await.map_err(|e| self.err(e)) })
-            .await
+        // One request_timeout per ROWS_PER_TIMEOUT rows written.
+        let rows = plan.log.len() + plan.puts.iter().map(Vec::len).sum::<usize>();
+        let times = u32::try_from(1 + rows / ROWS_PER_TIMEOUT).unwrap_or(u32::MAX);
+        self.timed_times(times, async {
+            self.run_plan(&plan, at_ms).await.map_err(|e| self.err(e))
+        })
+        .await
     }
 
     async fn run_plan(&self, plan: &Plan<'_>, at_ms: i64) -> Result<(), sqlx::Error> {
