@@ -97,7 +97,12 @@ pub(super) async fn connect(opts: &SqlOptions) -> Result<Pool, String> {
                 }
             }
             // Statements are logged by the driver at debug only when slow; never the values.
-            o = o.disable_statement_logging();
+            // A lock wait longer than the operation's own timeout only holds a connection
+            // after the caller has given up: the server ends it too.
+            o = o.disable_statement_logging().options([(
+                "lock_timeout",
+                format!("{}ms", opts.request_timeout.as_millis().max(1)),
+            )]);
             let pool = PgPoolOptions::new()
                 .max_connections(size)
                 .min_connections(1)
@@ -118,18 +123,22 @@ pub(super) async fn connect(opts: &SqlOptions) -> Result<Pool, String> {
                 }
             }
             o = o.disable_statement_logging().charset("utf8mb4");
+            // Whole seconds, at least 1 (as for PostgreSQL's lock_timeout above).
+            let lock_wait = opts.request_timeout.as_secs_f64().ceil().max(1.0) as u64;
             let pool = MySqlPoolOptions::new()
                 .max_connections(size)
                 .min_connections(1)
                 .acquire_timeout(opts.connect_timeout)
                 .test_before_acquire(false)
-                .after_connect(|conn, _| {
+                .after_connect(move |conn, _| {
                     Box::pin(async move {
                         // READ COMMITTED: a locking read or delete locks the rows it touches
-                        // and no gaps, so the purge's range deletes never hold up a token
+                        // and no gaps, so the purge's range reads never hold up a token
                         // insert (at REPEATABLE READ, next-key locks would).
                         conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
                             .await?;
+                        let wait = format!("SET SESSION innodb_lock_wait_timeout = {lock_wait}");
+                        conn.execute(wait.as_str()).await?;
                         Ok(())
                     })
                 })

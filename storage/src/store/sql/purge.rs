@@ -6,18 +6,21 @@
 //!   others find it held and skip the round. A node that dies mid-purge holds it at most
 //!   [`LEASE_MS`].
 //! - Bounded: each statement deletes at most [`CHUNK`] rows, each in its own short
-//!   transaction, so no lock is held for long. PostgreSQL picks the rows with
-//!   `FOR UPDATE SKIP LOCKED` (a row another transaction holds — a claim, a revocation —
-//!   is left for the next round); MySQL deletes `ORDER BY expires_at LIMIT`, at READ
-//!   COMMITTED (set on every connection), which locks the rows it deletes and no gaps, so
-//!   new tokens (expiring in the future, at the index's far end) insert freely.
+//!   transaction, so no lock is held for long, and a chunk is followed by a pause as long
+//!   as it took, so the purge leaves at least half the database's time to token writes.
+//! - Never waiting: the rows are picked `FOR UPDATE SKIP LOCKED` (PostgreSQL in the
+//!   delete's subquery; MySQL by a locked read, then the delete, in one transaction at READ
+//!   COMMITTED, so no gap is locked and new tokens insert freely). A row another
+//!   transaction holds — an insert not yet committed, a claim — is left for the next round.
+//!   A purge that waited for locks would hold pooled connections the write-behind needs:
+//!   measured, that stalled issuance (bench/RESULTS.md, "SQL purge").
 //!
 //! Touches the token tables, `used_tokens` and `revocations` (expired rows only), and the
 //! `purge` lease.
 
 use super::tables::{placeholders, TOKEN_TABLES};
-use super::{now_ms, on_pool, Inner};
-use crate::store::{SqlDialect, StoreError};
+use super::{now_ms, on_pool, Inner, Pool};
+use crate::store::StoreError;
 
 /// Rows per delete statement.
 const CHUNK: usize = 1000;
@@ -54,6 +57,7 @@ impl Inner {
                 if !self.take_lease().await? {
                     return Ok(deleted);
                 }
+                let started = tokio::time::Instant::now();
                 let n = self
                     .timed(async {
                         self.delete_expired(table, column, bound, want)
@@ -65,6 +69,9 @@ impl Inner {
                 if n < want {
                     break;
                 }
+                // As long again idle: the purge takes at most half of the database's time
+                // away from token writes, however many rows have expired.
+                tokio::time::sleep(started.elapsed()).await;
             }
         }
         Ok(deleted)
@@ -95,7 +102,9 @@ impl Inner {
         .await
     }
 
-    /// Deletes up to `limit` rows of `table` whose `column` is at most `bound`.
+    /// Deletes up to `limit` rows of `table` whose `column` is at most `bound`, skipping
+    /// rows another transaction holds (an insert not yet committed, a claim): the purge
+    /// never waits for a lock, so it never holds a pooled connection the write-behind needs.
     async fn delete_expired(
         &self,
         table: &str,
@@ -103,24 +112,70 @@ impl Inner {
         bound: i64,
         limit: usize,
     ) -> Result<usize, sqlx::Error> {
-        let key = if table == "revocations" {
-            "id"
-        } else {
-            "token_hash"
-        };
         let limit = limit as i64;
-        on_pool!(&self.pool, p, d => {
-            let sql = match d {
-                SqlDialect::Postgres => format!(
+        match &self.pool {
+            Pool::Postgres(p) => {
+                let key = if table == "revocations" {
+                    "id"
+                } else {
+                    "token_hash"
+                };
+                let sql = format!(
                     "DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} \
                      WHERE {column} <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)"
-                ),
-                SqlDialect::Mysql => format!(
-                    "DELETE FROM {table} WHERE {column} <= ? ORDER BY {column} LIMIT ?"
-                ),
-            };
-            let done = sqlx::query(&sql).bind(bound).bind(limit).execute(p).await?;
-            Ok(done.rows_affected() as usize)
-        })
+                );
+                let done = sqlx::query(&sql).bind(bound).bind(limit).execute(p).await?;
+                Ok(done.rows_affected() as usize)
+            }
+            // MySQL cannot select from the table it deletes from in one statement: the
+            // locked read picks the rows, the delete takes them, in one transaction.
+            Pool::Mysql(p) => {
+                let mut tx = p.begin().await?;
+                let (picked, n) = if table == "revocations" {
+                    let sql = format!(
+                        "SELECT id FROM {table} WHERE {column} <= ? ORDER BY {column} LIMIT ? \
+                         FOR UPDATE SKIP LOCKED"
+                    );
+                    let ids: Vec<(i64,)> = sqlx::query_as(&sql)
+                        .bind(bound)
+                        .bind(limit)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    let mut q =
+                        sqlx::QueryBuilder::new(format!("DELETE FROM {table} WHERE id IN ("));
+                    let mut list = q.separated(", ");
+                    for (id,) in &ids {
+                        list.push_bind(*id);
+                    }
+                    q.push(")");
+                    (q, ids.len())
+                } else {
+                    let sql = format!(
+                        "SELECT token_hash FROM {table} WHERE {column} <= ? ORDER BY {column} \
+                         LIMIT ? FOR UPDATE SKIP LOCKED"
+                    );
+                    let keys: Vec<(Vec<u8>,)> = sqlx::query_as(&sql)
+                        .bind(bound)
+                        .bind(limit)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    let mut q = sqlx::QueryBuilder::new(format!(
+                        "DELETE FROM {table} WHERE token_hash IN ("
+                    ));
+                    let mut list = q.separated(", ");
+                    for (key,) in keys.iter() {
+                        list.push_bind(key.clone());
+                    }
+                    q.push(")");
+                    (q, keys.len())
+                };
+                if n > 0 {
+                    let mut q = picked;
+                    q.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(n)
+            }
+        }
     }
 }
