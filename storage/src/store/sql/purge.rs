@@ -21,6 +21,7 @@
 use super::tables::{placeholders, TOKEN_TABLES};
 use super::{now_ms, on_pool, Inner, Pool};
 use crate::store::StoreError;
+use sqlx::Row;
 
 /// Rows per delete statement.
 const CHUNK: usize = 1000;
@@ -127,54 +128,49 @@ impl Inner {
                 let done = sqlx::query(&sql).bind(bound).bind(limit).execute(p).await?;
                 Ok(done.rows_affected() as usize)
             }
-            // MySQL cannot select from the table it deletes from in one statement: the
-            // locked read picks the rows, the delete takes them, in one transaction.
+            // MySQL cannot select from the table it deletes from in one statement: a locked
+            // read picks the rows, then the delete takes exactly those, in one transaction.
+            // The delete is driven from the picked keys (a derived table joined to the
+            // primary key, `STRAIGHT_JOIN` so in that order): `WHERE key IN (...)` over a
+            // small table is planned as a full scan, which waits for every locked row.
             Pool::Mysql(p) => {
-                let mut tx = p.begin().await?;
-                let (picked, n) = if table == "revocations" {
-                    let sql = format!(
-                        "SELECT id FROM {table} WHERE {column} <= ? ORDER BY {column} LIMIT ? \
-                         FOR UPDATE SKIP LOCKED"
-                    );
-                    let ids: Vec<(i64,)> = sqlx::query_as(&sql)
-                        .bind(bound)
-                        .bind(limit)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                    let mut q =
-                        sqlx::QueryBuilder::new(format!("DELETE FROM {table} WHERE id IN ("));
-                    let mut list = q.separated(", ");
-                    for (id,) in &ids {
-                        list.push_bind(*id);
-                    }
-                    q.push(")");
-                    (q, ids.len())
+                let key = if table == "revocations" {
+                    "id"
                 } else {
-                    let sql = format!(
-                        "SELECT token_hash FROM {table} WHERE {column} <= ? ORDER BY {column} \
-                         LIMIT ? FOR UPDATE SKIP LOCKED"
-                    );
-                    let keys: Vec<(Vec<u8>,)> = sqlx::query_as(&sql)
-                        .bind(bound)
-                        .bind(limit)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                    let mut q = sqlx::QueryBuilder::new(format!(
-                        "DELETE FROM {table} WHERE token_hash IN ("
-                    ));
-                    let mut list = q.separated(", ");
-                    for (key,) in keys.iter() {
-                        list.push_bind(key.clone());
-                    }
-                    q.push(")");
-                    (q, keys.len())
+                    "token_hash"
                 };
-                if n > 0 {
-                    let mut q = picked;
+                let mut tx = p.begin().await?;
+                let sql = format!(
+                    "SELECT {key} FROM {table} WHERE {column} <= ? ORDER BY {column} LIMIT ? \
+                     FOR UPDATE SKIP LOCKED"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(bound)
+                    .bind(limit)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                if !rows.is_empty() {
+                    let mut q = sqlx::QueryBuilder::new("DELETE t FROM (");
+                    for (i, row) in rows.iter().enumerate() {
+                        q.push(if i == 0 {
+                            "SELECT "
+                        } else {
+                            " UNION ALL SELECT "
+                        });
+                        if key == "id" {
+                            q.push_bind(row.try_get::<i64, _>(0)?);
+                        } else {
+                            q.push_bind(row.try_get::<Vec<u8>, _>(0)?);
+                        }
+                        q.push(" AS k");
+                    }
+                    q.push(format!(
+                        ") AS d STRAIGHT_JOIN {table} AS t ON t.{key} = d.k"
+                    ));
                     q.build().execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
-                Ok(n)
+                Ok(rows.len())
             }
         }
     }

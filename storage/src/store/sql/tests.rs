@@ -631,3 +631,74 @@ fn tls_verifies_the_server_against_tls_ca_file_and_refuses_an_unknown_issuer() {
         assert!(e.to_lowercase().contains("certificate"), "{d:?}: {e}");
     }
 }
+
+#[test]
+fn purge_skips_a_row_another_transaction_holds_instead_of_waiting_for_it() {
+    for d in DIALECTS {
+        let place = Place::new(d, "purgelock");
+        let store = place.store();
+        let batch: Vec<Mutation> = (0..30)
+            .map(|i| Mutation::Put {
+                key: conformance::key(&format!("old-{i}")),
+                token: conformance::token(TokenKind::Access, 0, 10),
+            })
+            .collect();
+        store.apply(&batch, true).expect("put");
+        let held = conformance::key("old-7");
+        // Another session locks one expired row and keeps its transaction open.
+        let (locked_tx, locked) = std::sync::mpsc::channel::<()>();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let opts = place.options();
+        let holder = std::thread::spawn(move || {
+            let (rt, _stop) = start_runtime().expect("runtime");
+            block_on(&rt, async move {
+                let pool = options::connect(&opts).await.map_err(|e| StoreError::Io {
+                    backend: "test",
+                    message: e,
+                })?;
+                let io = |e: sqlx::Error| StoreError::Io {
+                    backend: "test",
+                    message: e.to_string(),
+                };
+                on_pool!(&pool, p, d => {
+                    let sql = tables::placeholders(
+                        d,
+                        "SELECT token_hash FROM access_tokens WHERE token_hash = ? FOR UPDATE",
+                    );
+                    let mut tx = p.begin().await.map_err(io)?;
+                    sqlx::query(&sql)
+                        .bind(held.as_bytes().as_slice())
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(io)?;
+                    let _ = locked_tx.send(());
+                    tokio::task::spawn_blocking(move || released.recv())
+                        .await
+                        .map_err(|e| StoreError::Io { backend: "test", message: e.to_string() })?
+                        .ok();
+                    tx.rollback().await.map_err(io)
+                })
+            })
+        });
+        locked.recv().expect("the row is locked");
+        let started = std::time::Instant::now();
+        let purged = store
+            .purge_expired(conformance::NOW + 100, 100)
+            .expect("purge");
+        let took = started.elapsed();
+        release.send(()).expect("release");
+        holder.join().expect("holder").expect("held the lock");
+        assert_eq!(purged, 29, "{d:?}: every expired row but the locked one");
+        assert!(
+            took < Duration::from_secs(5),
+            "{d:?}: the purge skipped the lock instead of waiting ({took:?})"
+        );
+        assert_eq!(
+            store
+                .purge_expired(conformance::NOW + 100, 100)
+                .expect("purge"),
+            1,
+            "{d:?}"
+        );
+    }
+}
