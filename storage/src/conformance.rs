@@ -96,6 +96,34 @@ pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
     }
 }
 
+/// Runs `cas` on one thread per store (each store as a node of its own would have it),
+/// released together; returns the indexes of the threads for which `cas` returned `true`.
+/// For the races shared stores must decide exactly once (a compare-and-set, a claim).
+pub fn race<S, F>(stores: &[Arc<S>], cas: F) -> Vec<usize>
+where
+    S: Send + Sync + 'static,
+    F: Fn(&S, usize) -> bool + Send + Sync + 'static,
+{
+    let cas = Arc::new(cas);
+    let start = Arc::new(std::sync::Barrier::new(stores.len()));
+    let threads: Vec<_> = stores
+        .iter()
+        .enumerate()
+        .map(|(i, store)| {
+            let (store, start, cas) = (Arc::clone(store), Arc::clone(&start), Arc::clone(&cas));
+            std::thread::spawn(move || {
+                start.wait();
+                cas(&store, i)
+            })
+        })
+        .collect();
+    threads
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, t)| t.join().expect("thread").then_some(i))
+        .collect()
+}
+
 pub fn key(name: &str) -> TokenKey {
     TokenKey::of(name.as_bytes())
 }

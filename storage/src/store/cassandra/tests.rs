@@ -215,32 +215,6 @@ fn a_single_use_key_is_claimed_exactly_once_among_concurrent_claims_and_then_rem
     drop_keyspace("claim");
 }
 
-/// Runs `cas` on 8 threads, each with its own store as 8 nodes would have, released
-/// together; returns the values of the threads that won.
-fn race<F>(stores: &[Arc<CassandraStore>], cas: F) -> Vec<usize>
-where
-    F: Fn(&CassandraStore, usize) -> bool + Send + Sync + 'static,
-{
-    let cas = Arc::new(cas);
-    let start = Arc::new(std::sync::Barrier::new(stores.len()));
-    let threads: Vec<_> = stores
-        .iter()
-        .enumerate()
-        .map(|(i, store)| {
-            let (store, start, cas) = (Arc::clone(store), Arc::clone(&start), Arc::clone(&cas));
-            std::thread::spawn(move || {
-                start.wait();
-                cas(&store, i)
-            })
-        })
-        .collect();
-    threads
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, t)| t.join().expect("thread").then_some(i))
-        .collect()
-}
-
 #[test]
 fn a_setting_compare_and_set_raced_by_eight_nodes_is_won_exactly_once() {
     let mut n = 0;
@@ -253,7 +227,7 @@ fn a_setting_compare_and_set_raced_by_eight_nodes_is_won_exactly_once() {
         })
         .collect();
     // From absent (`INSERT ... IF NOT EXISTS`).
-    let won = race(&stores, |s, i| {
+    let won = conformance::race(&stores, |s, i| {
         s.put_setting_if("keys", None, &format!("v{i}"))
             .expect("cas")
     });
@@ -263,7 +237,7 @@ fn a_setting_compare_and_set_raced_by_eight_nodes_is_won_exactly_once() {
         assert_eq!(s.setting("keys").expect("read"), Some(created.clone()));
     }
     // From that value (`UPDATE ... IF value = ?`), every node expecting it.
-    let won = race(&stores, move |s, i| {
+    let won = conformance::race(&stores, move |s, i| {
         s.put_setting_if("keys", Some(&created), &format!("w{i}"))
             .expect("cas")
     });

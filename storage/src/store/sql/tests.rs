@@ -360,39 +360,13 @@ fn read_through_lookup_answers_on_a_channel_from_another_node() {
     }
 }
 
-/// Runs `cas` on 8 threads, each with its own store as 8 nodes would have, released
-/// together; returns the indexes of the threads that won.
-fn race<F>(stores: &[Arc<SqlStore>], cas: F) -> Vec<usize>
-where
-    F: Fn(&SqlStore, usize) -> bool + Send + Sync + 'static,
-{
-    let cas = Arc::new(cas);
-    let start = Arc::new(std::sync::Barrier::new(stores.len()));
-    let threads: Vec<_> = stores
-        .iter()
-        .enumerate()
-        .map(|(i, store)| {
-            let (store, start, cas) = (Arc::clone(store), Arc::clone(&start), Arc::clone(&cas));
-            std::thread::spawn(move || {
-                start.wait();
-                cas(&store, i)
-            })
-        })
-        .collect();
-    threads
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, t)| t.join().expect("thread").then_some(i))
-        .collect()
-}
-
 #[test]
 fn a_setting_compare_and_set_raced_by_eight_nodes_is_won_exactly_once() {
     for d in DIALECTS {
         let place = Place::new(d, "settings");
         let first = place.store();
         let stores: Vec<Arc<SqlStore>> = (0..8).map(|_| Arc::new(place.open())).collect();
-        let won = race(&stores, |s, i| {
+        let won = conformance::race(&stores, |s, i| {
             s.put_setting_if("keys", None, &format!("v{i}"))
                 .expect("cas")
         });
@@ -401,7 +375,7 @@ fn a_setting_compare_and_set_raced_by_eight_nodes_is_won_exactly_once() {
         for s in &stores {
             assert_eq!(s.setting("keys").expect("read"), Some(created.clone()));
         }
-        let won = race(&stores, move |s, i| {
+        let won = conformance::race(&stores, move |s, i| {
             s.put_setting_if("keys", Some(&created), &format!("w{i}"))
                 .expect("cas")
         });
