@@ -28,6 +28,18 @@ fn now_secs() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// The PostgreSQL claim, one statement: the key inserted (or an expired use taken over),
+/// and only then the token deleted from the tables of [`SINGLE_USE_TABLES`]. Binds: key,
+/// grant, remembered until, now.
+const CLAIM_POSTGRES: &str = "WITH claimed AS (\
+       INSERT INTO used_tokens (token_hash, grant_id, expires_at) VALUES ($1, $2, $3) \
+       ON CONFLICT (token_hash) DO UPDATE SET grant_id = EXCLUDED.grant_id, \
+         expires_at = EXCLUDED.expires_at WHERE used_tokens.expires_at <= $4 \
+       RETURNING token_hash), \
+     a AS (DELETE FROM refresh_tokens WHERE token_hash IN (SELECT token_hash FROM claimed) RETURNING 1), \
+     b AS (DELETE FROM authorization_codes WHERE token_hash IN (SELECT token_hash FROM claimed) RETURNING 1) \
+     SELECT CAST(count(*) AS int8) FROM claimed";
+
 /// MySQL's "deadlock found; try restarting the transaction".
 const MYSQL_DEADLOCK: &str = "40001";
 
@@ -49,28 +61,15 @@ impl Inner {
         let until = now + i64::from(ttl_secs.max(1));
         self.timed(async {
             let claimed = match &self.pool {
-                Pool::Postgres(p) => {
-                    let sql = format!(
-                        "WITH claimed AS (\
-                           INSERT INTO used_tokens (token_hash, grant_id, expires_at) VALUES ($1, $2, $3) \
-                           ON CONFLICT (token_hash) DO UPDATE SET grant_id = EXCLUDED.grant_id, \
-                             expires_at = EXCLUDED.expires_at WHERE used_tokens.expires_at <= $4 \
-                           RETURNING token_hash), \
-                         a AS (DELETE FROM {} WHERE token_hash IN (SELECT token_hash FROM claimed) RETURNING 1), \
-                         b AS (DELETE FROM {} WHERE token_hash IN (SELECT token_hash FROM claimed) RETURNING 1) \
-                         SELECT CAST(count(*) AS int8) FROM claimed",
-                        SINGLE_USE_TABLES[0], SINGLE_USE_TABLES[1]
-                    );
-                    sqlx::query(&sql)
-                        .bind(k)
-                        .bind(g)
-                        .bind(until)
-                        .bind(now)
-                        .fetch_one(p)
-                        .await
-                        .and_then(|row| row.try_get::<i64, _>(0))
-                        .map(|n| n == 1)
-                }
+                Pool::Postgres(p) => sqlx::query(CLAIM_POSTGRES)
+                    .bind(k)
+                    .bind(g)
+                    .bind(until)
+                    .bind(now)
+                    .fetch_one(p)
+                    .await
+                    .and_then(|row| row.try_get::<i64, _>(0))
+                    .map(|n| n == 1),
                 Pool::Mysql(p) => {
                     let mut attempt = 0;
                     loop {
@@ -169,4 +168,19 @@ async fn claim_mysql(
     }
     tx.commit().await?;
     Ok(claimed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_postgres_claim_consumes_from_every_single_use_table() {
+        for table in SINGLE_USE_TABLES {
+            assert!(
+                CLAIM_POSTGRES.contains(&format!("DELETE FROM {table} WHERE")),
+                "{table}"
+            );
+        }
+    }
 }
