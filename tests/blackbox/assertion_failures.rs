@@ -241,21 +241,13 @@ fn rocks_setup(data: &Path) -> Setup {
     )
 }
 
-/// SIGKILL, then waits for the process to be gone.
-fn kill_hard(mut server: Server) {
-    server.signal("KILL");
-    server
-        .wait_exit(Duration::from_secs(10))
-        .expect("server dies on SIGKILL");
-}
-
 /// Presents an assertion with `present`, kills the server with SIGKILL as soon as the 200
 /// is in, starts it again on the same data directory and returns the answer to the same
 /// request there.
 fn replay_after_kill_9(setup: &Setup, present: impl Fn(&Server) -> Response) -> Response {
     let server = Server::start(&setup.config);
     let first = present(&server);
-    kill_hard(server);
+    server.kill_hard();
     assert_accepted(&first, "first use");
     let server = Server::start(&setup.config);
     present(&server)

@@ -483,7 +483,8 @@ fn refresh_on_node2_of_a_grant_issued_on_node1() {
 }
 
 /// A refresh request for `refresh_token` as `client`, to send from any thread.
-fn refresh_request(client: &Client, refresh_token: &str) -> Vec<u8> {
+/// The raw refresh of `client`, for sending on a connection of one's own (races).
+pub(crate) fn refresh_request(client: &Client, refresh_token: &str) -> Vec<u8> {
     let secret = client.secret.as_deref().expect("confidential client");
     raw_form_post(
         TOKEN_PATH,

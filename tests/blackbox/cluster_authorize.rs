@@ -49,7 +49,7 @@ fn prompt_none(client_id: &str, pkce: &Pkce) -> String {
 
 /// A code for `client_id` from `node` with no page at all (the agent holds a session and
 /// the client needs no consent or has it): `prompt=none` must redirect with a code.
-fn sso_code(agent: &mut Agent, node: &Server, client_id: &str, pkce: &Pkce) -> String {
+pub(crate) fn sso_code(agent: &mut Agent, node: &Server, client_id: &str, pkce: &Pkce) -> String {
     let r = agent.get(node, &prompt_none(client_id, pkce), &[]);
     assert_eq!(r.status, 302, "prompt=none: {}", r.summary());
     let p = redirect_params(&r);
@@ -73,7 +73,7 @@ fn prompt_none_error(agent: &mut Agent, node: &Server, client_id: &str) -> Strin
 }
 
 /// The raw code exchange of `web`, for sending on a connection of one's own.
-fn exchange_request(code: &str, verifier: &str) -> Vec<u8> {
+pub(crate) fn exchange_request(code: &str, verifier: &str) -> Vec<u8> {
     let client = web_client();
     let secret = client.secret.as_deref().expect("confidential client");
     raw_form_post(

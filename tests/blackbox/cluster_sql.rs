@@ -26,8 +26,10 @@ use serde_json::Value;
 use crate::authorize::{exchange, web_client, web_code, with_web_clients, WEB_REDIRECT};
 use crate::cluster::{
     assert_cannot_tell, cli_ok, cli_with_input, eventually, invalid_on, path_str, race,
-    refresh_refused_on, two_nodes, valid_on, FLUSH_LIMIT, PROPAGATION_LIMIT, PROPAGATION_MS,
+    refresh_refused_on, refresh_request, two_nodes, valid_on, FLUSH_LIMIT, PROPAGATION_LIMIT,
+    PROPAGATION_MS,
 };
+use crate::cluster_authorize::{exchange_request, sso_code};
 use crate::harness::*;
 use crate::sql_servers::{describe, exclusive_server, shared_server, Database, Dialect};
 
@@ -308,19 +310,6 @@ fn refresh_on_node2_of_a_grant_issued_on_node1(dialect: Dialect) {
     );
 }
 
-/// A refresh request for `refresh_token` as `client`, to send from any thread.
-fn refresh_request(client: &Client, refresh_token: &str) -> Vec<u8> {
-    let secret = client.secret.as_deref().expect("confidential client");
-    raw_form_post(
-        TOKEN_PATH,
-        &form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-        ]),
-        &[("Authorization", &basic_auth(&client.id, secret))],
-    )
-}
-
 fn rfc9700_4_14_2_one_refresh_token_sent_to_two_nodes_at_once_succeeds_exactly_once(
     dialect: Dialect,
 ) {
@@ -526,37 +515,6 @@ fn rfc7009_refresh_token_revoked_on_node2_takes_its_grants_access_tokens_on_node
 // Authorization codes across nodes
 // ---------------------------------------------------------------------------------------------
 
-/// A code for `web` from `node` with no page at all (the agent holds a session and has
-/// consented): `prompt=none` redirects with a code.
-fn sso_code(agent: &mut Agent, node: &Server, pkce: &Pkce) -> String {
-    let path = format!(
-        "{AUTHORIZE_PATH}?{}",
-        code_query("web", WEB_REDIRECT, "openid read", pkce, "&prompt=none")
-    );
-    let r = agent.get(node, &path, &[]);
-    assert_eq!(r.status, 302, "prompt=none: {}", r.summary());
-    let p = redirect_params(&r);
-    p.get("code")
-        .cloned()
-        .unwrap_or_else(|| panic!("prompt=none gave no code: {p:?}"))
-}
-
-/// The raw code exchange of `web`, for sending on a connection of one's own.
-fn exchange_request(code: &str, verifier: &str) -> Vec<u8> {
-    let client = web_client();
-    let secret = client.secret.as_deref().expect("confidential client");
-    raw_form_post(
-        TOKEN_PATH,
-        &form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", WEB_REDIRECT),
-            ("code_verifier", verifier),
-        ]),
-        &[("Authorization", &basic_auth(&client.id, secret))],
-    )
-}
-
 /// A code issued by node 1 in a browser flow is redeemed on node 2 with no wait at all (the
 /// code is in the database before the redirect leaves node 1), in either durability mode,
 /// and is spent on node 1 afterwards.
@@ -603,7 +561,7 @@ fn rfc6749_4_1_2_one_code_sent_to_two_nodes_at_once_is_redeemed_exactly_once_and
     for round in 0..rounds {
         let pkce = Pkce::new();
         // Codes from both nodes, so either node may hold the code it races for.
-        let code = sso_code(&mut agent, nodes[round % 2], &pkce);
+        let code = sso_code(&mut agent, nodes[round % 2], "web", &pkce);
         let answers = race(&addrs, &exchange_request(&code, &pkce.verifier));
         let winners: Vec<usize> = (0..2).filter(|&i| answers[i].status == 200).collect();
         assert_eq!(
@@ -973,14 +931,6 @@ fn migrate_is_idempotent_and_serve_refuses_a_missing_or_unknown_schema_naming_th
 // Crashes and outages
 // ---------------------------------------------------------------------------------------------
 
-/// SIGKILL, then waits for the process to be gone.
-fn kill_hard(mut server: Server) {
-    server.signal("KILL");
-    server
-        .wait_exit(Duration::from_secs(10))
-        .expect("server dies on SIGKILL");
-}
-
 fn a_token_acknowledged_in_sync_mode_survives_kill_9_of_its_node(dialect: Dialect) {
     let _server = shared_server(dialect);
     let db = migrated(dialect, "kill9");
@@ -996,7 +946,7 @@ fn a_token_acknowledged_in_sync_mode_survives_kill_9_of_its_node(dialect: Dialec
     for _ in 0..10 {
         tokens.push(node1.issue_cc(&client, None).access_token);
     }
-    kill_hard(node1);
+    node1.kill_hard();
 
     // Node 2 never saw any of them: all it knows comes from the database.
     for (i, token) in tokens.iter().enumerate() {

@@ -63,13 +63,6 @@ fn stop_gracefully(mut server: Server) {
     assert!(status.success(), "exit status {status:?}");
 }
 
-fn kill_hard(mut server: Server) {
-    server.signal("KILL");
-    server
-        .wait_exit(Duration::from_secs(10))
-        .expect("server dies on SIGKILL");
-}
-
 #[test]
 fn restart_keeps_tokens_revocations_and_refresh_tokens() {
     let data = TempDir::new("data");
@@ -132,7 +125,7 @@ fn rfc9700_4_14_2_a_replay_is_recognised_after_kill_9_once_the_rotation_was_writ
     let first = server.issue_password(&client, ALICE, None);
     // sync: the rotation, and with it the used marker, is durable before the answer.
     let second = server.issue_refresh(&client, first.refresh_token(), None);
-    kill_hard(server);
+    server.kill_hard();
 
     let server = Server::start(&config);
     assert_refresh_refused(&server, &client, first.refresh_token());
@@ -213,7 +206,7 @@ fn sync_mode_kill_9_during_concurrent_issuance_loses_no_acknowledged_token() {
     let workers = issue_concurrently(&server, 4, Arc::clone(&stop));
     thread::sleep(Duration::from_millis(1500));
     // Killed while the issuing threads are still sending.
-    kill_hard(server);
+    server.kill_hard();
     stop.store(true, Ordering::Relaxed);
     let acknowledged: Vec<String> = workers
         .into_iter()
@@ -246,7 +239,7 @@ fn async_mode_kill_9_loses_nothing_older_than_the_flush_window() {
         .collect();
     // Far longer than flush_interval_ms = 10: every one of them has been written.
     thread::sleep(Duration::from_millis(300));
-    kill_hard(server);
+    server.kill_hard();
 
     let server = Server::start(&config);
     let lost = rejected_tokens(&server, &tokens);
@@ -287,7 +280,7 @@ fn async_mode_revocation_acknowledged_survives_kill_9() {
         200
     );
     let took = started.elapsed();
-    kill_hard(server);
+    server.kill_hard();
     assert!(
         took < Duration::from_millis(2500),
         "revocations waited for the flush interval: {took:?}"

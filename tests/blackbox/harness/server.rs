@@ -131,6 +131,13 @@ impl Server {
         assert!(status.success(), "kill -{sig} failed: {status:?}");
     }
 
+    /// SIGKILL (no shutdown, no flush: a crash), then waits for the process to be gone.
+    pub fn kill_hard(mut self) {
+        self.signal("KILL");
+        self.wait_exit(Duration::from_secs(10))
+            .expect("server dies on SIGKILL");
+    }
+
     /// Waits up to `limit` for the process to exit.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + limit;
