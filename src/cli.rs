@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -82,7 +82,16 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config, listen } => serve(&config, listen),
-        Command::CheckConfig { config } => match Config::load_with_warnings(&config) {
+        Command::CheckConfig { config } => match Config::load_with_warnings(&config).and_then(
+            |(c, deprecated)| {
+                // The certificate and key are read, parsed and matched as at start-up.
+                if let Some(files) = &c.server.tls {
+                    crate::tls::load(files)
+                        .map_err(|e| crate::config::ConfigError::new(e.key(), e.to_string()))?;
+                }
+                Ok((c, deprecated))
+            },
+        ) {
             Ok((c, deprecated)) => {
                 for d in &deprecated {
                     eprintln!("{}: warning: {d}", config.display());
@@ -139,6 +148,16 @@ fn serve(path: &std::path::Path, listen: Option<SocketAddr>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let plain = match config.server.listen_plain {
+        None => Vec::new(),
+        Some(addr) => match server::bind(addr, workers) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("tessera: cannot listen on {addr} (server.listen_plain): {e}");
+                return ExitCode::from(1);
+            }
+        },
+    };
     if let Some(bound) = sockets
         .first()
         .and_then(|s| s.local_addr().ok())
@@ -155,20 +174,23 @@ fn serve(path: &std::path::Path, listen: Option<SocketAddr>) -> ExitCode {
         }
     };
     let shutdown = Shutdown::new();
-    if let Err(e) = watch_signals(shutdown.clone()) {
+    if let Err(e) = watch_signals(shutdown.clone(), Arc::clone(&app)) {
         eprintln!("tessera: cannot install signal handlers: {e}");
         return ExitCode::from(1);
     }
-    let running = match server::start(sockets, app, shutdown) {
+    let running = match server::start(sockets, plain, app, shutdown) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("tessera: cannot start workers: {e}");
             return ExitCode::from(1);
         }
     };
-    server::log_started(running.local_addr(), workers);
-    // The one line on stdout: scripts and tests read the bound address from it.
+    server::log_started(&running, workers);
+    // The first line on stdout: scripts and tests read the bound address from it.
     println!("listening on {}", running.local_addr());
+    if let Some(plain) = running.plain_addr() {
+        println!("plain listener on {plain}");
+    }
     let _ = std::io::stdout().flush();
     match running.wait() {
         Ok(()) => {
@@ -182,14 +204,19 @@ fn serve(path: &std::path::Path, listen: Option<SocketAddr>) -> ExitCode {
     }
 }
 
-/// First SIGTERM/SIGINT: graceful shutdown. A second one: exit at once.
-fn watch_signals(shutdown: Shutdown) -> std::io::Result<()> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
+/// First SIGTERM/SIGINT: graceful shutdown. A second one: exit at once. SIGHUP: read the
+/// TLS certificate and key again.
+fn watch_signals(shutdown: Shutdown, app: Arc<App>) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
     std::thread::Builder::new()
         .name("tessera-signals".to_owned())
         .spawn(move || {
             for signal in signals.forever() {
+                if signal == SIGHUP {
+                    reload_tls(&app);
+                    continue;
+                }
                 if shutdown.is_triggered() {
                     warn!(signal, "second signal, exiting now");
                     std::process::exit(1);
@@ -202,6 +229,23 @@ fn watch_signals(shutdown: Shutdown) -> std::io::Result<()> {
             }
         })?;
     Ok(())
+}
+
+/// SIGHUP: new connections get the certificate and key now in `[server.tls]`'s files; a
+/// pair that cannot be used is refused and the current one stays.
+fn reload_tls(app: &App) {
+    let Some(tls) = &app.tls else {
+        info!("SIGHUP: no [server.tls] to reload");
+        return;
+    };
+    let cert_file = tls.files().cert_file.display().to_string();
+    match tls.reload() {
+        Ok(()) => info!(cert_file, "TLS certificate and key reloaded"),
+        Err(e) => error!(
+            error = %e,
+            "TLS reload refused; new connections keep the current certificate"
+        ),
+    }
 }
 
 fn init_logging(level: &str) {

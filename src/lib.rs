@@ -10,7 +10,9 @@
 //! - [`server`]: binds the `SO_REUSEPORT` listeners, starts the workers, the purge thread
 //!   and the cluster thread, waits for them at shutdown ([`shutdown`] carries the signal).
 //! - [`worker`]: one thread, one monoio runtime (io_uring, or epoll where io_uring is not
-//!   available), one listener; the accept loop.
+//!   available), its listeners (the main one, TLS or plain, and the optional plain one for
+//!   health checks); the accept loop and the TLS handshake.
+//! - [`tls`]: `[server.tls]`'s certificate and key as a rustls config, reloaded on SIGHUP.
 //! - [`service`]: the worker's [`http::Service`]: the client registry it reads, metrics,
 //!   dispatch.
 //! - [`http`]: the HTTP/1.1 connection loop, parser, limits and response encoder; knows
@@ -61,5 +63,6 @@ pub mod service;
 pub mod shutdown;
 pub mod startup;
 pub mod state;
+pub mod tls;
 pub mod worker;
 pub mod writes;

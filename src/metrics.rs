@@ -87,6 +87,11 @@ pub struct WorkerMetrics {
     pub user_auth_failures: Counter,
     /// Lockouts the brute-force guard started.
     pub lockouts: Counter,
+    /// TLS handshakes completed with a full handshake / by resuming a session.
+    pub tls_full: Counter,
+    pub tls_resumed: Counter,
+    /// TLS handshakes that failed or timed out (bad client, wrong protocol, scanner).
+    pub tls_failures: Counter,
 }
 
 impl WorkerMetrics {
@@ -104,6 +109,9 @@ impl WorkerMetrics {
             client_auth_failures: Counter::default(),
             user_auth_failures: Counter::default(),
             lockouts: Counter::default(),
+            tls_full: Counter::default(),
+            tls_resumed: Counter::default(),
+            tls_failures: Counter::default(),
         }
     }
 
@@ -247,6 +255,15 @@ impl Metrics {
             let _ = writeln!(s, "tessera_auth_failures_total{{kind=\"{kind}\"}} {n}");
         }
 
+        s.push_str("# HELP tessera_tls_handshakes_total TLS handshakes completed, by whether the client resumed an earlier session (a ticket or a session id).\n");
+        s.push_str("# TYPE tessera_tls_handshakes_total counter\n");
+        for (resumed, n) in [
+            ("false", sum(&|w| w.tls_full.get())),
+            ("true", sum(&|w| w.tls_resumed.get())),
+        ] {
+            let _ = writeln!(s, "tessera_tls_handshakes_total{{resumed=\"{resumed}\"}} {n}");
+        }
+
         let gauges_text = [
             (
                 "tessera_live_tokens",
@@ -301,6 +318,12 @@ impl Metrics {
                 "counter",
                 "Connections refused with 503 at the per-worker limit.",
                 sum(&|w| w.rejected_connections.get()),
+            ),
+            (
+                "tessera_tls_handshake_failures_total",
+                "counter",
+                "TLS handshakes that failed or did not finish within first_request_timeout_secs.",
+                sum(&|w| w.tls_failures.get()),
             ),
             (
                 "tessera_lockouts_total",

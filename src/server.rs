@@ -130,6 +130,8 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
 pub struct Running {
     app: Arc<App>,
     addr: SocketAddr,
+    /// The `server.listen_plain` listener's address, if there is one.
+    plain_addr: Option<SocketAddr>,
     workers: Vec<JoinHandle<io::Result<()>>>,
     purge: JoinHandle<()>,
     /// Keeps the node in step with the others sharing the store (shared stores only).
@@ -143,7 +145,14 @@ pub struct Running {
 /// Starts one worker per bound socket and the purge thread. Returns once every worker is
 /// listening; if one cannot start, stops the others (none of which has listened yet) and
 /// returns its error.
-pub fn start(sockets: Vec<Socket>, app: Arc<App>, shutdown: Shutdown) -> io::Result<Running> {
+/// Starts one worker per socket of `sockets`; `plain` is empty, or holds one
+/// `server.listen_plain` socket per worker.
+pub fn start(
+    sockets: Vec<Socket>,
+    plain: Vec<Socket>,
+    app: Arc<App>,
+    shutdown: Shutdown,
+) -> io::Result<Running> {
     let addr = match sockets.first().map(Socket::local_addr).transpose()? {
         Some(a) => a
             .as_socket()
@@ -155,16 +164,24 @@ pub fn start(sockets: Vec<Socket>, app: Arc<App>, shutdown: Shutdown) -> io::Res
             ))
         }
     };
+    let plain_addr = plain
+        .first()
+        .and_then(|s| s.local_addr().ok())
+        .and_then(|a| a.as_socket());
     let count = sockets.len();
     let gate = Arc::new(StartGate::default());
     let mut workers = Vec::with_capacity(count);
+    let mut plain = plain.into_iter();
     for (index, socket) in sockets.into_iter().enumerate() {
+        let plain = plain.next();
         let app = Arc::clone(&app);
         let thread_shutdown = shutdown.clone();
         let thread_gate = Arc::clone(&gate);
         let spawned = std::thread::Builder::new()
             .name(format!("tessera-worker-{index}"))
-            .spawn(move || run_worker(index, socket, app, thread_shutdown, &thread_gate));
+            .spawn(move || {
+                run_worker(index, (socket, plain), app, thread_shutdown, &thread_gate)
+            });
         match spawned {
             Ok(handle) => workers.push(handle),
             Err(e) => {
@@ -231,6 +248,7 @@ pub fn start(sockets: Vec<Socket>, app: Arc<App>, shutdown: Shutdown) -> io::Res
     Ok(Running {
         app,
         addr,
+        plain_addr,
         workers,
         purge,
         cluster,
@@ -243,7 +261,7 @@ pub fn start(sockets: Vec<Socket>, app: Arc<App>, shutdown: Shutdown) -> io::Res
 /// fails the start-up if that was still going on, and stops the server at once.
 fn run_worker(
     index: usize,
-    socket: Socket,
+    (socket, plain): (Socket, Option<Socket>),
     app: Arc<App>,
     shutdown: Shutdown,
     gate: &StartGate,
@@ -253,6 +271,7 @@ fn run_worker(
         crate::worker::run(
             index,
             socket,
+            plain,
             app,
             worker_shutdown,
             || gate.ready(),
@@ -279,6 +298,11 @@ fn run_worker(
 impl Running {
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The plain health-check listener's address (`server.listen_plain`), if any.
+    pub fn plain_addr(&self) -> Option<SocketAddr> {
+        self.plain_addr
     }
 
     /// Waits until every worker has stopped: after a signal, or at once when one of them
@@ -386,8 +410,12 @@ fn purge_store(store: &dyn tessera_storage::store::Store, now: u32, shutdown: &S
     total
 }
 
-pub fn log_started(addr: SocketAddr, workers: usize) {
-    info!(%addr, workers, "tessera listening");
+pub fn log_started(running: &Running, workers: usize) {
+    let tls = running.app.tls.is_some();
+    info!(addr = %running.addr, tls, workers, "tessera listening");
+    if let Some(plain) = running.plain_addr {
+        info!(addr = %plain, "plain listener for /health and /metrics");
+    }
 }
 
 #[cfg(test)]

@@ -86,3 +86,38 @@ impl Service for WorkerService {
         &self.app.config.server.realm
     }
 }
+
+/// The service of the plain listener beside a TLS one (`server.listen_plain`): load-balancer
+/// health checks and Prometheus scrapes only. Everything else would put credentials and
+/// tokens on the wire in clear (RFC 6749 §3.2, §10.3), so it is refused before any of it is
+/// read.
+#[derive(Debug)]
+pub struct HealthOnly<'a>(pub &'a WorkerService);
+
+/// The paths the plain listener serves.
+const PLAIN_PATHS: [&str; 2] = ["/health", "/metrics"];
+
+impl Service for HealthOnly<'_> {
+    async fn call(&self, req: &Request<'_>, body: &mut Vec<u8>, headers: &mut Vec<u8>) -> Reply {
+        if PLAIN_PATHS.contains(&req.path) {
+            return self.0.call(req, body, headers).await;
+        }
+        crate::http::response::error_body(
+            body,
+            "invalid_request",
+            "this plain-HTTP listener serves only /health and /metrics; use the TLS listener",
+        );
+        self.0
+            .metrics()
+            .request(RouteLabel::Other, 403, Duration::ZERO);
+        Reply::json(403)
+    }
+
+    fn protocol_error(&self, status: u16) {
+        self.0.protocol_error(status);
+    }
+
+    fn realm(&self) -> &str {
+        self.0.realm()
+    }
+}

@@ -31,6 +31,8 @@ pub enum StartError {
     Keys(crate::oidc::OidcError),
     /// An operator's page template could not be loaded.
     Pages(crate::pages::PagesError),
+    /// `[server.tls]`'s certificate or key cannot be used.
+    Tls(crate::tls::TlsError),
 }
 
 impl fmt::Display for StartError {
@@ -40,6 +42,7 @@ impl fmt::Display for StartError {
             StartError::Io(e) => write!(f, "{e}"),
             StartError::Keys(e) => write!(f, "OpenID Connect signing keys: {e}"),
             StartError::Pages(e) => write!(f, "{e}"),
+            StartError::Tls(e) => write!(f, "{e}"),
         }
     }
 }
@@ -50,6 +53,11 @@ impl App {
     /// Builds the shared state for `workers` worker threads from a validated config: opens
     /// the store, rebuilds the table from it, starts the write-behind and the password pool.
     pub fn new(config: Config, workers: usize) -> Result<App, StartError> {
+        // Before the store opens: a bad certificate should not cost a table rebuild.
+        let tls = match &config.server.tls {
+            Some(files) => Some(crate::tls::load(files).map_err(StartError::Tls)?),
+            None => None,
+        };
         let syms = Arc::new(Symbols::default());
         let store = open_store(&config)?;
         // Clients and users kept in a shared store count from the start: their tokens are
@@ -142,6 +150,7 @@ impl App {
         let issuers = crate::registry::issuers::build(&config.assertion_issuers, registry.keys());
         let assertions = crate::state::Assertions::new(&config, &issuer, issuers);
         Ok(App {
+            tls,
             passwords: PasswordPool::start(hash_threads).map_err(StartError::Io)?,
             guard: Guard::new(guard_policy(&config.security)),
             config,

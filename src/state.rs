@@ -60,6 +60,8 @@ pub struct App {
     pub keys: ArcSwap<KeySet>,
     /// The assertion grants' and JWT client authentication's rules and trusted issuers.
     pub assertions: Assertions,
+    /// The main listener's TLS (`[server.tls]`), replaced on SIGHUP; `None`: plain HTTP.
+    pub tls: Option<crate::tls::TlsState>,
 }
 
 /// `[assertions]` and `[[assertion_issuers]]`, resolved at start-up.

@@ -1,16 +1,18 @@
-//! One worker thread: a single-threaded monoio runtime, its own `SO_REUSEPORT` listener, and
-//! the connections it accepts (the accept loop, the connection limit, the drain at
-//! shutdown). What a request does is [`crate::service`]'s business. Workers share only
+//! One worker thread: a single-threaded monoio runtime, its own `SO_REUSEPORT` listeners
+//! (the main one, and the plain health-check one of `server.listen_plain`), and the
+//! connections it accepts (the accept loop, the connection limit, the TLS handshake, the
+//! drain at shutdown). What a request does is [`crate::service`]'s business. Workers share only
 //! `Arc<App>`; everything else — buffers, the date cache, the shutdown signal, metrics
 //! writes — is local to the thread.
 
 use crate::config::DriverKind;
 use crate::http::conn::{self, ConnContext};
+use crate::http::tls;
 use crate::http::date::DateCache;
 use crate::http::response::{encode, error_body, Delivery};
 use crate::http::{Limits, Reply, Service};
 use crate::metrics::WorkerMetrics;
-use crate::service::WorkerService;
+use crate::service::{HealthOnly, WorkerService};
 use crate::shutdown::{LocalSignal, Shutdown};
 use crate::state::App;
 use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
@@ -20,7 +22,7 @@ use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// Connections the kernel queues on a worker's socket until it accepts them.
 const BACKLOG: i32 = 4096;
@@ -68,15 +70,25 @@ enum Runtime {
     Epoll(monoio::Runtime<monoio::time::TimeDriver<monoio::LegacyDriver>>),
 }
 
+/// Which listener a connection came in on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    /// `server.listen`: TLS with `[server.tls]`, else plain.
+    Main,
+    /// `server.listen_plain`: plain HTTP, health checks and metrics only.
+    Plain,
+}
+
 /// Runs worker `index` on the current thread until shutdown has drained it.
 ///
-/// `socket` is bound but not listening. Once the runtime is built the worker calls
+/// `socket` (and `plain`, the `server.listen_plain` socket) is bound but not listening. Once the runtime is built the worker calls
 /// `ready`, which waits until every worker is ready: `true` means listen and serve,
 /// `false` means start-up was abandoned (another worker failed) and the socket closes
 /// without ever having taken a connection. `listening` is called once the socket listens.
 pub fn run(
     index: usize,
     socket: socket2::Socket,
+    plain: Option<socket2::Socket>,
     app: Arc<App>,
     shutdown: Shutdown,
     ready: impl FnOnce() -> bool,
@@ -112,13 +124,18 @@ pub fn run(
     if !ready() {
         return Ok(());
     }
-    socket.listen(BACKLOG)?;
-    let listener: std::net::TcpListener = socket.into();
-    listener.set_nonblocking(true)?;
+    let listen = |socket: socket2::Socket| -> io::Result<std::net::TcpListener> {
+        socket.listen(BACKLOG)?;
+        let listener: std::net::TcpListener = socket.into();
+        listener.set_nonblocking(true)?;
+        Ok(listener)
+    };
+    let listener = listen(socket)?;
+    let plain = plain.map(listen).transpose()?;
     listening();
     match rt {
-        Runtime::IoUring(mut rt) => rt.block_on(serve(worker, listener, shutdown)),
-        Runtime::Epoll(mut rt) => rt.block_on(serve(worker, listener, shutdown)),
+        Runtime::IoUring(mut rt) => rt.block_on(serve(worker, listener, plain, shutdown)),
+        Runtime::Epoll(mut rt) => rt.block_on(serve(worker, listener, plain, shutdown)),
     }
 }
 
@@ -167,9 +184,11 @@ fn build_runtime(index: usize, driver: DriverKind) -> io::Result<Runtime> {
 async fn serve(
     worker: Rc<Worker>,
     listener: std::net::TcpListener,
+    plain: Option<std::net::TcpListener>,
     shutdown: Shutdown,
 ) -> io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
+    let plain = plain.map(TcpListener::from_std).transpose()?;
     // The process-wide shutdown is awaited here, inside this future, and never by a task
     // spawned on its own: when this future ends — returned, or dropped by a panic unwinding
     // through the runtime — its registration with `Shutdown` goes with it. A detached task
@@ -191,14 +210,18 @@ async fn serve(
         });
     }
     loop {
-        let accepted = monoio::select! {
-            r = listener.accept() => r,
+        let (accepted, side) = monoio::select! {
+            r = listener.accept() => (r, Side::Main),
+            r = accept_on(plain.as_ref()) => (r, Side::Plain),
             _ = &mut global => break,
         };
         match accepted {
             Ok((stream, _peer)) if worker.active.get() >= max => {
                 worker.metrics().rejected_connections.inc();
-                monoio::spawn(reject(stream, Rc::clone(&worker)));
+                // A TLS client cannot read a plain 503: it just sees the close.
+                if side == Side::Plain || worker.app().tls.is_none() {
+                    monoio::spawn(reject(stream, Rc::clone(&worker)));
+                }
             }
             Ok((stream, peer)) => {
                 worker.active.set(worker.active.get() + 1);
@@ -215,7 +238,7 @@ async fn serve(
                         peer: peer.ip(),
                     };
                     // A bug in one request must not take the worker and all its connections down.
-                    if CatchUnwind(std::pin::pin!(conn::serve(stream, &ctx, &w.service)))
+                    if CatchUnwind(std::pin::pin!(w.connection(stream, side, &ctx)))
                         .await
                         .is_err()
                     {
@@ -251,6 +274,53 @@ async fn serve(
         );
     }
     Ok(())
+}
+
+/// Accepts on `listener`, or never when there is none.
+async fn accept_on(
+    listener: Option<&TcpListener>,
+) -> io::Result<(TcpStream, std::net::SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Worker {
+    /// Serves one accepted connection: the TLS handshake first on a TLS listener, then the
+    /// HTTP connection loop.
+    async fn connection(&self, stream: TcpStream, side: Side, ctx: &ConnContext<'_>) {
+        // Responses are written whole; Nagle would only delay them.
+        let _ = stream.set_nodelay(true);
+        let tls = match (side, &self.app().tls) {
+            (Side::Plain, _) => return conn::serve(stream, ctx, &HealthOnly(&self.service)).await,
+            (Side::Main, None) => return conn::serve(stream, ctx, &self.service).await,
+            (Side::Main, Some(tls)) => tls,
+        };
+        // Bounded like a request: a client that stalls mid-handshake must not hold the
+        // connection.
+        let handshake = tls::accept(stream, tls.current());
+        let metrics = self.metrics();
+        match monoio::time::timeout(self.limits.request_timeout, handshake).await {
+            Ok(Ok(accepted)) => {
+                if accepted.resumed {
+                    metrics.tls_resumed.inc();
+                } else {
+                    metrics.tls_full.inc();
+                }
+                conn::serve(accepted.stream, ctx, &self.service).await;
+            }
+            Ok(Err(e)) => {
+                metrics.tls_failures.inc();
+                // Scanners and plain-HTTP clients fail here all day: not worth a warning.
+                debug!(peer = %ctx.peer, error = %e, "TLS handshake failed");
+            }
+            Err(_elapsed) => {
+                metrics.tls_failures.inc();
+                debug!(peer = %ctx.peer, "TLS handshake timed out");
+            }
+        }
+    }
 }
 
 /// Over the connection limit: say so and close, rather than leave the client hanging.

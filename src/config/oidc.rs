@@ -50,10 +50,12 @@ impl Default for OidcConfig {
 
 impl OidcConfig {
     /// The issuer identifier when the server listens on `listen`: `oidc.issuer`, else
-    /// `http://` + `listen` (development: a real deployment names its https URL).
-    pub fn issuer_for(&self, listen: SocketAddr) -> String {
+    /// `https://` (with `[server.tls]`) or `http://`, then `listen` (development: a real
+    /// deployment names its public URL).
+    pub fn issuer_for(&self, listen: SocketAddr, tls: bool) -> String {
         match &self.issuer {
             Some(issuer) => issuer.clone(),
+            None if tls => format!("https://{listen}"),
             None => format!("http://{listen}"),
         }
     }
@@ -80,7 +82,7 @@ impl Config {
     /// The issuer identifier (`iss`) of this configuration: see [`OidcConfig::issuer_for`].
     /// A server started on port 0 should use the bound address instead of this.
     pub fn issuer(&self) -> String {
-        self.oidc.issuer_for(self.server.listen)
+        self.oidc.issuer_for(self.server.listen, self.server.tls.is_some())
     }
 }
 

@@ -4,6 +4,7 @@
 use super::error::ConfigError;
 use serde::Deserialize;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -18,7 +19,15 @@ pub enum DriverKind {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
+    /// The main listener: TLS when `[server.tls]` is set, else plain HTTP (behind a proxy
+    /// that terminates TLS).
     pub listen: SocketAddr,
+    /// An optional second, plain-HTTP listener beside the TLS one that serves only
+    /// `/health` and `/metrics` (load-balancer checks, Prometheus); every other path
+    /// answers 403 there. Needs `[server.tls]`.
+    pub listen_plain: Option<SocketAddr>,
+    /// TLS on `listen` (RFC 6749 §3.2: the token endpoint requires TLS).
+    pub tls: Option<TlsConfig>,
     /// Worker threads, each a single-threaded runtime with its own listener; 0 = one per core.
     pub workers: usize,
     pub max_body_bytes: usize,
@@ -45,6 +54,8 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            listen_plain: None,
+            tls: None,
             workers: 0,
             max_body_bytes: 64 * 1024,
             keepalive_timeout_secs: 60,
@@ -78,6 +89,30 @@ impl ServerConfig {
         ] {
             check_secs(key, v)?;
         }
+        if self.listen_plain.is_some() && self.tls.is_none() {
+            return Err(ConfigError::new(
+                "server.listen_plain",
+                "is the plain listener beside a TLS one: set [server.tls] too (without TLS, `server.listen` is already plain)",
+            ));
+        }
+        if let Some(plain) = self.listen_plain {
+            if plain == self.listen && plain.port() != 0 {
+                return Err(ConfigError::new(
+                    "server.listen_plain",
+                    "must differ from server.listen",
+                ));
+            }
+        }
+        if let Some(tls) = &self.tls {
+            for (key, path) in [
+                ("server.tls.cert_file", &tls.cert_file),
+                ("server.tls.key_file", &tls.key_file),
+            ] {
+                if path.as_os_str().is_empty() {
+                    return Err(ConfigError::new(key, "must name a PEM file"));
+                }
+            }
+        }
         if self.max_connections_per_worker == 0 {
             return Err(ConfigError::new(
                 "server.max_connections_per_worker",
@@ -97,6 +132,32 @@ impl ServerConfig {
         }
         Ok(())
     }
+}
+
+/// `[server.tls]`: the certificate and key of the main listener. The files are read at
+/// start-up, by `check-config`, and again on SIGHUP (see `crate::tls`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM: the server certificate first, then any intermediates.
+    pub cert_file: PathBuf,
+    /// PEM: the private key (PKCS#8, PKCS#1 RSA or SEC1 EC) matching the certificate.
+    pub key_file: PathBuf,
+    /// The oldest TLS version accepted.
+    #[serde(default)]
+    pub min_version: TlsVersion,
+}
+
+/// `server.tls.min_version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum TlsVersion {
+    /// TLS 1.2 and 1.3.
+    #[default]
+    #[serde(rename = "1.2")]
+    Tls12,
+    /// TLS 1.3 only.
+    #[serde(rename = "1.3")]
+    Tls13,
 }
 
 /// A period in whole seconds, from one second to a day.
@@ -137,6 +198,13 @@ mod tests {
                 "server.keepalive_timeout_secs",
             ),
             ("realm = \"a\\\"b\"", "server.realm"),
+            ("listen_plain = \"127.0.0.1:9\"", "server.listen_plain"),
+            ("[server.tls]\nkey_file = \"k.pem\"", "server.tls"),
+            (
+                "[server.tls]\ncert_file = \"c\"\nkey_file = \"k\"\nmin_version = \"1.1\"",
+                "server.tls.min_version",
+            ),
+            ("[server.tls]\ncert_file = \"\"\nkey_file = \"k\"", "server.tls.cert_file"),
         ] {
             err_at(&format!("[server]\n{text}\n"), key);
         }

@@ -16,11 +16,9 @@ use super::date::DateCache;
 use super::limits::{Limits, FLUSH_THRESHOLD};
 use super::request::{parse_head, Framing, HeadScan, Method, Request};
 use super::response::{encode, error_body, Delivery, Reply};
+use super::transport::Transport;
 use super::Service;
 use crate::shutdown::LocalSignal;
-use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
-use monoio::net::TcpStream;
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -55,9 +53,7 @@ const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(1);
 const LINGER_BYTES: usize = 256 * 1024;
 
 /// Serves `stream` until the client closes, a timeout, an error, or shutdown.
-pub async fn serve<S: Service>(mut stream: TcpStream, ctx: &ConnContext<'_>, service: &S) {
-    // Responses are written whole; Nagle would only delay them.
-    let _ = stream.set_nodelay(true);
+pub async fn serve<T: Transport, S: Service>(mut stream: T, ctx: &ConnContext<'_>, service: &S) {
     let mut state = ConnState {
         rbuf: Vec::with_capacity(INITIAL_READ),
         out: Vec::with_capacity(INITIAL_READ),
@@ -87,7 +83,7 @@ pub async fn serve<S: Service>(mut stream: TcpStream, ctx: &ConnContext<'_>, ser
         }
         match served {
             Served::Close => {
-                let _ = stream.shutdown().await;
+                stream.shutdown().await;
                 return;
             }
             Served::CloseLingering => {
@@ -107,15 +103,15 @@ pub async fn serve<S: Service>(mut stream: TcpStream, ctx: &ConnContext<'_>, ser
 /// Half-closes, then reads and discards for a bounded time, so the kernel does not answer
 /// the client's unread bytes with a reset that could destroy the error response in flight
 /// (RFC 9112 §9.6).
-async fn linger(mut stream: TcpStream, mut buf: Vec<u8>) {
-    let _ = stream.shutdown().await;
+async fn linger<T: Transport>(mut stream: T, mut buf: Vec<u8>) {
+    stream.shutdown().await;
     let deadline = Instant::now() + LINGER_TIME;
     let mut drained = 0;
     buf.clear();
     buf.reserve(INITIAL_READ);
     while drained < LINGER_BYTES {
         let left = deadline.saturating_duration_since(Instant::now());
-        match monoio::time::timeout(left, stream.read(buf)).await {
+        match monoio::time::timeout(left, stream.read_more(buf)).await {
             Ok((Ok(n), b)) if n > 0 => {
                 drained += n;
                 buf = b;
@@ -274,9 +270,9 @@ impl ConnState {
     }
 
     /// Reads more bytes. `false`: the connection is done (EOF, error, timeout, shutdown).
-    async fn read<S: Service>(
+    async fn read<T: Transport, S: Service>(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut T,
         ctx: &ConnContext<'_>,
         service: &S,
     ) -> bool {
@@ -299,9 +295,8 @@ impl ConnState {
             }
             self.rbuf.reserve(grow.min(room));
         }
-        let len = self.rbuf.len();
         let rbuf = std::mem::take(&mut self.rbuf);
-        let read = stream.read(rbuf.slice_mut(len..));
+        let read = stream.read_more(rbuf);
         let result = if idle {
             let wait = monoio::time::timeout(ctx.limits.keepalive_timeout, read);
             monoio::select! {
@@ -315,7 +310,7 @@ impl ConnState {
         };
         match result {
             Ok((Ok(n), buf)) if n > 0 => {
-                self.rbuf = buf.into_inner();
+                self.rbuf = buf;
                 true
             }
             Ok(_) => false,
@@ -325,7 +320,7 @@ impl ConnState {
                 let out = std::mem::take(&mut self.out);
                 let _ =
                     monoio::time::timeout(ctx.limits.request_timeout, stream.write_all(out)).await;
-                let _ = stream.shutdown().await;
+                stream.shutdown().await;
                 false
             }
         }
@@ -336,6 +331,7 @@ impl ConnState {
 mod tests {
     use super::*;
     use crate::http::json::JsonObject;
+    use monoio::net::TcpStream;
     use std::io::{Read, Write};
     use std::time::Duration;
 

@@ -6,6 +6,8 @@
 //! - [`response`]: the response encoder and [`Reply`].
 //! - [`json`]: the JSON object writer endpoints use for bodies.
 //! - [`date`]: the cached `Date` header.
+//! - [`transport`]: the byte stream under a connection — plain TCP, or [`tls`]: a rustls
+//!   session driven over monoio's owned buffers.
 //! - [`conn`]: one connection's loop — read, parse, call the [`Service`], write — with
 //!   keep-alive, pipelining, timeouts and shutdown.
 //!
@@ -19,6 +21,8 @@ pub mod json;
 pub mod limits;
 pub mod request;
 pub mod response;
+pub mod tls;
+pub mod transport;
 
 pub use limits::Limits;
 pub use request::{Method, Request};
