@@ -82,36 +82,36 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config, listen } => serve(&config, listen),
-        Command::CheckConfig { config } => match Config::load_with_warnings(&config).and_then(
-            |(c, deprecated)| {
+        Command::CheckConfig { config } => {
+            match Config::load_with_warnings(&config).and_then(|(c, deprecated)| {
                 // The certificate and key are read, parsed and matched as at start-up.
                 if let Some(files) = &c.server.tls {
                     crate::tls::load(files)
                         .map_err(|e| crate::config::ConfigError::new(e.key(), e.to_string()))?;
                 }
                 Ok((c, deprecated))
-            },
-        ) {
-            Ok((c, deprecated)) => {
-                for d in &deprecated {
-                    eprintln!("{}: warning: {d}", config.display());
+            }) {
+                Ok((c, deprecated)) => {
+                    for d in &deprecated {
+                        eprintln!("{}: warning: {d}", config.display());
+                    }
+                    for w in c.weak_secrets() {
+                        eprintln!("{}: warning: {w}", config.display());
+                    }
+                    println!(
+                        "{}: ok ({} clients, {} users)",
+                        config.display(),
+                        c.clients.len(),
+                        c.users.len()
+                    );
+                    ExitCode::SUCCESS
                 }
-                for w in c.weak_secrets() {
-                    eprintln!("{}: warning: {w}", config.display());
+                Err(e) => {
+                    eprintln!("{}: {e}", config.display());
+                    ExitCode::from(2)
                 }
-                println!(
-                    "{}: ok ({} clients, {} users)",
-                    config.display(),
-                    c.clients.len(),
-                    c.users.len()
-                );
-                ExitCode::SUCCESS
             }
-            Err(e) => {
-                eprintln!("{}: {e}", config.display());
-                ExitCode::from(2)
-            }
-        },
+        }
         Command::HashSecret { argon2 } => hash_secret(argon2),
         Command::Migrate { config } => crate::admin::migrate(&config),
         Command::Client { action } => crate::admin::client(action),

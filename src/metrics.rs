@@ -261,7 +261,10 @@ impl Metrics {
             ("false", sum(&|w| w.tls_full.get())),
             ("true", sum(&|w| w.tls_resumed.get())),
         ] {
-            let _ = writeln!(s, "tessera_tls_handshakes_total{{resumed=\"{resumed}\"}} {n}");
+            let _ = writeln!(
+                s,
+                "tessera_tls_handshakes_total{{resumed=\"{resumed}\"}} {n}"
+            );
         }
 
         let gauges_text = [

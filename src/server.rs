@@ -179,9 +179,7 @@ pub fn start(
         let thread_gate = Arc::clone(&gate);
         let spawned = std::thread::Builder::new()
             .name(format!("tessera-worker-{index}"))
-            .spawn(move || {
-                run_worker(index, (socket, plain), app, thread_shutdown, &thread_gate)
-            });
+            .spawn(move || run_worker(index, (socket, plain), app, thread_shutdown, &thread_gate));
         match spawned {
             Ok(handle) => workers.push(handle),
             Err(e) => {

@@ -177,7 +177,8 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
 }
 
 fn read(key: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|e| TlsError::new(key, format!("cannot read {}: {e}", path.display())))
+    std::fs::read(path)
+        .map_err(|e| TlsError::new(key, format!("cannot read {}: {e}", path.display())))
 }
 
 #[cfg(test)]
@@ -237,7 +238,17 @@ mod tests {
         let key_file = d.0.join("rsa.key");
         let cert_file = d.0.join("rsa.crt");
         let status = std::process::Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "2"])
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=localhost",
+                "-days",
+                "2",
+            ])
             .arg("-keyout")
             .arg(&key_file)
             .arg("-out")

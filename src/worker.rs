@@ -7,9 +7,9 @@
 
 use crate::config::DriverKind;
 use crate::http::conn::{self, ConnContext};
-use crate::http::tls;
 use crate::http::date::DateCache;
 use crate::http::response::{encode, error_body, Delivery};
+use crate::http::tls;
 use crate::http::{Limits, Reply, Service};
 use crate::metrics::WorkerMetrics;
 use crate::service::{HealthOnly, WorkerService};

@@ -82,7 +82,8 @@ impl Config {
     /// The issuer identifier (`iss`) of this configuration: see [`OidcConfig::issuer_for`].
     /// A server started on port 0 should use the bound address instead of this.
     pub fn issuer(&self) -> String {
-        self.oidc.issuer_for(self.server.listen, self.server.tls.is_some())
+        self.oidc
+            .issuer_for(self.server.listen, self.server.tls.is_some())
     }
 }
 

@@ -204,7 +204,10 @@ mod tests {
                 "[server.tls]\ncert_file = \"c\"\nkey_file = \"k\"\nmin_version = \"1.1\"",
                 "server.tls.min_version",
             ),
-            ("[server.tls]\ncert_file = \"\"\nkey_file = \"k\"", "server.tls.cert_file"),
+            (
+                "[server.tls]\ncert_file = \"\"\nkey_file = \"k\"",
+                "server.tls.cert_file",
+            ),
         ] {
             err_at(&format!("[server]\n{text}\n"), key);
         }

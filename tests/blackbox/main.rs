@@ -33,6 +33,9 @@
 //! - `http_protocol`: keep-alive, pipelining, chunked bodies, limits, malformed and split
 //!   requests, timeouts, the connection limit, HTTP/1.0.
 //! - `ops`: health, metrics, graceful shutdown and the command line.
+//! - `tls`: `[server.tls]` — every endpoint over TLS, curl and Python requests, resumption,
+//!   `min_version`, the SIGHUP reload, the plain health listener, bad files, stalled
+//!   handshakes (issue 15).
 //! - `keys`: `tessera keys list|rotate` (the OpenID Connect signing keys in the store).
 //! - `lifecycle`: start-up never resets a connection; a failing worker stops the server.
 //! - `persistence`: the RocksDB write-behind — restarts, `kill -9` in both durability modes,
@@ -89,6 +92,7 @@ mod saml_bearer;
 mod secure_cassandra;
 #[path = "../support/sql_servers.rs"]
 mod sql_servers;
+mod tls;
 mod token_client_credentials;
 mod token_format;
 mod token_password;

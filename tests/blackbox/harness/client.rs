@@ -1,8 +1,8 @@
 //! The raw HTTP/1.1 client the tests talk through: request bytes built by hand
 //! (`raw_request`, `raw_form_post`, and the form, urlencoding and Basic encoders they use)
-//! and `Conn`, one `TcpStream` with a read buffer that frames responses by `Content-Length`,
-//! chunked encoding or close, keeps the bytes of pipelined responses, and tells a closed
-//! connection from an open one.
+//! and `Conn`, one `TcpStream` (in clear, or under a rustls client session) with a read
+//! buffer that frames responses by `Content-Length`, chunked encoding or close, keeps the
+//! bytes of pipelined responses, and tells a closed connection from an open one.
 //!
 //! It touches sockets only, never a process or a file. Every read and write has the
 //! `IO_TIMEOUT` limit, so a server that stops answering fails the test instead of hanging it.
@@ -11,6 +11,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -100,6 +101,8 @@ pub enum CloseOutcome {
 pub struct Conn {
     pub stream: TcpStream,
     buf: Vec<u8>,
+    /// The TLS session, when the connection speaks TLS (`connect_tls`).
+    tls: Option<rustls::ClientConnection>,
 }
 
 impl Conn {
@@ -128,6 +131,45 @@ impl Conn {
         Conn::over(socket.into())
     }
 
+    /// Connects and completes a TLS handshake for the name `server_name` with `config`.
+    pub fn connect_tls(
+        addr: SocketAddr,
+        config: Arc<rustls::ClientConfig>,
+        server_name: &str,
+    ) -> Conn {
+        Conn::try_connect_tls(addr, config, server_name)
+            .unwrap_or_else(|e| panic!("TLS connection to {addr}: {e}"))
+    }
+
+    /// Like `connect_tls`, but returns the handshake's error.
+    pub fn try_connect_tls(
+        addr: SocketAddr,
+        config: Arc<rustls::ClientConfig>,
+        server_name: &str,
+    ) -> io::Result<Conn> {
+        let name = rustls::pki_types::ServerName::try_from(server_name.to_owned())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let session = rustls::ClientConnection::new(config, name).map_err(io::Error::other)?;
+        let mut conn = Conn::connect(addr);
+        conn.tls = Some(session);
+        conn.handshake()?;
+        Ok(conn)
+    }
+
+    fn handshake(&mut self) -> io::Result<()> {
+        if let Some(tls) = self.tls.as_mut() {
+            while tls.is_handshaking() {
+                tls.complete_io(&mut self.stream)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The TLS session (`None` in clear): what was negotiated.
+    pub fn tls(&self) -> Option<&rustls::ClientConnection> {
+        self.tls.as_ref()
+    }
+
     fn over(stream: TcpStream) -> Conn {
         stream
             .set_read_timeout(Some(IO_TIMEOUT))
@@ -139,21 +181,29 @@ impl Conn {
         Conn {
             stream,
             buf: Vec::new(),
+            tls: None,
         }
     }
 
     /// Writes all of `bytes` (one `write_all`, so usually one segment).
     pub fn send(&mut self, bytes: &[u8]) {
-        self.stream
-            .write_all(bytes)
+        self.try_send(bytes)
             .unwrap_or_else(|e| panic!("write to server: {e}"));
-        let _ = self.stream.flush();
     }
 
     /// Like `send`, but returns the error instead of panicking (the server may have closed).
     pub fn try_send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.stream.write_all(bytes)?;
-        self.stream.flush()
+        match self.tls.as_mut() {
+            None => {
+                self.stream.write_all(bytes)?;
+                self.stream.flush()
+            }
+            Some(tls) => {
+                let mut s = rustls::Stream::new(tls, &mut self.stream);
+                s.write_all(bytes)?;
+                s.flush()
+            }
+        }
     }
 
     /// Writes `bytes` in pieces of `piece` bytes with `pause` between them.
@@ -167,7 +217,10 @@ impl Conn {
     /// Reads more bytes into the buffer; Ok(0) at end of stream.
     fn fill(&mut self) -> io::Result<usize> {
         let mut tmp = [0u8; 16 * 1024];
-        let n = self.stream.read(&mut tmp)?;
+        let n = match self.tls.as_mut() {
+            None => self.stream.read(&mut tmp)?,
+            Some(tls) => rustls::Stream::new(tls, &mut self.stream).read(&mut tmp)?,
+        };
         self.buf.extend_from_slice(&tmp[..n]);
         Ok(n)
     }

@@ -8,7 +8,7 @@
 //! (`client.rs`) and writes files only through `TempDir` (`config.rs`). The server must
 //! announce its port within 30 s and a CLI run must end within 30 s.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
@@ -38,6 +38,11 @@ pub const INTROSPECT_PATH: &str = "/api/oauth/introspect";
 pub struct Server {
     child: Option<Child>,
     pub addr: SocketAddr,
+    /// The `server.listen_plain` listener (announced on stdout's second line), if any.
+    pub plain_addr: Option<SocketAddr>,
+    /// With `[server.tls]`: the client side, trusting the test CA; every request helper
+    /// then speaks TLS to `addr`.
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     dir: TempDir,
     pub config_path: PathBuf,
     stderr_path: PathBuf,
@@ -53,6 +58,14 @@ impl Server {
     /// Starts a server with `default_config()`.
     pub fn start_default() -> Server {
         Server::start(&default_config())
+    }
+
+    /// Starts a server whose config has `[server.tls]`; the request helpers connect with
+    /// `client` (server name `localhost`).
+    pub fn start_tls(config_toml: &str, client: std::sync::Arc<rustls::ClientConfig>) -> Server {
+        let mut server = Server::start(config_toml);
+        server.tls = Some(client);
+        server
     }
 
     pub fn try_start(config_toml: &str) -> Result<Server, String> {
@@ -99,9 +112,24 @@ impl Server {
                 "server announced {addr}, expected 127.0.0.1:<port>"
             ));
         }
+        // `plain listener on ...` follows at once when there is one.
+        let plain_addr = if config_toml.contains("listen_plain") {
+            let line = rx
+                .recv_timeout(STARTUP_TIMEOUT)
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            line.trim()
+                .strip_prefix("plain listener on ")
+                .and_then(|a| a.parse().ok())
+        } else {
+            None
+        };
         Ok(Server {
             child: Some(child),
             addr,
+            plain_addr,
+            tls: None,
             dir,
             config_path,
             stderr_path,
@@ -167,7 +195,12 @@ impl Server {
     }
 
     pub fn conn(&self) -> Conn {
-        Conn::connect(self.addr)
+        match &self.tls {
+            None => Conn::connect(self.addr),
+            Some(client) => {
+                Conn::connect_tls(self.addr, std::sync::Arc::clone(client), "localhost")
+            }
+        }
     }
 
     /// Sends raw bytes on a new connection and reads one response.
@@ -357,18 +390,20 @@ fn spawn_stdout_reader(stdout: ChildStdout) -> mpsc::Receiver<Option<String>> {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let mut reader = BufReader::new(stdout);
-        let mut line = String::new();
-        match reader.read_line(&mut line) {
-            Ok(n) if n > 0 => {
-                let _ = tx.send(Some(line));
-            }
-            _ => {
-                let _ = tx.send(None);
-                return;
+        // Every line goes to the receiver (which may have stopped listening); the pipe is
+        // read to its end so the server never blocks on a full stdout.
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(n) if n > 0 => {
+                    let _ = tx.send(Some(line));
+                }
+                _ => {
+                    let _ = tx.send(None);
+                    return;
+                }
             }
         }
-        let mut sink = Vec::new();
-        let _ = reader.read_to_end(&mut sink);
     });
     rx
 }
