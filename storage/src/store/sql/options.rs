@@ -67,14 +67,17 @@ impl fmt::Debug for SqlOptions {
     }
 }
 
-/// `scheme://user:***@host/...`: the password (between the first `:` after the scheme and
-/// the last `@` before the path) hidden.
+/// `scheme://user:***@host/...?password=***`: the password hidden wherever a URL may carry
+/// it — between the first `:` after the scheme and the last `@` before the path, and in
+/// any query parameter whose name contains `password` (sqlx reads `?password=` and
+/// `?sslpassword=` of PostgreSQL URLs).
 fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "***".to_owned();
     };
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
+    let tail = redact_query(tail);
     match authority.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
             Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
@@ -82,6 +85,23 @@ fn redact(url: &str) -> String {
         },
         None => format!("{scheme}://{authority}{tail}"),
     }
+}
+
+/// `path?a=1&password=x` → `path?a=1&password=***`.
+fn redact_query(tail: &str) -> String {
+    let Some((path, query)) = tail.split_once('?') else {
+        return tail.to_owned();
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if name.to_ascii_lowercase().contains("password") => {
+                format!("{name}=***")
+            }
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{path}?{}", pairs.join("&"))
 }
 
 /// Opens the pool (connecting once, so a wrong URL or password fails here, at start-up).
@@ -174,6 +194,11 @@ mod tests {
                 "mysql://u:***@h/db?ssl-mode=required",
             ),
             ("postgres://db/tessera", "postgres://db/tessera"),
+            (
+                "postgres://u@db/x?sslmode=require&password=s3cret&sslpassword=s3cret",
+                "postgres://u@db/x?sslmode=require&password=***&sslpassword=***",
+            ),
+            ("postgres://db?Password=s3cret", "postgres://db?Password=***"),
             ("postgres://u@db/x", "postgres://u@db/x"),
             ("nonsense", "***"),
         ] {
