@@ -5,6 +5,7 @@
 //! writes — is local to the thread.
 
 use crate::config::DriverKind;
+use crate::http::admission::{Admission, Ticket, Verdict};
 use crate::http::conn::{self, ConnContext};
 use crate::http::date::DateCache;
 use crate::http::response::{encode, error_body, Delivery};
@@ -50,6 +51,7 @@ pub struct Worker {
     signal: LocalSignal,
     date: DateCache,
     active: Cell<usize>,
+    admission: Admission,
 }
 
 impl Worker {
@@ -99,7 +101,9 @@ pub fn run(
         max_body_bytes: s.max_body_bytes,
         keepalive_timeout: Duration::from_secs(s.keepalive_timeout_secs),
         request_timeout: Duration::from_secs(s.request_timeout_secs),
+        first_request_timeout: Duration::from_secs(s.first_request_timeout_secs),
     };
+    let admission = Admission::new(Arc::clone(&app.addresses), s.max_connections_per_worker);
     let rt = build_runtime(index, s.driver)?;
     let worker = Rc::new(Worker {
         service: WorkerService::new(app, index),
@@ -108,6 +112,7 @@ pub fn run(
         signal: LocalSignal::default(),
         date: DateCache::default(),
         active: Cell::new(0),
+        admission,
     });
     if !ready() {
         return Ok(());
@@ -177,7 +182,6 @@ async fn serve(
     // dropped) it from another thread while holding the event's lock: a deadlock.
     let mut global = std::pin::pin!(shutdown.wait());
     let server = &worker.app().config.server;
-    let max = server.max_connections_per_worker;
     // Test only (`server.test_panic_worker_after_ms`): the last worker panics, so tests see
     // what a failing worker does to the server.
     if server.test_panic_worker_after_ms > 0
@@ -196,11 +200,10 @@ async fn serve(
             _ = &mut global => break,
         };
         match accepted {
-            Ok((stream, _peer)) if worker.active.get() >= max => {
-                worker.metrics().rejected_connections.inc();
-                monoio::spawn(reject(stream, Rc::clone(&worker)));
-            }
             Ok((stream, peer)) => {
+                let Some((stream, ticket)) = admit(&worker, stream, peer.ip()) else {
+                    continue;
+                };
                 worker.active.set(worker.active.get() + 1);
                 worker
                     .metrics()
@@ -213,6 +216,7 @@ async fn serve(
                         shutdown: &w.signal,
                         date: &w.date,
                         peer: peer.ip(),
+                        idle: &ticket.idle,
                     };
                     // A bug in one request must not take the worker and all its connections down.
                     if CatchUnwind(std::pin::pin!(conn::serve(stream, &ctx, &w.service)))
@@ -226,6 +230,7 @@ async fn serve(
                     }
                     w.active.set(w.active.get() - 1);
                     w.metrics().open_connections.set(w.active.get() as u64);
+                    drop(ticket);
                 });
             }
             Err(e) => {
@@ -251,6 +256,32 @@ async fn serve(
         );
     }
     Ok(())
+}
+
+/// Applies [`Admission`] to a connection just accepted: the stream and its ticket if it is
+/// to be served; otherwise it has been closed (address limit) or handed to [`reject`].
+fn admit(
+    worker: &Rc<Worker>,
+    stream: TcpStream,
+    peer: std::net::IpAddr,
+) -> Option<(TcpStream, Ticket)> {
+    match worker.admission.admit(peer, worker.active.get()) {
+        Verdict::Serve { ticket, evicted } => {
+            if evicted {
+                worker.metrics().closed_evicted_idle.inc();
+            }
+            Some((stream, ticket))
+        }
+        Verdict::AddressLimit => {
+            worker.metrics().closed_address_limit.inc();
+            None
+        }
+        Verdict::Full => {
+            worker.metrics().rejected_connections.inc();
+            monoio::spawn(reject(stream, Rc::clone(worker)));
+            None
+        }
+    }
 }
 
 /// Over the connection limit: say so and close, rather than leave the client hanging.
