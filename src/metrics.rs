@@ -81,6 +81,12 @@ pub struct WorkerMetrics {
     pub assertion_replays: Counter,
     pub open_connections: Counter,
     pub rejected_connections: Counter,
+    /// Connections closed before their first request, at `first_request_timeout_secs`.
+    pub closed_first_request_timeout: Counter,
+    /// Connections closed on accept: their address had `max_connections_per_address` open.
+    pub closed_address_limit: Counter,
+    /// Idle connections closed to make room at `max_connections_per_worker`.
+    pub closed_evicted_idle: Counter,
     /// Failed client authentications (token, revoke, introspect).
     pub client_auth_failures: Counter,
     /// Failed resource-owner logins (password grant).
@@ -106,6 +112,9 @@ impl WorkerMetrics {
             assertion_replays: Counter::default(),
             open_connections: Counter::default(),
             rejected_connections: Counter::default(),
+            closed_first_request_timeout: Counter::default(),
+            closed_address_limit: Counter::default(),
+            closed_evicted_idle: Counter::default(),
             client_auth_failures: Counter::default(),
             user_auth_failures: Counter::default(),
             lockouts: Counter::default(),
@@ -264,6 +273,24 @@ impl Metrics {
             let _ = writeln!(
                 s,
                 "tessera_tls_handshakes_total{{resumed=\"{resumed}\"}} {n}"
+            );
+        }
+
+        s.push_str(
+            "# HELP tessera_connections_closed_total Connections the server closed to resist a flood, by reason.\n",
+        );
+        s.push_str("# TYPE tessera_connections_closed_total counter\n");
+        for (reason, n) in [
+            (
+                "first_request_timeout",
+                sum(&|w| w.closed_first_request_timeout.get()),
+            ),
+            ("address_limit", sum(&|w| w.closed_address_limit.get())),
+            ("evicted_idle", sum(&|w| w.closed_evicted_idle.get())),
+        ] {
+            let _ = writeln!(
+                s,
+                "tessera_connections_closed_total{{reason=\"{reason}\"}} {n}"
             );
         }
 

@@ -47,6 +47,26 @@ pub fn bind(addr: SocketAddr, count: usize) -> io::Result<Vec<Socket>> {
     Ok(sockets)
 }
 
+/// File descriptors beyond the client connections: listeners, store files, the runtimes'
+/// own descriptors, threads' pipes.
+const SPARE_FDS: usize = 1024;
+
+/// Raises the soft RLIMIT_NOFILE to the hard limit (a process may always do that), so the
+/// configured connection caps are not cut short by the usual soft limit of 1024; logs the
+/// result, and warns when even the hard limit is below what `connections` need.
+fn raise_nofile_limit(connections: usize) {
+    let needed = connections.saturating_add(SPARE_FDS) as u64;
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < needed => warn!(
+            limit,
+            needed,
+            "the open-file limit (RLIMIT_NOFILE) is below workers × server.max_connections_per_worker plus spare: accepts past it fail (raise the hard limit, e.g. LimitNOFILE= in systemd)"
+        ),
+        Ok(limit) => info!(limit, "open-file limit (RLIMIT_NOFILE)"),
+        Err(e) => warn!(error = %e, "could not raise the open-file limit (RLIMIT_NOFILE)"),
+    }
+}
+
 /// Start-up handshake between [`start`] and the workers: each worker reports ready (or
 /// failed) and waits; `start` opens the gate once all are ready, or closes it at the first
 /// failure.
@@ -169,6 +189,7 @@ pub fn start(
         .and_then(|s| s.local_addr().ok())
         .and_then(|a| a.as_socket());
     let count = sockets.len();
+    raise_nofile_limit(count * app.config.server.max_connections_per_worker);
     let gate = Arc::new(StartGate::default());
     let mut workers = Vec::with_capacity(count);
     let mut plain = plain.into_iter();

@@ -82,6 +82,10 @@ impl Service for WorkerService {
             .request(RouteLabel::Other, status, Duration::ZERO);
     }
 
+    fn first_request_timeout(&self) {
+        self.metrics().closed_first_request_timeout.inc();
+    }
+
     fn realm(&self) -> &str {
         &self.app.config.server.realm
     }

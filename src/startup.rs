@@ -6,6 +6,7 @@ use crate::cluster::read_through::ReadThrough;
 use crate::codes::CodeTable;
 use crate::config::{Config, DurabilityMode, SecurityConfig, StoreKind, MAX_LOCKOUT_SECS};
 use crate::guard::{Guard, Policy};
+use crate::http::admission::AddressTable;
 use crate::metrics::Metrics;
 use crate::registry::password_pool::PasswordPool;
 use crate::registry::Registry;
@@ -153,6 +154,7 @@ impl App {
             tls,
             passwords: PasswordPool::start(hash_threads).map_err(StartError::Io)?,
             guard: Guard::new(guard_policy(&config.security)),
+            addresses: Arc::new(AddressTable::new(config.server.max_connections_per_address)),
             config,
             table,
             registry,

@@ -11,6 +11,7 @@ use crate::cluster::sync::Node;
 use crate::codes::CodeTable;
 use crate::config::Config;
 use crate::guard::Guard;
+use crate::http::admission::AddressTable;
 use crate::metrics::Metrics;
 use crate::oauth::clients::Clients;
 use crate::oauth::issuers::Issuers;
@@ -45,6 +46,8 @@ pub struct App {
     pub passwords: PasswordPool,
     /// Failed authentications and lockouts, per identity and address (`[security]`).
     pub guard: Guard,
+    /// Open connections per source address, across workers (`max_connections_per_address`).
+    pub addresses: Arc<AddressTable>,
     pub metrics: Metrics,
     /// Expired records reclaimed by the purge thread since start.
     pub purged_total: AtomicU64,

@@ -6,6 +6,7 @@
 //! writes — is local to the thread.
 
 use crate::config::DriverKind;
+use crate::http::admission::{Admission, Ticket, Verdict};
 use crate::http::conn::{self, ConnContext};
 use crate::http::date::DateCache;
 use crate::http::response::{encode, error_body, Delivery};
@@ -52,6 +53,7 @@ pub struct Worker {
     signal: LocalSignal,
     date: DateCache,
     active: Cell<usize>,
+    admission: Admission,
 }
 
 impl Worker {
@@ -111,7 +113,9 @@ pub fn run(
         max_body_bytes: s.max_body_bytes,
         keepalive_timeout: Duration::from_secs(s.keepalive_timeout_secs),
         request_timeout: Duration::from_secs(s.request_timeout_secs),
+        first_request_timeout: Duration::from_secs(s.first_request_timeout_secs),
     };
+    let admission = Admission::new(Arc::clone(&app.addresses), s.max_connections_per_worker);
     let rt = build_runtime(index, s.driver)?;
     let worker = Rc::new(Worker {
         service: WorkerService::new(app, index),
@@ -120,6 +124,7 @@ pub fn run(
         signal: LocalSignal::default(),
         date: DateCache::default(),
         active: Cell::new(0),
+        admission,
     });
     if !ready() {
         return Ok(());
@@ -196,7 +201,6 @@ async fn serve(
     // dropped) it from another thread while holding the event's lock: a deadlock.
     let mut global = std::pin::pin!(shutdown.wait());
     let server = &worker.app().config.server;
-    let max = server.max_connections_per_worker;
     // Test only (`server.test_panic_worker_after_ms`): the last worker panics, so tests see
     // what a failing worker does to the server.
     if server.test_panic_worker_after_ms > 0
@@ -216,14 +220,11 @@ async fn serve(
             _ = &mut global => break,
         };
         match accepted {
-            Ok((stream, _peer)) if worker.active.get() >= max => {
-                worker.metrics().rejected_connections.inc();
-                // A TLS client cannot read a plain 503: it just sees the close.
-                if side == Side::Plain || worker.app().tls.is_none() {
-                    monoio::spawn(reject(stream, Rc::clone(&worker)));
-                }
-            }
             Ok((stream, peer)) => {
+                let accepted = Instant::now();
+                let Some((stream, ticket)) = admit(&worker, stream, peer.ip(), side) else {
+                    continue;
+                };
                 worker.active.set(worker.active.get() + 1);
                 worker
                     .metrics()
@@ -236,6 +237,8 @@ async fn serve(
                         shutdown: &w.signal,
                         date: &w.date,
                         peer: peer.ip(),
+                        idle: &ticket.idle,
+                        accepted,
                     };
                     // A bug in one request must not take the worker and all its connections down.
                     if CatchUnwind(std::pin::pin!(w.connection(stream, side, &ctx)))
@@ -249,6 +252,7 @@ async fn serve(
                     }
                     w.active.set(w.active.get() - 1);
                     w.metrics().open_connections.set(w.active.get() as u64);
+                    drop(ticket);
                 });
             }
             Err(e) => {
@@ -297,11 +301,15 @@ impl Worker {
             (Side::Main, None) => return conn::serve(stream, ctx, &self.service).await,
             (Side::Main, Some(tls)) => tls,
         };
-        // Bounded like a request: a client that stalls mid-handshake must not hold the
-        // connection.
+        // The handshake counts against the first request's time: a client that stalls
+        // mid-handshake must not hold the connection any longer than one that sends nothing.
         let handshake = tls::accept(stream, tls.current());
+        let left = self
+            .limits
+            .first_request_timeout
+            .saturating_sub(ctx.accepted.elapsed());
         let metrics = self.metrics();
-        match monoio::time::timeout(self.limits.request_timeout, handshake).await {
+        match monoio::time::timeout(left, handshake).await {
             Ok(Ok(accepted)) => {
                 if accepted.resumed {
                     metrics.tls_resumed.inc();
@@ -319,6 +327,36 @@ impl Worker {
                 metrics.tls_failures.inc();
                 debug!(peer = %ctx.peer, "TLS handshake timed out");
             }
+        }
+    }
+}
+
+/// Applies [`Admission`] to a connection just accepted: the stream and its ticket if it is
+/// to be served; otherwise it has been closed (address limit) or handed to [`reject`].
+fn admit(
+    worker: &Rc<Worker>,
+    stream: TcpStream,
+    peer: std::net::IpAddr,
+    side: Side,
+) -> Option<(TcpStream, Ticket)> {
+    match worker.admission.admit(peer, worker.active.get()) {
+        Verdict::Serve { ticket, evicted } => {
+            if evicted {
+                worker.metrics().closed_evicted_idle.inc();
+            }
+            Some((stream, ticket))
+        }
+        Verdict::AddressLimit => {
+            worker.metrics().closed_address_limit.inc();
+            None
+        }
+        Verdict::Full => {
+            worker.metrics().rejected_connections.inc();
+            // A TLS client cannot read a plain 503: it just sees the close.
+            if side == Side::Plain || worker.app().tls.is_none() {
+                monoio::spawn(reject(stream, Rc::clone(worker)));
+            }
+            None
         }
     }
 }

@@ -35,7 +35,30 @@ pub struct ServerConfig {
     pub keepalive_timeout_secs: u64,
     /// A request must arrive whole within this long of its first byte, else 408.
     pub request_timeout_secs: u64,
+    /// A new connection that has not begun its first request (nor, with TLS, finished its
+    /// handshake) this long after it was accepted is closed without a response, instead of
+    /// being held for the keep-alive timeout: a flood of connections that never send a byte
+    /// then holds each for seconds, not a minute. Default 5 s: a real client sends its request
+    /// (or TLS ClientHello) within one round trip of connecting, so seconds is generous even
+    /// across continents (HAProxy's documentation suggests a few seconds for its
+    /// `timeout http-request`; nginx waits 60 s by default, which is what makes floods cheap).
+    /// At most `keepalive_timeout_secs`: a connection that has not yet asked for anything gets
+    /// no more patience than one that has.
+    pub first_request_timeout_secs: u64,
+    /// At most this many open connections per worker. At the limit, the connection idle
+    /// longest (waiting for its first request or between keep-alive requests) is closed to
+    /// make room; a new connection is refused with 503 only when none is idle. An idle
+    /// connection costs about 1 KiB of the server's memory on top of the kernel's socket
+    /// buffers (measured in bench/RESULTS.md, "Connection floods"); its file descriptor counts
+    /// against RLIMIT_NOFILE, which the server raises to the hard limit at start-up.
     pub max_connections_per_worker: usize,
+    /// At most this many open connections from one source address (IPv6: one /64) across all
+    /// workers; further ones are closed at once. 0 = unlimited. Default 1024: far above what a
+    /// browser (6) or a connection-pooling API client opens, and small enough that one
+    /// address cannot fill a worker (default 10 000). Behind a load balancer or a NAT every
+    /// client shares the balancer's address: raise the limit above the balancer's connection
+    /// pool, or set 0 and enforce the limit at the balancer.
+    pub max_connections_per_address: usize,
     /// On SIGTERM/SIGINT, in-flight requests get this long to finish.
     pub shutdown_grace_secs: u64,
     pub driver: DriverKind,
@@ -60,7 +83,9 @@ impl Default for ServerConfig {
             max_body_bytes: 64 * 1024,
             keepalive_timeout_secs: 60,
             request_timeout_secs: 10,
+            first_request_timeout_secs: 5,
             max_connections_per_worker: 10_000,
+            max_connections_per_address: 1024,
             shutdown_grace_secs: 10,
             driver: DriverKind::Auto,
             pin_cores: false,
@@ -85,6 +110,10 @@ impl ServerConfig {
         for (key, v) in [
             ("server.keepalive_timeout_secs", self.keepalive_timeout_secs),
             ("server.request_timeout_secs", self.request_timeout_secs),
+            (
+                "server.first_request_timeout_secs",
+                self.first_request_timeout_secs,
+            ),
             ("server.shutdown_grace_secs", self.shutdown_grace_secs),
         ] {
             check_secs(key, v)?;
@@ -112,6 +141,12 @@ impl ServerConfig {
                     return Err(ConfigError::new(key, "must name a PEM file"));
                 }
             }
+        }
+        if self.first_request_timeout_secs > self.keepalive_timeout_secs {
+            return Err(ConfigError::new(
+                "server.first_request_timeout_secs",
+                "must not exceed server.keepalive_timeout_secs",
+            ));
         }
         if self.max_connections_per_worker == 0 {
             return Err(ConfigError::new(
@@ -207,6 +242,14 @@ mod tests {
             (
                 "[server.tls]\ncert_file = \"\"\nkey_file = \"k\"",
                 "server.tls.cert_file",
+            ),
+            (
+                "first_request_timeout_secs = 0",
+                "server.first_request_timeout_secs",
+            ),
+            (
+                "first_request_timeout_secs = 30\nkeepalive_timeout_secs = 20",
+                "server.first_request_timeout_secs",
             ),
         ] {
             err_at(&format!("[server]\n{text}\n"), key);

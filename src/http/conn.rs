@@ -6,11 +6,15 @@
 //! for decoded chunked bodies. Requests borrow from them; nothing is allocated per request
 //! once they have grown to the connection's working size.
 //!
-//! Timeouts: an idle connection (no partial request buffered) is closed after
-//! `keepalive_timeout`, or as soon as the worker shuts down; a request whose bytes started
+//! Timeouts: a new connection that has not begun its first request is closed without a
+//! response after `first_request_timeout` (counted from when it was opened, so empty lines
+//! do not extend it); an idle connection (no partial request buffered) is closed after
+//! `keepalive_timeout`, as soon as the worker shuts down, or when the worker evicts it to make
+//! room for a new connection (see [`super::admission`]); a request whose bytes started
 //! arriving must be complete within `request_timeout`, else 408 and close. Writes are bounded
 //! by `request_timeout` too, so a client that stops reading cannot pin the connection.
 
+use super::admission::IdleSlot;
 use super::chunked::{self, ChunkState};
 use super::date::DateCache;
 use super::limits::{Limits, FLUSH_THRESHOLD};
@@ -33,6 +37,11 @@ pub struct ConnContext<'a> {
     pub date: &'a DateCache,
     /// The peer's address, handed to every request as [`Request::peer`].
     pub peer: IpAddr,
+    /// The connection's entry in its worker's idle list: its idle waits can be cut short.
+    pub idle: &'a IdleSlot,
+    /// When the connection was accepted: its first request must begin within
+    /// `first_request_timeout` of this, a TLS handshake included.
+    pub accepted: Instant,
 }
 
 /// How serving the buffered requests ended.
@@ -61,6 +70,8 @@ pub async fn serve<T: Transport, S: Service>(mut stream: T, ctx: &ConnContext<'_
         headers: Vec::new(),
         chunked: Vec::new(),
         start: 0,
+        opened: ctx.accepted,
+        first: true,
         request_began: None,
         continue_sent: false,
         head_scan: HeadScan::default(),
@@ -131,6 +142,11 @@ struct ConnState {
     chunked: Vec<u8>,
     /// Bytes of `rbuf` before this offset are served requests.
     start: usize,
+    /// When the connection was opened: the first request must begin within
+    /// `first_request_timeout` of it.
+    opened: Instant,
+    /// No request has been served yet.
+    first: bool,
     /// When the first byte of the request being received arrived.
     request_began: Option<Instant>,
     continue_sent: bool,
@@ -212,6 +228,7 @@ impl ConnState {
                 service.realm(),
             );
             self.start += consumed;
+            self.first = false;
             self.request_began = None;
             self.continue_sent = false;
             self.head_scan = HeadScan::default();
@@ -298,10 +315,20 @@ impl ConnState {
         let rbuf = std::mem::take(&mut self.rbuf);
         let read = stream.read_more(rbuf);
         let result = if idle {
-            let wait = monoio::time::timeout(ctx.limits.keepalive_timeout, read);
+            // A connection that never sent a request gets the short first-byte timeout
+            // (silently closed, as nginx does: there is no request to answer, and a 408
+            // could be read as the answer to a request the client sends meanwhile).
+            let limit = if self.first {
+                let left = ctx.limits.first_request_timeout;
+                left.saturating_sub(self.opened.elapsed())
+            } else {
+                ctx.limits.keepalive_timeout
+            };
+            let wait = monoio::time::timeout(limit, read);
             monoio::select! {
                 r = wait => r,
                 _ = ctx.shutdown.wait() => return false,
+                _ = ctx.idle.idle() => return false,
             }
         } else {
             let began = self.request_began.unwrap_or_else(Instant::now);
@@ -314,7 +341,12 @@ impl ConnState {
                 true
             }
             Ok(_) => false,
-            Err(_elapsed) if idle => false,
+            Err(_elapsed) if idle => {
+                if self.first {
+                    service.first_request_timeout();
+                }
+                false
+            }
             Err(_elapsed) => {
                 self.protocol_error(ctx, service, 408, "request not received in time");
                 let out = std::mem::take(&mut self.out);
@@ -363,11 +395,14 @@ mod tests {
                 let stream = TcpStream::from_std(std_stream).expect("from_std");
                 let signal = LocalSignal::default();
                 let date = DateCache::default();
+                let idle = IdleSlot::standalone();
                 let ctx = ConnContext {
                     limits: &limits,
                     shutdown: &signal,
                     date: &date,
                     peer: IpAddr::from([127, 0, 0, 1]),
+                    idle: &idle,
+                    accepted: Instant::now(),
                 };
                 serve(stream, &ctx, &Echo).await;
             });
@@ -423,6 +458,45 @@ mod tests {
             .expect("write");
         let resp = read_all(&mut s);
         assert!(resp.starts_with("HTTP/1.1 408"), "{resp}");
+    }
+
+    fn first_request_limits() -> Limits {
+        Limits {
+            first_request_timeout: Duration::from_millis(200),
+            keepalive_timeout: Duration::from_secs(60),
+            ..Limits::default()
+        }
+    }
+
+    #[test]
+    fn a_connection_that_never_sends_is_closed_without_a_response_at_first_request_timeout() {
+        let mut s = connect(first_request_limits());
+        let mut buf = [0u8; 64];
+        // Ok(0): closed with nothing written (the client's read timeout is 5 s).
+        assert_eq!(s.read(&mut buf).expect("closed, not timed out"), 0);
+    }
+
+    #[test]
+    fn after_its_first_request_a_connection_is_kept_for_the_keepalive_timeout() {
+        let mut s = connect(first_request_limits());
+        s.write_all(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+            .expect("write");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !got.ends_with(b"}") {
+            let n = s.read(&mut buf).expect("response");
+            assert!(n > 0, "closed early");
+            got.extend_from_slice(&buf[..n]);
+        }
+        s.set_read_timeout(Some(Duration::from_millis(600)))
+            .expect("timeout");
+        let err = s
+            .read(&mut buf)
+            .expect_err("still open: the read times out");
+        assert!(matches!(
+            err.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ));
     }
 
     #[test]

@@ -23,6 +23,10 @@ pub struct Limits {
     pub keepalive_timeout: Duration,
     /// A request not complete this long after its first byte → 408.
     pub request_timeout: Duration,
+    /// A new connection that has not begun its first request this long after it was
+    /// accepted is closed without a response (`server.first_request_timeout_secs`); a TLS
+    /// handshake counts against it too.
+    pub first_request_timeout: Duration,
 }
 
 impl Limits {
@@ -38,6 +42,7 @@ impl Default for Limits {
             max_body_bytes: 64 * 1024,
             keepalive_timeout: Duration::from_secs(60),
             request_timeout: Duration::from_secs(10),
+            first_request_timeout: Duration::from_secs(5),
         }
     }
 }

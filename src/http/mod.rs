@@ -8,12 +8,15 @@
 //! - [`date`]: the cached `Date` header.
 //! - [`transport`]: the byte stream under a connection — plain TCP, or [`tls`]: a rustls
 //!   session driven over monoio's owned buffers.
+//! - [`admission`]: which connections a worker keeps under a flood — the per-address
+//!   limit, idle eviction at the worker's cap.
 //! - [`conn`]: one connection's loop — read, parse, call the [`Service`], write — with
 //!   keep-alive, pipelining, timeouts and shutdown.
 //!
 //! Nothing here knows about OAuth: the connection hands each complete [`Request`] to a
 //! [`Service`] and writes back what it answers.
 
+pub mod admission;
 pub mod chunked;
 pub mod conn;
 pub mod date;
@@ -44,6 +47,10 @@ pub trait Service {
 
     /// Told about requests the HTTP layer answered itself (400, 408, 413, ...), for metrics.
     fn protocol_error(&self, _status: u16) {}
+
+    /// Told about a connection closed because it had not begun its first request within
+    /// [`Limits::first_request_timeout`], for metrics.
+    fn first_request_timeout(&self) {}
 
     /// The realm of `WWW-Authenticate` challenges.
     fn realm(&self) -> &str {

@@ -30,6 +30,10 @@
 //!   Cassandra outage (503, nothing used up), one assertion raced on one node, `jti` per
 //!   issuer, a refused request not using the assertion up, oversized and deeply nested
 //!   assertions.
+//! - `flood`: connection floods (issue 15) — the first-request timeout, slowloris still
+//!   cut off at the request timeout, the per-address connection limit, idle connections
+//!   evicted at the worker's cap, client_credentials served while 2 000 silent
+//!   connections are held.
 //! - `http_protocol`: keep-alive, pipelining, chunked bodies, limits, malformed and split
 //!   requests, timeouts, the connection limit, HTTP/1.0.
 //! - `ops`: health, metrics, graceful shutdown and the command line.
@@ -78,6 +82,7 @@ mod cluster;
 mod cluster_authorize;
 mod cluster_secure;
 mod cluster_sql;
+mod flood;
 mod http_protocol;
 mod introspect;
 mod jwt_bearer;

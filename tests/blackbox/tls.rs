@@ -406,7 +406,7 @@ fn a_client_that_stalls_in_the_handshake_is_closed() {
     let ca = TestCa::new();
     let leaf = ca.leaf("server");
     let config = tls_config(
-        ConfigBuilder::standard().server("request_timeout_secs", "1"),
+        ConfigBuilder::standard().server("first_request_timeout_secs", "1"),
         &leaf,
         "",
     );
