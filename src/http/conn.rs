@@ -66,7 +66,9 @@ pub async fn serve<S: Service>(mut stream: TcpStream, ctx: &ConnContext<'_>, ser
     let _ = stream.set_nodelay(true);
     let mut state = ConnState {
         rbuf: Vec::with_capacity(INITIAL_READ),
-        out: Vec::with_capacity(INITIAL_READ),
+        // Allocated by the first response, so a connection that never sends a request (a
+        // flood) costs only its read buffer.
+        out: Vec::new(),
         body: Vec::new(),
         headers: Vec::new(),
         chunked: Vec::new(),
