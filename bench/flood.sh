@@ -30,6 +30,7 @@ warmup="${WARMUP:-2}"
 conns="${CONNS:-32}"
 flood="${FLOOD:-10000}"
 slowloris="${SLOWLORIS:-50}"
+rate_open="${RATE:-4000}"
 out="${OUT:-bench/out/flood}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tessera/target}"
 mkdir -p "$out"
@@ -60,16 +61,28 @@ TOML
 
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 
-# load NAME: one closed-loop client_credentials run on core 1; sets rate and p99 (ms).
+# load NAME [ARGS...]: one client_credentials run on core 1 (closed loop unless ARGS say
+# --rate); sets rate, p99 (ms), scpu (the server's CPU over the run, % of one core) and
+# fcpu (the flood generator's, when one runs).
 load() {
-  local rc=0
+  local name="$1" rc=0 before fbefore t0 t1 after fafter
+  shift
+  before="$(cpu_secs "$server_pid")"
+  fbefore="$( [ -n "$flood_pid" ] && cpu_secs "$flood_pid" || echo 0)"
+  t0="$(date +%s.%N)"
   taskset -c 1 "$lt" --url "http://$addr" --duration "${secs}s" --warmup "${warmup}s" \
-    --connections "$conns" --quiet --json "$out/$1.json" > "$out/$1.txt" || rc=$?
+    --connections "$conns" --quiet --json "$out/$name.json" "$@" > "$out/$name.txt" || rc=$?
+  set -- "$name"
   cat "$out/$1.txt" >&2
   if [ "$rc" != 0 ] && [ "$rc" != 3 ]; then
     echo "loadtest failed ($rc) for $1" >&2
     exit 1
   fi
+  t1="$(date +%s.%N)"
+  after="$(cpu_secs "$server_pid")"
+  fafter="$( [ -n "$flood_pid" ] && cpu_secs "$flood_pid" || echo 0)"
+  fcpu="$(awk -v a="$fbefore" -v b="$fafter" -v s="$t0" -v e="$t1" 'BEGIN { printf "%.0f", 100 * (b - a) / (e - s) }')"
+  scpu="$(awk -v a="$before" -v b="$after" -v s="$t0" -v e="$t1" 'BEGIN { printf "%.0f", 100 * (b - a) / (e - s) }')"
   rate="$(json "$out/$1.json" 'round(d["throughput"])')"
   p99="$(json "$out/$1.json" 'round(d["latency_us"]["p99"] / 1000, 2)')"
 }
@@ -92,8 +105,9 @@ start_flood() {
 stop_flood() {
   kill -TERM "$flood_pid" 2>/dev/null || true
   wait "$flood_pid" 2>/dev/null || true
-  tail -n 1 "$work/flood.out"
+  flood_pid=""
 }
+flood_pid=""
 
 metric() { # name{labels} → value from /metrics
   curl -s "http://$addr/metrics" | awk -v m="$1" '$1 == m { print $2 }'
@@ -101,8 +115,8 @@ metric() { # name{labels} → value from /metrics
 
 table="$out/table.md"
 {
-  echo "| variant | baseline req/s | p99 ms | flood req/s | p99 ms | baseline again req/s | p99 ms | flood / baseline |"
-  echo "|---|---|---|---|---|---|---|---|"
+  echo "| variant | load | baseline req/s (p99 ms, server CPU) | flood req/s (p99 ms, server CPU) | baseline again req/s (p99 ms, server CPU) | flood / mean baseline |"
+  echo "|---|---|---|---|---|---|"
 } > "$table"
 notes="$out/notes.txt"
 : > "$notes"
@@ -114,17 +128,21 @@ for variant in one-address spread; do
     spread) sources="127.0.0.2+20"; slow_sources="127.0.0.22+5" ;;
   esac
   start_tessera
-  load "$variant-base"; base="$rate"; base_p99="$p99"
+  load "$variant-base"; base="$rate"; base_cell="$rate ($p99, $scpu %)"
+  load "$variant-open-base" --rate "$rate_open"; obase="$rate"; obase_cell="$rate ($p99, $scpu %)"
   start_flood "$sources"
   taskset -c 1 python3 bench/flood.py --target "$addr" --connections 0 \
     --slowloris "$slowloris" --sources "$slow_sources" > "$work/slow.out" 2>&1 &
   slow_pid=$!
   sleep 2 # let the flood reach its steady state
-  load "$variant-flood"; during="$rate"; during_p99="$p99"
+  load "$variant-flood"; during="$rate"; during_cell="$rate ($p99, $scpu %)"
+  echo "$variant flood generator CPU during the closed-loop load: $fcpu % (core 1, shared with the load generator)" >> "$notes"
+  load "$variant-open-flood" --rate "$rate_open"; oduring="$rate"; oduring_cell="$rate ($p99, $scpu %)"
   kill -TERM "$slow_pid" 2>/dev/null || true
   wait "$slow_pid" 2>/dev/null || true
+  stop_flood
   {
-    echo "$variant flood: $(stop_flood)"
+    echo "$variant flood: $(tail -n 1 "$work/flood.out")"
     echo "$variant slowloris: $(tail -n 1 "$work/slow.out")"
     for r in first_request_timeout address_limit evicted_idle; do
       echo "$variant tessera_connections_closed_total{reason=\"$r\"} $(metric "tessera_connections_closed_total{reason=\"$r\"}")"
@@ -133,9 +151,13 @@ for variant in one-address spread; do
     echo "$variant tessera_requests_total 408: $(curl -s "http://$addr/metrics" | grep 'status="408"' | awk '{ s += $2 } END { print s + 0 }')"
   } >> "$notes"
   sleep 1
-  load "$variant-after"; after="$rate"; after_p99="$p99"
+  load "$variant-after"; after="$rate"; after_cell="$rate ($p99, $scpu %)"
+  load "$variant-open-after" --rate "$rate_open"; oafter="$rate"; oafter_cell="$rate ($p99, $scpu %)"
   stop_tessera
-  echo "| $variant | $base | $base_p99 | $during | $during_p99 | $after | $after_p99 | $(ratio "$during" "$base") |" >> "$table"
+  mean="$(awk -v a="$base" -v b="$after" 'BEGIN { print (a + b) / 2 }')"
+  echo "| $variant | closed loop | $base_cell | $during_cell | $after_cell | $(ratio "$during" "$mean") |" >> "$table"
+  mean="$(awk -v a="$obase" -v b="$oafter" 'BEGIN { print (a + b) / 2 }')"
+  echo "| $variant | open loop $rate_open/s | $obase_cell | $oduring_cell | $oafter_cell | $(ratio "$oduring" "$mean") |" >> "$table"
 done
 
 # Memory per idle connection: nothing closes them during the measurement.

@@ -30,7 +30,8 @@ start_tessera() {
   server_pid=$!
   addr=""
   for _ in $(seq 1 100); do
-    addr="$(sed -n 's/^listening on //p' "$work/out")"
+    # The backgrounded server may not have created its output file yet.
+    addr="$(sed -n 's/^listening on //p' "$work/out" 2>/dev/null || true)"
     [ -n "$addr" ] && return 0
     sleep 0.1
   done

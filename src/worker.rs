@@ -113,7 +113,7 @@ pub fn run(
         max_body_bytes: s.max_body_bytes,
         keepalive_timeout: Duration::from_secs(s.keepalive_timeout_secs),
         request_timeout: Duration::from_secs(s.request_timeout_secs),
-        first_request_timeout: Duration::from_secs(s.first_request_timeout_secs),
+        first_request_timeout: Duration::from_secs(s.first_request_timeout_secs()),
     };
     let admission = Admission::new(Arc::clone(&app.addresses), s.max_connections_per_worker);
     let rt = build_runtime(index, s.driver)?;

@@ -65,7 +65,9 @@ const LINGER_BYTES: usize = 256 * 1024;
 pub async fn serve<T: Transport, S: Service>(mut stream: T, ctx: &ConnContext<'_>, service: &S) {
     let mut state = ConnState {
         rbuf: Vec::with_capacity(INITIAL_READ),
-        out: Vec::with_capacity(INITIAL_READ),
+        // Allocated by the first response, so a connection that never sends a request (a
+        // flood) costs only its read buffer.
+        out: Vec::new(),
         body: Vec::new(),
         headers: Vec::new(),
         chunked: Vec::new(),
