@@ -87,6 +87,10 @@ pub struct WorkerMetrics {
     pub user_auth_failures: Counter,
     /// Lockouts the brute-force guard started.
     pub lockouts: Counter,
+    /// Token requests refused over their client's rate limit, by client index.
+    rate_limited: Box<[Counter]>,
+    /// Requests refused over their source address's rate limit.
+    pub address_rate_limited: Counter,
 }
 
 impl WorkerMetrics {
@@ -104,6 +108,8 @@ impl WorkerMetrics {
             client_auth_failures: Counter::default(),
             user_auth_failures: Counter::default(),
             lockouts: Counter::default(),
+            rate_limited: (0..clients).map(|_| Counter::default()).collect(),
+            address_rate_limited: Counter::default(),
         }
     }
 
@@ -120,6 +126,13 @@ impl WorkerMetrics {
     pub fn issued(&self, client_index: usize, grant: GrantType) {
         if let Some(c) = self.issued.get(client_index) {
             c[grant.index()].inc();
+        }
+    }
+
+    /// A token request of client `client_index` refused over its rate limit.
+    pub fn client_rate_limited(&self, client_index: usize) {
+        if let Some(c) = self.rate_limited.get(client_index) {
+            c.inc();
         }
     }
 }
@@ -245,6 +258,28 @@ impl Metrics {
             ("user", sum(&|w| w.user_auth_failures.get())),
         ] {
             let _ = writeln!(s, "tessera_auth_failures_total{{kind=\"{kind}\"}} {n}");
+        }
+
+        // One series per client that was ever limited (clients are bounded by the
+        // registry's metric indices), and one for the per-address limit, always shown.
+        s.push_str(
+            "# HELP tessera_rate_limited_total Requests refused with 429 over a rate limit: a client's on the token endpoint, or a source address's.\n",
+        );
+        s.push_str("# TYPE tessera_rate_limited_total counter\n");
+        let _ = writeln!(
+            s,
+            "tessera_rate_limited_total{{limit=\"address\"}} {}",
+            sum(&|w| w.address_rate_limited.get())
+        );
+        for ci in 0..clients {
+            let n = sum(&|w| w.rate_limited.get(ci).map_or(0, Counter::get));
+            if n > 0 {
+                let _ = writeln!(
+                    s,
+                    "tessera_rate_limited_total{{limit=\"client\",client_id=\"{}\"}} {n}",
+                    escape_label_value(client_id(ci))
+                );
+            }
         }
 
         let gauges_text = [

@@ -7,6 +7,7 @@ use crate::codes::CodeTable;
 use crate::config::{Config, DurabilityMode, SecurityConfig, StoreKind, MAX_LOCKOUT_SECS};
 use crate::guard::{Guard, Policy};
 use crate::metrics::Metrics;
+use crate::ratelimit::{AddressLimiter, Rate};
 use crate::registry::password_pool::PasswordPool;
 use crate::registry::Registry;
 use crate::state::App;
@@ -144,6 +145,10 @@ impl App {
         Ok(App {
             passwords: PasswordPool::start(hash_threads).map_err(StartError::Io)?,
             guard: Guard::new(guard_policy(&config.security)),
+            address_limits: config
+                .security
+                .rate_limit_per_address
+                .map(|l| AddressLimiter::new(Rate::new(l.per_second, l.burst))),
             config,
             table,
             registry,
