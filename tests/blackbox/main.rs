@@ -24,7 +24,7 @@
 //!   `[security]` lockouts (429 + `Retry-After`) per identity and address (issue 11).
 //! - `rate_limit`: the rate limits (issue 15): a client's `rate_limit` on the token
 //!   endpoint, `[security] rate_limit_per_address` on every OAuth endpoint, 429 with
-//!   `Retry-After`, per-client metrics.
+//!   `Retry-After`, per-client metrics; a client kept in PostgreSQL with its limit.
 //! - `revoke` (RFC 7009), `tokeninfo`, `introspect` (RFC 7662).
 //! - `jwt_bearer` (RFC 7523 §2.1), `client_jwt` (RFC 7523 §2.2: private_key_jwt,
 //!   client_secret_jwt), `saml_bearer` (RFC 7522, XSW1–XSW8, DTD/XXE): assertions made by

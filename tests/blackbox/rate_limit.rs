@@ -6,7 +6,8 @@
 //! Nothing here depends on how fast requests go: a test sends requests until the first
 //! 429 and checks that at least the burst went through first (a slow machine only lets a
 //! few more through, as the bucket refills). Every connection comes from 127.0.0.1 unless
-//! it is opened from `OTHER_PEER`.
+//! it is opened from `OTHER_PEER`. The last test keeps a client in PostgreSQL (added with
+//! `tessera client add --rate-limit-*`); it needs `bash tests/services/postgres.sh start`.
 
 use crate::harness::*;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -225,4 +226,61 @@ fn issue_15_metrics_count_429s_per_client() {
         m.text
     );
     assert_eq!(m.types["tessera_rate_limited_total"], "counter");
+}
+
+#[test]
+fn issue_15_a_client_added_with_the_cli_carries_its_rate_limit_through_the_store() {
+    use crate::cluster::{cli_ok, cli_with_input, eventually, path_str, PROPAGATION_LIMIT};
+    use crate::cluster_sql::{migrated, sql_config};
+    use crate::sql_servers::{shared_server, Dialect};
+    use std::time::Instant;
+
+    let _server = shared_server(Dialect::Postgres);
+    let db = migrated(Dialect::Postgres, "rate_limit");
+    let node = Server::start(&sql_config(&db, "async").build());
+    let config = path_str(&node.config_path);
+    let stored = Client::new(
+        "svc-cli-rl",
+        Some("cli-rl-secret-long-enough"),
+        AuthMethod::Basic,
+    );
+    cli_with_input(
+        &[
+            "client",
+            "add",
+            "--config",
+            config,
+            "--id",
+            "svc-cli-rl",
+            "--secret-stdin",
+            "--grant-types",
+            "client_credentials",
+            "--scopes",
+            "read",
+            "--rate-limit-per-second",
+            "1",
+            "--rate-limit-burst",
+            &BURST.to_string(),
+        ],
+        b"cli-rl-secret-long-enough\n",
+    );
+    let listed = cli_ok(&["client", "list", "--config", config]);
+    assert!(
+        listed.contains(&format!("rate_limit=1/s,burst={BURST}")),
+        "{listed}"
+    );
+    // Until the node has loaded the client: 401, which takes nothing from its bucket.
+    eventually(
+        Instant::now(),
+        PROPAGATION_LIMIT,
+        "the node issues tokens to the client added with the CLI",
+        || match node.client_credentials(&stored, None) {
+            r if r.status == 200 => Ok(()),
+            r => Err(r.summary()),
+        },
+    );
+    let (ok, refused) = until_limited(|| node.client_credentials(&stored, None));
+    assert!(ok + 1 >= BURST, "only {} requests before the 429", ok + 1);
+    assert_rate_limited(&refused, CLIENT_LIMITED);
+    assert_eq!(client_rate_limited(&node, "svc-cli-rl"), 1.0);
 }
