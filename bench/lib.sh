@@ -57,7 +57,7 @@ json() {
 
 # run NAME ARGS...: a fresh server, one loadtest run on core 1 (ARGS go to the load generator);
 # sets rate, scpu and lcpu (successful operations per second, server and load generator CPU
-# in % of one core over the run's wall time) and leaves the report in $out/NAME.json.
+# in % of one core over the run's wall time) and scpu_us (server CPU µs per operation) and leaves the report in $out/NAME.json.
 run() {
   local name="$1"; shift
   start_tessera
@@ -83,6 +83,9 @@ run() {
   wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
   rate="$(json "$out/$name.json" 'round(d["throughput"])')"
   scpu="$(awk -v a="$before" -v b="$after" -v w="$wall" 'BEGIN { printf "%.0f", 100 * (b - a) / w }')"
+  # Server CPU seconds per successful operation, in µs: less sensitive than the rate to a
+  # load generator that other processes slow down.
+  scpu_us="$(awk -v a="$before" -v b="$after" -v w="$wall" -v r="$rate" 'BEGIN { printf "%.2f", 1e6 * (b - a) / (w * r) }')"
   lcpu="$(awk -v w="$wall" '{ printf "%.0f", 100 * ($1 + $2) / w }' "$out/$name.time")"
 }
 

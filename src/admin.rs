@@ -11,8 +11,8 @@
 //! issued before its reload and wrote behind after the first scan.
 
 use crate::config::{
-    AuthMethod, ClientConfig, Config, ConsentMode, GrantType, RefreshPolicy, SigningAlg, StoreKind,
-    UserConfig,
+    AuthMethod, ClientConfig, Config, ConsentMode, GrantType, RateLimitConfig, RefreshPolicy,
+    SigningAlg, StoreKind, UserConfig,
 };
 use crate::oauth::secret::{argon2id_hash, SecretHash};
 use clap::Subcommand;
@@ -80,6 +80,13 @@ pub enum ClientCommand {
         /// a key file each node would need.
         #[arg(long)]
         jwks_uri: Option<String>,
+        /// Token requests a second this client may make (its `rate_limit`'s
+        /// `per_second`); default: no limit.
+        #[arg(long)]
+        rate_limit_per_second: Option<u32>,
+        /// How many at once (`burst`); default: --rate-limit-per-second.
+        #[arg(long, requires = "rate_limit_per_second")]
+        rate_limit_burst: Option<u32>,
     },
     /// List the clients in the store.
     List {
@@ -402,6 +409,8 @@ pub fn client(cmd: ClientCommand) -> ExitCode {
             consent,
             id_token_signing_alg,
             jwks_uri,
+            rate_limit_per_second,
+            rate_limit_burst,
         } => {
             let given = match secret_from("secret", secret, secret_stdin) {
                 Ok(s) => s,
@@ -441,6 +450,10 @@ pub fn client(cmd: ClientCommand) -> ExitCode {
                 c.redirect_uris = redirect_uris;
                 c.post_logout_redirect_uris = post_logout_redirect_uris;
                 c.jwks_uri = jwks_uri;
+                c.rate_limit = rate_limit_per_second.map(|per_second| RateLimitConfig {
+                    per_second,
+                    burst: rate_limit_burst.unwrap_or(per_second),
+                });
                 c.consent = match consent.as_str() {
                     "prompt" => ConsentMode::Prompt,
                     "skip" => ConsentMode::Skip,
@@ -484,8 +497,11 @@ pub fn client(cmd: ClientCommand) -> ExitCode {
                 let summary = serde_json::from_str::<ClientConfig>(&spec)
                     .map(|c| {
                         let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+                        let limit = c.rate_limit.map_or(String::new(), |l| {
+                            format!(" rate_limit={}/s,burst={}", l.per_second, l.burst)
+                        });
                         format!(
-                            "grant_types={} scopes={:?}",
+                            "grant_types={} scopes={:?}{limit}",
                             grants.join(","),
                             c.scopes.join(" ")
                         )

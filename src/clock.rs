@@ -24,3 +24,11 @@ pub fn monotonic_millis() -> u64 {
     let start = START.get_or_init(Instant::now);
     u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
+
+/// Nanoseconds on a monotonic clock, counted from the first call: the rate limits' buckets
+/// (a `u64` holds 584 years of them).
+pub fn monotonic_nanos() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    let start = START.get_or_init(Instant::now);
+    u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}

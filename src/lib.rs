@@ -41,6 +41,8 @@
 //!   ([`tessera_storage::TokenTable`]), interners, metrics; [`startup`] builds it.
 //! - [`guard`]: the brute-force guard — failed authentications per identity and address in
 //!   a sliding window, lockouts; a fixed-size sharded table with an injected clock.
+//! - [`ratelimit`]: the rate limits — lock-free token buckets (GCRA) per client and a
+//!   fixed-size sharded table of them per source address, with an injected clock.
 //! - [`metrics`]: per-worker counters and histograms, rendered for Prometheus.
 
 pub mod admin;
@@ -56,6 +58,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod oidc;
 pub mod pages;
+pub mod ratelimit;
 pub mod registry;
 pub mod router;
 pub mod server;

@@ -98,6 +98,10 @@ pub struct WorkerMetrics {
     pub tls_resumed: Counter,
     /// TLS handshakes that failed or timed out (bad client, wrong protocol, scanner).
     pub tls_failures: Counter,
+    /// Token requests refused over their client's rate limit, by client index.
+    rate_limited: Box<[Counter]>,
+    /// Requests refused over their source address's rate limit.
+    pub address_rate_limited: Counter,
 }
 
 impl WorkerMetrics {
@@ -121,6 +125,8 @@ impl WorkerMetrics {
             tls_full: Counter::default(),
             tls_resumed: Counter::default(),
             tls_failures: Counter::default(),
+            rate_limited: (0..clients).map(|_| Counter::default()).collect(),
+            address_rate_limited: Counter::default(),
         }
     }
 
@@ -137,6 +143,13 @@ impl WorkerMetrics {
     pub fn issued(&self, client_index: usize, grant: GrantType) {
         if let Some(c) = self.issued.get(client_index) {
             c[grant.index()].inc();
+        }
+    }
+
+    /// A token request of client `client_index` refused over its rate limit.
+    pub fn client_rate_limited(&self, client_index: usize) {
+        if let Some(c) = self.rate_limited.get(client_index) {
+            c.inc();
         }
     }
 }
@@ -292,6 +305,28 @@ impl Metrics {
                 s,
                 "tessera_connections_closed_total{{reason=\"{reason}\"}} {n}"
             );
+        }
+
+        // One series per client that was ever limited (clients are bounded by the
+        // registry's metric indices), and one for the per-address limit, always shown.
+        s.push_str(
+            "# HELP tessera_rate_limited_total Requests refused with 429 over a rate limit: a client's on the token endpoint, or a source address's.\n",
+        );
+        s.push_str("# TYPE tessera_rate_limited_total counter\n");
+        let _ = writeln!(
+            s,
+            "tessera_rate_limited_total{{limit=\"address\"}} {}",
+            sum(&|w| w.address_rate_limited.get())
+        );
+        for ci in 0..clients {
+            let n = sum(&|w| w.rate_limited.get(ci).map_or(0, Counter::get));
+            if n > 0 {
+                let _ = writeln!(
+                    s,
+                    "tessera_rate_limited_total{{limit=\"client\",client_id=\"{}\"}} {n}",
+                    escape_label_value(client_id(ci))
+                );
+            }
         }
 
         let gauges_text = [

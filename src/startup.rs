@@ -8,6 +8,7 @@ use crate::config::{Config, DurabilityMode, SecurityConfig, StoreKind, MAX_LOCKO
 use crate::guard::{Guard, Policy};
 use crate::http::admission::AddressTable;
 use crate::metrics::Metrics;
+use crate::ratelimit::{AddressLimiter, Rate};
 use crate::registry::password_pool::PasswordPool;
 use crate::registry::Registry;
 use crate::state::App;
@@ -155,6 +156,10 @@ impl App {
             passwords: PasswordPool::start(hash_threads).map_err(StartError::Io)?,
             guard: Guard::new(guard_policy(&config.security)),
             addresses: Arc::new(AddressTable::new(config.server.max_connections_per_address)),
+            address_limits: config
+                .security
+                .rate_limit_per_address
+                .map(|l| AddressLimiter::new(Rate::new(l.per_second, l.burst))),
             config,
             table,
             registry,

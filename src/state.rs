@@ -1,6 +1,6 @@
 //! The state every worker shares: configuration, registries, the token table, interners,
-//! the store and its write-behind, the password-hash pool, the brute-force guard and
-//! metrics. Built once at start-up by [`crate::startup`] — including the table's recovery
+//! the store and its write-behind, the password-hash pool, the brute-force guard, the
+//! per-address rate limit and metrics. Built once at start-up by [`crate::startup`] — including the table's recovery
 //! from the store — then only read (the table, interners, registries, guard and writer
 //! synchronise internally).
 //!
@@ -19,6 +19,7 @@ use crate::oauth::OAuthError;
 use crate::oidc::discovery::Documents;
 use crate::oidc::keys::KeySet;
 use crate::pages::Pages;
+use crate::ratelimit::AddressLimiter;
 use crate::registry::password_pool::PasswordPool;
 use crate::registry::users::Users;
 use crate::registry::Registry;
@@ -48,6 +49,8 @@ pub struct App {
     pub guard: Guard,
     /// Open connections per source address, across workers (`max_connections_per_address`).
     pub addresses: Arc<AddressTable>,
+    /// `[security] rate_limit_per_address`; `None` when there is none.
+    pub address_limits: Option<AddressLimiter>,
     pub metrics: Metrics,
     /// Expired records reclaimed by the purge thread since start.
     pub purged_total: AtomicU64,

@@ -4,6 +4,7 @@
 //! check secrets, password hashes and scope tokens; touches no other section.
 
 use super::error::ConfigError;
+use super::security::RateLimitConfig;
 use super::tokens::{check_length, check_ttl};
 use super::{AuthMethod, Config, ConsentMode, GrantType, RefreshPolicy, SigningAlg};
 use crate::oauth::secret::Redacted;
@@ -90,6 +91,10 @@ pub struct ClientConfig {
     pub public_key_files: Vec<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
+    /// Token requests this client may make, as a token bucket (counted after it
+    /// authenticated); none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitConfig>,
 }
 
 fn yes() -> bool {
@@ -149,6 +154,7 @@ impl Default for ClientConfig {
             jwks_file: None,
             public_key_files: Vec::new(),
             jwks_uri: None,
+            rate_limit: None,
         }
     }
 }
@@ -304,6 +310,9 @@ impl ClientConfig {
                 return Err(ConfigError::new(k("secret"), "must not be empty"))
             }
             (_, Some(_), None) => {}
+        }
+        if let Some(limit) = &self.rate_limit {
+            limit.validate(&k("rate_limit"))?;
         }
         if self.grant_types.is_empty() {
             return Err(ConfigError::new(
@@ -516,6 +525,91 @@ grant_types = ["client_credentials"]
             "{web}redirect_uris = [\"https://app.example/cb\", \"com.example.app:/cb\", \"http://127.0.0.1/cb\"]\n"
         ));
         assert!(ok.is_ok(), "{ok:?}");
+    }
+
+    #[test]
+    fn issue_15_a_client_rate_limit_is_a_per_second_and_burst_table_off_by_default() {
+        let c = Config::parse(&format!(
+            "{CLIENT}[[clients]]\nid = \"b\"\nsecret = \"s\"\ngrant_types = [\"client_credentials\"]\n\
+             rate_limit = {{ per_second = 100, burst = 200 }}\n"
+        ))
+        .expect("config");
+        assert_eq!(c.clients[0].rate_limit, None);
+        assert_eq!(
+            c.clients[1].rate_limit,
+            Some(super::RateLimitConfig {
+                per_second: 100,
+                burst: 200
+            })
+        );
+    }
+
+    #[test]
+    fn issue_15_bad_client_rate_limits_name_the_client_index_and_key() {
+        let second =
+            "[[clients]]\nid = \"b\"\nsecret = \"s\"\ngrant_types = [\"client_credentials\"]\n";
+        for (table, key) in [
+            (
+                "{ per_second = 0, burst = 10 }",
+                "clients[1].rate_limit.per_second",
+            ),
+            (
+                "{ per_second = 10, burst = 0 }",
+                "clients[1].rate_limit.burst",
+            ),
+            (
+                "{ per_second = 2000000, burst = 10 }",
+                "clients[1].rate_limit.per_second",
+            ),
+            (
+                "{ per_second = 10, burst = 2000000 }",
+                "clients[1].rate_limit.burst",
+            ),
+            (
+                "{ per_second = -1, burst = 10 }",
+                "clients[1].rate_limit.per_second",
+            ),
+        ] {
+            err_at(&format!("{CLIENT}{second}rate_limit = {table}\n"), key);
+        }
+    }
+
+    #[test]
+    fn issue_15_a_stored_client_keeps_its_rate_limit_through_json() {
+        let c = super::ClientConfig {
+            id: "s".into(),
+            secret_hash: Some(crate::oauth::secret::SecretHash::new(b"s").to_string()),
+            grant_types: vec![super::GrantType::ClientCredentials],
+            rate_limit: Some(super::RateLimitConfig {
+                per_second: 5,
+                burst: 7,
+            }),
+            ..super::ClientConfig::default()
+        };
+        let json = serde_json::to_string(&c).expect("json");
+        assert!(
+            json.contains(r#""rate_limit":{"per_second":5,"burst":7}"#),
+            "{json}"
+        );
+        let back: super::ClientConfig = serde_json::from_str(&json).expect("parses");
+        assert_eq!(back, c);
+        let none = super::ClientConfig {
+            rate_limit: None,
+            ..c
+        };
+        let json = serde_json::to_string(&none).expect("json");
+        assert!(!json.contains("rate_limit"), "{json}");
+        let bad = super::ClientConfig {
+            rate_limit: Some(super::RateLimitConfig {
+                per_second: 0,
+                burst: 1,
+            }),
+            ..none
+        };
+        let e = Config::default()
+            .validate_client(&bad, "store client s")
+            .expect_err("per_second 0");
+        assert_eq!(e.key, "store client s.rate_limit.per_second");
     }
 
     #[test]

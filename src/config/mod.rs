@@ -61,7 +61,7 @@ pub use self::error::{ConfigError, Deprecated};
 pub use self::oidc::{
     read_signing_key, signing_alg_of, OidcConfig, MAX_ID_TOKEN_TTL_SECS, MIN_RSA_BITS,
 };
-pub use self::security::{SecurityConfig, MAX_LOCKOUT_SECS};
+pub use self::security::{RateLimitConfig, SecurityConfig, MAX_LOCKOUT_SECS};
 pub use self::server::{DriverKind, LogConfig, ServerConfig, TlsConfig, TlsVersion};
 pub use self::sql::{SqlConfig, SqlDialect};
 pub use self::store::{DurabilityMode, StoreConfig, StoreKind};

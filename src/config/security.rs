@@ -1,10 +1,12 @@
 //! `[security]`: the brute-force guard on client-authenticating endpoints and the password
 //! grant (RFC 6749 §4.3.2, §10.10) — how many failed authentications an identity may have
 //! from one address in the window, how long a lockout lasts, and the per-address limit
-//! across identities. Touches nothing outside `[security]`.
+//! across identities — and the per-address rate limit (`rate_limit_per_address`), whose
+//! table shape [`RateLimitConfig`] a client's `rate_limit` shares. Touches nothing outside
+//! `[security]`.
 
 use super::error::ConfigError;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The longest a lockout may last, however many came in a row.
 pub const MAX_LOCKOUT_SECS: u64 = 3600;
@@ -22,6 +24,39 @@ pub struct SecurityConfig {
     /// Failed authentications from one address, whatever the identity, within the window
     /// that lock the whole address out (password spraying, client-id guessing).
     pub failed_auth_limit_per_address: u32,
+    /// Requests from one source address (an IPv4 address, an IPv6 /64) to the OAuth
+    /// endpoints, as a token bucket; none by default.
+    pub rate_limit_per_address: Option<RateLimitConfig>,
+}
+
+/// A token bucket: `per_second` requests a second on average, at most `burst` at once.
+/// Written `{ per_second = 100, burst = 200 }` (issue 15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl RateLimitConfig {
+    /// Checks the limit found at `key` (`security.rate_limit_per_address`,
+    /// `clients[2].rate_limit`).
+    pub(super) fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        use crate::ratelimit::{MAX_BURST, MAX_PER_SECOND};
+        if !(1..=MAX_PER_SECOND).contains(&self.per_second) {
+            return Err(ConfigError::new(
+                format!("{key}.per_second"),
+                format!("must be between 1 and {MAX_PER_SECOND}"),
+            ));
+        }
+        if !(1..=MAX_BURST).contains(&self.burst) {
+            return Err(ConfigError::new(
+                format!("{key}.burst"),
+                format!("must be between 1 and {MAX_BURST}"),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for SecurityConfig {
@@ -31,6 +66,7 @@ impl Default for SecurityConfig {
             failed_auth_window_secs: 60,
             lockout_secs: 60,
             failed_auth_limit_per_address: 100,
+            rate_limit_per_address: None,
         }
     }
 }
@@ -66,6 +102,9 @@ impl SecurityConfig {
                 ),
             ));
         }
+        if let Some(limit) = &self.rate_limit_per_address {
+            limit.validate("security.rate_limit_per_address")?;
+        }
         Ok(())
     }
 }
@@ -82,6 +121,54 @@ mod tests {
         assert_eq!(c.security.failed_auth_window_secs, 60);
         assert_eq!(c.security.lockout_secs, 60);
         assert_eq!(c.security.failed_auth_limit_per_address, 100);
+        assert_eq!(c.security.rate_limit_per_address, None);
+    }
+
+    #[test]
+    fn issue_15_rate_limit_per_address_is_a_per_second_and_burst_table() {
+        let c = Config::parse(
+            "[security]\nrate_limit_per_address = { per_second = 50, burst = 100 }\n",
+        )
+        .expect("parses");
+        assert_eq!(
+            c.security.rate_limit_per_address,
+            Some(super::RateLimitConfig {
+                per_second: 50,
+                burst: 100
+            })
+        );
+    }
+
+    #[test]
+    fn issue_15_bad_rate_limits_per_address_name_their_key() {
+        for (table, key) in [
+            (
+                "{ per_second = 0, burst = 1 }",
+                "security.rate_limit_per_address.per_second",
+            ),
+            (
+                "{ per_second = 1, burst = 0 }",
+                "security.rate_limit_per_address.burst",
+            ),
+            (
+                "{ per_second = 1000001, burst = 1 }",
+                "security.rate_limit_per_address.per_second",
+            ),
+            (
+                "{ per_second = 1, burst = 1000001 }",
+                "security.rate_limit_per_address.burst",
+            ),
+            ("{ per_second = 1 }", "security.rate_limit_per_address"),
+            (
+                "{ per_second = 1, burst = 1, per_minute = 3 }",
+                "security.rate_limit_per_address.per_minute",
+            ),
+        ] {
+            err_at(
+                &format!("[security]\nrate_limit_per_address = {table}\n"),
+                key,
+            );
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod introspect;
 pub mod logout;
 pub mod metrics;
 pub mod once;
+pub mod rate_limit;
 pub mod revoke;
 pub mod token;
 pub mod tokeninfo;
@@ -67,6 +68,12 @@ pub async fn dispatch(
             );
         }
     };
+    // Issue 15: an address over its limit costs no more than this.
+    if rate_limit::covers(r) {
+        if let Err(e) = rate_limit::address(ctx) {
+            return (r.into(), error_reply(&e, body));
+        }
+    }
     let result = match r {
         // The browser side answers with pages and redirects, never with a JSON error.
         Route::Authorize => Ok(authorize::handle(ctx, req, body, headers).await),
@@ -96,9 +103,9 @@ pub fn error_reply(e: &OAuthError, body: &mut Vec<u8>) -> Reply {
     error_body(body, e.code.as_str(), &e.description);
     let status = e.code.status();
     let retry_after = match e.code {
-        ErrorCode::TemporarilyUnavailable | ErrorCode::TooManyFailedAttempts => {
-            Some(e.retry_after.unwrap_or(1))
-        }
+        ErrorCode::TemporarilyUnavailable
+        | ErrorCode::TooManyFailedAttempts
+        | ErrorCode::RateLimited => Some(e.retry_after.unwrap_or(1)),
         _ => e.retry_after,
     };
     Reply {

@@ -5,6 +5,7 @@
 use super::jose::Keys;
 use super::secret::{Redacted, SecretHash};
 use super::types::{AuthMethod, ConsentMode, GrantType, RefreshPolicy, SigningAlg};
+use crate::ratelimit::ClientLimit;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tessera_storage::Sym;
@@ -66,6 +67,9 @@ pub struct Client {
     /// `client_secret_jwt` only: the secret itself, the HS256 key (a hash cannot key an
     /// HMAC). Its `Debug` is `<redacted>`.
     pub jwt_secret: Option<Redacted<Box<[u8]>>>,
+    /// The token endpoint's limit for this client and its bucket, which outlives this
+    /// registry (see [`crate::ratelimit`]); `None`: unlimited.
+    pub rate_limit: Option<ClientLimit>,
 }
 
 impl Client {
@@ -201,6 +205,7 @@ pub mod fixtures {
             id_token_alg: SigningAlg::RS256,
             keys: None,
             jwt_secret: None,
+            rate_limit: None,
         }
     }
 }

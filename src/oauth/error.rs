@@ -45,6 +45,11 @@ pub enum ErrorCode {
     /// credentials on those. 429 rather than 503 because the limit is about this caller,
     /// not the server's health.
     TooManyFailedAttempts,
+    /// Over a rate limit (issue 15): this client's on the token endpoint, or this source
+    /// address's on any OAuth endpoint. On the wire like a lockout, for the same reasons:
+    /// `temporarily_unavailable`, 429 (RFC 6585 §4), `Retry-After` when the next request
+    /// would be allowed.
+    RateLimited,
     /// An internal fault, never the client's.
     ServerError,
     /// RFC 6749 §4.1.2.1: "The resource owner or authorization server denied the request."
@@ -75,9 +80,9 @@ impl ErrorCode {
             ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
             ErrorCode::InvalidScope => "invalid_scope",
             ErrorCode::InvalidToken => "invalid_token",
-            ErrorCode::TemporarilyUnavailable | ErrorCode::TooManyFailedAttempts => {
-                "temporarily_unavailable"
-            }
+            ErrorCode::TemporarilyUnavailable
+            | ErrorCode::TooManyFailedAttempts
+            | ErrorCode::RateLimited => "temporarily_unavailable",
             ErrorCode::ServerError => "server_error",
             ErrorCode::AccessDenied => "access_denied",
             ErrorCode::UnsupportedResponseType => "unsupported_response_type",
@@ -96,7 +101,7 @@ impl ErrorCode {
         match self {
             ErrorCode::InvalidClient => 401,
             ErrorCode::NotTokenOwner => 403,
-            ErrorCode::TooManyFailedAttempts => 429,
+            ErrorCode::TooManyFailedAttempts | ErrorCode::RateLimited => 429,
             ErrorCode::TemporarilyUnavailable => 503,
             ErrorCode::ServerError => 500,
             _ => 400,
@@ -193,6 +198,14 @@ impl OAuthError {
             )
         }
     }
+
+    /// Over a rate limit: retry in `retry_after_secs` seconds; `description` says whose.
+    pub fn rate_limited(description: &'static str, retry_after_secs: u32) -> OAuthError {
+        OAuthError {
+            retry_after: Some(retry_after_secs),
+            ..OAuthError::new(ErrorCode::RateLimited, description)
+        }
+    }
 }
 
 impl std::fmt::Display for OAuthError {
@@ -219,6 +232,14 @@ mod tests {
         ] {
             assert_eq!(c.status(), 400, "{}", c.as_str());
         }
+    }
+
+    #[test]
+    fn rfc6585_4_over_a_rate_limit_is_429_temporarily_unavailable_with_retry_after() {
+        let e = OAuthError::rate_limited("over the limit", 3);
+        assert_eq!(e.code.status(), 429);
+        assert_eq!(e.code.as_str(), "temporarily_unavailable");
+        assert_eq!(e.retry_after, Some(3));
     }
 
     #[test]

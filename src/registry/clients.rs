@@ -12,20 +12,28 @@ use crate::oauth::clients::{Client, Clients, GrantSet, TokenSettings};
 use crate::oauth::scope;
 use crate::oauth::secret::{Redacted, SecretHash};
 use crate::oauth::types::AuthMethod;
+use crate::ratelimit::{Bucket, ClientLimit, Rate};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use tessera_storage::{Interner, Symbols};
 
-/// Stable metric indices for client ids: a client keeps its index for the life of the
-/// process, also when clients kept in the store come and go.
+/// What a client id keeps for the life of the process, also when clients kept in the store
+/// come and go and the registry is rebuilt: its metrics index and its rate-limit bucket
+/// (so a registry swap neither resets a client's bucket nor loses its metrics). One entry
+/// per client id ever registered.
 #[derive(Debug, Default)]
 pub struct ClientIndices {
-    by_id: HashMap<String, usize>,
+    by_id: HashMap<String, (usize, Arc<Bucket>)>,
 }
 
 impl ClientIndices {
-    fn index(&mut self, id: &str) -> usize {
+    fn index(&mut self, id: &str) -> (usize, &Arc<Bucket>) {
         let next = self.by_id.len();
-        *self.by_id.entry(id.to_owned()).or_insert(next)
+        let (index, bucket) = self
+            .by_id
+            .entry(id.to_owned())
+            .or_insert_with(|| (next, Arc::default()));
+        (*index, bucket)
     }
 }
 
@@ -44,7 +52,14 @@ pub fn build(
         .iter()
         .chain(stored)
         .filter(|c| seen.insert(c.id.as_str()))
-        .map(|c| client(indices.index(&c.id), c, config, syms, keys))
+        .map(|c| {
+            let (index, bucket) = indices.index(&c.id);
+            let limit = c.rate_limit.map(|l| ClientLimit {
+                rate: Rate::new(l.per_second, l.burst),
+                bucket: Arc::clone(bucket),
+            });
+            client(index, limit, c, config, syms, keys)
+        })
         .collect();
     Clients::new(list)
 }
@@ -62,6 +77,7 @@ pub fn from_config(config: &Config, syms: &Symbols) -> Clients {
 
 fn client(
     index: usize,
+    rate_limit: Option<ClientLimit>,
     c: &ClientConfig,
     config: &Config,
     syms: &Symbols,
@@ -107,6 +123,7 @@ fn client(
         jwt_secret: (c.auth_method == AuthMethod::ClientSecretJwt)
             .then(|| c.secret.as_ref().map(|s| Redacted(s.as_bytes().into())))
             .flatten(),
+        rate_limit,
     }
 }
 
@@ -189,5 +206,44 @@ grant_types = ["client_credentials"]
             second.get("b").map(|c| c.index),
             first.get("b").map(|c| c.index)
         );
+    }
+
+    #[test]
+    fn issue_15_a_stored_clients_bucket_survives_a_registry_rebuild_and_a_changed_limit() {
+        use crate::config::RateLimitConfig;
+        use crate::ratelimit::Verdict;
+        let config = Config::default();
+        let limited = |per_second, burst| ClientConfig {
+            id: "s".into(),
+            secret_hash: Some(SecretHash::new(b"s").to_string()),
+            grant_types: vec![crate::oauth::types::GrantType::ClientCredentials],
+            rate_limit: Some(RateLimitConfig { per_second, burst }),
+            ..ClientConfig::default()
+        };
+        let syms = Symbols::default();
+        let mut indices = ClientIndices::default();
+        let keys = KeyCache::new();
+        let first = build(&config, &[limited(1, 2)], &mut indices, &syms, &keys);
+        let limit = first
+            .get("s")
+            .and_then(|c| c.rate_limit.clone())
+            .expect("limit");
+        assert_eq!(limit.check(0), Verdict::Allowed);
+        assert_eq!(limit.check(0), Verdict::Allowed);
+        // Reloaded from the store, with a wider burst: the same bucket, one more token.
+        let second = build(&config, &[limited(1, 3)], &mut indices, &syms, &keys);
+        let limit = second
+            .get("s")
+            .and_then(|c| c.rate_limit.clone())
+            .expect("limit");
+        assert_eq!(limit.check(0), Verdict::Allowed);
+        assert!(matches!(limit.check(0), Verdict::Limited { .. }));
+        // Without a limit, no bucket is consulted at all.
+        let unlimited = ClientConfig {
+            rate_limit: None,
+            ..limited(1, 1)
+        };
+        let third = build(&config, &[unlimited], &mut indices, &syms, &keys);
+        assert!(third.get("s").is_some_and(|c| c.rate_limit.is_none()));
     }
 }

@@ -22,6 +22,9 @@
 //! - `client_auth`: client authentication (RFC 6749 §2.3.1, §5.2).
 //! - `brute_force`: the uniform answer to every client authentication failure and the
 //!   `[security]` lockouts (429 + `Retry-After`) per identity and address (issue 11).
+//! - `rate_limit`: the rate limits (issue 15): a client's `rate_limit` on the token
+//!   endpoint, `[security] rate_limit_per_address` on every OAuth endpoint, 429 with
+//!   `Retry-After`, per-client metrics; a client kept in PostgreSQL with its limit.
 //! - `revoke` (RFC 7009), `tokeninfo`, `introspect` (RFC 7662).
 //! - `jwt_bearer` (RFC 7523 §2.1), `client_jwt` (RFC 7523 §2.2: private_key_jwt,
 //!   client_secret_jwt), `saml_bearer` (RFC 7522, XSW1–XSW8, DTD/XXE): assertions made by
@@ -91,6 +94,7 @@ mod lifecycle;
 mod oidc_rp;
 mod ops;
 mod persistence;
+mod rate_limit;
 mod revoke;
 mod saml_bearer;
 #[path = "../support/secure_cassandra.rs"]

@@ -10,6 +10,7 @@
 
 use super::super::auth::Attempt;
 use super::super::once::use_once;
+use super::super::rate_limit;
 use super::super::Ctx;
 use crate::guard::Identity;
 use crate::oauth::clients::Client;
@@ -112,6 +113,8 @@ pub async fn jwt_bearer_self<'a>(
             return Err(e);
         }
     };
+    // The signature authenticated the client: its rate limit applies from here (issue 15).
+    rate_limit::client(ctx, client)?;
     match issue_jwt(ctx, client, params, verified).await {
         Ok(issued) => {
             attempt.succeeded();

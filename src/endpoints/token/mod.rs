@@ -64,6 +64,8 @@ async fn answer(
         return Ok(format.reply(200));
     }
     let client = attempt.client(req, &params).await?;
+    // Issue 15: only now, so that a wrong secret never takes from the client's bucket.
+    super::rate_limit::client(ctx, client)?;
     let name = Params::required(&params.grant_type, "grant_type")?;
     let grant = GrantType::from_wire(name).ok_or_else(|| {
         OAuthError::new(

@@ -198,7 +198,10 @@ mod tests {
                 "postgres://u@db/x?sslmode=require&password=s3cret&sslpassword=s3cret",
                 "postgres://u@db/x?sslmode=require&password=***&sslpassword=***",
             ),
-            ("postgres://db?Password=s3cret", "postgres://db?Password=***"),
+            (
+                "postgres://db?Password=s3cret",
+                "postgres://db?Password=***",
+            ),
             ("postgres://u@db/x", "postgres://u@db/x"),
             ("nonsense", "***"),
         ] {
