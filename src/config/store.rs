@@ -85,6 +85,11 @@ pub struct StoreConfig {
     pub purge_interval_secs: u64,
     /// Delay added to every store write. Only for testing backpressure; keep 0.
     pub write_delay_ms: u64,
+    /// Test only, like `server.test_panic_worker_after_ms`: a file naming a fault to inject
+    /// into every store call (`ok`, `stall`, `stall N`, `error`, `error F`; see
+    /// `tessera_storage::store::faults`), re-read every 100 ms so chaos tests can make the
+    /// real store slow or unavailable at run time. Never set it in production.
+    pub test_faults_file: Option<PathBuf>,
     // --- shared stores (kind = "cassandra", "postgres" or "mysql") ---
     /// A revocation on one node holds on every node within this time.
     pub revocation_propagation_ms: u64,
@@ -115,6 +120,7 @@ impl Default for StoreConfig {
             queue_capacity: 65_536,
             purge_interval_secs: 60,
             write_delay_ms: 0,
+            test_faults_file: None,
             revocation_propagation_ms: 1_000,
             negative_cache_ms: 100,
             read_through_limit: 256,
@@ -149,6 +155,12 @@ impl StoreConfig {
             return Err(ConfigError::new(
                 "store.write_delay_ms",
                 "must be at most 60000",
+            ));
+        }
+        if self.test_faults_file.is_some() && self.kind == StoreKind::Memory {
+            return Err(ConfigError::new(
+                "store.test_faults_file",
+                "needs a store to inject faults into; kind = \"memory\" has none",
             ));
         }
         if self.kind.is_shared() {

@@ -83,7 +83,7 @@ const PASSWORD_POLL_LIMIT: Duration = Duration::from_secs(6);
 
 /// The standard config on `db`, with `durability`: the URL in `[store.<dialect>]`, small
 /// pool, fast flushes and a one-second revocation window.
-fn sql_config(db: &Database, durability: &str) -> ConfigBuilder {
+pub(crate) fn sql_config(db: &Database, durability: &str) -> ConfigBuilder {
     let kind = db.dialect.name();
     ConfigBuilder::standard()
         .store("kind", &toml_str(kind))
@@ -115,7 +115,7 @@ fn migrate(config: &ConfigBuilder) -> String {
 }
 
 /// A fresh place on `dialect`'s server with Tessera's schema applied by `tessera migrate`.
-fn migrated(dialect: Dialect, tag: &str) -> Database {
+pub(crate) fn migrated(dialect: Dialect, tag: &str) -> Database {
     let db = Database::new(dialect, tag);
     migrate(&sql_config(&db, "async"));
     db
