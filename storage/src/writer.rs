@@ -917,6 +917,49 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_batch_held_up_by_a_stalled_store_keeps_its_queue_room_until_written() {
+        let control =
+            std::env::temp_dir().join(format!("tessera-writer-stall-{}", std::process::id()));
+        std::fs::write(&control, "stall").expect("control file");
+        let memory = Arc::new(MemoryStore::new());
+        let store = Arc::new(
+            crate::store::faults::FaultyStore::start(memory.clone(), &control).expect("wrap"),
+        );
+        let symbols = Arc::new(Symbols::default());
+        let w = WriteBehind::start(store, symbols.clone(), config(Durability::Async, 10))
+            .expect("start");
+        let put = |w: &WriteBehind, i: u8, n: usize| -> Result<(), Backpressure> {
+            let mut p = w.reserve(n)?;
+            for j in 0..n {
+                p.push(Change::Put {
+                    key: TokenKey::of(&[i, j as u8]),
+                    record: record(&symbols),
+                });
+            }
+            Ok(())
+        };
+        put(&w, 0, 1).expect("room");
+        // The flusher has taken the change and is stuck writing it.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while w.stats().write_began_ms.load(Ordering::Relaxed) == 0 {
+            assert!(Instant::now() < deadline, "the flusher never began writing");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(w.queue_depth(), 1, "the change being written counts");
+        put(&w, 1, 9).expect("room for the rest of the capacity");
+        assert_eq!(
+            put(&w, 2, 1),
+            Err(Backpressure),
+            "more changes waiting for the store than queue_capacity"
+        );
+        std::fs::write(&control, "ok").expect("control file");
+        w.shutdown(Duration::from_secs(10));
+        assert_eq!(w.queue_depth(), 0);
+        assert_eq!(memory.scan_live(NOW, &mut |_, _| {}).expect("scan"), 10);
+        let _ = std::fs::remove_file(control);
+    }
+
     /// A minimal executor for one future, so the test needs no async runtime.
     fn futures_executor_block_on<F: std::future::Future>(f: F) -> F::Output {
         let mut f = std::pin::pin!(f);
