@@ -508,9 +508,11 @@ fn shared_store_errors_are_503_and_acknowledged_changes_arrive_afterwards(kind: 
         "the queue never filled: {} accepted",
         acknowledged.len()
     );
-    wait_for(Duration::from_secs(10), "node 2 counts its failed writes", || {
-        figure(&node2, "tessera_store_errors_total") > 0.0
-    });
+    wait_for(
+        Duration::from_secs(10),
+        "node 2 counts its failed writes",
+        || figure(&node2, "tessera_store_errors_total") > 0.0,
+    );
 
     // Node 1's store fails too, under load: its acknowledged tokens are not lost either.
     f1.set(&node1, "error");
@@ -540,7 +542,7 @@ fn shared_store_errors_are_503_and_acknowledged_changes_arrive_afterwards(kind: 
     );
     assert_all_valid(
         &node2,
-        &[access.access_token.clone()],
+        std::slice::from_ref(&access.access_token),
         "after the fault, on node 2",
     );
     // Nothing was used up by the 503s.
