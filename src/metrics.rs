@@ -410,6 +410,7 @@ pub fn render_store(
     store: &str,
     depth: usize,
     stats: &tessera_storage::writer::WriterStats,
+    now_ms: u64,
 ) {
     let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let mut s = String::with_capacity(1024);
@@ -418,7 +419,7 @@ pub fn render_store(
         (
             "tessera_store_queue_depth",
             "gauge",
-            "Changes accepted and not yet taken by the flusher.",
+            "Changes accepted and not yet written to the store (queued or in the batch being written); at most store.queue_capacity.",
             depth as f64,
         ),
         (
@@ -456,6 +457,12 @@ pub fn render_store(
             "counter",
             "Failed batch writes (each retried).",
             load(&stats.errors) as f64,
+        ),
+        (
+            "tessera_store_write_age_seconds",
+            "gauge",
+            "How long the batch the flusher is writing or retrying now has taken so far (0 when idle): grows while the store stalls or fails.",
+            stats.write_age_ms(now_ms) as f64 / 1e3,
         ),
         (
             "tessera_store_rejected_total",

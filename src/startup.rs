@@ -61,7 +61,7 @@ impl App {
             None => None,
         };
         let syms = Arc::new(Symbols::default());
-        let store = open_store(&config)?;
+        let store = with_faults(open_store(&config)?, &config)?;
         // Clients and users kept in a shared store count from the start: their tokens are
         // recovered like everyone's.
         let (stored_clients, stored_users) = match store.as_ref().and_then(|s| s.shared()) {
@@ -236,6 +236,22 @@ fn open_store(config: &Config) -> Result<Option<Arc<dyn Store>>, StartError> {
         })),
         // With the `sql` feature these were opened above.
         StoreKind::Postgres | StoreKind::Mysql => Err(StartError::Store(no_sql_support(config))),
+    }
+}
+
+/// Test only (`store.test_faults_file`): the store behind the fault injector, so chaos
+/// tests can stall it or make it fail at run time.
+fn with_faults(
+    store: Option<Arc<dyn Store>>,
+    config: &Config,
+) -> Result<Option<Arc<dyn Store>>, StartError> {
+    match (store, &config.store.test_faults_file) {
+        (Some(store), Some(file)) => {
+            let faulty = tessera_storage::store::faults::FaultyStore::start(store, file)
+                .map_err(StartError::Io)?;
+            Ok(Some(Arc::new(faulty)))
+        }
+        (store, _) => Ok(store),
     }
 }
 

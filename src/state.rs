@@ -150,6 +150,7 @@ impl App {
             &self.table,
             self.writer.as_ref(),
             self.read_through.as_deref(),
+            std::time::Duration::from_millis(self.config.store.durable_wait_ms),
         )
     }
 

@@ -15,6 +15,7 @@
 use crate::cluster::read_through::{ReadThrough, Removed};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::tokens::TokenOps;
+use std::time::Duration;
 use tessera_storage::store::StoredToken;
 use tessera_storage::writer::{Change, Permit, WriteBehind};
 use tessera_storage::{GrantId, RevokeOutcome, Sym, TokenKey, TokenKind, TokenRecord, TokenTable};
@@ -32,6 +33,8 @@ pub struct Writes<'a> {
     durable: bool,
     /// With a shared store: told of every removal, so read-through does not undo it.
     read_through: Option<&'a ReadThrough>,
+    /// The longest commit waits for durability (`store.durable_wait_ms`).
+    durable_wait: Duration,
 }
 
 impl<'a> Writes<'a> {
@@ -41,6 +44,7 @@ impl<'a> Writes<'a> {
         table: &'a TokenTable,
         writer: Option<&'a WriteBehind>,
         read_through: Option<&'a ReadThrough>,
+        durable_wait: Duration,
     ) -> Result<Writes<'a>, OAuthError> {
         let permit = match writer {
             None => None,
@@ -56,6 +60,7 @@ impl<'a> Writes<'a> {
             changed: false,
             durable: false,
             read_through,
+            durable_wait,
         })
     }
 
@@ -127,7 +132,10 @@ impl<'a> Writes<'a> {
     }
 
     /// Hands the changes to the flusher; in `sync` mode, or for a revocation, waits until
-    /// they are durable.
+    /// they are durable — at most `store.durable_wait_ms`: a stalled store (a hung fsync,
+    /// a database that accepts connections and never answers) must not hold the client
+    /// without bound. Past it the answer is 503 and the changes stay queued, to be written
+    /// when the store answers, exactly as when the store fails.
     ///
     /// A revocation waits even when it changed nothing: retried after a 503, it finds the
     /// token already gone from the table while the delete is still queued, and its 200
@@ -144,7 +152,13 @@ impl<'a> Writes<'a> {
         let Some(ack) = permit.finish() else {
             return Ok(());
         };
-        match ack.await {
+        let Ok(answer) = monoio::time::timeout(self.durable_wait, ack).await else {
+            tracing::debug!("durable write not answered in time");
+            return Err(OAuthError::temporarily_unavailable(
+                "the token store is not answering; retry shortly",
+            ));
+        };
+        match answer {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "durable write failed");

@@ -83,8 +83,17 @@ pub struct StoreConfig {
     pub queue_capacity: usize,
     /// How often expired tokens are reclaimed (lookups reject them at once regardless).
     pub purge_interval_secs: u64,
+    /// How long a request waits for its changes to be durable (`sync` mode, revocations,
+    /// codes) before it answers 503 `temporarily_unavailable`; its changes stay queued and
+    /// are written once the store answers. Bounds the answer time when the store stalls.
+    pub durable_wait_ms: u64,
     /// Delay added to every store write. Only for testing backpressure; keep 0.
     pub write_delay_ms: u64,
+    /// Test only, like `server.test_panic_worker_after_ms`: a file naming a fault to inject
+    /// into every store call (`ok`, `stall`, `stall N`, `error`, `error F`; see
+    /// `tessera_storage::store::faults`), re-read every 100 ms so chaos tests can make the
+    /// real store slow or unavailable at run time. Never set it in production.
+    pub test_faults_file: Option<PathBuf>,
     // --- shared stores (kind = "cassandra", "postgres" or "mysql") ---
     /// A revocation on one node holds on every node within this time.
     pub revocation_propagation_ms: u64,
@@ -114,7 +123,9 @@ impl Default for StoreConfig {
             flush_interval_ms: 10,
             queue_capacity: 65_536,
             purge_interval_secs: 60,
+            durable_wait_ms: 5_000,
             write_delay_ms: 0,
+            test_faults_file: None,
             revocation_propagation_ms: 1_000,
             negative_cache_ms: 100,
             read_through_limit: 256,
@@ -145,10 +156,17 @@ impl StoreConfig {
                 "must be between 8 and 16777216",
             ));
         }
+        check_range("store.durable_wait_ms", self.durable_wait_ms, 100..=600_000)?;
         if self.write_delay_ms > 60_000 {
             return Err(ConfigError::new(
                 "store.write_delay_ms",
                 "must be at most 60000",
+            ));
+        }
+        if self.test_faults_file.is_some() && self.kind == StoreKind::Memory {
+            return Err(ConfigError::new(
+                "store.test_faults_file",
+                "needs a store to inject faults into; kind = \"memory\" has none",
             ));
         }
         if self.kind.is_shared() {

@@ -23,7 +23,13 @@ pub fn handle(ctx: Ctx<'_>, body: &mut Vec<u8>) -> Reply {
     app.metrics
         .render(body, gauges, |i| ids.get(i).copied().unwrap_or(""));
     if let (Some(writer), Some(store)) = (&app.writer, &app.store) {
-        crate::metrics::render_store(body, store.name(), writer.queue_depth(), writer.stats());
+        crate::metrics::render_store(
+            body,
+            store.name(),
+            writer.queue_depth(),
+            writer.stats(),
+            crate::clock::now_millis(),
+        );
     }
     Reply {
         content_type: Some("text/plain; version=0.0.4; charset=utf-8"),

@@ -8,7 +8,10 @@
 //! Durability, as numbered steps:
 //! 1. A request that will change the table first [`WriteBehind::reserve`]s queue room. A
 //!    full queue (the store is slow or down) refuses it *before* anything changes, and the
-//!    request answers 503 — nothing that was accepted is ever dropped for lack of room.
+//!    request answers 503 — nothing that was accepted is ever dropped for lack of room. A
+//!    change holds its room until the store has it, not merely until the flusher took it
+//!    into a batch: `queue_capacity` bounds every change not yet written, including the
+//!    batch that a stalled or failing store is holding up.
 //! 2. The request changes the in-memory table and pushes its changes; lookups see them at
 //!    once.
 //! 3. `async`: the response goes out now. The flusher writes whatever arrived within
@@ -39,7 +42,7 @@ use crate::store::{Mutation, Store, StoreError, Token};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use futures_channel::oneshot;
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -120,6 +123,28 @@ pub struct WriterStats {
     pub last_batch: AtomicU64,
     pub errors: AtomicU64,
     pub rejected: AtomicU64,
+    /// When the flusher began writing the batch it is writing or retrying now (Unix
+    /// milliseconds; 0 when idle): a stalled or failing store shows as a growing age.
+    pub write_began_ms: AtomicU64,
+}
+
+impl WriterStats {
+    /// How long the batch under way has been written or retried, at `now_ms` (0: none).
+    pub fn write_age_ms(&self, now_ms: u64) -> u64 {
+        match self.write_began_ms.load(Ordering::Relaxed) {
+            0 => 0,
+            began => now_ms.saturating_sub(began),
+        }
+    }
+}
+
+/// A store write taking longer than this is logged when it completes (a stalled store).
+const SLOW_WRITE: Duration = Duration::from_secs(1);
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[derive(Debug)]
@@ -129,6 +154,9 @@ pub struct WriteBehind {
     capacity: usize,
     durability: Durability,
     stats: Arc<WriterStats>,
+    /// Set while requests are being refused for a full queue, so the refusal and the
+    /// recovery are each logged once per burst, not once per request.
+    refusing: AtomicBool,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -181,6 +209,7 @@ impl WriteBehind {
             capacity,
             durability: config.durability,
             stats,
+            refusing: AtomicBool::new(false),
             thread: Mutex::new(Some(thread)),
         })
     }
@@ -193,7 +222,8 @@ impl WriteBehind {
         &self.stats
     }
 
-    /// Changes accepted but not yet taken by the flusher.
+    /// Changes accepted but not yet written to the store (queued, or in the batch being
+    /// written or retried).
     pub fn queue_depth(&self) -> usize {
         self.outstanding.load(Ordering::Relaxed)
     }
@@ -208,14 +238,27 @@ impl WriteBehind {
                 (cur + n <= self.capacity).then_some(cur + n)
             });
         match ok {
-            Ok(_) => Ok(Permit {
-                writer: self,
-                left: n,
-                acked: false,
-                durable: false,
-            }),
+            Ok(_) => {
+                if self.refusing.load(Ordering::Relaxed)
+                    && self.refusing.swap(false, Ordering::Relaxed)
+                {
+                    info!("write queue has room again; accepting writes");
+                }
+                Ok(Permit {
+                    writer: self,
+                    left: n,
+                    acked: false,
+                    durable: false,
+                })
+            }
             Err(_) => {
                 self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                if !self.refusing.swap(true, Ordering::Relaxed) {
+                    warn!(
+                        capacity = self.capacity,
+                        "write queue full: the store is not keeping up; answering 503 until it catches up"
+                    );
+                }
                 Err(Backpressure)
             }
         }
@@ -340,10 +383,8 @@ impl Flusher {
 
     fn take(&self, msg: Msg, batch: &mut Batch) {
         match msg {
-            Msg::Change(c) => {
-                self.outstanding.fetch_sub(1, Ordering::AcqRel);
-                batch.mutations.push(self.mutation(c));
-            }
+            // The change keeps its queue room until the batch is written (see `write`).
+            Msg::Change(c) => batch.mutations.push(self.mutation(c)),
             Msg::Ack(a) => {
                 self.outstanding.fetch_sub(1, Ordering::AcqRel);
                 batch.acks.push(a);
@@ -380,16 +421,12 @@ impl Flusher {
     /// While a batch keeps failing, requests waiting for an acknowledgement must not wait
     /// for the store to come back: their acknowledgements are answered with the error at once
     /// (503 for the client), and their changes join the failing batch, in order, to be
-    /// written when the store returns. Those changes keep holding their queue room, so the
-    /// queue still bounds what waits in memory. Returns how many changes were taken.
-    fn refuse_waiting(&self, batch: &mut Batch, error: &StoreError) -> usize {
-        let mut taken = 0;
+    /// written when the store returns. Like every change in a batch they keep holding their
+    /// queue room until written, so the queue still bounds what waits in memory.
+    fn refuse_waiting(&self, batch: &mut Batch, error: &StoreError) {
         while let Ok(msg) = self.rx.try_recv() {
             match msg {
-                Msg::Change(c) => {
-                    batch.mutations.push(self.mutation(c));
-                    taken += 1;
-                }
+                Msg::Change(c) => batch.mutations.push(self.mutation(c)),
                 Msg::Ack(a) => {
                     self.outstanding.fetch_sub(1, Ordering::AcqRel);
                     let _ = a.send(Err(error.clone()));
@@ -397,7 +434,6 @@ impl Flusher {
                 Msg::Stop(s) => batch.stop = Some(s),
             }
         }
-        taken
     }
 
     fn mutation(&self, change: Change) -> Mutation {
@@ -430,10 +466,10 @@ impl Flusher {
     fn write(&self, batch: &mut Batch) {
         let mut backoff = Duration::from_millis(10);
         let mut failures = 0u64;
-        // Changes taken into this batch while it was failing: they keep their queue room
-        // (see `refuse_waiting`) until the batch is written.
-        let mut deferred = 0usize;
         let began = Instant::now();
+        self.stats
+            .write_began_ms
+            .store(unix_ms(), Ordering::Relaxed);
         loop {
             if !self.config.write_delay.is_zero() {
                 std::thread::sleep(self.config.write_delay);
@@ -453,10 +489,20 @@ impl Flusher {
                         .store(batch.mutations.len() as u64, Ordering::Relaxed);
                     self.stats.flush_us_total.fetch_add(us, Ordering::Relaxed);
                     self.stats.flush_us_max.fetch_max(us, Ordering::Relaxed);
+                    self.stats.write_began_ms.store(0, Ordering::Relaxed);
                     if failures > 0 {
                         info!(
                             store = self.store.name(),
-                            failures, "store writes recovered"
+                            failures,
+                            took_ms = began.elapsed().as_millis() as u64,
+                            "store writes recovered"
+                        );
+                    } else if started.elapsed() > SLOW_WRITE {
+                        warn!(
+                            store = self.store.name(),
+                            took_ms = started.elapsed().as_millis() as u64,
+                            changes = batch.mutations.len(),
+                            "store write stalled"
                         );
                     }
                     if let Some(observer) = &self.observer {
@@ -465,8 +511,11 @@ impl Flusher {
                     for ack in batch.acks.drain(..) {
                         let _ = ack.send(Ok(()));
                     }
+                    // Written: the batch's changes give their queue room back (one change is
+                    // one mutation).
+                    self.outstanding
+                        .fetch_sub(batch.mutations.len(), Ordering::AcqRel);
                     batch.mutations.clear();
-                    self.outstanding.fetch_sub(deferred, Ordering::AcqRel);
                     return;
                 }
                 Err(e) => {
@@ -490,7 +539,7 @@ impl Flusher {
                     }
                     let until = Instant::now() + backoff;
                     while Instant::now() < until {
-                        deferred += self.refuse_waiting(batch, &e);
+                        self.refuse_waiting(batch, &e);
                         std::thread::sleep(Duration::from_millis(10).min(backoff));
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(1));
@@ -866,6 +915,49 @@ mod tests {
                 "told of batch {i} before the store accepted it"
             );
         }
+    }
+
+    #[test]
+    fn a_batch_held_up_by_a_stalled_store_keeps_its_queue_room_until_written() {
+        let control =
+            std::env::temp_dir().join(format!("tessera-writer-stall-{}", std::process::id()));
+        std::fs::write(&control, "stall").expect("control file");
+        let memory = Arc::new(MemoryStore::new());
+        let store = Arc::new(
+            crate::store::faults::FaultyStore::start(memory.clone(), &control).expect("wrap"),
+        );
+        let symbols = Arc::new(Symbols::default());
+        let w = WriteBehind::start(store, symbols.clone(), config(Durability::Async, 10))
+            .expect("start");
+        let put = |w: &WriteBehind, i: u8, n: usize| -> Result<(), Backpressure> {
+            let mut p = w.reserve(n)?;
+            for j in 0..n {
+                p.push(Change::Put {
+                    key: TokenKey::of(&[i, j as u8]),
+                    record: record(&symbols),
+                });
+            }
+            Ok(())
+        };
+        put(&w, 0, 1).expect("room");
+        // The flusher has taken the change and is stuck writing it.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while w.stats().write_began_ms.load(Ordering::Relaxed) == 0 {
+            assert!(Instant::now() < deadline, "the flusher never began writing");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(w.queue_depth(), 1, "the change being written counts");
+        put(&w, 1, 9).expect("room for the rest of the capacity");
+        assert_eq!(
+            put(&w, 2, 1),
+            Err(Backpressure),
+            "more changes waiting for the store than queue_capacity"
+        );
+        std::fs::write(&control, "ok").expect("control file");
+        w.shutdown(Duration::from_secs(10));
+        assert_eq!(w.queue_depth(), 0);
+        assert_eq!(memory.scan_live(NOW, &mut |_, _| {}).expect("scan"), 10);
+        let _ = std::fs::remove_file(control);
     }
 
     /// A minimal executor for one future, so the test needs no async runtime.

@@ -47,6 +47,10 @@
 //! - `lifecycle`: start-up never resets a connection; a failing worker stops the server.
 //! - `persistence`: the RocksDB write-behind — restarts, `kill -9` in both durability modes,
 //!   bad data directories, backpressure.
+//! - `chaos`: faults injected into the real store at run time (`store.test_faults_file`:
+//!   stalls and errors, on RocksDB and on the shared stores), RocksDB on a tmpfs that fills
+//!   up (root only; skipped otherwise), and 20 SIGKILLs of a `sync` server under load:
+//!   nothing acknowledged lost, the queue's limit holds, 503 with `Retry-After`, catch-up.
 //! - `cluster`: two or three nodes sharing one Cassandra keyspace — tokens, refreshes and
 //!   revocations across nodes, clients and users added with the CLI, `tessera migrate`, and
 //!   a Cassandra outage. Needs `bash tests/services/cassandra.sh start` (fails otherwise).
@@ -79,6 +83,7 @@ mod assertion_failures;
 mod authorize;
 mod browser;
 mod brute_force;
+mod chaos;
 mod client_auth;
 mod client_jwt;
 mod cluster;

@@ -10,6 +10,9 @@
 //! - `sql::SqlStore` (feature `sql`, default): PostgreSQL or MySQL / MariaDB, shared by
 //!   several nodes like Cassandra ([`SqlDialect`] says which).
 //!
+//! - [`faults::FaultyStore`]: test only, wraps any of them to inject stalls and errors
+//!   (`store.test_faults_file`).
+//!
 //! Every backend passes [`crate::conformance`]. Records cross this boundary as
 //! [`StoredToken`]s with their strings (client, user, scope, metadata) spelled out, because
 //! interned symbols mean nothing outside one process.
@@ -19,6 +22,7 @@ pub mod cassandra;
 pub mod codec;
 #[cfg(any(feature = "cassandra", feature = "sql"))]
 mod driver;
+pub mod faults;
 pub mod memory;
 #[cfg(feature = "rocksdb")]
 pub mod rocks;
