@@ -16,10 +16,9 @@ rounds="${2:-3}"
 conns="${CONNS:-32}"
 command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null; }
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tessera/target}"
-cargo build --release --workspace --bins >&2
-bin="$CARGO_TARGET_DIR/release/tessera"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+# prepare, start_tessera, stop_tessera
+. bench/lib.sh # the scripts run from the repository root (cd above)
+prepare
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
   -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -days 2 \
   -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
@@ -46,19 +45,11 @@ sed 's/^wrk.headers\["Authorization"\].*/&\nwrk.headers["Connection"] = "close"/
   bench/wrk/client_credentials.lua > "$work/close.lua"
 
 run_one() { # plain|tls keepalive|close -> prints the wrk-result line and the handshakes
-  local cfg="$work/$1.toml" scheme=http script=bench/wrk/client_credentials.lua
-  config "$1" > "$cfg"
+  local scheme=http script=bench/wrk/client_credentials.lua
+  config "$1" > "$work/tessera.toml"
   [ "$1" = tls ] && scheme=https
   [ "$2" = close ] && script="$work/close.lua"
-  rm -f "$work/out"
-  taskset -c 0 "$bin" serve --config "$cfg" --listen 127.0.0.1:0 > "$work/out" 2> "$work/err" &
-  local pid=$! addr=""
-  for _ in $(seq 1 300); do
-    addr="$(sed -n 's/^listening on //p' "$work/out")"
-    [ -n "$addr" ] && break
-    sleep 0.1
-  done
-  [ -n "$addr" ] || { cat "$work/err" >&2; exit 1; }
+  start_tessera
   taskset -c 1 wrk -t1 -c"$conns" -d2s -s "$script" "$scheme://$addr/api/oauth/token" > /dev/null
   local line
   line="$(taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" -s "$script" "$scheme://$addr/api/oauth/token" | grep '^wrk-result')"
@@ -70,7 +61,7 @@ run_one() { # plain|tls keepalive|close -> prints the wrk-result line and the ha
     full="$(sed -n 's/^tessera_tls_handshakes_total{resumed="false"} //p' <<<"$m")"
     resumed="$(sed -n 's/^tessera_tls_handshakes_total{resumed="true"} //p' <<<"$m")"
   fi
-  kill -TERM "$pid"; wait "$pid" || true
+  stop_tessera
   echo "$line full=$full resumed=$resumed"
 }
 
