@@ -121,6 +121,10 @@ impl Service for HealthOnly<'_> {
         self.0.protocol_error(status);
     }
 
+    fn first_request_timeout(&self) {
+        self.0.first_request_timeout();
+    }
+
     fn realm(&self) -> &str {
         self.0.realm()
     }

@@ -309,7 +309,15 @@ impl Worker {
             .first_request_timeout
             .saturating_sub(ctx.accepted.elapsed());
         let metrics = self.metrics();
-        match monoio::time::timeout(left, handshake).await {
+        // A handshake in progress is evictable like an idle connection: under a flood of
+        // clients that connect and stall, the oldest of them make room for new ones.
+        let outcome = monoio::select! {
+            biased;
+            r = monoio::time::timeout(left, handshake) => r,
+            _ = ctx.idle.idle() => return,
+            _ = ctx.shutdown.wait() => return,
+        };
+        match outcome {
             Ok(Ok(accepted)) => {
                 if accepted.resumed {
                     metrics.tls_resumed.inc();

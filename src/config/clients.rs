@@ -313,6 +313,14 @@ impl ClientConfig {
         }
         if let Some(limit) = &self.rate_limit {
             limit.validate(&k("rate_limit"))?;
+            // A public client proves nothing before its bucket would be charged: anyone who
+            // knows its id could use the limit up and lock its real users out.
+            if self.auth_method == AuthMethod::None {
+                return Err(ConfigError::new(
+                    k("rate_limit"),
+                    "a public client (auth_method = \"none\") cannot have a rate limit: anyone knowing its id could use it up; limit by address ([security] rate_limit_per_address) instead",
+                ));
+            }
         }
         if self.grant_types.is_empty() {
             return Err(ConfigError::new(
@@ -572,6 +580,14 @@ grant_types = ["client_credentials"]
         ] {
             err_at(&format!("{CLIENT}{second}rate_limit = {table}\n"), key);
         }
+    }
+
+    #[test]
+    fn issue_15_a_public_client_cannot_have_a_rate_limit_strangers_could_use_up() {
+        err_at(
+            "[[clients]]\nid = \"spa\"\nauth_method = \"none\"\ngrant_types = [\"authorization_code\"]\nredirect_uris = [\"https://app.example/cb\"]\nrate_limit = { per_second = 5, burst = 5 }\n",
+            "clients[0].rate_limit",
+        );
     }
 
     #[test]

@@ -309,7 +309,8 @@ impl ConnState {
                     "request exceeds the server's buffer limit",
                 );
                 let out = std::mem::take(&mut self.out);
-                let _ = stream.write_all(out).await;
+                let _ =
+                    monoio::time::timeout(ctx.limits.request_timeout, stream.write_all(out)).await;
                 return false;
             }
             self.rbuf.reserve(grow.min(room));
@@ -327,7 +328,10 @@ impl ConnState {
                 ctx.limits.keepalive_timeout
             };
             let wait = monoio::time::timeout(limit, read);
+            // Biased to the read: a request that arrived in the same turn as an eviction or
+            // the shutdown is served, not dropped unanswered.
             monoio::select! {
+                biased;
                 r = wait => r,
                 _ = ctx.shutdown.wait() => return false,
                 _ = ctx.idle.idle() => return false,

@@ -19,6 +19,8 @@ use std::sync::Arc;
 const READ_SIZE: usize = 8 * 1024;
 /// The most plaintext copied out of rustls per call (it holds at most a few records).
 const PLAINTEXT_CHUNK: usize = 32 * 1024;
+/// How long closing may wait to send close_notify.
+const CLOSE_NOTIFY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A server-side TLS session on a TCP connection.
 pub struct TlsStream {
@@ -31,6 +33,8 @@ pub struct TlsStream {
     outgoing: Vec<u8>,
     /// The peer closed its sending side (rustls has been told).
     eof: bool,
+    /// A write failed or was cut short: records may have been lost, so no close_notify.
+    broken: bool,
 }
 
 impl std::fmt::Debug for TlsStream {
@@ -64,6 +68,7 @@ pub async fn accept(io: TcpStream, config: Arc<ServerConfig>) -> io::Result<Acce
         taken: 0,
         outgoing: Vec::new(),
         eof: false,
+        broken: false,
     };
     loop {
         stream.flush_records().await?;
@@ -111,9 +116,12 @@ impl TlsStream {
         Ok(())
     }
 
-    /// Writes every record rustls has queued.
+    /// Writes every record rustls has queued. Marked broken until it completes, so a
+    /// write cut off by an error or by a dropped future (a timeout) is never followed by a
+    /// close_notify that would claim the stream ended cleanly.
     async fn flush_records(&mut self) -> io::Result<()> {
         while self.conn.wants_write() {
+            self.broken = true;
             self.outgoing.clear();
             while self.conn.wants_write() {
                 self.conn.write_tls(&mut self.outgoing)?;
@@ -122,6 +130,7 @@ impl TlsStream {
             let (result, out) = self.io.write_all(out).await;
             self.outgoing = out;
             result?;
+            self.broken = false;
         }
         Ok(())
     }
@@ -173,9 +182,12 @@ impl Transport for TlsStream {
     }
 
     async fn shutdown(&mut self) {
-        self.conn.send_close_notify();
-        if self.flush_records().await.is_ok() {
-            Transport::shutdown(&mut self.io).await;
+        // Bounded: a peer that stopped reading (its window at zero) must not hold the
+        // connection open for the sake of a goodbye.
+        if !self.broken {
+            self.conn.send_close_notify();
+            let _ = monoio::time::timeout(CLOSE_NOTIFY_TIMEOUT, self.flush_records()).await;
         }
+        Transport::shutdown(&mut self.io).await;
     }
 }

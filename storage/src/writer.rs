@@ -534,6 +534,10 @@ impl Flusher {
                             lost = batch.mutations.len() + self.rx.len(),
                             "shutting down with the store still failing; unwritten changes are lost"
                         );
+                        // They no longer wait for the store: the queue's figures say so.
+                        self.outstanding
+                            .fetch_sub(batch.mutations.len(), Ordering::AcqRel);
+                        self.stats.write_began_ms.store(0, Ordering::Relaxed);
                         batch.mutations.clear();
                         return;
                     }

@@ -484,3 +484,34 @@ fn wait_until(limit: Duration, mut ok: impl FnMut() -> bool) {
         ok().then_some(()).ok_or_else(|| "not yet".to_owned())
     });
 }
+
+#[test]
+fn at_the_connection_cap_stalled_handshakes_make_room_for_a_new_client() {
+    let ca = TestCa::new();
+    let leaf = ca.leaf("server");
+    let config = tls_config(
+        ConfigBuilder::standard()
+            .server("workers", "1")
+            .server("max_connections_per_worker", "4")
+            .server("first_request_timeout_secs", "30")
+            .server("keepalive_timeout_secs", "60"),
+        &leaf,
+        "",
+    );
+    let server = Server::start_tls(&config, ca.client());
+    // Four connections that never send a ClientHello fill the worker.
+    let stalled: Vec<Conn> = (0..4).map(|_| Conn::connect(server.addr)).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // A real client still gets in (well before the 30 s first-request timeout): the oldest
+    // stalled handshake is closed to make room.
+    let issued = server.issue_cc(&confidential_client(), None);
+    assert_eq!(issued.access_token.len(), 54);
+    let m = server.metrics();
+    assert!(
+        m.value(
+            "tessera_connections_closed_total",
+            &[("reason", "evicted_idle")]
+        ) >= 1.0
+    );
+    drop(stalled);
+}
