@@ -29,16 +29,16 @@
 //!
 //! # Memory: fixed, whatever the traffic
 //!
-//! Entries live in a table allocated once: [`SHARDS`] shards of `sets` sets of [`WAYS`]
-//! slots each (by default 64 × 128 × 8 = 65,536 slots of 32 bytes, 2 MiB). A key is a keyed
-//! SipHash of (identity, address) — the identity string itself is never stored — and maps
-//! to one set; a new key takes an empty or forgotten slot of its set, else evicts the slot
-//! worth least: unlocked before locked, then the fewest failures, then the oldest. An
-//! attacker cycling random identities therefore only evicts entries like the ones it
-//! creates (one failure each), not a locked one, and cannot grow memory at all; it also
-//! trips the per-address limit after `failed_auth_limit_per_address` failures. The hash
-//! key is random per process, so no one can aim keys at one set. Two keys with the same 64
-//! bits would share an entry: with at most 2^16 entries live, a chance below 2^-32.
+//! Entries live in a table allocated once ([`crate::fixed_table`]): [`SHARDS`] shards of
+//! `sets` sets of [`WAYS`] slots each (by default 64 × 128 × 8 = 65,536 slots of 32 bytes,
+//! 2 MiB). A key is a keyed SipHash of (identity, address) — the identity string itself is
+//! never stored — and maps to one set; a new key takes an empty or forgotten slot of its
+//! set, else evicts the slot worth least: unlocked before locked, then the fewest failures,
+//! then the oldest. An attacker cycling random identities therefore only evicts entries
+//! like the ones it creates (one failure each), not a locked one, and cannot grow memory at
+//! all; it also trips the per-address limit after `failed_auth_limit_per_address` failures.
+//! The hash key is random per process, so no one can aim keys at one set. Two keys with the
+//! same 64 bits would share an entry: with at most 2^16 entries live, a chance below 2^-32.
 //!
 //! # Concurrency
 //!
@@ -47,15 +47,10 @@
 //! without taking its lock, so on a server with no failures a check is a hash and an
 //! atomic load.
 
-use parking_lot::Mutex;
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use crate::fixed_table::{self, FixedTable};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Shards of the table; a power of two.
-pub const SHARDS: usize = 64;
-/// Slots per set: how many keys that hash to one set are kept at once.
-pub const WAYS: usize = 8;
+pub use crate::fixed_table::{SHARDS, WAYS};
 /// Sets per shard of the server's guard (64 × 128 × 8 = 65,536 entries).
 pub const DEFAULT_SETS_PER_SHARD: usize = 128;
 
@@ -145,6 +140,12 @@ struct Slot {
     streak: u8,
 }
 
+impl fixed_table::Slot for Slot {
+    fn tag(&self) -> u64 {
+        self.tag
+    }
+}
+
 impl Slot {
     fn new(tag: u64, now: u64) -> Slot {
         Slot {
@@ -199,21 +200,11 @@ impl Slot {
     }
 }
 
-/// One shard: its slots behind a lock, and how many are in use (read without the lock).
-#[derive(Debug)]
-#[repr(align(64))]
-struct Shard {
-    used: AtomicUsize,
-    slots: Mutex<Box<[Slot]>>,
-}
-
 /// The guard: a fixed-size table of failure counts and lockouts, shared by every worker.
 #[derive(Debug)]
 pub struct Guard {
     policy: Policy,
-    hasher: RandomState,
-    shards: Box<[Shard]>,
-    sets_per_shard: usize,
+    table: FixedTable<Slot>,
 }
 
 impl Guard {
@@ -225,18 +216,9 @@ impl Guard {
     /// A guard of `SHARDS × sets_per_shard × WAYS` entries (`sets_per_shard` rounded up to a
     /// power of two); tests use small ones.
     pub fn with_sets(policy: Policy, sets_per_shard: usize) -> Guard {
-        let sets_per_shard = sets_per_shard.max(1).next_power_of_two();
-        let shards = (0..SHARDS)
-            .map(|_| Shard {
-                used: AtomicUsize::new(0),
-                slots: Mutex::new(vec![Slot::default(); sets_per_shard * WAYS].into_boxed_slice()),
-            })
-            .collect();
         Guard {
             policy,
-            hasher: RandomState::new(),
-            shards,
-            sets_per_shard,
+            table: FixedTable::with_sets(sets_per_shard),
         }
     }
 
@@ -246,56 +228,47 @@ impl Guard {
 
     /// The most entries the guard ever holds.
     pub fn capacity(&self) -> usize {
-        SHARDS * self.sets_per_shard * WAYS
+        self.table.capacity()
     }
 
     /// Entries in use now (never more than [`Guard::capacity`]).
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.used.load(Ordering::Relaxed))
-            .sum()
+        self.table.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.table.is_empty()
     }
 
     /// The key of `identity` seen from `address`.
     pub fn key(&self, identity: Identity<'_>, address: IpAddr) -> Key {
-        let mut h = self.hasher.build_hasher();
-        identity.hash(&mut h);
-        address.hash(&mut h);
         Key {
-            tag: h.finish() | 1,
+            tag: self.table.tag(&(identity, address)),
             per_address: identity == Identity::Address,
         }
     }
 
     /// Whether `key` may try to authenticate now.
     pub fn check(&self, key: Key, now: u64) -> Verdict {
-        let (shard, set) = self.place(key);
-        if shard.used.load(Ordering::Relaxed) == 0 {
-            return Verdict::Open { tracked: false };
-        }
         let window = self.policy.window_ms;
-        let mut slots = shard.slots.lock();
-        let Some(slot) = slots[set].iter_mut().find(|s| s.tag == key.tag) else {
-            return Verdict::Open { tracked: false };
-        };
-        if slot.is_locked(now) {
-            let left = slot.locked_until - now;
-            return Verdict::Locked {
-                retry_after_secs: u32::try_from(left.div_ceil(1000).max(1)).unwrap_or(u32::MAX),
-            };
-        }
-        slot.roll(window, now);
-        if slot.is_forgettable(window, now) {
-            *slot = Slot::default();
-            shard.used.fetch_sub(1, Ordering::Relaxed);
-            return Verdict::Open { tracked: false };
-        }
-        Verdict::Open { tracked: true }
+        let verdict = self.table.with_set_if_any(key.tag, |set| {
+            let slot = set.get()?;
+            if slot.is_locked(now) {
+                let left = slot.locked_until - now;
+                return Some(Verdict::Locked {
+                    retry_after_secs: u32::try_from(left.div_ceil(1000).max(1)).unwrap_or(u32::MAX),
+                });
+            }
+            slot.roll(window, now);
+            if slot.is_forgettable(window, now) {
+                set.remove();
+                return None;
+            }
+            Some(Verdict::Open { tracked: true })
+        });
+        verdict
+            .flatten()
+            .unwrap_or(Verdict::Open { tracked: false })
     }
 
     /// Counts a failed authentication of `key`; locks it out when it reaches its limit.
@@ -306,61 +279,45 @@ impl Guard {
         } else {
             p.limit
         };
-        let (shard, set) = self.place(key);
-        let mut slots = shard.slots.lock();
-        let set = &mut slots[set];
-        let i = match set.iter().position(|s| s.tag == key.tag) {
-            Some(i) => i,
-            None => {
-                let i = victim(set, p.window_ms, now);
-                if set[i].tag == 0 {
-                    shard.used.fetch_add(1, Ordering::Relaxed);
-                }
-                set[i] = Slot::new(key.tag, now);
-                i
-            }
-        };
-        let slot = &mut set[i];
-        if slot.is_locked(now) {
-            // Checked before another worker's failure locked it: the lockout already
-            // answers for this attempt, and must not start the next window early.
-            return Failure::Counted;
-        }
-        slot.roll(p.window_ms, now);
-        slot.curr = slot.curr.saturating_add(1);
-        if slot.weighted(p.window_ms, now) < u64::from(limit) * p.window_ms {
-            return Failure::Counted;
-        }
-        let lockout = p
-            .lockout_ms
-            .saturating_mul(1 << u32::from(slot.streak).min(20))
-            .min(p.max_lockout_ms);
-        slot.streak = slot.streak.saturating_add(1);
-        slot.locked_until = now + lockout;
-        slot.prev = 0;
-        slot.curr = 0;
-        slot.bucket_start = now;
-        Failure::LockedOut {
-            lockout_secs: u32::try_from(lockout.div_ceil(1000)).unwrap_or(u32::MAX),
-            in_a_row: u32::from(slot.streak),
-        }
+        self.table.with_set(key.tag, |set| {
+            let slot = set.get_or_insert_with(
+                |set| victim(set, p.window_ms, now),
+                |tag| Slot::new(tag, now),
+            );
+            count_failure(slot, p, limit, now)
+        })
     }
 
     /// Forgets `key`'s failures (and its lockout streak) after it authenticated.
     pub fn succeeded(&self, key: Key) {
-        let (shard, set) = self.place(key);
-        let mut slots = shard.slots.lock();
-        if let Some(slot) = slots[set].iter_mut().find(|s| s.tag == key.tag) {
-            *slot = Slot::default();
-            shard.used.fetch_sub(1, Ordering::Relaxed);
-        }
+        self.table.with_set(key.tag, |set| set.remove());
     }
+}
 
-    /// The shard and the slot range of the set `key` belongs to.
-    fn place(&self, key: Key) -> (&Shard, std::ops::Range<usize>) {
-        let shard = &self.shards[(key.tag >> 58) as usize % SHARDS];
-        let set = (key.tag >> 1) as usize & (self.sets_per_shard - 1);
-        (shard, set * WAYS..(set + 1) * WAYS)
+/// Counts a failure in `slot`, locking it out when it reaches `limit`.
+fn count_failure(slot: &mut Slot, p: &Policy, limit: u32, now: u64) -> Failure {
+    if slot.is_locked(now) {
+        // Checked before another worker's failure locked it: the lockout already
+        // answers for this attempt, and must not start the next window early.
+        return Failure::Counted;
+    }
+    slot.roll(p.window_ms, now);
+    slot.curr = slot.curr.saturating_add(1);
+    if slot.weighted(p.window_ms, now) < u64::from(limit) * p.window_ms {
+        return Failure::Counted;
+    }
+    let lockout = p
+        .lockout_ms
+        .saturating_mul(1 << u32::from(slot.streak).min(20))
+        .min(p.max_lockout_ms);
+    slot.streak = slot.streak.saturating_add(1);
+    slot.locked_until = now + lockout;
+    slot.prev = 0;
+    slot.curr = 0;
+    slot.bucket_start = now;
+    Failure::LockedOut {
+        lockout_secs: u32::try_from(lockout.div_ceil(1000)).unwrap_or(u32::MAX),
+        in_a_row: u32::from(slot.streak),
     }
 }
 

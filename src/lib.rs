@@ -43,6 +43,8 @@
 //!   a sliding window, lockouts; a fixed-size sharded table with an injected clock.
 //! - [`ratelimit`]: the rate limits — lock-free token buckets (GCRA) per client and a
 //!   fixed-size sharded table of them per source address, with an injected clock.
+//! - [`fixed_table`]: the fixed-size, sharded, set-associative table under [`guard`] and
+//!   [`ratelimit`]'s per-address limit: placement, locks, the count in use; memory only.
 //! - [`metrics`]: per-worker counters and histograms, rendered for Prometheus.
 
 pub mod admin;
@@ -52,6 +54,7 @@ pub mod cluster;
 pub mod codes;
 pub mod config;
 pub mod endpoints;
+pub mod fixed_table;
 pub mod guard;
 pub mod http;
 pub mod metrics;

@@ -32,23 +32,25 @@
 //!
 //! # Per address: fixed memory, whatever the traffic
 //!
-//! [`AddressLimiter`] is a table allocated once, like the brute-force guard's
-//! (`crate::guard`): [`SHARDS`] shards of `sets` sets of [`WAYS`] slots of 16 bytes (by
-//! default 64 × 256 × 8 = 131,072 addresses, 2 MiB). An address is keyed by a keyed SipHash
-//! of its network: an IPv4 address whole, an IPv6 address by its /64 — the prefix one
-//! subscriber or host is normally given, so one host cannot dodge the limit by walking its
-//! own /64 (an IPv4-mapped IPv6 address counts as its IPv4 address). A new key takes a
-//! slot whose bucket is full again (it holds nothing a fresh bucket would not), else evicts
-//! the slot nearest to full (the smallest TAT). A flood of new addresses therefore only
-//! evicts buckets like its own, each one request in; an evicted address starts again with
-//! a full bucket — the table fails open, by at most one burst per eviction, rather than
-//! grow. Each shard is a mutex held for a lookup in one set of [`WAYS`] slots.
+//! [`AddressLimiter`] is a table allocated once ([`crate::fixed_table`]), like the
+//! brute-force guard's (`crate::guard`): [`SHARDS`] shards of `sets` sets of [`WAYS`] slots
+//! of 16 bytes (by default 64 × 256 × 8 = 131,072 addresses, 2 MiB). An address is keyed by
+//! a keyed SipHash of its network: an IPv4 address whole, an IPv6 address by its /64 — the
+//! prefix one subscriber or host is normally given, so one host cannot dodge the limit by
+//! walking its own /64 (an IPv4-mapped IPv6 address counts as its IPv4 address). A new key
+//! takes a slot whose bucket is full again (it holds nothing a fresh bucket would not),
+//! else evicts the slot nearest to full (the smallest TAT). A flood of new addresses
+//! therefore only evicts buckets like its own, each one request in; an evicted address
+//! starts again with a full bucket — the table fails open, by at most one burst per
+//! eviction, rather than grow. Each shard is a mutex held for a lookup in one set of
+//! [`WAYS`] slots.
 
-use parking_lot::Mutex;
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use crate::fixed_table::{self, FixedTable};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+pub use crate::fixed_table::{SHARDS, WAYS};
 
 const NANOS_PER_SEC: u64 = 1_000_000_000;
 /// The highest `per_second` a limit may have (an interval of 1 µs).
@@ -56,10 +58,6 @@ pub const MAX_PER_SECOND: u32 = 1_000_000;
 /// The largest `burst` a limit may have.
 pub const MAX_BURST: u32 = 1_000_000;
 
-/// Shards of the address table; a power of two.
-pub const SHARDS: usize = 64;
-/// Slots per set: how many addresses that hash to one set are kept at once.
-pub const WAYS: usize = 8;
 /// Sets per shard of the server's table (64 × 256 × 8 = 131,072 addresses).
 pub const DEFAULT_SETS_PER_SHARD: usize = 256;
 
@@ -172,20 +170,17 @@ struct Slot {
     tat: u64,
 }
 
-#[derive(Debug)]
-#[repr(align(64))]
-struct Shard {
-    used: AtomicUsize,
-    slots: Mutex<Box<[Slot]>>,
+impl fixed_table::Slot for Slot {
+    fn tag(&self) -> u64 {
+        self.tag
+    }
 }
 
 /// The per-address limit: a fixed-size table of buckets shared by every worker.
 #[derive(Debug)]
 pub struct AddressLimiter {
     rate: Rate,
-    hasher: RandomState,
-    shards: Box<[Shard]>,
-    sets_per_shard: usize,
+    table: FixedTable<Slot>,
 }
 
 impl AddressLimiter {
@@ -197,80 +192,52 @@ impl AddressLimiter {
     /// A table of `SHARDS × sets_per_shard × WAYS` addresses (`sets_per_shard` rounded up
     /// to a power of two); tests use small ones.
     pub fn with_sets(rate: Rate, sets_per_shard: usize) -> AddressLimiter {
-        let sets_per_shard = sets_per_shard.max(1).next_power_of_two();
-        let shards = (0..SHARDS)
-            .map(|_| Shard {
-                used: AtomicUsize::new(0),
-                slots: Mutex::new(vec![Slot::default(); sets_per_shard * WAYS].into_boxed_slice()),
-            })
-            .collect();
         AddressLimiter {
             rate,
-            hasher: RandomState::new(),
-            shards,
-            sets_per_shard,
+            table: FixedTable::with_sets(sets_per_shard),
         }
     }
 
     /// The most addresses the table holds at once.
     pub fn capacity(&self) -> usize {
-        SHARDS * self.sets_per_shard * WAYS
+        self.table.capacity()
     }
 
     /// Addresses held now (never more than [`AddressLimiter::capacity`]).
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.used.load(Ordering::Relaxed))
-            .sum()
+        self.table.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.table.is_empty()
     }
 
     /// The key of `address`: the IPv4 address, or the /64 of an IPv6 one.
     pub fn key(&self, address: IpAddr) -> AddressKey {
-        let mut h = self.hasher.build_hasher();
-        match address {
-            IpAddr::V4(a) => (4u8, u128::from(a.to_bits())).hash(&mut h),
+        let network = match address {
+            IpAddr::V4(a) => (4u8, u128::from(a.to_bits())),
             IpAddr::V6(a) => match a.to_ipv4_mapped() {
-                Some(v4) => (4u8, u128::from(v4.to_bits())).hash(&mut h),
-                None => (6u8, a.to_bits() & !u128::from(u64::MAX)).hash(&mut h),
+                Some(v4) => (4u8, u128::from(v4.to_bits())),
+                None => (6u8, a.to_bits() & !u128::from(u64::MAX)),
             },
-        }
+        };
         AddressKey {
-            tag: h.finish() | 1,
+            tag: self.table.tag(&network),
         }
     }
 
     /// Takes a token from `key`'s bucket at `now` if the limit allows one.
     pub fn check(&self, key: AddressKey, now: u64) -> Verdict {
-        let shard = &self.shards[(key.tag >> 58) as usize % SHARDS];
-        let set = (key.tag >> 1) as usize & (self.sets_per_shard - 1);
-        let mut slots = shard.slots.lock();
-        let set = &mut slots[set * WAYS..(set + 1) * WAYS];
-        let i = match set.iter().position(|s| s.tag == key.tag) {
-            Some(i) => i,
-            None => {
-                let i = victim(set, now);
-                if set[i].tag == 0 {
-                    shard.used.fetch_add(1, Ordering::Relaxed);
+        self.table.with_set(key.tag, |set| {
+            let slot = set.get_or_insert_with(|set| victim(set, now), |tag| Slot { tag, tat: 0 });
+            match step(slot.tat, self.rate, now) {
+                Ok(next) => {
+                    slot.tat = next;
+                    Verdict::Allowed
                 }
-                set[i] = Slot {
-                    tag: key.tag,
-                    tat: 0,
-                };
-                i
+                Err(wait) => Verdict::limited(wait),
             }
-        };
-        match step(set[i].tat, self.rate, now) {
-            Ok(next) => {
-                set[i].tat = next;
-                Verdict::Allowed
-            }
-            Err(wait) => Verdict::limited(wait),
-        }
+        })
     }
 }
 
