@@ -32,10 +32,11 @@ unit:
 
 # cargo-fuzz (nightly, AddressSanitizer): every target under fuzz/fuzz_targets runs for
 # FUZZ_SECONDS and any crash fails the target (fuzz/README.md). Each run reads the committed
-# seeds (fuzz/corpus/TARGET) and past crashes (fuzz/regressions/TARGET) but writes what it finds to a corpus outside the clone, beside
-# the fuzz build cache, so the repository's seeds stay small and reviewed while CI's corpus
-# keeps growing from run to run. fuzz/options/TARGET adds libFuzzer flags (dictionary, a
-# max_len past the HTTP limits). A crash's input is left in fuzz/artifacts/TARGET.
+# seeds (fuzz/corpus/TARGET) and past crashes (fuzz/regressions/TARGET), and writes what it
+# finds to a corpus outside the clone, beside the fuzz build cache: the repository's seeds
+# stay small and reviewed while CI's corpus keeps growing from run to run.
+# fuzz/options/TARGET adds libFuzzer flags (a dictionary, a max_len past the HTTP limits).
+# A crash's input is left in fuzz/artifacts/TARGET.
 FUZZ_SECONDS ?= 30
 FUZZ_TARGET_DIR ?= $(HOME)/.cache/tessera/fuzz-target
 FUZZ_TARGETS = $(basename $(notdir $(wildcard fuzz/fuzz_targets/*.rs)))
@@ -47,7 +48,7 @@ fuzz: setup
 	  opts="$$(cat fuzz/options/$$t 2>/dev/null || true)"; \
 	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
 	  (cd fuzz && cargo +nightly fuzz run --target-dir $(FUZZ_TARGET_DIR) $$t \
-	    $(FUZZ_TARGET_DIR)/corpus/$$t corpus/$$t $$(test -d fuzz/regressions/$$t && echo regressions/$$t) -- \
+	    $(FUZZ_TARGET_DIR)/corpus/$$t corpus/$$t $$(test -d regressions/$$t && echo regressions/$$t) -- \
 	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 $$opts) \
 	    || failed="$$failed $$t"; \
 	done; \
