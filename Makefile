@@ -7,7 +7,7 @@
 
 CONFIG ?= config/tessera.toml
 
-.PHONY: setup run test fmt lint unit services bench loadtest
+.PHONY: setup run test fmt lint unit fuzz services bench loadtest
 
 setup:
 	@bash .ci/setup
@@ -30,6 +30,30 @@ lint:
 unit:
 	cargo test --release --workspace
 
+# cargo-fuzz (nightly, AddressSanitizer): every target under fuzz/fuzz_targets runs for
+# FUZZ_SECONDS and any crash fails the target (fuzz/README.md). Each run reads the committed
+# seeds (fuzz/corpus/TARGET) and past crashes (fuzz/regressions/TARGET), and writes what it
+# finds to a corpus outside the clone, beside the fuzz build cache: the repository's seeds
+# stay small and reviewed while CI's corpus keeps growing from run to run.
+# fuzz/options/TARGET adds libFuzzer flags (a dictionary, a max_len past the HTTP limits).
+# A crash's input is left in fuzz/artifacts/TARGET.
+FUZZ_SECONDS ?= 30
+FUZZ_TARGET_DIR ?= $(HOME)/.cache/tessera/fuzz-target
+FUZZ_TARGETS = $(basename $(notdir $(wildcard fuzz/fuzz_targets/*.rs)))
+
+fuzz: setup
+	cd fuzz && cargo +nightly fuzz build --target-dir $(FUZZ_TARGET_DIR)
+	@failed=""; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_TARGET_DIR)/corpus/$$t; \
+	  opts="$$(cat fuzz/options/$$t 2>/dev/null || true)"; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	  (cd fuzz && cargo +nightly fuzz run --target-dir $(FUZZ_TARGET_DIR) $$t \
+	    $(FUZZ_TARGET_DIR)/corpus/$$t corpus/$$t $$(test -d regressions/$$t && echo regressions/$$t) -- \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 $$opts) \
+	    || failed="$$failed $$t"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: crashes in:$$failed (inputs in fuzz/artifacts/)" >&2; exit 1; fi
+
 # The real database servers the store tests run against (installed and cached outside the
 # clone on first use): Cassandra, PostgreSQL and MariaDB (tests/services/README.md). `make
 # test` starts them; they keep running for the next run. The three start at once (Cassandra's
@@ -44,7 +68,7 @@ services:
 # tests that need it (storage/tests/cassandra_secure.rs, tests/blackbox/cluster_secure.rs);
 # `test` stops it afterwards, pass or fail, so a second idle JVM does not stay behind on a
 # two-core machine. The default Cassandra above keeps running.
-test: setup fmt lint services
+test: setup fmt lint fuzz services
 	@status=0; $(MAKE) --no-print-directory unit || status=$$?; \
 	bash tests/services/cassandra-secure.sh stop; exit $$status
 

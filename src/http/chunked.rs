@@ -95,11 +95,12 @@ fn find_line(
     let from = state.scanned.max(start);
     let found = raw[from..].iter().position(|&b| b == b'\n');
     state.examined += found.map_or(raw.len() - from, |n| n + 1);
+    // The limit holds whether the line arrived in one read or trickled in: measured on the
+    // complete line as on the part received so far.
+    let received = found.map_or(raw.len(), |n| from + n) - start;
     match found {
+        _ if received > max_line => Err(ParseError::Malformed("chunk framing line too long")),
         Some(n) => Ok(Some(from + n + 1)),
-        None if raw.len() - start > max_line => {
-            Err(ParseError::Malformed("chunk framing line too long"))
-        }
         None => {
             state.scanned = raw.len();
             Ok(None)
@@ -238,6 +239,32 @@ mod tests {
             assert_eq!(first.or(second), Some(end), "cut {cut}");
             assert_eq!(out, b"abcd", "cut {cut}");
         }
+    }
+
+    #[test]
+    fn a_size_line_over_the_limit_is_refused_however_it_arrives() {
+        // Found by fuzz/fuzz_targets/chunked.rs: a complete over-long line was accepted in
+        // one read but refused when it trickled in.
+        let raw = format!("1;{}\r\nx\r\n0\r\n\r\n", "e".repeat(MAX_SIZE_LINE));
+        let whole = decode(
+            raw.as_bytes(),
+            &mut Vec::new(),
+            100,
+            &mut ChunkState::default(),
+        );
+        assert_eq!(whole.expect_err("too long").status(), 400);
+        let (trickled, _, _) = trickle(raw.as_bytes(), 100);
+        assert_eq!(trickled.expect_err("too long").status(), 400);
+        // At the limit it is accepted both ways.
+        let raw = format!("1;{}\r\nx\r\n0\r\n\r\n", "e".repeat(MAX_SIZE_LINE - 3));
+        let whole = decode(
+            raw.as_bytes(),
+            &mut Vec::new(),
+            100,
+            &mut ChunkState::default(),
+        );
+        assert_eq!(whole, Ok(Some(raw.len())));
+        assert_eq!(trickle(raw.as_bytes(), 100).0, Ok(Some(raw.len())));
     }
 
     #[test]

@@ -321,25 +321,23 @@ fn decode_basic(credentials: &[u8]) -> Result<BasicParts, OAuthError> {
 }
 
 /// RFC 6749 §2.3.1 / Appendix B: one `application/x-www-form-urlencoded` component,
-/// decoded by the same decoder as the form body (`form_urlencoded`). `None` when it is not
-/// a well-formed component: a raw `&` or `=` (which the encoding never leaves raw), or
-/// bytes that do not decode to UTF-8 — the raw form is then the only one tried.
+/// decoded as the form body is (`+` is a space, then percent-decoding). `None` when it is
+/// not a well-formed component: a raw `&` or `=` (which the encoding never leaves raw), or
+/// bytes that do not decode to UTF-8 — the raw form is then the only one tried. Strict
+/// where `form_urlencoded` is lossy: a secret must not match after losing bytes to U+FFFD,
+/// while a U+FFFD that was percent-encoded (`%EF%BF%BD`) is an ordinary character.
 fn form_decode(s: &str) -> Option<Cow<'_, str>> {
     if s.contains(['&', '=']) {
         return None;
     }
-    let mut pairs = form_urlencoded::parse(s.as_bytes());
-    let decoded = match (pairs.next(), pairs.next()) {
-        (None, _) => Cow::Borrowed(""),
-        (Some((name, _)), None) => name,
-        (Some(_), Some(_)) => return None,
-    };
-    // `form_urlencoded` replaces undecodable bytes with U+FFFD; a secret must not match
-    // after losing bytes, so such a component counts as malformed.
-    if decoded.contains('\u{FFFD}') && !s.contains('\u{FFFD}') {
-        return None;
+    if !s.contains('+') {
+        return percent_encoding::percent_decode_str(s).decode_utf8().ok();
     }
-    Some(decoded)
+    let spaced = s.replace('+', " ");
+    let decoded = percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .ok()?;
+    Some(Cow::Owned(decoded.into_owned()))
 }
 
 #[cfg(test)]
@@ -698,6 +696,24 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn rfc6749_2_3_1_a_percent_encoded_replacement_character_is_an_ordinary_character() {
+        // Found by fuzz/fuzz_targets/basic_credentials.rs: `%EF%BF%BD` is U+FFFD encoded as
+        // the RFC says, not an undecodable escape, so the id decodes to the character.
+        let h = basic("2x%EF%BF%BD5", "s%EF%BF%BD");
+        let empty = Params::parse(b"").expect("form");
+        let p = presented(Some(&h), &empty).expect("presented");
+        assert_eq!(p.client_id(), Some("2x\u{FFFD}5"));
+        // A raw U+FFFD (a client that does not urlencode) is compared as it is.
+        let h = basic("2x\u{FFFD}5", "s");
+        let p = presented(Some(&h), &empty).expect("presented");
+        assert_eq!(p.client_id(), Some("2x\u{FFFD}5"));
+        // Undecodable escapes never match through a lossy replacement character.
+        let h = basic("2x%FF5", "s");
+        let p = presented(Some(&h), &empty).expect("presented");
+        assert_eq!(p.client_id(), Some("2x%FF5"));
     }
 
     #[test]
