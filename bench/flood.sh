@@ -22,7 +22,7 @@
 #
 # Usage: bench/flood.sh        (about 2 minutes)
 # Environment: SECS (measured seconds per load, 10), WARMUP (2), CONNS (32), FLOOD (10000),
-#   SLOWLORIS (50), OUT (bench/out/flood: reports and table.md; gitignored).
+#   SLOWLORIS (50), FLOOD_NICE (0; 19 keeps the flood off the load generator's CPU), OUT (bench/out/flood: reports and table.md; gitignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${SECS:-10}"
@@ -90,7 +90,10 @@ load() {
 # start_flood SOURCES [ARGS...]: bench/flood.py on core 1; waits until it holds the flood.
 start_flood() {
   local sources="$1"; shift
-  taskset -c 1 python3 bench/flood.py --target "$addr" --connections "$flood" \
+  # FLOOD_NICE (default 0): the flood's niceness. The flood shares core 1 with the load
+  # generator; a niced flood models an attacker on other machines, whose connection churn
+  # costs the server but not the measured client's CPU.
+  taskset -c 1 nice -n "${FLOOD_NICE:-0}" python3 bench/flood.py --target "$addr" --connections "$flood" \
     --sources "$sources" "$@" > "$work/flood.out" 2> "$work/flood.err" &
   flood_pid=$!
   for _ in $(seq 1 300); do

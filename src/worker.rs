@@ -296,11 +296,23 @@ impl Worker {
     async fn connection(&self, stream: TcpStream, side: Side, ctx: &ConnContext<'_>) {
         // Responses are written whole; Nagle would only delay them.
         let _ = stream.set_nodelay(true);
-        let tls = match (side, &self.app().tls) {
-            (Side::Plain, _) => return conn::serve(stream, ctx, &HealthOnly(&self.service)).await,
-            (Side::Main, None) => return conn::serve(stream, ctx, &self.service).await,
-            (Side::Main, Some(tls)) => tls,
-        };
+        match (side, &self.app().tls) {
+            (Side::Plain, _) => conn::serve(stream, ctx, &HealthOnly(&self.service)).await,
+            (Side::Main, None) => conn::serve(stream, ctx, &self.service).await,
+            // Boxed: the TLS session and its connection loop are a large future, and every
+            // plain connection's task would otherwise be sized for it (about 6 KiB each).
+            (Side::Main, Some(tls)) => Box::pin(self.tls_connection(stream, tls, ctx)).await,
+        }
+    }
+
+    /// A connection on the TLS listener: the handshake, then the HTTP connection loop over
+    /// the session.
+    async fn tls_connection(
+        &self,
+        stream: TcpStream,
+        tls: &crate::tls::TlsState,
+        ctx: &ConnContext<'_>,
+    ) {
         // The handshake counts against the first request's time: a client that stalls
         // mid-handshake must not hold the connection any longer than one that sends nothing.
         let handshake = tls::accept(stream, tls.current());
