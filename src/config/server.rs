@@ -49,8 +49,8 @@ pub struct ServerConfig {
     /// At most this many open connections per worker. At the limit, the connection idle
     /// longest (waiting for its first request or between keep-alive requests) is closed to
     /// make room; a new connection is refused with 503 only when none is idle. An idle
-    /// connection costs about 11 KiB of the server's resident memory (measured with 10 000:
-    /// 10.6 KiB never-sent, 10.7 KiB keep-alive idle; mostly its 4 KiB read buffer and its
+    /// connection costs about 12 KiB of the server's resident memory (measured with 10 000:
+    /// 12.3 KiB never-sent, 12.5 KiB keep-alive idle; mostly its 4 KiB read buffer and its
     /// task; bench/RESULTS.md, "Connection floods"), plus the kernel's socket buffers; its
     /// file descriptor counts against RLIMIT_NOFILE, which the server raises to the hard limit
     /// at start-up.
