@@ -16,7 +16,8 @@
 //!   `max_connections_per_worker`, the connection that has been idle longest (waiting for its
 //!   first request or between keep-alive requests, never one with a request in progress) is
 //!   told to close, and the new connection is served; only when none is idle is the new one
-//!   refused with a 503.
+//!   refused with a 503. Closing an idle persistent connection is always allowed
+//!   (RFC 9112 §9.5); clients retry on a fresh one, as after a keep-alive timeout.
 //!
 //! Touches nothing but its own state: the worker calls it on accept, the connection loop
 //! marks its idle waits through an [`IdleSlot`]. Metrics are the caller's business.
