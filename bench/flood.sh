@@ -37,27 +37,9 @@ mkdir -p "$out"
 # The flood and the server each hold 10 000+ sockets.
 ulimit -n "$(ulimit -Hn)"
 
-# prepare, start_tessera, stop_tessera, json, ratio
+# prepare, write_memory_config, start_tessera, stop_tessera, json, ratio
 . bench/lib.sh
 prepare
-
-write_config() { # extra [server] lines
-  cat > "$work/tessera.toml" <<TOML
-[server]
-workers = 1
-pin_cores = true
-$1
-[store]
-kind = "memory"
-[log]
-level = "warn"
-[[clients]]
-id = "svc-a"
-secret = "bench-secret"
-grant_types = ["client_credentials"]
-scopes = ["read", "write"]
-TOML
-}
 
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 
@@ -124,7 +106,7 @@ table="$out/table.md"
 notes="$out/notes.txt"
 : > "$notes"
 
-write_config ""
+write_memory_config ""
 for variant in one-address spread; do
   case "$variant" in
     one-address) sources="127.0.0.2"; slow_sources="127.0.0.3" ;;
@@ -167,7 +149,7 @@ done
 echo >> "$table"
 echo "| idle connections (10 000) | RSS before KiB | RSS with them KiB | KiB per connection |" >> "$table"
 echo "|---|---|---|---|" >> "$table"
-write_config "first_request_timeout_secs = 60
+write_memory_config "first_request_timeout_secs = 60
 max_connections_per_address = 0"
 for mode in silent keepalive; do
   start_tessera

@@ -22,6 +22,28 @@ bench_cleanup() {
   rm -rf "$work"
 }
 
+# write_memory_config [SERVER_LINES]: $work/tessera.toml for one worker pinned to core 0,
+# the memory store, and client svc-a (secret bench-secret, the one
+# bench/wrk/client_credentials.lua authenticates as); SERVER_LINES go at the end of
+# [server] (keys, or a [server.tls] table).
+write_memory_config() {
+  cat > "$work/tessera.toml" <<TOML
+[server]
+workers = 1
+pin_cores = true
+${1:-}
+[store]
+kind = "memory"
+[log]
+level = "warn"
+[[clients]]
+id = "svc-a"
+secret = "bench-secret"
+grant_types = ["client_credentials"]
+scopes = ["read", "write"]
+TOML
+}
+
 # A fresh server on 127.0.0.1:0; waits until it prints the address it listens on.
 start_tessera() {
   rm -f "$work/out" # never read the previous server's address

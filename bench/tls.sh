@@ -16,37 +16,24 @@ rounds="${2:-3}"
 conns="${CONNS:-32}"
 command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null; }
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tessera/target}"
-# prepare, start_tessera, stop_tessera
+# prepare, write_memory_config, start_tessera, stop_tessera
 . bench/lib.sh # the scripts run from the repository root (cd above)
 prepare
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
   -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -days 2 \
   -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 
-config() { # tls|plain
-  cat <<TOML
-[server]
-workers = 1
-pin_cores = true
-$([ "$1" = tls ] && printf '[server.tls]\ncert_file = "%s"\nkey_file = "%s"\n' "$work/cert.pem" "$work/key.pem")
-[store]
-kind = "memory"
-[log]
-level = "warn"
-[[clients]]
-id = "svc-a"
-secret = "bench-secret"
-grant_types = ["client_credentials"]
-scopes = ["read", "write"]
-TOML
-}
 # wrk's script with `Connection: close` added: one request per connection.
 sed 's/^wrk.headers\["Authorization"\].*/&\nwrk.headers["Connection"] = "close"/' \
   bench/wrk/client_credentials.lua > "$work/close.lua"
 
 run_one() { # plain|tls keepalive|close -> prints the wrk-result line and the handshakes
   local scheme=http script=bench/wrk/client_credentials.lua
-  config "$1" > "$work/tessera.toml"
+  if [ "$1" = tls ]; then
+    write_memory_config "$(printf '[server.tls]\ncert_file = "%s"\nkey_file = "%s"' "$work/cert.pem" "$work/key.pem")"
+  else
+    write_memory_config
+  fi
   [ "$1" = tls ] && scheme=https
   [ "$2" = close ] && script="$work/close.lua"
   start_tessera
