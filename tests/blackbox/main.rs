@@ -39,6 +39,8 @@
 //!   connections are held.
 //! - `http_protocol`: keep-alive, pipelining, chunked bodies, limits, malformed and split
 //!   requests, timeouts, the connection limit, HTTP/1.0.
+//! - `openapi`: `docs/openapi.json` lists every route of the router; Schemathesis checks the
+//!   real server against it with every check on (issue 16).
 //! - `ops`: health, metrics, graceful shutdown and the command line.
 //! - `tls`: `[server.tls]` — every endpoint over TLS, curl and Python requests, resumption,
 //!   `min_version`, the SIGHUP reload, the plain health listener, bad files, stalled
@@ -97,6 +99,7 @@ mod jwt_bearer;
 mod keys;
 mod lifecycle;
 mod oidc_rp;
+mod openapi;
 mod ops;
 mod persistence;
 mod rate_limit;

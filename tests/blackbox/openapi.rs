@@ -1,0 +1,252 @@
+//! `docs/openapi.json` against the server it describes (issue 16).
+//!
+//! - The document itself: valid JSON, OpenAPI 3.1, every `$ref` resolves, and it lists every
+//!   route of `src/router.rs` with exactly the methods the router serves (and its `Allow`
+//!   header names) — so a route added to the router without its documentation fails here.
+//! - Schemathesis (pinned in `tests/tools/requirements.txt`, installed by `.ci/setup` into the
+//!   project's venv) generates requests from the document and sends them to a real Tessera
+//!   with every check on: `not_a_server_error`, `status_code_conformance`,
+//!   `content_type_conformance`, `response_schema_conformance`,
+//!   `response_headers_conformance`, and the rest (`negative_data_rejection`,
+//!   `positive_data_acceptance`, `unsupported_method`, `allow_header_conformance`,
+//!   `missing_required_header`, `ignored_auth`, …). Its configuration is
+//!   `tests/openapi/schemathesis.toml` (what is tuned per operation, and why) and its hook
+//!   `tests/openapi/tessera_hooks.py` (the bearer token of tokeninfo and userinfo). The
+//!   requests are realistic: Basic credentials of a real client, a real access token of a
+//!   user with `openid`, a registered client and redirect URI at the authorization endpoint.
+//!   Generation is deterministic, so a failure reproduces; the output names each failure
+//!   with a `curl` line to replay it.
+
+use crate::harness::*;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn document() -> Value {
+    let path = repo().join("docs/openapi.json");
+    let text = std::fs::read_to_string(&path).expect("read docs/openapi.json");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("docs/openapi.json is not JSON: {e}"))
+}
+
+/// `(path, Allow header)` of every route in `src/router.rs`'s `ROUTES` table, read from the
+/// source: each entry holds exactly two string literals, the path and the `Allow` value.
+fn router_routes() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(repo().join("src/router.rs")).expect("read src/router.rs");
+    let start = text.find("const ROUTES").expect("ROUTES in src/router.rs");
+    let table = &text[start..];
+    let table = &table[..table.find("];").expect("end of ROUTES")];
+    let literals: Vec<&str> = table.split('"').skip(1).step_by(2).collect();
+    assert!(
+        literals.len() % 2 == 0,
+        "ROUTES entries are no longer (path, .., allow): {literals:?}"
+    );
+    let routes: Vec<(String, String)> = literals
+        .chunks(2)
+        .map(|pair| (pair[0].to_owned(), pair[1].to_owned()))
+        .collect();
+    for (path, allow) in &routes {
+        assert!(path.starts_with('/'), "{path} is not a path");
+        assert!(
+            allow
+                .split(", ")
+                .all(|m| ["GET", "HEAD", "POST"].contains(&m)),
+            "{allow} is not an Allow value"
+        );
+    }
+    routes
+}
+
+const OPERATIONS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// Every `$ref` in `v` (they are all local, `#/...`).
+fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("$ref", Value::String(r)) => out.push(r),
+                    _ => refs(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn openapi_json_is_openapi_3_1_and_every_ref_resolves() {
+    let doc = document();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
+    let mut found = Vec::new();
+    refs(&doc, &mut found);
+    assert!(
+        found.len() > 50,
+        "only {} $refs: is the walk broken?",
+        found.len()
+    );
+    for r in found {
+        let pointer = r
+            .strip_prefix('#')
+            .unwrap_or_else(|| panic!("{r}: only local references"));
+        assert!(doc.pointer(pointer).is_some(), "{r} does not resolve");
+    }
+}
+
+#[test]
+fn openapi_json_lists_every_route_of_the_router_with_its_methods() {
+    let doc = document();
+    let paths = doc["paths"].as_object().expect("paths");
+    let routes = router_routes();
+    assert!(routes.len() >= 12, "only {} routes read", routes.len());
+    for (path, allow) in &routes {
+        let item = paths
+            .get(path)
+            .unwrap_or_else(|| panic!("{path} (src/router.rs) is not in docs/openapi.json"));
+        let documented: BTreeSet<String> = OPERATIONS
+            .iter()
+            .filter(|m| item.get(**m).is_some())
+            .map(|m| m.to_uppercase())
+            .collect();
+        let served: BTreeSet<String> = allow.split(", ").map(str::to_owned).collect();
+        assert_eq!(documented, served, "{path}: documented methods vs Allow");
+        for m in &documented {
+            let op = &item[m.to_lowercase()];
+            let responses = op["responses"].as_object().expect("responses");
+            assert!(
+                responses.keys().any(|s| s.starts_with('2')),
+                "{m} {path}: no success response"
+            );
+        }
+    }
+    // Nothing public is documented that the router does not serve; the rest is the admin
+    // listener's.
+    for path in paths.keys() {
+        let public = routes.iter().any(|(p, _)| p == path);
+        let admin = path == "/" || path == "/openapi.json" || path.starts_with("/admin/");
+        assert!(public || admin, "{path} is documented but not routed");
+    }
+}
+
+/// The Schemathesis executable of the venv `.ci/setup` makes (beside the assertion tool's
+/// Python; `$TESSERA_PYTHON` names another).
+fn schemathesis() -> PathBuf {
+    let python = crate::harness::assertions::assertion_python();
+    let exe = python.with_file_name("schemathesis");
+    assert!(
+        exe.exists(),
+        "{} not found: run .ci/setup (it installs tests/tools/requirements.txt)",
+        exe.display()
+    );
+    exe
+}
+
+/// Client of the Basic credentials Schemathesis sends: every grant a generated token
+/// request can name that needs no signed assertion, and the OpenID scopes.
+const API_CLIENT: (&str, &str) = ("openapi-svc", "openapi-secret");
+/// The browser client of the authorization and logout endpoints.
+const WEB_CLIENT: &str = "openapi-web";
+const WEB_REDIRECT_URI: &str = "https://app.example/cb";
+const WEB_LOGOUT_URI: &str = "https://app.example/signed-out";
+const USER: (&str, &str) = ("olivia", "olivia-pw");
+
+fn config() -> String {
+    ConfigBuilder::standard()
+        // Schemathesis sends wrong credentials on purpose (`ignored_auth`); a lockout of the
+        // test's own address would turn the rest of the run into 429s.
+        .security("failed_auth_limit", "10000")
+        .security("failed_auth_limit_per_address", "10000")
+        .client(&format!(
+            r#"id = "{}"
+secret = "{}"
+grant_types = ["client_credentials", "password", "refresh_token"]
+scopes = ["openid", "profile", "email", "read"]
+default_scopes = ["read"]
+metadata = {{ team = "api" }}"#,
+            API_CLIENT.0, API_CLIENT.1
+        ))
+        .client(&format!(
+            r#"id = "{WEB_CLIENT}"
+secret = "web-secret"
+grant_types = ["authorization_code", "implicit", "refresh_token"]
+scopes = ["openid", "profile", "email", "read"]
+redirect_uris = ["{WEB_REDIRECT_URI}"]
+post_logout_redirect_uris = ["{WEB_LOGOUT_URI}"]"#
+        ))
+        .user(&format!(
+            r#"username = "{}"
+password = "{}"
+claims = {{ name = "Olivia", email = "olivia@example.com" }}"#,
+            USER.0, USER.1
+        ))
+        .build()
+}
+
+/// Runs Schemathesis over the operations `filter` selects against `base_url`, with `env`;
+/// panics with its report unless every check passed.
+fn run_schemathesis(base_url: &str, filter: &[&str], env: &[(&str, &str)]) {
+    let dir = repo().join("tests/openapi");
+    // Schemathesis may write a cache or reports into its working directory.
+    let work = TempDir::new("schemathesis");
+    let mut cmd = Command::new(schemathesis());
+    cmd.arg("--config-file")
+        .arg(dir.join("schemathesis.toml"))
+        .arg("run")
+        .arg(repo().join("docs/openapi.json"))
+        .args(filter)
+        .env("TESSERA_URL", base_url)
+        .env("TESSERA_SCHEMATHESIS_HOOKS", dir.join("tessera_hooks.py"))
+        // No colours, no cache of earlier runs' failures: the same run every time.
+        .env("NO_COLOR", "1")
+        .env("SCHEMATHESIS_HOOKS", "")
+        .current_dir(work.path());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run schemathesis");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "Schemathesis found nonconformance ({}):\n{report}",
+        out.status
+    );
+    // A run that tested nothing would pass too.
+    assert!(
+        report.contains("passed") && !report.contains("Tested: 0"),
+        "Schemathesis tested nothing:\n{report}"
+    );
+}
+
+#[test]
+fn schemathesis_public_paths_conform_to_openapi_json_with_every_check() {
+    let server = Server::start(&config());
+    let api = Client::new(API_CLIENT.0, Some(API_CLIENT.1), AuthMethod::Basic);
+    let token = server.issue_password(&api, USER, Some("openid profile email read"));
+    let base = format!("http://127.0.0.1:{}", server.port());
+    run_schemathesis(
+        &base,
+        &["--exclude-tag", "admin"],
+        &[
+            ("TESSERA_CLIENT_ID", API_CLIENT.0),
+            ("TESSERA_CLIENT_SECRET", API_CLIENT.1),
+            ("TESSERA_ACCESS_TOKEN", &token.access_token),
+            ("TESSERA_WEB_CLIENT_ID", WEB_CLIENT),
+            ("TESSERA_WEB_REDIRECT_URI", WEB_REDIRECT_URI),
+            ("TESSERA_WEB_LOGOUT_URI", WEB_LOGOUT_URI),
+        ],
+    );
+    // The run did not take the server down, and the real token is still good.
+    assert_eq!(server.tokeninfo(&token.access_token).status, 200);
+}
