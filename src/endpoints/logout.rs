@@ -26,8 +26,10 @@ pub async fn handle(
     body: &mut Vec<u8>,
     headers: &mut Vec<u8>,
 ) -> Reply {
+    // Every parameter is optional (RP-Initiated Logout 1.0 §2), so a POST may come without a
+    // body, and then without a Content-Type: that is a logout, not a malformed form.
     let params = match req.method {
-        Method::Post => form(req),
+        Method::Post if !req.body.is_empty() || req.content_type.is_some() => form(req),
         _ => Params::parse(req.query),
     };
     let params = match params {
