@@ -250,3 +250,26 @@ fn schemathesis_public_paths_conform_to_openapi_json_with_every_check() {
     // The run did not take the server down, and the real token is still good.
     assert_eq!(server.tokeninfo(&token.access_token).status, 200);
 }
+
+/// Found by Schemathesis (`positive_data_acceptance`): every parameter of RP-initiated logout
+/// is optional (OpenID Connect RP-Initiated Logout 1.0 §2), so a POST without a body — and
+/// so without a `Content-Type` — is a logout, not a malformed form.
+#[test]
+fn rp_initiated_logout_2_a_post_without_a_body_signs_out() {
+    let server = Server::start_default();
+    let r = server.send_raw(
+        b"POST /api/oauth/logout HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(r.status, 200, "{}", r.summary());
+    assert!(
+        r.header("set-cookie")
+            .is_some_and(|c| c.starts_with("tessera_session=;")),
+        "{}",
+        r.summary()
+    );
+    // A body that is not a form is still refused (with the error page).
+    let r = server.send_raw(
+        b"POST /api/oauth/logout HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi",
+    );
+    assert_eq!(r.status, 400, "{}", r.summary());
+}
