@@ -62,7 +62,8 @@ fn router_routes() -> Vec<(String, String)> {
 }
 
 /// `(path, Allow header)` of every route of the admin listener, read from
-/// `src/admin_api/mod.rs`: its match arms `"/path" => (Route::X, "GET, HEAD")`.
+/// `src/admin_api/mod.rs`: its match arms `"/path" => (Route::X, "GET, HEAD")` (the Allow
+/// value empty for a route that checks its methods itself).
 fn admin_routes() -> Vec<(String, String)> {
     let text = std::fs::read_to_string(repo().join("src/admin_api/mod.rs"))
         .expect("read src/admin_api/mod.rs");
@@ -166,7 +167,9 @@ fn openapi_json_lists_every_route_of_the_admin_listener() {
         let item = paths
             .get(&path)
             .unwrap_or_else(|| panic!("{path} (src/admin_api) is not in docs/openapi.json"));
-        for m in allow.split(", ") {
+        // An empty Allow: the route answers several paths below it and checks its methods
+        // itself (`/admin/clients/...`); its sub-paths are documented with their methods.
+        for m in allow.split(", ").filter(|m| !m.is_empty()) {
             // HEAD is GET without the body; the document lists it where the public router
             // serves it, and the admin listener serves it with every GET.
             if m == "HEAD" {
