@@ -15,6 +15,10 @@
 //!   - `fixtures.rs`: fixture clients such as `confidential_client()`, `Issued` token
 //!     responses, OAuth error and token-shape assertions;
 //!   - `metrics.rs`: a Prometheus text parser.
+//! - `admin`: the admin listener (issue 16) — the bearer admin token, `/metrics` moved
+//!   there, clients and users made, changed, rotated and removed through the API on the
+//!   embedded store and in memory, revocation by client, user and grant, token counts,
+//!   store status, a creation raced twice.
 //! - `token_client_credentials`, `token_password`, `token_refresh`: the token endpoint per
 //!   grant (RFC 6749 §4.4, §4.3, §6), token shape, per-client overrides, scope rules.
 //! - `token_format`: the token endpoint's `format` parameter (`json`, `urlencoded`, `xml`;
@@ -79,6 +83,7 @@
 
 mod harness;
 
+mod admin;
 mod assertion_failures;
 mod authorize;
 mod browser;
