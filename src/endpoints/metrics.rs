@@ -27,6 +27,7 @@ pub fn handle(ctx: Ctx<'_>, body: &mut Vec<u8>) -> Reply {
             body,
             store.name(),
             writer.queue_depth(),
+            app.config.store.queue_capacity,
             writer.stats(),
             crate::clock::now_millis(),
         );
