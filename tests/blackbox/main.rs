@@ -40,6 +40,10 @@
 //! - `http_protocol`: keep-alive, pipelining, chunked bodies, limits, malformed and split
 //!   requests, timeouts, the connection limit, HTTP/1.0.
 //! - `ops`: health, metrics, graceful shutdown and the command line.
+//! - `prometheus`: a real Prometheus (Debian's `prometheus`, installed by `.ci/setup`)
+//!   scraping a server under traffic evaluates every query of `config/grafana/tessera.json`
+//!   and `config/prometheus/alerts.yml` (each must return data); `promtool check rules` and
+//!   `promtool test rules` on the alert rules.
 //! - `tls`: `[server.tls]` — every endpoint over TLS, curl and Python requests, resumption,
 //!   `min_version`, the SIGHUP reload, the plain health listener, bad files, stalled
 //!   handshakes (issue 15).
@@ -99,6 +103,7 @@ mod lifecycle;
 mod oidc_rp;
 mod ops;
 mod persistence;
+mod prometheus;
 mod rate_limit;
 mod revoke;
 mod saml_bearer;
