@@ -75,6 +75,9 @@
 //!   form, consent, redirect, code exchange, `prompt=none` single sign-on), and the
 //!   WebDriver client's own checks against local pages. Needs `chromium` and
 //!   `chromium-driver` (`.ci/setup` installs them).
+//! - `status_page`: the admin listener's live status page in headless Chromium under load
+//!   (the figures move; the token from the URL fragment or the form; a screenshot in
+//!   `$CARGO_TARGET_TMPDIR/status_page/`), and `/admin/status`'s history.
 //! - `oidc_rp`: the `openidconnect` crate as a relying party (discovery, code flow with PKCE
 //!   and nonce, `id_token` validation against the JWKS, userinfo), RS256 and ES256.
 //!
@@ -111,6 +114,7 @@ mod saml_bearer;
 mod secure_cassandra;
 #[path = "../support/sql_servers.rs"]
 mod sql_servers;
+mod status_page;
 mod tls;
 mod token_client_credentials;
 mod token_format;

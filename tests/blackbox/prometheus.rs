@@ -11,9 +11,10 @@
 //! an alert quiet), and every rule must have been evaluated by Prometheus without error.
 //! `promtool check rules` / `promtool test rules` run in the first test (and in `make alerts`).
 //!
-//! What runs: a server on RocksDB (so the store's series exist) with `[security]` defaults,
-//! one Prometheus scraping it every second from its own temporary directory; both are killed
-//! when the test ends, pass or fail.
+//! What runs: a server on RocksDB (so the store's series exist) with `[admin] metrics = true`,
+//! and one Prometheus scraping its admin listener every second with the admin bearer token
+//! in a `credentials_file`, from its own temporary directory; both are killed when the test
+//! ends, pass or fail.
 
 use crate::harness::*;
 use serde_json::Value;
@@ -275,17 +276,34 @@ fn alert_rules_pass_promtool_check_and_their_unit_tests() {
     }
 }
 
+/// The bearer token of the admin listener the test's Prometheus presents.
+const ADMIN_TOKEN: &str = "prometheus-scrape-token-5d1c8e0b94a7f362";
+
 #[test]
 fn every_dashboard_and_alert_query_returns_data_from_a_real_prometheus() {
     let data = TempDir::new("prometheus-store");
-    let config = ConfigBuilder::standard()
+    let hash = run_cli(&["hash-secret"], Some(ADMIN_TOKEN.as_bytes()));
+    assert!(hash.status.success(), "hash-secret: {hash:?}");
+    let hash = String::from_utf8(hash.stdout).expect("utf-8");
+    let mut config = ConfigBuilder::standard()
         .store("kind", "\"rocksdb\"")
         .store("path", &toml_str(&data.path().display().to_string()))
         .store("flush_interval_ms", "10")
         .build();
+    // `[admin] metrics = true`: the series name client ids, so Prometheus scrapes the admin
+    // listener with the bearer token, as an operator's would.
+    config.push_str(&format!(
+        "\n[admin]\nlisten = \"127.0.0.1:0\"\nadmin_token_hash = {}\nmetrics = true\n",
+        toml_str(hash.trim())
+    ));
     let server = Arc::new(Server::start(&config));
-    let target = server.addr;
-    let prometheus = Prometheus::start(target, None);
+    let target = server.admin_addr.expect("admin listener");
+    assert_eq!(
+        server.get("/metrics").status,
+        404,
+        "/metrics left the public listener"
+    );
+    let prometheus = Prometheus::start(target, Some(ADMIN_TOKEN));
 
     // The 4xx series (bad client credentials, an unknown path) appear once; after that their
     // rate is a (zero) sample like any other. The password is wrong for a client of its own
