@@ -284,8 +284,31 @@ struct View<'a> {
 struct TokensIssued {
     total: u64,
     by_grant: BTreeMap<&'static str, u64>,
-    /// Clients that were issued a token, busiest first.
+    /// Clients that were issued a token, busiest first, at most [`MAX_CLIENTS`].
     by_client: Vec<ClientIssued>,
+    /// The clients issued a token that `by_client` leaves out, and their tokens.
+    others: Others,
+}
+
+#[derive(Serialize, Debug, Default, PartialEq, Eq)]
+struct Others {
+    clients: usize,
+    total: u64,
+}
+
+/// The most clients `/admin/status` lists by name: the page polls it every second, and a
+/// registry of thousands of clients would make every answer as large.
+const MAX_CLIENTS: usize = 50;
+
+/// The `max` busiest clients (ties by id), and what the rest add up to.
+fn busiest(mut clients: Vec<ClientIssued>, max: usize) -> (Vec<ClientIssued>, Others) {
+    clients.sort_by(|a, b| b.total.cmp(&a.total).then(a.client_id.cmp(&b.client_id)));
+    let rest = clients.split_off(max.min(clients.len()));
+    let others = Others {
+        clients: rest.len(),
+        total: rest.iter().map(|c| c.total).sum(),
+    };
+    (clients, others)
 }
 
 #[derive(Serialize)]
@@ -350,7 +373,7 @@ impl<'a> View<'a> {
     fn new(app: &'a App, ring: &VecDeque<Sample>) -> View<'a> {
         let m = &app.metrics;
         let clients = app.registry.clients();
-        let mut by_client: Vec<ClientIssued> = clients
+        let by_client: Vec<ClientIssued> = clients
             .iter()
             .filter_map(|c| {
                 let by_grant: BTreeMap<&'static str, u64> = GrantType::ALL
@@ -366,7 +389,7 @@ impl<'a> View<'a> {
                 })
             })
             .collect();
-        by_client.sort_by(|a, b| b.total.cmp(&a.total).then(a.client_id.cmp(&b.client_id)));
+        let (by_client, others) = busiest(by_client, MAX_CLIENTS);
         let mut by_grant = BTreeMap::new();
         for g in GrantType::ALL {
             let n: u64 = (0..m.client_slots()).map(|c| m.issued_total(c, g)).sum();
@@ -423,6 +446,7 @@ impl<'a> View<'a> {
                 total: by_grant.values().sum(),
                 by_grant,
                 by_client,
+                others,
             },
             counters,
             store,
@@ -557,6 +581,33 @@ mod tests {
             serde_json::Value::Null
         );
         assert_eq!(json["flush_ms"], serde_json::json!([null, null]));
+    }
+
+    #[test]
+    fn status_lists_the_busiest_clients_by_name_and_sums_the_rest() {
+        let client = |id: &str, total| ClientIssued {
+            client_id: id.to_owned(),
+            total,
+            by_grant: BTreeMap::new(),
+        };
+        let all = vec![
+            client("c", 5),
+            client("a", 9),
+            client("b", 5),
+            client("d", 1),
+        ];
+        let (listed, others) = busiest(all, 2);
+        let ids: Vec<&str> = listed.iter().map(|c| c.client_id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"], "busiest first, ties by id");
+        assert_eq!(
+            others,
+            Others {
+                clients: 2,
+                total: 6
+            }
+        );
+        let (listed, others) = busiest(vec![client("a", 1)], 2);
+        assert_eq!((listed.len(), others), (1, Others::default()));
     }
 
     #[test]

@@ -226,6 +226,7 @@ fn admin_status_needs_the_token_and_keeps_history_for_a_page_opened_later() {
     });
     assert_eq!(body["tokens_issued"]["by_grant"]["client_credentials"], 1);
     assert_eq!(body["tokens_issued"]["by_client"][0]["client_id"], "svc-a");
+    assert_eq!(body["tokens_issued"]["others"]["clients"], 0);
     assert_eq!(body["live_tokens"], 1);
     assert_eq!(body["store"]["kind"], "rocksdb");
     let t = body["history"]["t"].as_array().expect("t");
