@@ -401,6 +401,47 @@ fn every_dashboard_and_alert_query_returns_data_from_a_real_prometheus() {
 }
 
 #[test]
+fn dashboard_panels_each_have_a_query_on_the_chosen_data_source_and_a_unique_id() {
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_file("config/grafana/tessera.json")).expect("dashboard"),
+    )
+    .expect("config/grafana/tessera.json is JSON");
+    assert_eq!(dashboard["uid"], "tessera-overview");
+    let panels = dashboard["panels"].as_array().expect("panels");
+    let mut ids = std::collections::BTreeSet::new();
+    for panel in panels {
+        assert!(ids.insert(panel["id"].as_u64()), "duplicate id: {panel}");
+        if panel["type"] == "row" {
+            continue;
+        }
+        assert_eq!(
+            panel["datasource"]["uid"], "${datasource}",
+            "{}",
+            panel["title"]
+        );
+        let targets = panel["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "{} has no query", panel["title"]);
+        for t in targets {
+            assert!(t["expr"].as_str().is_some_and(|e| !e.is_empty()), "{t}");
+            assert_eq!(t["datasource"]["uid"], "${datasource}", "{t}");
+        }
+    }
+    // What the issue asks the dashboard to show.
+    let text = dashboard["panels"].to_string();
+    for series in [
+        "tessera_requests_total",
+        "tessera_request_duration_seconds_bucket",
+        "tessera_tokens_issued_total",
+        "tessera_store_queue_depth",
+        "tessera_store_flush_seconds_total",
+        "tessera_lockouts_total",
+        "tessera_refresh_token_reuse_total",
+    ] {
+        assert!(text.contains(series), "no panel uses {series}");
+    }
+}
+
+#[test]
 fn alert_query_is_the_expression_before_its_final_comparison() {
     assert_eq!(alert_query("up{job=\"t\"} == 0"), "up{job=\"t\"}");
     assert_eq!(alert_query("a / (b > 1) > 0.05"), "a / (b > 1)");
