@@ -27,9 +27,11 @@ fmt:
 lint:
 	cargo clippy --release --workspace --all-targets -- -D warnings
 
-# The Prometheus alert rules operators load (config/prometheus/alerts.yml): promtool checks
-# their syntax and runs their unit tests (alerts_test.yml: each alert fires on its condition).
+# The Prometheus files operators load (config/prometheus/): promtool checks the example
+# scrape config and the alert rules, and runs the rules' unit tests (alerts_test.yml: each
+# alert fires on its condition).
 alerts: setup
+	promtool check config --syntax-only config/prometheus/prometheus.yml
 	promtool check rules config/prometheus/alerts.yml
 	cd config/prometheus && promtool test rules alerts_test.yml
 

@@ -42,8 +42,8 @@
 //! - `ops`: health, metrics, graceful shutdown and the command line.
 //! - `prometheus`: a real Prometheus (Debian's `prometheus`, installed by `.ci/setup`)
 //!   scraping a server under traffic evaluates every query of `config/grafana/tessera.json`
-//!   and `config/prometheus/alerts.yml` (each must return data); `promtool check rules` and
-//!   `promtool test rules` on the alert rules.
+//!   and `config/prometheus/alerts.yml` (each must return data); `promtool` checks the
+//!   example `config/prometheus/prometheus.yml` and the alert rules and runs their unit tests.
 //! - `tls`: `[server.tls]` — every endpoint over TLS, curl and Python requests, resumption,
 //!   `min_version`, the SIGHUP reload, the plain health listener, bad files, stalled
 //!   handshakes (issue 15).

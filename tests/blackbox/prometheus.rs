@@ -9,7 +9,8 @@
 //! job, `$instance` by its address, `$__rate_interval` by four scrape intervals. An alert rule
 //! is written `QUERY OP THRESHOLD`; its QUERY must return data (the comparison is what makes
 //! an alert quiet), and every rule must have been evaluated by Prometheus without error.
-//! `promtool check rules` / `promtool test rules` run in the first test (and in `make alerts`).
+//! `promtool check config` (the example `config/prometheus/prometheus.yml`), `check rules` and
+//! `test rules` run in another test (and in `make alerts`).
 //!
 //! What runs: a server on RocksDB (so the store's series exist) with `[admin] metrics = true`,
 //! and one Prometheus scraping its admin listener every second with the admin bearer token
@@ -255,10 +256,11 @@ fn drive_traffic(server: &Server, stop: &AtomicBool) {
 }
 
 #[test]
-fn alert_rules_pass_promtool_check_and_their_unit_tests() {
+fn example_scrape_config_and_alert_rules_pass_promtool_and_the_rules_unit_tests() {
     let promtool = tool("TESSERA_PROMTOOL", "/usr/bin/promtool");
     let dir = repo_file("config/prometheus");
     for args in [
+        &["check", "config", "--syntax-only", "prometheus.yml"][..],
         &["check", "rules", "alerts.yml"][..],
         &["test", "rules", "alerts_test.yml"][..],
     ] {
