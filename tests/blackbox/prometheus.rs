@@ -1,6 +1,8 @@
 //! The operator's monitoring, checked with the operator's tools: a real Prometheus (Debian's
-//! `prometheus`, installed by `.ci/setup`; `TESSERA_PROMETHEUS` overrides the path) scrapes a
-//! real Tessera under traffic, loads `config/prometheus/alerts.yml`, and every query of
+//! `prometheus`, installed by `.ci/setup`; `TESSERA_PROMETHEUS` overrides the path), run with
+//! the example `config/prometheus/prometheus.yml` (only the address, the token file, the
+//! rule file's path and the intervals changed), scrapes a real Tessera under traffic, loads
+//! `config/prometheus/alerts.yml`, and every query of
 //! `config/grafana/tessera.json` and of the alert rules is evaluated through Prometheus' HTTP
 //! API (`/api/v1/query`): each must return data. A renamed metric or label, a query that does
 //! not parse, or a panel built on a series Tessera never exports fails here.
@@ -56,28 +58,43 @@ struct Prometheus {
 }
 
 impl Prometheus {
-    /// Starts Prometheus scraping `/metrics` at `target` (with `bearer` as the
-    /// `credentials_file` when given) and loading the repository's alert rules.
-    fn start(target: std::net::SocketAddr, bearer: Option<&str>) -> Prometheus {
+    /// Starts Prometheus with the repository's example `config/prometheus/prometheus.yml`,
+    /// pointed at the admin listener `target` with `bearer` in its credentials file, the
+    /// example's alert rules, and a one-second scrape and evaluation interval. Each of those
+    /// edits must find its place in the example, so the example stays the one tested.
+    fn start(target: std::net::SocketAddr, bearer: &str) -> Prometheus {
         let bin = tool("TESSERA_PROMETHEUS", "/usr/bin/prometheus");
         let dir = TempDir::new("prometheus");
-        let auth = match bearer {
-            Some(token) => {
-                let file = dir.write("admin-token", token);
-                format!(
-                    "    authorization:\n      credentials_file: {}\n",
-                    file.display()
-                )
-            }
-            None => String::new(),
-        };
-        let config = format!(
-            "global:\n  scrape_interval: {SCRAPE_INTERVAL}\n  evaluation_interval: {SCRAPE_INTERVAL}\n\
-             rule_files:\n  - {rules}\n\
-             scrape_configs:\n  - job_name: {JOB}\n    metrics_path: /metrics\n{auth}\
-             \x20   static_configs:\n      - targets: [\"{target}\"]\n",
-            rules = repo_file("config/prometheus/alerts.yml").display(),
-        );
+        let token_file = dir.write("admin-token", bearer);
+        let example = std::fs::read_to_string(repo_file("config/prometheus/prometheus.yml"))
+            .expect("config/prometheus/prometheus.yml");
+        let mut config = example.clone();
+        for (from, to) in [
+            ("127.0.0.1:9090", target.to_string()),
+            (
+                "/etc/prometheus/tessera-admin-token",
+                token_file.display().to_string(),
+            ),
+            (
+                "- alerts.yml",
+                format!("- {}", repo_file("config/prometheus/alerts.yml").display()),
+            ),
+            (
+                "scrape_interval: 15s",
+                format!("scrape_interval: {SCRAPE_INTERVAL}"),
+            ),
+            (
+                "evaluation_interval: 15s",
+                format!("evaluation_interval: {SCRAPE_INTERVAL}"),
+            ),
+            (&format!("job_name: {JOB}"), format!("job_name: {JOB}")),
+        ] {
+            assert!(
+                config.contains(from),
+                "the example no longer has {from:?}:\n{example}"
+            );
+            config = config.replace(from, &to);
+        }
         let config_path = dir.write("prometheus.yml", &config);
         // Prometheus cannot announce a port it picked itself: take a free one and hand it
         // over (the gap between the two is a few microseconds on a loopback address).
@@ -305,7 +322,7 @@ fn every_dashboard_and_alert_query_returns_data_from_a_real_prometheus() {
         404,
         "/metrics left the public listener"
     );
-    let prometheus = Prometheus::start(target, Some(ADMIN_TOKEN));
+    let prometheus = Prometheus::start(target, ADMIN_TOKEN);
 
     // The 4xx series (bad client credentials, an unknown path) appear once; after that their
     // rate is a (zero) sample like any other. The password is wrong for a client of its own
