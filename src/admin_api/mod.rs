@@ -155,6 +155,7 @@ impl Service for AdminService {
         match route {
             Route::Page => {
                 body.extend_from_slice(status::page());
+                status::page_headers(headers);
                 Reply {
                     no_store: true,
                     ..Reply::html(200)

@@ -44,6 +44,10 @@
 //! - `http_protocol`: keep-alive, pipelining, chunked bodies, limits, malformed and split
 //!   requests, timeouts, the connection limit, HTTP/1.0.
 //! - `ops`: health, metrics, graceful shutdown and the command line.
+//! - `prometheus`: a real Prometheus (Debian's `prometheus`, installed by `.ci/setup`)
+//!   scraping a server under traffic evaluates every query of `config/grafana/tessera.json`
+//!   and `config/prometheus/alerts.yml` (each must return data); `promtool` checks the
+//!   example `config/prometheus/prometheus.yml` and the alert rules and runs their unit tests.
 //! - `tls`: `[server.tls]` — every endpoint over TLS, curl and Python requests, resumption,
 //!   `min_version`, the SIGHUP reload, the plain health listener, bad files, stalled
 //!   handshakes (issue 15).
@@ -75,6 +79,9 @@
 //!   form, consent, redirect, code exchange, `prompt=none` single sign-on), and the
 //!   WebDriver client's own checks against local pages. Needs `chromium` and
 //!   `chromium-driver` (`.ci/setup` installs them).
+//! - `status_page`: the admin listener's live status page in headless Chromium under load
+//!   (the figures move; the token from the URL fragment or the form; a screenshot in
+//!   `$CARGO_TARGET_TMPDIR/status_page/`), and `/admin/status`'s history.
 //! - `oidc_rp`: the `openidconnect` crate as a relying party (discovery, code flow with PKCE
 //!   and nonce, `id_token` validation against the JWKS, userinfo), RS256 and ES256.
 //!
@@ -104,6 +111,7 @@ mod lifecycle;
 mod oidc_rp;
 mod ops;
 mod persistence;
+mod prometheus;
 mod rate_limit;
 mod revoke;
 mod saml_bearer;
@@ -111,6 +119,7 @@ mod saml_bearer;
 mod secure_cassandra;
 #[path = "../support/sql_servers.rs"]
 mod sql_servers;
+mod status_page;
 mod tls;
 mod token_client_credentials;
 mod token_format;
