@@ -7,7 +7,7 @@
 
 CONFIG ?= config/tessera.toml
 
-.PHONY: setup run test fmt lint unit fuzz services bench loadtest
+.PHONY: setup run test fmt lint alerts unit fuzz services bench loadtest
 
 setup:
 	@bash .ci/setup
@@ -26,6 +26,14 @@ fmt:
 
 lint:
 	cargo clippy --release --workspace --all-targets -- -D warnings
+
+# The Prometheus files operators load (config/prometheus/): promtool checks the example
+# scrape config and the alert rules, and runs the rules' unit tests (alerts_test.yml: each
+# alert fires on its condition).
+alerts: setup
+	promtool check config --syntax-only config/prometheus/prometheus.yml
+	promtool check rules config/prometheus/alerts.yml
+	cd config/prometheus && promtool test rules alerts_test.yml
 
 unit:
 	cargo test --release --workspace
@@ -68,7 +76,7 @@ services:
 # tests that need it (storage/tests/cassandra_secure.rs, tests/blackbox/cluster_secure.rs);
 # `test` stops it afterwards, pass or fail, so a second idle JVM does not stay behind on a
 # two-core machine. The default Cassandra above keeps running.
-test: setup fmt lint fuzz services
+test: setup fmt lint alerts fuzz services
 	@status=0; $(MAKE) --no-print-directory unit || status=$$?; \
 	bash tests/services/cassandra-secure.sh stop; exit $$status
 

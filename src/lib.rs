@@ -58,6 +58,7 @@ pub mod endpoints;
 pub mod fixed_table;
 pub mod guard;
 pub mod http;
+pub mod manage;
 pub mod metrics;
 pub mod oauth;
 pub mod oidc;
