@@ -73,6 +73,16 @@ pub fn read<T: DeserializeOwned>(req: &Request<'_>, body: &mut Vec<u8>) -> Resul
             "send the body as application/json",
         ));
     }
+    // serde's derived structs also read a JSON array, member by member in declaration order
+    // (`[null, "pw"]` would be a user update setting a password): the bodies are objects.
+    if req.body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(error(
+            body,
+            400,
+            "invalid_request",
+            "the JSON body must be an object",
+        ));
+    }
     serde_json::from_slice(req.body).map_err(|e| {
         let code = if e.is_data() {
             "invalid_client_metadata"

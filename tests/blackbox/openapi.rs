@@ -330,13 +330,8 @@ fn schemathesis_admin_api_conforms_to_openapi_json_with_every_check() {
     run_schemathesis(
         &format!("http://{admin}"),
         &[
-            // The management calls (clients, users, revoke, tokens, store) are not served
-            // yet; until they are, the paths the admin listener serves today.
             "--include-path-regex",
-            "^/(|openapi\\.json|health|metrics|admin/status)$",
-            // The links that drive the stateful phase are the management calls'.
-            "--phases",
-            "examples,coverage,fuzzing",
+            "^/(|openapi\\.json|health|metrics|admin/.*)$",
         ],
         &run_env(&token),
     );
@@ -363,4 +358,53 @@ fn rp_initiated_logout_2_a_post_without_a_body_signs_out() {
         b"POST /api/oauth/logout HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi",
     );
     assert_eq!(r.status, 400, "{}", r.summary());
+}
+
+/// Found by Schemathesis (`negative_data_rejection`): serde reads a struct from a JSON array
+/// too, member by member, so `[null, "pw"]` was a user update that set a password. Every
+/// admin API body is a JSON object; anything else is 400 `invalid_request` and changes
+/// nothing.
+#[test]
+fn admin_api_a_body_that_is_not_a_json_object_is_invalid_request_and_changes_nothing() {
+    let (server, _) = start();
+    let admin = server.admin_addr.expect("admin listener address");
+    let call = |method: &str, path: &str, json: &str| {
+        let raw = format!(
+            "{method} {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+            json.len()
+        );
+        let mut stream = std::net::TcpStream::connect(admin).expect("connect admin");
+        std::io::Write::write_all(&mut stream, raw.as_bytes()).expect("send");
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut stream, &mut out).expect("read");
+        out
+    };
+    let created = call(
+        "POST",
+        "/admin/users",
+        r#"{"username":"eve","password":"first-pass"}"#,
+    );
+    assert!(created.starts_with("HTTP/1.1 201"), "{created}");
+    for (method, path, json) in [
+        ("PUT", "/admin/users/eve", r#"[null, "second-pass"]"#),
+        ("POST", "/admin/users", r#"["mallory", "pw", {}]"#),
+        ("POST", "/admin/clients", r#"["c1"]"#),
+        ("POST", "/admin/revoke", r#"["svc-a"]"#),
+        ("PUT", "/admin/users/eve", r#""second-pass""#),
+    ] {
+        let r = call(method, path, json);
+        assert!(r.starts_with("HTTP/1.1 400"), "{method} {path} {json}: {r}");
+        assert!(r.contains(r#""error":"invalid_request""#), "{r}");
+    }
+    let api = Client::new(API_CLIENT.0, Some(API_CLIENT.1), AuthMethod::Basic);
+    assert_eq!(
+        server.password(&api, ("eve", "first-pass"), None).status,
+        200
+    );
+    assert_eq!(
+        server.password(&api, ("eve", "second-pass"), None).status,
+        400
+    );
+    assert!(call("GET", "/admin/users/mallory", "").starts_with("HTTP/1.1 404"));
 }
