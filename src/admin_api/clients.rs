@@ -76,7 +76,7 @@ async fn read(call: Call<'_, '_>, id: String, body: &mut Vec<u8>) -> Reply {
 }
 
 async fn create(call: Call<'_, '_>, body: &mut Vec<u8>) -> Reply {
-    let request: ClientRequest = match reply::read(call.req, body) {
+    let request: ClientRequest = match reply::read_client(call.req, body) {
         Ok(r) => r,
         Err(reply) => return reply,
     };
@@ -114,7 +114,7 @@ async fn create(call: Call<'_, '_>, body: &mut Vec<u8>) -> Reply {
 }
 
 async fn replace(call: Call<'_, '_>, id: String, body: &mut Vec<u8>) -> Reply {
-    let request: ClientRequest = match reply::read(call.req, body) {
+    let request: ClientRequest = match reply::read_client(call.req, body) {
         Ok(r) => r,
         Err(reply) => return reply,
     };

@@ -59,8 +59,24 @@ pub fn manage_error(body: &mut Vec<u8>, e: &ManageError) -> Reply {
 }
 
 /// The request's JSON body as `T`. Errors are ready to send: 415 without
-/// `Content-Type: application/json`, 400 for JSON that does not parse or fit.
+/// `Content-Type: application/json`, 400 `invalid_request` for a body that is not a JSON
+/// object, does not parse or does not fit.
 pub fn read<T: DeserializeOwned>(req: &Request<'_>, body: &mut Vec<u8>) -> Result<T, Reply> {
+    read_with(req, body, "invalid_request")
+}
+
+/// [`read`] for a client's metadata: a body that parses but does not fit (a member of the
+/// wrong type, an unknown one) is `invalid_client_metadata` (RFC 7591 §3.2.2).
+pub fn read_client<T: DeserializeOwned>(req: &Request<'_>, body: &mut Vec<u8>) -> Result<T, Reply> {
+    read_with(req, body, "invalid_client_metadata")
+}
+
+/// `misfit`: the code of JSON that parses but does not fit `T`.
+fn read_with<T: DeserializeOwned>(
+    req: &Request<'_>,
+    body: &mut Vec<u8>,
+    misfit: &str,
+) -> Result<T, Reply> {
     let is_json = req.content_type.is_some_and(|ct| {
         let media = ct.split(|b| *b == b';').next().unwrap_or_default();
         media.trim_ascii().eq_ignore_ascii_case(b"application/json")
@@ -85,7 +101,7 @@ pub fn read<T: DeserializeOwned>(req: &Request<'_>, body: &mut Vec<u8>) -> Resul
     }
     serde_json::from_slice(req.body).map_err(|e| {
         let code = if e.is_data() {
-            "invalid_client_metadata"
+            misfit
         } else {
             "invalid_request"
         };

@@ -363,9 +363,10 @@ fn rp_initiated_logout_2_a_post_without_a_body_signs_out() {
 /// Found by Schemathesis (`negative_data_rejection`): serde reads a struct from a JSON array
 /// too, member by member, so `[null, "pw"]` was a user update that set a password. Every
 /// admin API body is a JSON object; anything else is 400 `invalid_request` and changes
-/// nothing.
+/// nothing. Found reading the answers: user and revocation bodies that did not fit were
+/// called `invalid_client_metadata`.
 #[test]
-fn admin_api_a_body_that_is_not_a_json_object_is_invalid_request_and_changes_nothing() {
+fn admin_api_a_body_that_is_not_a_json_object_or_does_not_fit_is_invalid_request() {
     let (server, _) = start();
     let admin = server.admin_addr.expect("admin listener address");
     let call = |method: &str, path: &str, json: &str| {
@@ -396,6 +397,23 @@ fn admin_api_a_body_that_is_not_a_json_object_is_invalid_request_and_changes_not
         let r = call(method, path, json);
         assert!(r.starts_with("HTTP/1.1 400"), "{method} {path} {json}: {r}");
         assert!(r.contains(r#""error":"invalid_request""#), "{r}");
+    }
+    // A user or a revocation is no client metadata (RFC 7591 §3.2.2): a member that does not
+    // fit is `invalid_request`, as the admin API contract says.
+    for (path, json) in [
+        (
+            "/admin/users",
+            r#"{"username":"zed","password":"pw","role":"x"}"#,
+        ),
+        ("/admin/users", r#"{"username":5,"password":"pw"}"#),
+        ("/admin/revoke", r#"{"client":"svc-a"}"#),
+    ] {
+        let r = call("POST", path, json);
+        assert!(r.starts_with("HTTP/1.1 400"), "{path} {json}: {r}");
+        assert!(
+            r.contains(r#""error":"invalid_request""#),
+            "{path} {json}: {r}"
+        );
     }
     let api = Client::new(API_CLIENT.0, Some(API_CLIENT.1), AuthMethod::Basic);
     assert_eq!(
