@@ -40,6 +40,9 @@
 //! - `http_protocol`: keep-alive, pipelining, chunked bodies, limits, malformed and split
 //!   requests, timeouts, the connection limit, HTTP/1.0.
 //! - `ops`: health, metrics, graceful shutdown and the command line.
+//! - `packaging`: what the systemd unit relies on — sd_notify `READY=1` only once the store
+//!   is recovered and the listener accepts, `STOPPING=1` at SIGTERM, never ready when the
+//!   start fails (a fake `NOTIFY_SOCKET`). The .deb itself is checked by `make package`.
 //! - `tls`: `[server.tls]` — every endpoint over TLS, curl and Python requests, resumption,
 //!   `min_version`, the SIGHUP reload, the plain health listener, bad files, stalled
 //!   handshakes (issue 15).
@@ -98,6 +101,7 @@ mod keys;
 mod lifecycle;
 mod oidc_rp;
 mod ops;
+mod packaging;
 mod persistence;
 mod rate_limit;
 mod revoke;
