@@ -51,6 +51,7 @@
 //! - [`metrics`]: per-worker counters and histograms, rendered for Prometheus.
 
 pub mod admin;
+pub mod admin_api;
 pub mod cli;
 pub mod clock;
 pub mod cluster;
