@@ -250,6 +250,8 @@ fn serve(path: &std::path::Path, listen: Option<SocketAddr>) -> ExitCode {
     let app = match App::new(config, workers) {
         Ok(a) => Arc::new(a),
         Err(e) => {
+            // `systemctl status` shows why, beside the failed state.
+            crate::notify::status(&format!("cannot start: {e}"));
             eprintln!("tessera: cannot start: {e}");
             return ExitCode::from(1);
         }
@@ -262,6 +264,7 @@ fn serve(path: &std::path::Path, listen: Option<SocketAddr>) -> ExitCode {
     let running = match server::start(sockets, plain, admin, app, shutdown) {
         Ok(r) => r,
         Err(e) => {
+            crate::notify::status(&format!("cannot start workers: {e}"));
             eprintln!("tessera: cannot start workers: {e}");
             return ExitCode::from(1);
         }
@@ -279,7 +282,7 @@ fn serve(path: &std::path::Path, listen: Option<SocketAddr>) -> ExitCode {
     // The one point where start-up is over: the store is recovered and `server::start` has
     // returned, i.e. every listener it starts accepts. systemd's `Type=notify` waits for
     // this, so units ordered after Tessera start against a server that answers.
-    crate::notify::ready(&format!("listening on {}", running.local_addr()));
+    crate::notify::ready(&listening_status(&running));
     match running.wait() {
         Ok(()) => {
             info!("stopped");
@@ -292,6 +295,19 @@ fn serve(path: &std::path::Path, listen: Option<SocketAddr>) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `systemctl status`'s line once ready: every listener's address, the public one first.
+fn listening_status(running: &server::Running) -> String {
+    use std::fmt::Write as _;
+    let mut status = format!("listening on {}", running.local_addr());
+    if let Some(plain) = running.plain_addr() {
+        let _ = write!(status, ", plain {plain}");
+    }
+    if let Some(admin) = running.admin_addr() {
+        let _ = write!(status, ", admin {admin}");
+    }
+    status
 }
 
 /// First SIGTERM/SIGINT: graceful shutdown. A second one: exit at once. SIGHUP: read the

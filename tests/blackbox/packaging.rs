@@ -1,6 +1,6 @@
 //! What the Debian package's systemd unit (`config/systemd/tessera.service`, `Type=notify`)
 //! relies on in the binary: `tessera serve` tells the service manager `READY=1` only once the
-//! store is recovered and the listener accepts, says `STOPPING=1` when it shuts down, and
+//! store is recovered and every listener (public, plain, admin) accepts, says `STOPPING=1` when it shuts down, and
 //! never says ready when it cannot start (sd_notify(3)).
 //!
 //! The test plays systemd: it binds a Unix datagram socket and hands its path to the server
@@ -70,12 +70,15 @@ fn status(message: &[String]) -> Option<&str> {
     message.iter().find_map(|l| l.strip_prefix("STATUS="))
 }
 
-/// The address at the end of a `STATUS=... on 127.0.0.1:PORT` line.
-fn status_addr(message: &[String]) -> SocketAddr {
-    status(message)
-        .and_then(|s| s.rsplit(' ').next())
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no address in the status of {message:?}"))
+/// Every `IP:PORT` a `STATUS=` line names, in order (`listening on A, plain B, admin C`).
+fn status_addrs(message: &[String]) -> Vec<SocketAddr> {
+    let addrs: Vec<SocketAddr> = status(message)
+        .unwrap_or_default()
+        .split([' ', ','])
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    assert!(!addrs.is_empty(), "no address in the status of {message:?}");
+    addrs
 }
 
 fn write_fault(path: &Path, fault: &str) {
@@ -96,20 +99,27 @@ fn health_status(addr: SocketAddr) -> u16 {
 }
 
 #[test]
-fn ready_is_notified_only_once_the_store_is_recovered_and_the_listener_accepts() {
+fn ready_is_notified_only_once_the_store_is_recovered_and_every_listener_accepts() {
     let dir = TempDir::new("notify");
     let notify = NotifySocket::bind(&dir);
     let faults = dir.path().join("faults");
     // Every store call blocks, the recovery scan included, until the fault is lifted.
     write_fault(&faults, "stall");
-    let config = ConfigBuilder::standard()
-        .store("kind", "\"rocksdb\"")
-        .store(
-            "path",
-            &toml_str(&dir.path().join("db").display().to_string()),
-        )
-        .store("test_faults_file", &toml_str(&faults.display().to_string()))
-        .build();
+    let hashed = run_cli(&["hash-secret"], Some(b"an admin token of the notify test"));
+    assert!(hashed.status.success(), "hash-secret: {hashed:?}");
+    let token_hash = String::from_utf8_lossy(&hashed.stdout).trim().to_owned();
+    let config = format!(
+        "{}\n[admin]\nlisten = \"127.0.0.1:0\"\nadmin_token_hash = {}\n",
+        ConfigBuilder::standard()
+            .store("kind", "\"rocksdb\"")
+            .store(
+                "path",
+                &toml_str(&dir.path().join("db").display().to_string())
+            )
+            .store("test_faults_file", &toml_str(&faults.display().to_string()))
+            .build(),
+        toml_str(&token_hash)
+    );
     let config_path = dir.write("tessera.toml", &config);
     let mut server = Serving::spawn(&config_path, &notify.env());
 
@@ -120,7 +130,7 @@ fn ready_is_notified_only_once_the_store_is_recovered_and_the_listener_accepts()
         !starting.iter().any(|l| l == "READY=1"),
         "ready before recovery: {starting:?}"
     );
-    let addr = status_addr(&starting);
+    let addr = status_addrs(&starting)[0];
     assert_ne!(addr.port(), 0, "the status names the bound port");
     // Bound but not listening: refused, as before the process started.
     let refused = TcpStream::connect(addr).map_err(|e| e.kind());
@@ -131,9 +141,14 @@ fn ready_is_notified_only_once_the_store_is_recovered_and_the_listener_accepts()
 
     write_fault(&faults, "ok");
     let ready = notify.wait_for("READY=1");
-    // At READY=1 the listener the status names takes connections and answers.
-    assert_eq!(status_addr(&ready), addr, "{ready:?}");
-    assert_eq!(health_status(addr), 200);
+    // At READY=1 every listener takes connections and answers: the public one, then the
+    // admin one (its /health needs no token).
+    let listeners = status_addrs(&ready);
+    assert_eq!(listeners.len(), 2, "public and admin listeners: {ready:?}");
+    assert_eq!(listeners[0], addr, "{ready:?}");
+    for listener in &listeners {
+        assert_eq!(health_status(*listener), 200, "/health on {listener}");
+    }
     let announced = server.first_line().unwrap_or_default();
     assert_eq!(announced.trim(), format!("listening on {addr}"));
 }
@@ -145,7 +160,7 @@ fn stopping_is_notified_when_sigterm_begins_the_graceful_shutdown() {
     let config_path = dir.write("tessera.toml", &default_config());
     let mut server = Serving::spawn(&config_path, &notify.env());
     let ready = notify.wait_for("READY=1");
-    let addr = status_addr(&ready);
+    let addr = status_addrs(&ready)[0];
     assert_eq!(health_status(addr), 200);
 
     let pid = server.child.id().to_string();
@@ -183,9 +198,11 @@ fn ready_is_never_notified_when_the_store_cannot_be_opened() {
     while let Some(message) = notify.next_within(Duration::from_millis(200)) {
         messages.push(message);
     }
+    // The last word is why, for `systemctl status`.
+    let last = messages.last().and_then(|m| status(m)).unwrap_or_default();
     assert!(
-        messages.iter().flatten().any(|l| l.starts_with("STATUS=")),
-        "start-up said nothing: {messages:?}"
+        last.starts_with("cannot start: ") && last.contains(&*not_a_dir.to_string_lossy()),
+        "the last status does not say why: {messages:?}"
     );
     assert!(
         !messages.iter().flatten().any(|l| l == "READY=1"),

@@ -75,7 +75,8 @@ def main():
         try:
             ready = wait_for(sock, "READY=1", 120, proc)
             status = next((l[len("STATUS="):] for l in ready if l.startswith("STATUS=")), "")
-            addr = status.rsplit(" ", 1)[-1]
+            # "listening on A[, plain B][, admin C]": the public listener is the first.
+            addr = status.split("listening on ", 1)[-1].split(",")[0].strip()
             if ":" not in addr:
                 fail(f"READY=1 without an address in STATUS: {ready}")
             with urllib.request.urlopen(f"http://{addr}/health", timeout=10) as response:
