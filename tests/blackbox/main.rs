@@ -50,6 +50,9 @@
 //!   scraping a server under traffic evaluates every query of `config/grafana/tessera.json`
 //!   and `config/prometheus/alerts.yml` (each must return data); `promtool` checks the
 //!   example `config/prometheus/prometheus.yml` and the alert rules and runs their unit tests.
+//! - `packaging`: what the systemd unit relies on — sd_notify `READY=1` only once the store
+//!   is recovered and the listener accepts, `STOPPING=1` at SIGTERM, never ready when the
+//!   start fails (a fake `NOTIFY_SOCKET`). The .deb itself is checked by `make package`.
 //! - `tls`: `[server.tls]` — every endpoint over TLS, curl and Python requests, resumption,
 //!   `min_version`, the SIGHUP reload, the plain health listener, bad files, stalled
 //!   handshakes (issue 15).
@@ -113,6 +116,7 @@ mod lifecycle;
 mod oidc_rp;
 mod openapi;
 mod ops;
+mod packaging;
 mod persistence;
 mod prometheus;
 mod rate_limit;
