@@ -40,6 +40,9 @@
 //! - `http_protocol`: keep-alive, pipelining, chunked bodies, limits, malformed and split
 //!   requests, timeouts, the connection limit, HTTP/1.0.
 //! - `ops`: health, metrics, graceful shutdown and the command line.
+//! - `logs`: `[log] format` (text, JSON) and the audit events on `tessera::audit` (issued,
+//!   revoked, reuse, failed authentication and login, lockout); no secret, password, token
+//!   or code in any log line of a full flow at `trace`.
 //! - `tls`: `[server.tls]` — every endpoint over TLS, curl and Python requests, resumption,
 //!   `min_version`, the SIGHUP reload, the plain health listener, bad files, stalled
 //!   handshakes (issue 15).
@@ -96,6 +99,7 @@ mod introspect;
 mod jwt_bearer;
 mod keys;
 mod lifecycle;
+mod logs;
 mod oidc_rp;
 mod ops;
 mod persistence;
