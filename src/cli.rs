@@ -89,6 +89,10 @@ pub fn main() -> ExitCode {
                     crate::tls::load(files)
                         .map_err(|e| crate::config::ConfigError::new(e.key(), e.to_string()))?;
                 }
+                if let Some(files) = &c.admin.tls {
+                    crate::tls::load_admin(files)
+                        .map_err(|e| crate::config::ConfigError::new(e.key(), e.to_string()))?;
+                }
                 Ok((c, deprecated))
             }) {
                 Ok((c, deprecated)) => {
@@ -158,6 +162,16 @@ fn serve(path: &std::path::Path, listen: Option<SocketAddr>) -> ExitCode {
             }
         },
     };
+    let admin = match config.admin.listen {
+        None => None,
+        Some(addr) => match server::bind(addr, 1) {
+            Ok(mut l) => l.pop(),
+            Err(e) => {
+                eprintln!("tessera: cannot listen on {addr} (admin.listen): {e}");
+                return ExitCode::from(1);
+            }
+        },
+    };
     if let Some(bound) = sockets
         .first()
         .and_then(|s| s.local_addr().ok())
@@ -178,7 +192,7 @@ fn serve(path: &std::path::Path, listen: Option<SocketAddr>) -> ExitCode {
         eprintln!("tessera: cannot install signal handlers: {e}");
         return ExitCode::from(1);
     }
-    let running = match server::start(sockets, plain, app, shutdown) {
+    let running = match server::start(sockets, plain, admin, app, shutdown) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("tessera: cannot start workers: {e}");
@@ -190,6 +204,9 @@ fn serve(path: &std::path::Path, listen: Option<SocketAddr>) -> ExitCode {
     println!("listening on {}", running.local_addr());
     if let Some(plain) = running.plain_addr() {
         println!("plain listener on {plain}");
+    }
+    if let Some(admin) = running.admin_addr() {
+        println!("admin listener on {admin}");
     }
     let _ = std::io::stdout().flush();
     match running.wait() {

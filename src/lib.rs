@@ -50,6 +50,7 @@
 //!   lockouts, admin changes) on the tracing target `tessera::audit`; never a secret.
 
 pub mod admin;
+pub mod admin_api;
 pub mod audit;
 pub mod cli;
 pub mod clock;

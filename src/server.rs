@@ -159,6 +159,8 @@ pub struct Running {
     /// Fetches `jwks_uri` keys (when some client or issuer names one, or the store is
     /// shared).
     jwks: Option<JoinHandle<()>>,
+    /// The admin listener (`[admin] listen`).
+    admin: Option<crate::admin_api::server::AdminThread>,
     shutdown: Shutdown,
 }
 
@@ -166,10 +168,11 @@ pub struct Running {
 /// listening; if one cannot start, stops the others (none of which has listened yet) and
 /// returns its error.
 /// Starts one worker per socket of `sockets`; `plain` is empty, or holds one
-/// `server.listen_plain` socket per worker.
+/// `server.listen_plain` socket per worker; `admin` is the `[admin] listen` socket.
 pub fn start(
     sockets: Vec<Socket>,
     plain: Vec<Socket>,
+    admin: Option<Socket>,
     app: Arc<App>,
     shutdown: Shutdown,
 ) -> io::Result<Running> {
@@ -228,6 +231,40 @@ pub fn start(
         return Err(first.unwrap_or_else(|| io::Error::other("a worker failed to start")));
     }
 
+    // Read before any thread starts, so a bad pair fails the start-up, not a handshake.
+    let admin_tls = match &app.config.admin.tls {
+        None => None,
+        Some(files) => match crate::tls::load_admin(files) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                shutdown.trigger();
+                for w in workers {
+                    let _ = w.join();
+                }
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, e.to_string()));
+            }
+        },
+    };
+    let admin = match admin {
+        None => None,
+        Some(socket) => {
+            match crate::admin_api::server::start(
+                socket,
+                Arc::clone(&app),
+                admin_tls,
+                shutdown.clone(),
+            ) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    shutdown.trigger();
+                    for w in workers {
+                        let _ = w.join();
+                    }
+                    return Err(io::Error::new(e.kind(), format!("admin listener: {e}")));
+                }
+            }
+        }
+    };
     let purge = {
         let shutdown = shutdown.clone();
         let app = Arc::clone(&app);
@@ -272,6 +309,7 @@ pub fn start(
         purge,
         cluster,
         jwks,
+        admin,
         shutdown,
     })
 }
@@ -324,6 +362,11 @@ impl Running {
         self.plain_addr
     }
 
+    /// The admin listener's address (`[admin] listen`), if any.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|a| a.addr)
+    }
+
     /// Waits until every worker has stopped: after a signal, or at once when one of them
     /// fails (its thread triggers the shutdown). Returns the first worker error, if any;
     /// its message names the worker.
@@ -351,6 +394,9 @@ impl Running {
         if let Some(jwks) = self.jwks {
             jwks.thread().unpark();
             let _ = jwks.join();
+        }
+        if let Some(admin) = self.admin {
+            let _ = admin.handle.join();
         }
         // Every accepted change reaches the store before the process exits.
         if let Some(writer) = &self.app.writer {

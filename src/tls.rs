@@ -9,9 +9,12 @@
 //! change, and they are shared by every worker, so a client resumes whichever worker the
 //! kernel hands its next connection to.
 //!
-//! Reads only the two files it is given; the handshake itself is `crate::http::tls`.
+//! The admin listener's TLS (`[admin.tls]`) is built the same way, with client certificates
+//! required and checked against `client_ca_file` when it is set (mutual TLS).
+//!
+//! Reads only the files it is given; the handshake itself is `crate::http::tls`.
 
-use crate::config::{TlsConfig, TlsVersion};
+use crate::config::{AdminTlsConfig, TlsConfig, TlsVersion};
 use arc_swap::ArcSwap;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -31,21 +34,63 @@ const TLS13_TICKETS: usize = 1;
 /// Why a certificate and key cannot be used; names the config key at fault.
 #[derive(Debug)]
 pub struct TlsError {
-    key: &'static str,
+    key: String,
     message: String,
 }
 
 impl TlsError {
-    fn new(key: &'static str, message: impl Into<String>) -> TlsError {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> TlsError {
         TlsError {
-            key,
+            key: key.into(),
             message: message.into(),
         }
     }
 
-    /// The config key at fault (`server.tls.cert_file`, ...).
-    pub fn key(&self) -> &'static str {
-        self.key
+    /// The config key at fault (`server.tls.cert_file`, `admin.tls.client_ca_file`, ...).
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+/// The files a listener's TLS is read from, and the config section naming them.
+#[derive(Debug, Clone)]
+pub struct Files {
+    /// `server.tls` or `admin.tls`: errors name `{section}.cert_file`, ...
+    section: &'static str,
+    pub cert_file: std::path::PathBuf,
+    key_file: std::path::PathBuf,
+    min_version: TlsVersion,
+    /// Mutual TLS: client certificates must chain to one of these CAs.
+    client_ca_file: Option<std::path::PathBuf>,
+}
+
+impl Files {
+    fn key(&self, name: &str) -> String {
+        format!("{}.{name}", self.section)
+    }
+}
+
+impl From<&TlsConfig> for Files {
+    fn from(c: &TlsConfig) -> Files {
+        Files {
+            section: "server.tls",
+            cert_file: c.cert_file.clone(),
+            key_file: c.key_file.clone(),
+            min_version: c.min_version,
+            client_ca_file: None,
+        }
+    }
+}
+
+impl From<&AdminTlsConfig> for Files {
+    fn from(c: &AdminTlsConfig) -> Files {
+        Files {
+            section: "admin.tls",
+            cert_file: c.cert_file.clone(),
+            key_file: c.key_file.clone(),
+            min_version: TlsVersion::Tls12,
+            client_ca_file: c.client_ca_file.clone(),
+        }
     }
 }
 
@@ -59,7 +104,7 @@ impl std::error::Error for TlsError {}
 
 /// The listener's TLS configuration, replaceable while the server runs.
 pub struct TlsState {
-    files: TlsConfig,
+    files: Files,
     current: ArcSwap<ServerConfig>,
     ticketer: Arc<dyn ProducesTickets>,
     sessions: Arc<dyn StoresServerSessions>,
@@ -72,19 +117,29 @@ impl fmt::Debug for TlsState {
             .field("cert_file", &self.files.cert_file)
             .field("key_file", &self.files.key_file)
             .field("min_version", &self.files.min_version)
+            .field("client_ca_file", &self.files.client_ca_file)
             .finish_non_exhaustive()
     }
 }
 
-/// Reads `files` and builds the listener's TLS configuration.
+/// Reads `[server.tls]`'s files and builds the main listener's TLS configuration.
 pub fn load(files: &TlsConfig) -> Result<TlsState, TlsError> {
+    load_files(files.into())
+}
+
+/// Reads `[admin.tls]`'s files and builds the admin listener's TLS configuration.
+pub fn load_admin(files: &AdminTlsConfig) -> Result<TlsState, TlsError> {
+    load_files(files.into())
+}
+
+fn load_files(files: Files) -> Result<TlsState, TlsError> {
     let ticketer = rustls::crypto::ring::Ticketer::new()
-        .map_err(|e| TlsError::new("server.tls", format!("cannot make ticket keys: {e}")))?;
+        .map_err(|e| TlsError::new(files.section, format!("cannot make ticket keys: {e}")))?;
     let sessions: Arc<dyn StoresServerSessions> =
         ServerSessionMemoryCache::new(SESSION_CACHE_ENTRIES);
-    let config = build(files, &ticketer, &sessions)?;
+    let config = build(&files, &ticketer, &sessions)?;
     Ok(TlsState {
-        files: files.clone(),
+        files,
         current: ArcSwap::from_pointee(config),
         ticketer,
         sessions,
@@ -106,33 +161,37 @@ impl TlsState {
     }
 
     /// The files it reads (for log lines).
-    pub fn files(&self) -> &TlsConfig {
+    pub fn files(&self) -> &Files {
         &self.files
     }
 }
 
 fn build(
-    files: &TlsConfig,
+    files: &Files,
     ticketer: &Arc<dyn ProducesTickets>,
     sessions: &Arc<dyn StoresServerSessions>,
 ) -> Result<ServerConfig, TlsError> {
-    let chain = read_chain(&files.cert_file)?;
-    let key = read_key(&files.key_file)?;
+    let chain = read_chain(files)?;
+    let key = read_key(files)?;
     let versions: &[&rustls::SupportedProtocolVersion] = match files.min_version {
         TlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
         TlsVersion::Tls13 => &[&rustls::version::TLS13],
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(versions)
-        .map_err(|e| TlsError::new("server.tls.min_version", e.to_string()))?
-        .with_no_client_auth()
+        .map_err(|e| TlsError::new(files.key("min_version"), e.to_string()))?;
+    let builder = match &files.client_ca_file {
+        None => builder.with_no_client_auth(),
+        Some(path) => builder.with_client_cert_verifier(client_verifier(files, path, provider)?),
+    };
+    let mut config = builder
         // rustls compares the key's public half with the certificate's: a key that does
         // not belong to the certificate is refused here, not at the first handshake.
         .with_single_cert(chain, key)
         .map_err(|e| {
             TlsError::new(
-                "server.tls.key_file",
+                files.key("key_file"),
                 format!(
                     "{} cannot be used with the certificate in {}: {e}",
                     files.key_file.display(),
@@ -147,27 +206,54 @@ fn build(
     Ok(config)
 }
 
-fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    const KEY: &str = "server.tls.cert_file";
-    let pem = read(KEY, path)?;
+/// Client certificates must chain to one of the CAs in `path`; a client without one fails
+/// the handshake.
+fn client_verifier(
+    files: &Files,
+    path: &Path,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsError> {
+    let key = files.key("client_ca_file");
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in certificates(&key, path)? {
+        roots.add(cert).map_err(|e| {
+            TlsError::new(
+                &key,
+                format!("{}: not a usable CA certificate: {e}", path.display()),
+            )
+        })?;
+    }
+    rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|e| TlsError::new(&key, e.to_string()))
+}
+
+fn read_chain(files: &Files) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    certificates(&files.key("cert_file"), &files.cert_file)
+}
+
+/// The CERTIFICATE blocks of a PEM file; at least one.
+fn certificates(key: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let pem = read(key, path)?;
     let chain = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::new(KEY, format!("{}: bad PEM: {e}", path.display())))?;
+        .map_err(|e| TlsError::new(key, format!("{}: bad PEM: {e}", path.display())))?;
     if chain.is_empty() {
         return Err(TlsError::new(
-            KEY,
+            key,
             format!("{} holds no CERTIFICATE block", path.display()),
         ));
     }
     Ok(chain)
 }
 
-fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    const KEY: &str = "server.tls.key_file";
-    let pem = read(KEY, path)?;
+fn read_key(files: &Files) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let key = files.key("key_file");
+    let path = &files.key_file;
+    let pem = read(&key, path)?;
     PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {
         TlsError::new(
-            KEY,
+            key,
             format!(
                 "{} holds no usable private key (PKCS#8, RSA or EC PEM): {e}",
                 path.display()
@@ -176,7 +262,7 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     })
 }
 
-fn read(key: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
+fn read(key: &str, path: &Path) -> Result<Vec<u8>, TlsError> {
     std::fs::read(path)
         .map_err(|e| TlsError::new(key, format!("cannot read {}: {e}", path.display())))
 }

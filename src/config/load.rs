@@ -60,6 +60,8 @@ impl Config {
         self.store.validate()?;
         self.tokens.validate()?;
         self.security.validate()?;
+        self.admin
+            .validate(self.server.listen, self.server.listen_plain)?;
         self.authorize.validate()?;
         self.oidc.validate()?;
         self.assertions.validate()?;

@@ -24,6 +24,7 @@
 //!   store, moved into its section before deserializing, not deprecated).
 //! - `tokens.rs`: `[tokens]` ([`TokensConfig`]) and the token length bounds.
 //! - `authorize.rs`: `[authorize]` ([`AuthorizeConfig`]): codes, login sessions, consent.
+//! - `admin.rs`: `[admin]` ([`AdminConfig`]): the admin listener, its token hash and TLS.
 //! - `security.rs`: `[security]` ([`SecurityConfig`]): the brute-force guard's limits.
 //! - `clients.rs`: `[[clients]]` and `[[users]]` ([`ClientConfig`], [`UserConfig`]).
 //! - `oidc.rs`: `[oidc]` ([`OidcConfig`]): issuer, ID-token lifetime, signing key files.
@@ -34,6 +35,7 @@
 //! secrets and scopes) and `oauth::jose` / `oauth::saml` (to read key and certificate files
 //! as the server will), and no other part of the server.
 
+mod admin;
 mod assertions;
 mod authorize;
 mod cassandra;
@@ -49,6 +51,7 @@ mod tokens;
 
 use serde::Deserialize;
 
+pub use self::admin::{AdminConfig, AdminTlsConfig};
 pub use self::assertions::{
     read_saml_trust, AssertionIssuerConfig, AssertionsConfig, IssuerKind, KeySources,
     MAX_ASSERTION_LIFETIME_SECS, MAX_CLOCK_SKEW_SECS,
@@ -78,6 +81,7 @@ pub struct Config {
     pub security: SecurityConfig,
     pub authorize: AuthorizeConfig,
     pub log: LogConfig,
+    pub admin: AdminConfig,
     pub oidc: OidcConfig,
     pub assertions: AssertionsConfig,
     pub assertion_issuers: Vec<AssertionIssuerConfig>,

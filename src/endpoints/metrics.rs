@@ -1,12 +1,20 @@
-//! `GET /metrics`: Prometheus text exposition of [`crate::metrics`].
+//! `GET /metrics`: Prometheus text exposition of [`crate::metrics`] — on the public
+//! listener, or only on the admin listener with `[admin] metrics = true` (which calls
+//! [`render`]).
 
 use super::Ctx;
 use crate::http::Reply;
 use crate::metrics::Gauges;
+use crate::oauth::clients::Clients;
+use crate::state::App;
 use std::sync::atomic::Ordering;
 
 pub fn handle(ctx: Ctx<'_>, body: &mut Vec<u8>) -> Reply {
-    let app = ctx.app;
+    render(ctx.app, ctx.clients, body)
+}
+
+/// Every metric, with `clients` naming the per-client series.
+pub fn render(app: &App, clients: &Clients, body: &mut Vec<u8>) -> Reply {
     let gauges = Gauges {
         live_tokens: app.table.len(),
         grants: app.table.grant_count(),
@@ -14,7 +22,7 @@ pub fn handle(ctx: Ctx<'_>, body: &mut Vec<u8>) -> Reply {
     };
     // By metrics index, which is stable per client id (see `ClientIndices`).
     let mut ids: Vec<&str> = Vec::new();
-    for c in ctx.clients.iter() {
+    for c in clients.iter() {
         if ids.len() <= c.index {
             ids.resize(c.index + 1, "");
         }

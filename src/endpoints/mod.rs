@@ -87,6 +87,16 @@ pub async fn dispatch(
         Route::TokenInfo => tokeninfo::handle(ctx, req, body).await,
         Route::Introspect => introspect::handle(ctx, req, body).await,
         Route::Health => Ok(health::handle(body)),
+        // `[admin] metrics = true`: the series name client ids, so only the admin listener
+        // serves them.
+        Route::Metrics if ctx.app.config.admin.metrics => {
+            error_body(
+                body,
+                "not_found",
+                "/metrics is served on the admin listener",
+            );
+            return (RouteLabel::Other, Reply::json(404));
+        }
         Route::Metrics => Ok(metrics::handle(ctx, body)),
     };
     let reply = result.unwrap_or_else(|e| error_reply(&e, body));

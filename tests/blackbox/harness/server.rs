@@ -40,6 +40,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The `server.listen_plain` listener (announced on stdout's second line), if any.
     pub plain_addr: Option<SocketAddr>,
+    /// The `[admin] listen` listener (announced after the others), if any.
+    pub admin_addr: Option<SocketAddr>,
     /// With `[server.tls]`: the client side, trusting the test CA; every request helper
     /// then speaks TLS to `addr`.
     tls: Option<std::sync::Arc<rustls::ClientConfig>>,
@@ -125,10 +127,24 @@ impl Server {
         } else {
             None
         };
+        // `admin listener on ...` comes last when the config has `[admin]` with `listen`.
+        let admin_addr = if config_toml.lines().any(|l| l.trim() == "[admin]") {
+            let line = rx
+                .recv_timeout(STARTUP_TIMEOUT)
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            line.trim()
+                .strip_prefix("admin listener on ")
+                .and_then(|a| a.parse().ok())
+        } else {
+            None
+        };
         Ok(Server {
             child: Some(child),
             addr,
             plain_addr,
+            admin_addr,
             tls: None,
             dir,
             config_path,

@@ -1,0 +1,177 @@
+//! The admin listener (`[admin] listen`): the management API, the live status page, the
+//! OpenAPI document and, with `[admin] metrics = true`, `/metrics`. Never served on the
+//! public listeners.
+//!
+//! - [`server`]: the `tessera-admin` thread, its runtime and accept loop.
+//! - this file: [`AdminService`] — routing and the bearer-token check.
+//! - [`status`]: the status page and the history it draws.
+//! - `clients`, `users`, `tokens`, `store`: the management calls (issue 16's contract,
+//!   documented in docs/openapi.json). Client and user changes go through
+//!   [`crate::manage`], the implementation `tessera client` / `tessera user` share.
+//! - `reply`: the JSON bodies and errors of the management API.
+//!
+//! Every path needs `Authorization: Bearer <admin token>`, checked in constant time
+//! against `admin.admin_token_hash`, except `GET /` (the status page's shell, which holds
+//! no data and asks for the token), `/health` and `/openapi.json`.
+
+pub mod server;
+pub mod status;
+
+use crate::config::Config;
+use crate::http::response::{error_body, header};
+use crate::http::{Method, Reply, Request, Service};
+use crate::oauth::secret::SecretHash;
+use crate::state::App;
+use std::sync::Arc;
+
+/// The realm of the admin listener's `WWW-Authenticate` challenges.
+const REALM: &str = "tessera-admin";
+
+/// The OpenAPI 3.1 document of the public paths and of this API.
+static OPENAPI: &[u8] = include_bytes!("../../docs/openapi.json");
+
+/// The request service of the admin listener (lives on the admin thread).
+#[derive(Debug)]
+pub struct AdminService {
+    app: Arc<App>,
+    /// `admin.admin_token_hash`, parsed once. `None` only if the config was not validated,
+    /// and then every authenticated call is refused.
+    token: Option<SecretHash>,
+    status: status::Status,
+}
+
+/// Where a request goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Page,
+    Health,
+    OpenApi,
+    Metrics,
+    Status,
+}
+
+impl Route {
+    /// The route of `path` and the methods it answers (HEAD goes with GET).
+    fn of(path: &str) -> Option<(Route, &'static str)> {
+        Some(match path {
+            "/" => (Route::Page, "GET, HEAD"),
+            "/health" => (Route::Health, "GET, HEAD"),
+            "/openapi.json" => (Route::OpenApi, "GET, HEAD"),
+            "/metrics" => (Route::Metrics, "GET, HEAD"),
+            "/admin/status" => (Route::Status, "GET, HEAD"),
+            _ => return None,
+        })
+    }
+
+    fn public(self) -> bool {
+        matches!(self, Route::Page | Route::Health | Route::OpenApi)
+    }
+}
+
+impl AdminService {
+    pub fn new(app: Arc<App>) -> AdminService {
+        let token = token_hash(&app.config);
+        AdminService {
+            app,
+            token,
+            status: status::Status::new(),
+        }
+    }
+
+    /// One sample of the status page's history (the admin thread calls it each second).
+    pub fn sample(&self) {
+        self.status.sample(&self.app);
+    }
+
+    /// Whether `req` carries the admin bearer token.
+    fn authorized(&self, req: &Request<'_>) -> bool {
+        let Some(hash) = &self.token else {
+            return false;
+        };
+        let Some(value) = req.authorization else {
+            return false;
+        };
+        // RFC 6750 §2.1: the scheme is case-insensitive, one space, then the token.
+        match value.split_at_checked(7) {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case(b"bearer ") => hash.verify(token),
+            _ => false,
+        }
+    }
+}
+
+fn token_hash(config: &Config) -> Option<SecretHash> {
+    config
+        .admin
+        .admin_token_hash
+        .as_deref()
+        .and_then(|h| SecretHash::parse(h).ok())
+}
+
+impl Service for AdminService {
+    async fn call(&self, req: &Request<'_>, body: &mut Vec<u8>, headers: &mut Vec<u8>) -> Reply {
+        let Some((route, allow)) = Route::of(req.path) else {
+            error_body(body, "not_found", "no such path on the admin listener");
+            return Reply::json(404);
+        };
+        if !matches!(req.method, Method::Get | Method::Head) {
+            error_body(
+                body,
+                "method_not_allowed",
+                "method not allowed on this path",
+            );
+            return Reply {
+                allow: Some(allow),
+                ..Reply::json(405)
+            };
+        }
+        if !route.public() && !self.authorized(req) {
+            return unauthorized(req, body, headers);
+        }
+        match route {
+            Route::Page => {
+                body.extend_from_slice(status::page());
+                Reply {
+                    no_store: true,
+                    ..Reply::html(200)
+                }
+            }
+            Route::Health => {
+                body.extend_from_slice(br#"{"status":"ok"}"#);
+                Reply::json(200)
+            }
+            Route::OpenApi => {
+                body.extend_from_slice(OPENAPI);
+                Reply::json(200)
+            }
+            Route::Metrics => {
+                let clients = self.app.clients();
+                crate::endpoints::metrics::render(&self.app, &clients, body)
+            }
+            Route::Status => {
+                self.status.json(&self.app, body);
+                Reply::sensitive_json(200)
+            }
+        }
+    }
+
+    fn realm(&self) -> &str {
+        REALM
+    }
+}
+
+/// 401 with a Bearer challenge (RFC 6750 §3): `invalid_token` when a token was sent.
+fn unauthorized(req: &Request<'_>, body: &mut Vec<u8>, headers: &mut Vec<u8>) -> Reply {
+    let challenge = if req.authorization.is_some() {
+        error_body(body, "invalid_token", "the admin token is not valid");
+        format!("Bearer realm=\"{REALM}\", error=\"invalid_token\"")
+    } else {
+        error_body(
+            body,
+            "invalid_token",
+            "this call needs the admin bearer token",
+        );
+        format!("Bearer realm=\"{REALM}\"")
+    };
+    header(headers, "WWW-Authenticate", &challenge);
+    Reply::sensitive_json(401)
+}
