@@ -20,6 +20,7 @@
 //! | `user_login_failed` | info | `user` |
 //! | `lockout` | warn | `kind` (`client`, `user`, `address`), `identity`?, `lockout_secs`, `in_a_row` |
 //! | `admin_change` | info | `action`, `object`, `id` |
+//! | `admin_auth_failed` | warn | `token_sent` |
 //!
 //! `grant_id` is the grant's decimal id as a string (64-bit ids do not survive JSON
 //! numbers in every reader); it is absent for tokens issued without a grant (client
@@ -176,6 +177,19 @@ pub fn admin_change(action: &str, object: &str, id: &str, peer: IpAddr) {
         object,
         id = %Presented(id),
         "admin change"
+    );
+}
+
+/// A call on the admin listener came without the admin token (`token_sent = false`) or
+/// with a wrong one. Warn: the admin listener should only ever see administrators.
+pub fn admin_auth_failed(peer: IpAddr, token_sent: bool) {
+    event!(
+        target: TARGET,
+        Level::WARN,
+        event = "admin_auth_failed",
+        %peer,
+        token_sent,
+        "admin authentication failed"
     );
 }
 

@@ -57,6 +57,7 @@ fn every_audit_event(syms: &Symbols, issued: &Issued, peer: IpAddr) {
     audit::user_login_failed(peer, "alice");
     audit::lockout(peer, Identity::Client("svc-a"), 30, 1);
     audit::admin_change("create", "client", "svc-new", peer);
+    audit::admin_auth_failed(peer, true);
 }
 
 #[test]
