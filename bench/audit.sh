@@ -8,8 +8,9 @@
 #   C: (only with BASE_BIN) the config of A, less the `format` key, run by another tessera
 #      binary, e.g. one built from a commit without the audit events: what "filtered out"
 #      costs against "not there at all".
-# Runs alternate A B [C] A B [C] ... on a fresh server each, so slow drift of the machine
-# hits all alike; the table gives each round's ratios to A.
+# Each round runs every variant once, on a fresh server each, and the order rotates from
+# round to round (A B C, B C A, C A B, ...), so neither slow drift of the machine nor a
+# variant's place in the round favours one; the table gives each round's ratios to A.
 #
 # Server pinned to core 0 (one worker, memory store), load generator (one thread) to
 # core 1, 127.0.0.1 only. The load average before each run is in the table: on a shared
@@ -79,7 +80,11 @@ for round in $(seq 1 "$rounds"); do
   declare -A rates=() cpus=() p99s=() errs=()
   load="$(cut -d' ' -f1 /proc/loadavg)"
   lines=0
-  for v in $variants; do
+  # This round's order: the variants rotated by (round - 1).
+  read -r -a order <<< "$variants"
+  shift_by=$(((round - 1) % ${#order[@]}))
+  order=("${order[@]:$shift_by}" "${order[@]:0:$shift_by}")
+  for v in "${order[@]}"; do
     case "$v" in
       a) bin="$own_bin"; config "info,tessera::audit=off" ;;
       b) bin="$own_bin"; config "info" ;;
