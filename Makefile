@@ -7,7 +7,7 @@
 
 CONFIG ?= config/tessera.toml
 
-.PHONY: setup run test fmt lint unit fuzz services bench loadtest
+.PHONY: setup run test fmt lint alerts unit fuzz services bench loadtest deb package
 
 setup:
 	@bash .ci/setup
@@ -26,6 +26,14 @@ fmt:
 
 lint:
 	cargo clippy --release --workspace --all-targets -- -D warnings
+
+# The Prometheus files operators load (config/prometheus/): promtool checks the example
+# scrape config and the alert rules, and runs the rules' unit tests (alerts_test.yml: each
+# alert fires on its condition).
+alerts: setup
+	promtool check config --syntax-only config/prometheus/prometheus.yml
+	promtool check rules config/prometheus/alerts.yml
+	cd config/prometheus && promtool test rules alerts_test.yml
 
 unit:
 	cargo test --release --workspace
@@ -68,9 +76,44 @@ services:
 # tests that need it (storage/tests/cassandra_secure.rs, tests/blackbox/cluster_secure.rs);
 # `test` stops it afterwards, pass or fail, so a second idle JVM does not stay behind on a
 # two-core machine. The default Cassandra above keeps running.
-test: setup fmt lint fuzz services
+test: setup fmt lint alerts fuzz services
 	@status=0; $(MAKE) --no-print-directory unit || status=$$?; \
-	bash tests/services/cassandra-secure.sh stop; exit $$status
+	bash tests/services/cassandra-secure.sh stop; \
+	$(MAKE) --no-print-directory package || status=$$?; exit $$status
+
+# The Debian package (cargo-deb, installed by .ci/setup), written to $(TARGET_DIR)/debian/.
+# The release binary first (the workspace build `unit` and `run` make: after `unit` this
+# build does nothing), then what it ships beside itself, made by that binary into
+# $(PKG_DIR): its man pages (gzipped here, as Debian policy wants: cargo-deb compresses only
+# man pages it does not take from target/) and bash/zsh/fish completions, from its own clap
+# definitions; and config/tessera.toml with the RocksDB store under /var/lib/tessera (the
+# unit's StateDirectory). Then cargo-deb packages them (Cargo.toml [package.metadata.deb]).
+PKG_DIR = $(TARGET_DIR)/release/pkg
+DEB_DIR = $(TARGET_DIR)/debian
+PACKAGED_STORE_PATH = path = "/var/lib/tessera/data"
+
+deb: setup
+	cargo build --release --workspace --bins
+	rm -rf $(PKG_DIR) $(DEB_DIR)
+	mkdir -p $(PKG_DIR)/man $(PKG_DIR)/completions $(DEB_DIR)
+	$(TARGET_DIR)/release/tessera man --dir $(PKG_DIR)/man
+	gzip -9n $(PKG_DIR)/man/*.1
+	for shell in bash zsh fish; do \
+	  $(TARGET_DIR)/release/tessera completions $$shell > $(PKG_DIR)/completions/tessera.$$shell || exit 1; \
+	done
+	sed 's|^path = "data"$$|$(PACKAGED_STORE_PATH)|' config/tessera.toml > $(PKG_DIR)/tessera.toml
+	@grep -qx '$(PACKAGED_STORE_PATH)' $(PKG_DIR)/tessera.toml || \
+	  { echo 'deb: config/tessera.toml has no line path = "data" to move under /var/lib/tessera' >&2; exit 1; }
+	cargo deb --no-build -p tessera --output $(DEB_DIR)/
+
+# CI's package step (run by `make test`): builds the .deb, installs it on this machine with
+# dpkg (as root, or through sudo), and checks the installed package — the installed
+# `tessera check-config` on the installed /etc/tessera/tessera.toml, the man page, the
+# completions, the unit (systemd-analyze verify), the service user — then purges it
+# (tests/packaging/check-deb.sh). With systemd as PID 1 it also starts the unit and waits for
+# it to go active.
+package: deb
+	bash tests/packaging/check-deb.sh $(DEB_DIR)/tessera_*.deb
 
 # Criterion micro-benchmarks (no RocksDB build needed); see bench/RESULTS.md.
 bench: setup

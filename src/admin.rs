@@ -3,6 +3,8 @@
 //! `tessera user add|list|remove|set-password`, and `tessera keys list|rotate` (the
 //! OpenID Connect signing keys, in `admin/keys.rs`). Clients and users written here are served
 //! by every node sharing the store within `revocation_propagation_ms`, without a restart.
+//! Reading, validating and storing them is [`crate::manage`], which the admin API
+//! (`crate::admin_api`) shares: a client made by either is read by both.
 //!
 //! Removing a client or user, or changing a password, also revokes tokens in the store
 //! ([`SharedStore::revoke_owned`]), which every node then drops from memory. The order
@@ -12,15 +14,16 @@
 
 use crate::config::{
     AuthMethod, ClientConfig, Config, ConsentMode, GrantType, RateLimitConfig, RefreshPolicy,
-    SigningAlg, StoreKind, UserConfig,
+    SigningAlg, StoreKind,
 };
-use crate::oauth::secret::{argon2id_hash, SecretHash};
+use crate::manage::directory::{Directory, Kind};
+use crate::manage::ManageError;
+use crate::oauth::secret::SecretHash;
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
-use tessera_storage::store::{OwnedTokens, Owner, SharedStore, Store, StoreError};
+use tessera_storage::store::{OwnedTokens, Owner, SharedStore, Store};
 
 mod keys;
 pub use self::keys::{keys, KeysCommand};
@@ -319,18 +322,7 @@ fn finish(result: Result<(), impl std::fmt::Display>, done: impl FnOnce()) -> Ex
     }
 }
 
-/// How long until every node has reloaded a client or user change and written behind the
-/// tokens it issued before: a reload comes within `revocation_propagation_ms` plus one
-/// poll (a quarter of it), a token issued before it reaches the store within
-/// `flush_interval_ms` (+ `write_delay_ms`), and a second for the requests in flight.
-/// A node whose write-behind is backed up (a database outage) can take longer.
-pub fn settle(config: &Config) -> Duration {
-    let store = &config.store;
-    let propagation = store.revocation_propagation_ms;
-    Duration::from_millis(
-        propagation + propagation / 4 + store.flush_interval_ms + store.write_delay_ms + 1_000,
-    )
-}
+pub use crate::manage::settle;
 
 /// Revokes `which` tokens of `owner` now and again after [`settle`]; prints each count.
 /// `Err` holds the exit code of a store failure.
@@ -365,7 +357,7 @@ fn revoke_twice(
 fn removal(
     config: &Config,
     shared: &dyn SharedStore,
-    removed: Result<bool, StoreError>,
+    removed: Result<bool, ManageError>,
     owner: Owner<'_>,
     what: &str,
 ) -> ExitCode {
@@ -374,6 +366,7 @@ fn removal(
     };
     let existed = match removed {
         Ok(existed) => existed,
+        Err(e @ ManageError::Conflict(_)) => return fail(2, e),
         Err(e) => return fail(1, e),
     };
     if existed {
@@ -471,14 +464,11 @@ pub fn client(cmd: ClientCommand) -> ExitCode {
                 Err(e) => return fail(2, e),
             };
             with_shared(&config, |cfg, shared| {
-                if let Err(e) = cfg.validate_client(&client, "client") {
+                if let Err(e) = crate::manage::clients::validate(cfg, &client) {
                     return fail(2, e);
                 }
-                let spec = match serde_json::to_string(&client) {
-                    Ok(s) => s,
-                    Err(e) => return fail(1, e),
-                };
-                finish(shared.put_client(&id, &spec), || {
+                let saved = crate::manage::clients::save(Directory::Shared(shared), &client);
+                finish(saved, || {
                     println!("client {id} saved");
                     if let Some(s) = &generated {
                         // Shown once: only its hash is stored.
@@ -488,11 +478,10 @@ pub fn client(cmd: ClientCommand) -> ExitCode {
             })
         }
         ClientCommand::List { config } => with_shared(&config, |_, shared| {
-            let mut list = match shared.clients() {
+            let list = match Directory::Shared(shared).list(Kind::Clients) {
                 Ok(l) => l,
                 Err(e) => return fail(1, e),
             };
-            list.sort();
             for (id, spec) in list {
                 let summary = serde_json::from_str::<ClientConfig>(&spec)
                     .map(|c| {
@@ -512,7 +501,7 @@ pub fn client(cmd: ClientCommand) -> ExitCode {
             ExitCode::SUCCESS
         }),
         ClientCommand::Remove { config, id } => with_shared(&config, |cfg, shared| {
-            let removed = shared.remove_client(&id);
+            let removed = crate::manage::clients::remove(Directory::Shared(shared), cfg, &id);
             removal(cfg, shared, removed, Owner::Client(&id), "client")
         }),
     }
@@ -615,18 +604,17 @@ pub fn user(cmd: UserCommand) -> ExitCode {
             })
         }
         UserCommand::List { config } => with_shared(&config, |_, shared| {
-            let mut list = match shared.users() {
+            let list = match Directory::Shared(shared).list(Kind::Users) {
                 Ok(l) => l,
                 Err(e) => return fail(1, e),
             };
-            list.sort();
             for (name, _) in list {
                 println!("{name}");
             }
             ExitCode::SUCCESS
         }),
         UserCommand::Remove { config, username } => with_shared(&config, |cfg, shared| {
-            let removed = shared.remove_user(&username);
+            let removed = crate::manage::users::remove(Directory::Shared(shared), cfg, &username);
             removal(cfg, shared, removed, Owner::User(&username), "user")
         }),
         UserCommand::SetPassword { config, username } => {
@@ -637,13 +625,14 @@ pub fn user(cmd: UserCommand) -> ExitCode {
             };
             with_shared(&config, |cfg, shared| {
                 // The user's claims stay as they were; only the password changes.
-                let claims = match shared.users() {
-                    Ok(users) => match users.iter().find(|(name, _)| *name == username) {
-                        Some((_, spec)) => serde_json::from_str::<UserConfig>(spec)
-                            .map(|u| u.claims)
-                            .unwrap_or_default(),
-                        None => return fail(2, format_args!("no user {username:?} in the store")),
-                    },
+                let claims = match crate::manage::users::get(Directory::Shared(shared), cfg, &username) {
+                    Ok((u, crate::manage::Source::Store)) => u.claims,
+                    Ok((_, crate::manage::Source::Config)) => {
+                        return fail(2, format_args!("user {username:?} is defined in the configuration file; change it there"))
+                    }
+                    Err(ManageError::NotFound(_)) => {
+                        return fail(2, format_args!("no user {username:?} in the store"))
+                    }
                     Err(e) => return fail(1, e),
                 };
                 if let Err(code) = save_user(shared, &username, &password, claims) {
@@ -667,20 +656,14 @@ pub fn user(cmd: UserCommand) -> ExitCode {
 }
 
 /// Stores `username` with the argon2id hash of `password` and `claims` (replacing any
-/// spec).
+/// spec), as the admin API does.
 fn save_user(
     shared: &dyn SharedStore,
     username: &str,
     password: &str,
     claims: std::collections::BTreeMap<String, String>,
 ) -> Result<(), ExitCode> {
-    let hash = argon2id_hash(password.as_bytes()).map_err(|e| fail(1, e))?;
-    let spec = UserConfig {
-        username: username.to_owned(),
-        password: None,
-        password_hash: Some(hash),
-        claims,
-    };
-    let spec = serde_json::to_string(&spec).map_err(|e| fail(1, e))?;
-    shared.put_user(username, &spec).map_err(|e| fail(1, e))
+    crate::manage::users::save(Directory::Shared(shared), username, password, claims)
+        .map(|_| ())
+        .map_err(|e| fail(1, e))
 }

@@ -1,5 +1,7 @@
 //! The command line: `serve`, `check-config`, `hash-secret`, `--version`; the store
-//! administration commands (`migrate`, `client`, `user`, `keys`) are in `admin`.
+//! administration commands (`migrate`, `client`, `user`, `keys`) are in `admin`. `man` and
+//! `completions`, which the package build runs, print docs made from these definitions
+//! (`manual`) and are not part of them.
 //!
 //! Exit codes: 0 success, 1 runtime failure (cannot listen, a worker failed), 2 bad
 //! configuration or usage.
@@ -9,7 +11,7 @@ use crate::oauth::secret::{argon2id_hash, SecretHash};
 use crate::server;
 use crate::shutdown::Shutdown;
 use crate::state::App;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -78,7 +80,37 @@ enum Command {
     },
 }
 
+/// The package build's commands (`make deb`): docs made from [`Cli`]'s definitions. Kept out
+/// of `Cli` so that the man pages and completion scripts do not offer them to operators.
+#[derive(Debug, Parser)]
+#[command(name = "tessera")]
+struct DocsCli {
+    #[command(subcommand)]
+    command: DocsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum DocsCommand {
+    /// Print the man page tessera(1) as roff; with --dir, write it and one page per
+    /// subcommand (tessera-serve.1, tessera-client-add.1, ...) into that directory.
+    Man {
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Print the completion script of a shell.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
 pub fn main() -> ExitCode {
+    if matches!(
+        std::env::args_os().nth(1).as_ref().and_then(|a| a.to_str()),
+        Some("man" | "completions")
+    ) {
+        return docs(DocsCli::parse().command);
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config, listen } => serve(&config, listen),
@@ -121,6 +153,37 @@ pub fn main() -> ExitCode {
         Command::Client { action } => crate::admin::client(action),
         Command::User { action } => crate::admin::user(action),
         Command::Keys { action } => crate::admin::keys(action),
+    }
+}
+
+/// `tessera man [--dir DIR]`, `tessera completions SHELL`: 1 when the output cannot be
+/// written.
+fn docs(command: DocsCommand) -> ExitCode {
+    let (written, dir) = match command {
+        DocsCommand::Man { dir: None } => (
+            crate::manual::write_page(Cli::command(), &mut std::io::stdout().lock()),
+            None,
+        ),
+        DocsCommand::Man { dir: Some(dir) } => {
+            (crate::manual::write_pages(Cli::command(), &dir), Some(dir))
+        }
+        DocsCommand::Completions { shell } => (
+            crate::manual::write_completions(Cli::command(), shell, &mut std::io::stdout().lock()),
+            None,
+        ),
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            match dir {
+                Some(dir) => eprintln!(
+                    "tessera: cannot write man pages into {}: {e}",
+                    dir.display()
+                ),
+                None => eprintln!("tessera: cannot write to stdout: {e}"),
+            }
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -180,9 +243,15 @@ fn serve(path: &std::path::Path, listen: Option<SocketAddr>) -> ExitCode {
         config.server.listen = bound;
     }
     // The table is rebuilt from the store before the listener opens.
+    crate::notify::status(&format!(
+        "opening the store and rebuilding the token table; will listen on {}",
+        config.server.listen
+    ));
     let app = match App::new(config, workers) {
         Ok(a) => Arc::new(a),
         Err(e) => {
+            // `systemctl status` shows why, beside the failed state.
+            crate::notify::status(&format!("cannot start: {e}"));
             eprintln!("tessera: cannot start: {e}");
             return ExitCode::from(1);
         }
@@ -195,6 +264,7 @@ fn serve(path: &std::path::Path, listen: Option<SocketAddr>) -> ExitCode {
     let running = match server::start(sockets, plain, admin, app, shutdown) {
         Ok(r) => r,
         Err(e) => {
+            crate::notify::status(&format!("cannot start workers: {e}"));
             eprintln!("tessera: cannot start workers: {e}");
             return ExitCode::from(1);
         }
@@ -209,16 +279,35 @@ fn serve(path: &std::path::Path, listen: Option<SocketAddr>) -> ExitCode {
         println!("admin listener on {admin}");
     }
     let _ = std::io::stdout().flush();
+    // The one point where start-up is over: the store is recovered and `server::start` has
+    // returned, i.e. every listener it starts accepts. systemd's `Type=notify` waits for
+    // this, so units ordered after Tessera start against a server that answers.
+    crate::notify::ready(&listening_status(&running));
     match running.wait() {
         Ok(()) => {
             info!("stopped");
             ExitCode::SUCCESS
         }
         Err(e) => {
+            // A failed worker stopped the server (no signal said STOPPING).
+            crate::notify::stopping(&format!("stopped: {e}"));
             eprintln!("tessera: {e}");
             ExitCode::from(1)
         }
     }
+}
+
+/// `systemctl status`'s line once ready: every listener's address, the public one first.
+fn listening_status(running: &server::Running) -> String {
+    use std::fmt::Write as _;
+    let mut status = format!("listening on {}", running.local_addr());
+    if let Some(plain) = running.plain_addr() {
+        let _ = write!(status, ", plain {plain}");
+    }
+    if let Some(admin) = running.admin_addr() {
+        let _ = write!(status, ", admin {admin}");
+    }
+    status
 }
 
 /// First SIGTERM/SIGINT: graceful shutdown. A second one: exit at once. SIGHUP: read the
@@ -241,6 +330,9 @@ fn watch_signals(shutdown: Shutdown, app: Arc<App>) -> std::io::Result<()> {
                 info!(
                     signal,
                     "shutting down: no new connections, finishing requests in flight"
+                );
+                crate::notify::stopping(
+                    "shutting down: finishing requests in flight, then draining the store queue",
                 );
                 shutdown.trigger();
             }

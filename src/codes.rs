@@ -124,6 +124,27 @@ impl CodeTable {
         expired.len()
     }
 
+    /// Removes every code `doomed` picks (a removed client's or user's); returns each
+    /// removed code's key and issue time, for the store's deletes.
+    pub fn remove_where(&self, doomed: impl Fn(&Code) -> bool) -> Vec<(TokenKey, u32)> {
+        let mut removed = Vec::new();
+        let mut users = Vec::new();
+        for shard in self.shards.iter() {
+            shard.lock().retain(|key, c| {
+                let keep = !doomed(c);
+                if !keep {
+                    removed.push((*key, c.issued_at));
+                    users.push(c.user);
+                }
+                keep
+            });
+        }
+        for user in &users {
+            self.forget_one(*user);
+        }
+        removed
+    }
+
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| s.lock().len()).sum()
     }

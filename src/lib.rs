@@ -7,6 +7,9 @@
 //!
 //! - [`cli`]: `tessera serve | check-config | hash-secret`; loads [`config`], binds, starts.
 //!   [`admin`]: `tessera migrate | client | user`, which work on the configured store.
+//!   [`manual`]: the man pages and shell completions made from the clap definitions.
+//! - [`notify`]: readiness and status for systemd (`Type=notify`, sd_notify): `READY=1`
+//!   once the store is recovered and every listener accepts, `STOPPING=1` at shutdown.
 //! - [`server`]: binds the `SO_REUSEPORT` listeners, starts the workers, the purge thread
 //!   and the cluster thread, waits for them at shutdown ([`shutdown`] carries the signal).
 //! - [`worker`]: one thread, one monoio runtime (io_uring, or epoll where io_uring is not
@@ -61,7 +64,10 @@ pub mod endpoints;
 pub mod fixed_table;
 pub mod guard;
 pub mod http;
+pub mod manage;
+pub mod manual;
 pub mod metrics;
+pub mod notify;
 pub mod oauth;
 pub mod oidc;
 pub mod pages;

@@ -62,15 +62,18 @@ impl App {
         };
         let syms = Arc::new(Symbols::default());
         let store = with_faults(open_store(&config)?, &config)?;
-        // Clients and users kept in a shared store count from the start: their tokens are
-        // recovered like everyone's.
-        let (stored_clients, stored_users) = match store.as_ref().and_then(|s| s.shared()) {
-            Some(shared) => (
-                crate::cluster::sync::stored_clients(&config, shared).map_err(StartError::Store)?,
-                crate::cluster::sync::stored_users(shared).map_err(StartError::Store)?,
-            ),
-            None => (Vec::new(), Vec::new()),
+        // Where clients and users made at run time are kept: the store, or (kind =
+        // "memory") a memory store of its own, gone at exit like the tokens.
+        let directory: Arc<dyn Store> = match &store {
+            Some(s) => Arc::clone(s),
+            None => Arc::new(tessera_storage::store::memory::MemoryStore::new()),
         };
+        // Clients and users kept in the store count from the start: their tokens are
+        // recovered like everyone's.
+        let dir = crate::manage::directory::Directory::of(directory.as_ref());
+        let stored_clients =
+            crate::cluster::sync::stored_clients(&config, dir).map_err(StartError::Store)?;
+        let stored_users = crate::cluster::sync::stored_users(dir).map_err(StartError::Store)?;
         let registry = Registry::new(&config, &stored_clients, &stored_users, Arc::clone(&syms));
         let hash_threads = match config.server.password_hash_threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get().div_ceil(2)),
@@ -151,7 +154,12 @@ impl App {
         let discovery = crate::oidc::discovery::documents(&config, &issuer);
         let issuers = crate::registry::issuers::build(&config.assertion_issuers, registry.keys());
         let assertions = crate::state::Assertions::new(&config, &issuer, issuers);
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "localhost".to_owned());
+        let node_name = format!("{host}/{}", config.server.listen);
         Ok(App {
+            node_name,
             tls,
             passwords: PasswordPool::start(hash_threads).map_err(StartError::Io)?,
             guard: Guard::new(guard_policy(&config.security)),
@@ -166,6 +174,7 @@ impl App {
             read_through,
             syms,
             store,
+            directory,
             writer,
             metrics,
             purged_total: AtomicU64::new(0),

@@ -42,6 +42,9 @@ pub struct App {
     pub syms: Arc<Symbols>,
     /// The persistent store, if the configuration has one.
     pub store: Option<Arc<dyn Store>>,
+    /// Where clients and users made at run time are kept (`crate::manage::directory`): the
+    /// store, or for `kind = "memory"` a memory store of its own.
+    pub directory: Arc<dyn Store>,
     /// Carries table changes to `store`; `None` for `kind = "memory"`.
     pub writer: Option<WriteBehind>,
     pub passwords: PasswordPool,
@@ -66,6 +69,8 @@ pub struct App {
     pub keys: ArcSwap<KeySet>,
     /// The assertion grants' and JWT client authentication's rules and trusted issuers.
     pub assertions: Assertions,
+    /// This node's name among the peers of a shared store: host name and listen address.
+    pub node_name: String,
     /// The main listener's TLS (`[server.tls]`), replaced on SIGHUP; `None`: plain HTTP.
     pub tls: Option<crate::tls::TlsState>,
 }
@@ -180,6 +185,7 @@ impl App {
             config: &self.config,
             registry: &self.registry,
             keys: &self.keys,
+            name: &self.node_name,
         })
     }
 }

@@ -14,8 +14,14 @@
 //! against `admin.admin_token_hash`, except `GET /` (the status page's shell, which holds
 //! no data and asks for the token), `/health` and `/openapi.json`.
 
+mod clients;
+mod reply;
+mod revoke;
 pub mod server;
 pub mod status;
+mod store;
+mod tokens;
+mod users;
 
 use crate::config::Config;
 use crate::http::response::{error_body, header};
@@ -48,6 +54,19 @@ enum Route {
     OpenApi,
     Metrics,
     Status,
+    /// `/admin/clients[/...]`, `/admin/users[/...]`: the rest of the path is theirs.
+    Clients,
+    Users,
+    Revoke,
+    Tokens,
+    Store,
+}
+
+/// One management call: the App and the request.
+#[derive(Clone, Copy)]
+struct Call<'a, 'r> {
+    app: &'a Arc<App>,
+    req: &'a Request<'r>,
 }
 
 impl Route {
@@ -59,8 +78,18 @@ impl Route {
             "/openapi.json" => (Route::OpenApi, "GET, HEAD"),
             "/metrics" => (Route::Metrics, "GET, HEAD"),
             "/admin/status" => (Route::Status, "GET, HEAD"),
+            "/admin/revoke" => (Route::Revoke, "POST"),
+            "/admin/tokens" => (Route::Tokens, "GET, HEAD"),
+            "/admin/store" => (Route::Store, "GET, HEAD"),
+            p if p == "/admin/clients" || p.starts_with("/admin/clients/") => (Route::Clients, ""),
+            p if p == "/admin/users" || p.starts_with("/admin/users/") => (Route::Users, ""),
             _ => return None,
         })
+    }
+
+    /// Routes that check their methods themselves (they answer several).
+    fn own_methods(self) -> bool {
+        matches!(self, Route::Clients | Route::Users | Route::Revoke)
     }
 
     fn public(self) -> bool {
@@ -113,23 +142,20 @@ impl Service for AdminService {
             error_body(body, "not_found", "no such path on the admin listener");
             return Reply::json(404);
         };
-        if !matches!(req.method, Method::Get | Method::Head) {
-            error_body(
-                body,
-                "method_not_allowed",
-                "method not allowed on this path",
-            );
-            return Reply {
-                allow: Some(allow),
-                ..Reply::json(405)
-            };
+        if !route.own_methods() && !matches!(req.method, Method::Get | Method::Head) {
+            return not_allowed(body, allow);
         }
         if !route.public() && !self.authorized(req) {
             return unauthorized(req, body, headers);
         }
+        let call = Call {
+            app: &self.app,
+            req,
+        };
         match route {
             Route::Page => {
                 body.extend_from_slice(status::page());
+                status::page_headers(headers);
                 Reply {
                     no_store: true,
                     ..Reply::html(200)
@@ -151,6 +177,13 @@ impl Service for AdminService {
                 self.status.json(&self.app, body);
                 Reply::sensitive_json(200)
             }
+            Route::Clients => {
+                clients::handle(call, &req.path["/admin/clients".len()..], body).await
+            }
+            Route::Users => users::handle(call, &req.path["/admin/users".len()..], body).await,
+            Route::Revoke => tokens::revoke_handler(call, body).await,
+            Route::Tokens => tokens::counts_handler(call, body).await,
+            Route::Store => store::handle(call, body).await,
         }
     }
 
@@ -174,4 +207,52 @@ fn unauthorized(req: &Request<'_>, body: &mut Vec<u8>, headers: &mut Vec<u8>) ->
     };
     header(headers, "WWW-Authenticate", &challenge);
     Reply::sensitive_json(401)
+}
+
+/// 405 with the methods the path answers.
+fn not_allowed(body: &mut Vec<u8>, allow: &'static str) -> Reply {
+    error_body(
+        body,
+        "method_not_allowed",
+        "method not allowed on this path",
+    );
+    Reply {
+        allow: Some(allow),
+        ..Reply::sensitive_json(405)
+    }
+}
+
+/// Runs `f` on the admin runtime's blocking pool; `None` if it was cancelled (shutdown).
+async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Option<R> {
+    monoio::spawn_blocking(f).await.ok()
+}
+
+/// A percent-decoded path segment (a client id or username); `None` if it is not UTF-8.
+fn segment(raw: &str) -> Option<String> {
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
+}
+
+/// After a change to the directory: this node serves it at once (other nodes sharing the
+/// store within `revocation_propagation_ms`). A failed read leaves the registry as it was
+/// until the next reload.
+fn reload_registry(app: &App) {
+    let dir = crate::manage::directory::Directory::of(app.directory.as_ref());
+    if let Err(e) = crate::cluster::sync::reload(&app.config, dir, &app.registry) {
+        tracing::warn!(error = %e, "cannot reload clients and users after an admin change");
+    }
+}
+
+/// An admin change, for the audit log.
+fn audit(call: Call<'_, '_>, action: &str, object: &str, id: &str) {
+    tracing::info!(
+        target: "tessera::audit",
+        event = "admin_change",
+        action,
+        object,
+        id,
+        peer = %call.req.peer,
+    );
 }

@@ -546,6 +546,9 @@ mod tests {
         fn put_client(&self, _id: &str, _spec: &str) -> Result<(), StoreError> {
             Ok(())
         }
+        fn create_client(&self, _id: &str, _spec: &str) -> Result<bool, StoreError> {
+            Ok(false)
+        }
         fn remove_client(&self, _id: &str) -> Result<bool, StoreError> {
             Ok(false)
         }
@@ -554,6 +557,9 @@ mod tests {
         }
         fn put_user(&self, _username: &str, _spec: &str) -> Result<(), StoreError> {
             Ok(())
+        }
+        fn create_user(&self, _username: &str, _spec: &str) -> Result<bool, StoreError> {
+            Ok(false)
         }
         fn remove_user(&self, _username: &str) -> Result<bool, StoreError> {
             Ok(false)

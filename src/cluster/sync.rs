@@ -15,6 +15,7 @@
 //! rebuilt and swapped in, so every node serves a new client without a restart.
 
 use crate::config::{ClientConfig, Config, UserConfig};
+use crate::manage::directory::{Directory, Kind};
 use crate::oidc::keys::KeySet;
 use crate::registry::Registry;
 use crate::shutdown::Shutdown;
@@ -39,6 +40,8 @@ pub struct Node<'a> {
     /// The OpenID Connect signing keys: a rotation by another node or `tessera keys
     /// rotate` reaches this node within the reload interval.
     pub keys: &'a ArcSwap<KeySet>,
+    /// This node's name in the store's list of peers (`crate::cluster::peers`).
+    pub name: &'a str,
 }
 
 /// The thread's loop (`tessera-cluster`, started by `crate::server`); ends at shutdown.
@@ -50,7 +53,9 @@ pub fn run(node: &Node<'_>, shutdown: &Shutdown) {
         config,
         registry,
         keys,
+        name,
     } = *node;
+    let mut last_heartbeat: Option<Instant> = None;
     let mut last_keys: Option<String> = None;
     let propagation = Duration::from_millis(config.store.revocation_propagation_ms);
     let poll = propagation / 4;
@@ -98,9 +103,15 @@ pub fn run(node: &Node<'_>, shutdown: &Shutdown) {
                 }
             }
         }
+        if last_heartbeat.is_none_or(|t| t.elapsed() >= super::peers::HEARTBEAT) {
+            last_heartbeat = Some(Instant::now());
+            if let Err(e) = super::peers::heartbeat(store, name, crate::clock::now_millis()) {
+                debug!(error = %e, "cannot write this node's heartbeat to the store");
+            }
+        }
         if last_reload.elapsed() >= propagation {
             last_reload = Instant::now();
-            match specs(shared) {
+            match specs(Directory::Shared(shared)) {
                 Ok(now) if Some(&now) != last_specs.as_ref() => {
                     let clients = parse_clients(config, &now.0);
                     let users = parse_users(&now.1);
@@ -142,24 +153,34 @@ fn reload_keys(store: &dyn Store, keys: &ArcSwap<KeySet>, last: &mut Option<Stri
 
 type Specs = (Vec<(String, String)>, Vec<(String, String)>);
 
-fn specs(shared: &dyn SharedStore) -> Result<Specs, StoreError> {
-    let mut clients = shared.clients()?;
-    let mut users = shared.users()?;
-    clients.sort();
-    users.sort();
-    Ok((clients, users))
+fn specs(dir: Directory<'_>) -> Result<Specs, StoreError> {
+    Ok((dir.list(Kind::Clients)?, dir.list(Kind::Users)?))
 }
 
-/// The valid clients kept in the store; invalid ones are skipped with a warning.
+/// Reads the clients and users of `dir` and installs them in `registry` (the admin API
+/// after a change, so this node serves it at once).
+pub fn reload(config: &Config, dir: Directory<'_>, registry: &Registry) -> Result<(), StoreError> {
+    let (clients, users) = specs(dir)?;
+    registry.install_stored(
+        config,
+        &parse_clients(config, &clients),
+        &parse_users(&users),
+    );
+    Ok(())
+}
+
+/// The valid clients kept in the store's directory (a shared store's tables, or a one-node
+/// store's settings); invalid ones are skipped with a warning.
 pub fn stored_clients(
     config: &Config,
-    shared: &dyn SharedStore,
+    dir: Directory<'_>,
 ) -> Result<Vec<ClientConfig>, StoreError> {
-    Ok(parse_clients(config, &shared.clients()?))
+    Ok(parse_clients(config, &dir.list(Kind::Clients)?))
 }
 
-pub fn stored_users(shared: &dyn SharedStore) -> Result<Vec<UserConfig>, StoreError> {
-    Ok(parse_users(&shared.users()?))
+/// The valid users kept in the store's directory; invalid ones are skipped with a warning.
+pub fn stored_users(dir: Directory<'_>) -> Result<Vec<UserConfig>, StoreError> {
+    Ok(parse_users(&dir.list(Kind::Users)?))
 }
 
 fn parse_clients(config: &Config, specs: &[(String, String)]) -> Vec<ClientConfig> {

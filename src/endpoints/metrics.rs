@@ -35,6 +35,7 @@ pub fn render(app: &App, clients: &Clients, body: &mut Vec<u8>) -> Reply {
             body,
             store.name(),
             writer.queue_depth(),
+            app.config.store.queue_capacity,
             writer.stats(),
             crate::clock::now_millis(),
         );

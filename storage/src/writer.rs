@@ -126,6 +126,10 @@ pub struct WriterStats {
     /// When the flusher began writing the batch it is writing or retrying now (Unix
     /// milliseconds; 0 when idle): a stalled or failing store shows as a growing age.
     pub write_began_ms: AtomicU64,
+    /// When the last batch was written (Unix milliseconds; 0 before the first).
+    pub last_flush_ms: AtomicU64,
+    /// How long the last batch took to write, in microseconds.
+    pub last_flush_us: AtomicU64,
 }
 
 impl WriterStats {
@@ -489,6 +493,8 @@ impl Flusher {
                         .store(batch.mutations.len() as u64, Ordering::Relaxed);
                     self.stats.flush_us_total.fetch_add(us, Ordering::Relaxed);
                     self.stats.flush_us_max.fetch_max(us, Ordering::Relaxed);
+                    self.stats.last_flush_us.store(us, Ordering::Relaxed);
+                    self.stats.last_flush_ms.store(unix_ms(), Ordering::Relaxed);
                     self.stats.write_began_ms.store(0, Ordering::Relaxed);
                     if failures > 0 {
                         info!(

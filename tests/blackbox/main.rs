@@ -15,6 +15,10 @@
 //!   - `fixtures.rs`: fixture clients such as `confidential_client()`, `Issued` token
 //!     responses, OAuth error and token-shape assertions;
 //!   - `metrics.rs`: a Prometheus text parser.
+//! - `admin`: the admin listener (issue 16) — the bearer admin token, `/metrics` moved
+//!   there, clients and users made, changed, rotated and removed through the API on the
+//!   embedded store and in memory, revocation by client, user and grant, token counts,
+//!   store status, a creation raced twice.
 //! - `token_client_credentials`, `token_password`, `token_refresh`: the token endpoint per
 //!   grant (RFC 6749 §4.4, §4.3, §6), token shape, per-client overrides, scope rules.
 //! - `token_format`: the token endpoint's `format` parameter (`json`, `urlencoded`, `xml`;
@@ -43,6 +47,13 @@
 //! - `logs`: `[log] format` (text, JSON) and the audit events on `tessera::audit` (issued,
 //!   revoked, reuse, failed authentication and login, lockout); no secret, password, token
 //!   or code in any log line of a full flow at `trace`.
+//! - `prometheus`: a real Prometheus (Debian's `prometheus`, installed by `.ci/setup`)
+//!   scraping a server under traffic evaluates every query of `config/grafana/tessera.json`
+//!   and `config/prometheus/alerts.yml` (each must return data); `promtool` checks the
+//!   example `config/prometheus/prometheus.yml` and the alert rules and runs their unit tests.
+//! - `packaging`: what the systemd unit relies on — sd_notify `READY=1` only once the store
+//!   is recovered and the listener accepts, `STOPPING=1` at SIGTERM, never ready when the
+//!   start fails (a fake `NOTIFY_SOCKET`). The .deb itself is checked by `make package`.
 //! - `tls`: `[server.tls]` — every endpoint over TLS, curl and Python requests, resumption,
 //!   `min_version`, the SIGHUP reload, the plain health listener, bad files, stalled
 //!   handshakes (issue 15).
@@ -74,6 +85,9 @@
 //!   form, consent, redirect, code exchange, `prompt=none` single sign-on), and the
 //!   WebDriver client's own checks against local pages. Needs `chromium` and
 //!   `chromium-driver` (`.ci/setup` installs them).
+//! - `status_page`: the admin listener's live status page in headless Chromium under load
+//!   (the figures move; the token from the URL fragment or the form; a screenshot in
+//!   `$CARGO_TARGET_TMPDIR/status_page/`), and `/admin/status`'s history.
 //! - `oidc_rp`: the `openidconnect` crate as a relying party (discovery, code flow with PKCE
 //!   and nonce, `id_token` validation against the JWKS, userinfo), RS256 and ES256.
 //!
@@ -82,6 +96,7 @@
 
 mod harness;
 
+mod admin;
 mod assertion_failures;
 mod authorize;
 mod browser;
@@ -102,7 +117,9 @@ mod lifecycle;
 mod logs;
 mod oidc_rp;
 mod ops;
+mod packaging;
 mod persistence;
+mod prometheus;
 mod rate_limit;
 mod revoke;
 mod saml_bearer;
@@ -110,6 +127,7 @@ mod saml_bearer;
 mod secure_cassandra;
 #[path = "../support/sql_servers.rs"]
 mod sql_servers;
+mod status_page;
 mod tls;
 mod token_client_credentials;
 mod token_format;

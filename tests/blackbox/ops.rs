@@ -51,7 +51,7 @@ fn metrics_count_requests_issued_tokens_and_live_tokens() {
     assert_eq!(
         m.value(
             "tessera_tokens_issued_total",
-            &[("grant", "client_credentials"), ("client", "svc-a")]
+            &[("grant", "client_credentials"), ("client_id", "svc-a")]
         ),
         1.0
     );
@@ -163,21 +163,21 @@ fn metrics_add_up_across_workers_and_grants() {
     assert_eq!(
         m.value(
             "tessera_tokens_issued_total",
-            &[("grant", "client_credentials"), ("client", "svc-a")]
+            &[("grant", "client_credentials"), ("client_id", "svc-a")]
         ),
         4.0
     );
     assert_eq!(
         m.value(
             "tessera_tokens_issued_total",
-            &[("grant", "password"), ("client", "svc-a")]
+            &[("grant", "password"), ("client_id", "svc-a")]
         ),
         1.0
     );
     assert_eq!(
         m.value(
             "tessera_tokens_issued_total",
-            &[("grant", "refresh_token"), ("client", "svc-a")]
+            &[("grant", "refresh_token"), ("client_id", "svc-a")]
         ),
         1.0
     );

@@ -39,9 +39,9 @@ pub(crate) const OAUTH_FORBIDDEN_MODULES: [&str; 9] = [
 pub(crate) const OAUTH_FORBIDDEN_STORAGE: [&str; 4] = ["store", "writer", "TokenTable", "table"];
 
 /// Entries the repository root must have: the workspace manifest, the four crates' homes,
-/// the configuration examples, the integration tests and the fuzz targets (their own
-/// workspace, excluded from this one).
-pub(crate) const REQUIRED_TOP_LEVEL: [&str; 8] = [
+/// the configuration examples, the integration tests, the fuzz targets (their own
+/// workspace, excluded from this one) and the API documentation (docs/openapi.json).
+pub(crate) const REQUIRED_TOP_LEVEL: [&str; 9] = [
     "Cargo.toml",
     "src",
     "storage",
@@ -50,6 +50,7 @@ pub(crate) const REQUIRED_TOP_LEVEL: [&str; 8] = [
     "config",
     "tests",
     "fuzz",
+    "docs",
 ];
 
 /// At most this many cycles are spelled out per crate (the count is always given).

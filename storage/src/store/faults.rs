@@ -440,6 +440,10 @@ impl SharedStore for FaultyStore {
         self.shared_inner()?.put_client(id, spec)
     }
 
+    fn create_client(&self, id: &str, spec: &str) -> Result<bool, StoreError> {
+        self.shared_inner()?.create_client(id, spec)
+    }
+
     fn remove_client(&self, id: &str) -> Result<bool, StoreError> {
         self.shared_inner()?.remove_client(id)
     }
@@ -450,6 +454,10 @@ impl SharedStore for FaultyStore {
 
     fn put_user(&self, username: &str, spec: &str) -> Result<(), StoreError> {
         self.shared_inner()?.put_user(username, spec)
+    }
+
+    fn create_user(&self, username: &str, spec: &str) -> Result<bool, StoreError> {
+        self.shared_inner()?.create_user(username, spec)
     }
 
     fn remove_user(&self, username: &str) -> Result<bool, StoreError> {

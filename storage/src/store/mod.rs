@@ -437,11 +437,16 @@ pub trait SharedStore: Send + Sync + fmt::Debug {
 
     fn clients(&self) -> Result<Vec<(String, String)>, StoreError>;
     fn put_client(&self, id: &str, spec: &str) -> Result<(), StoreError>;
+    /// Stores a new client: `false` (and nothing written) when `id` exists. Of creators
+    /// racing on any nodes exactly one gets `true`.
+    fn create_client(&self, id: &str, spec: &str) -> Result<bool, StoreError>;
     /// Whether there was such a client.
     fn remove_client(&self, id: &str) -> Result<bool, StoreError>;
 
     fn users(&self) -> Result<Vec<(String, String)>, StoreError>;
     fn put_user(&self, username: &str, spec: &str) -> Result<(), StoreError>;
+    /// Stores a new user: `false` (and nothing written) when `username` exists.
+    fn create_user(&self, username: &str, spec: &str) -> Result<bool, StoreError>;
     fn remove_user(&self, username: &str) -> Result<bool, StoreError>;
 }
 

@@ -470,3 +470,68 @@ pub fn run_cli(args: &[&str], stdin: Option<&[u8]>) -> Output {
         }
     }
 }
+
+/// A `tessera serve` watched from before it announces anything (start-up itself: the
+/// sd_notify tests), killed on drop. Its stdout is piped, stderr goes to `stderr_path`.
+#[derive(Debug)]
+pub struct Serving {
+    pub child: Child,
+    pub stderr_path: PathBuf,
+}
+
+impl Serving {
+    /// Starts `tessera serve --config CONFIG --listen 127.0.0.1:0` with `env` added to the
+    /// environment.
+    pub fn spawn(config: &std::path::Path, env: &[(&str, &std::ffi::OsStr)]) -> Serving {
+        let stderr_path = config.with_extension("stderr.log");
+        let stderr = std::fs::File::create(&stderr_path).expect("create stderr log");
+        let child = Command::new(TESSERA)
+            .arg("serve")
+            .arg("--config")
+            .arg(config)
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr))
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {TESSERA}: {e}"));
+        Serving { child, stderr_path }
+    }
+
+    /// The first line of stdout (`listening on ...`), within 30 s.
+    pub fn first_line(&mut self) -> Option<String> {
+        let stdout = self.child.stdout.take()?;
+        spawn_stdout_reader(stdout)
+            .recv_timeout(STARTUP_TIMEOUT)
+            .ok()
+            .flatten()
+    }
+
+    /// Waits up to 30 s for the exit.
+    pub fn wait_exit(&mut self) -> Option<ExitStatus> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if thread::panicking() {
+            eprintln!("--- tessera stderr ---\n{}", self.stderr());
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //! `Browser` starts Debian's `chromedriver` on a port of its choosing, opens a headless
 //! Chromium session with a throw-away profile, and offers the few commands a login flow
 //! needs (navigate, current URL, find element by CSS, send keys, click, page source,
-//! cookies).
+//! cookies), and for the status page an element's text, a script's result and a screenshot.
 //!
 //! It starts processes (chromedriver, which starts Chromium) and talks JSON to chromedriver
 //! over `Conn` (`client.rs`), one connection per command; it writes files only through
@@ -340,6 +340,46 @@ impl Browser {
         )
         .as_str()
         .map(str::to_string)
+    }
+
+    /// The rendered text of `element` (what a reader sees).
+    pub fn text(&self, element: &Element) -> String {
+        self.must(
+            "GET",
+            &self.session_path(&format!("/element/{}/text", element.id)),
+            None,
+        )
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+    }
+
+    /// Runs `script` (a function body; `return` gives the result) in the page.
+    pub fn execute(&self, script: &str) -> Value {
+        self.must(
+            "POST",
+            &self.session_path("/execute/sync"),
+            Some(&json!({ "script": script, "args": [] })),
+        )
+    }
+
+    /// Resizes the browser window (the viewport a screenshot shows).
+    pub fn set_window_size(&self, width: u32, height: u32) {
+        self.must(
+            "POST",
+            &self.session_path("/window/rect"),
+            Some(&json!({ "width": width, "height": height })),
+        );
+    }
+
+    /// A PNG screenshot of the viewport.
+    pub fn screenshot_png(&self) -> Vec<u8> {
+        use base64::Engine as _;
+        let value = self.must("GET", &self.session_path("/screenshot"), None);
+        let text = value.as_str().expect("screenshot is base64 text");
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .expect("screenshot is valid base64")
     }
 
     /// The current page's HTML as the browser serializes it.

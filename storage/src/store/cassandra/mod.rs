@@ -299,6 +299,10 @@ impl SharedStore for CassandraStore {
         self.put_spec(Admin::Clients, id, spec)
     }
 
+    fn create_client(&self, id: &str, spec: &str) -> Result<bool, StoreError> {
+        self.create_spec(Admin::Clients, id, spec)
+    }
+
     fn remove_client(&self, id: &str) -> Result<bool, StoreError> {
         self.remove_spec(Admin::Clients, id)
     }
@@ -309,6 +313,10 @@ impl SharedStore for CassandraStore {
 
     fn put_user(&self, username: &str, spec: &str) -> Result<(), StoreError> {
         self.put_spec(Admin::Users, username, spec)
+    }
+
+    fn create_user(&self, username: &str, spec: &str) -> Result<bool, StoreError> {
+        self.create_spec(Admin::Users, username, spec)
     }
 
     fn remove_user(&self, username: &str) -> Result<bool, StoreError> {

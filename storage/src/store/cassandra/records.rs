@@ -4,6 +4,7 @@
 //!
 //! Touches the `clients` and `users` tables only.
 
+use super::single_use::applied;
 use super::statements::Statements;
 use super::{err, CassandraStore, Inner};
 use crate::store::StoreError;
@@ -89,6 +90,32 @@ impl CassandraStore {
                     .await
                     .map(|_| ())
                     .map_err(err)
+            })
+        })
+    }
+
+    /// Stores `spec` under `name` unless there is an entry: a lightweight transaction, so
+    /// of creators racing on any nodes exactly one is applied.
+    pub(super) fn create_spec(
+        &self,
+        table: Admin,
+        name: &str,
+        spec: &str,
+    ) -> Result<bool, StoreError> {
+        let (name, spec) = (name.to_owned(), spec.to_owned());
+        self.run(move |inner| {
+            Box::pin(async move {
+                let st = match table {
+                    Admin::Clients => &inner.st.create_client,
+                    Admin::Users => &inner.st.create_user,
+                };
+                applied(
+                    inner
+                        .session
+                        .execute_unpaged(st, (&name, &spec))
+                        .await
+                        .map_err(err)?,
+                )
             })
         })
     }

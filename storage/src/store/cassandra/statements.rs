@@ -24,10 +24,14 @@ pub(super) struct Statements {
     pub(super) revocations: PreparedStatement,
     pub(super) clients: PreparedStatement,
     pub(super) put_client: PreparedStatement,
+    /// `INSERT ... IF NOT EXISTS`: a new client, of racing creators exactly one.
+    pub(super) create_client: PreparedStatement,
     pub(super) get_client: PreparedStatement,
     pub(super) delete_client: PreparedStatement,
     pub(super) users: PreparedStatement,
     pub(super) put_user: PreparedStatement,
+    /// `INSERT ... IF NOT EXISTS`: a new user, of racing creators exactly one.
+    pub(super) create_user: PreparedStatement,
     pub(super) get_user: PreparedStatement,
     pub(super) delete_user: PreparedStatement,
     /// `INSERT ... IF NOT EXISTS` into `used_tokens`: the single-use claim.
@@ -138,6 +142,16 @@ pub(super) async fn prepare_all(
             not_a_hint(w),
         )
         .await?,
+        create_client: {
+            let mut s = prepare(
+                session,
+                format!("INSERT INTO {ks}.clients (id, spec, updated_at) VALUES (?, ?, toTimestamp(now())) IF NOT EXISTS"),
+                single_use_level(opts),
+            )
+            .await?;
+            s.set_serial_consistency(Some(serial_level(opts)));
+            s
+        },
         get_client: prepare(session, format!("SELECT id FROM {ks}.clients WHERE id = ?"), r).await?,
         delete_client: prepare(
             session,
@@ -152,6 +166,16 @@ pub(super) async fn prepare_all(
             not_a_hint(w),
         )
         .await?,
+        create_user: {
+            let mut s = prepare(
+                session,
+                format!("INSERT INTO {ks}.users (username, spec, updated_at) VALUES (?, ?, toTimestamp(now())) IF NOT EXISTS"),
+                single_use_level(opts),
+            )
+            .await?;
+            s.set_serial_consistency(Some(serial_level(opts)));
+            s
+        },
         get_user: prepare(
             session,
             format!("SELECT username FROM {ks}.users WHERE username = ?"),

@@ -270,6 +270,34 @@ fn clients_and_users_are_kept_by_id() {
 }
 
 #[test]
+fn creating_a_client_or_user_raced_by_eight_nodes_is_won_exactly_once() {
+    let mut n = 0;
+    let first = fresh("create", &mut n);
+    let stores: Vec<Arc<CassandraStore>> = (0..8)
+        .map(|_| {
+            Arc::new(
+                CassandraStore::open(&options(&first.keyspace)).unwrap_or_else(|e| panic!("{e}")),
+            )
+        })
+        .collect();
+    let won = conformance::race(&stores, |s, i| {
+        s.create_client("svc", &format!("spec{i}")).expect("create")
+    });
+    assert_eq!(won.len(), 1, "exactly one creation wins: {won:?}");
+    assert_eq!(
+        first.clients().expect("list"),
+        vec![("svc".to_string(), format!("spec{}", won[0]))],
+        "the winner's spec is the one kept"
+    );
+    let won = conformance::race(&stores, |s, i| {
+        s.create_user("ann", &format!("user{i}")).expect("create")
+    });
+    assert_eq!(won.len(), 1, "exactly one user creation wins: {won:?}");
+    drop(stores);
+    drop_keyspace("create");
+}
+
+#[test]
 fn ttl_expires_tokens_in_the_store_itself() {
     let mut n = 0;
     let store = fresh("ttl", &mut n);

@@ -366,6 +366,13 @@ impl SharedStore for SqlStore {
         })
     }
 
+    fn create_client(&self, id: &str, spec: &str) -> Result<bool, StoreError> {
+        let (id, spec) = (id.to_owned(), spec.to_owned());
+        self.run(move |inner| {
+            Box::pin(async move { inner.create_spec(records::Admin::Clients, &id, &spec).await })
+        })
+    }
+
     fn remove_client(&self, id: &str) -> Result<bool, StoreError> {
         let id = id.to_owned();
         self.run(move |inner| {
@@ -381,6 +388,13 @@ impl SharedStore for SqlStore {
         let (name, spec) = (username.to_owned(), spec.to_owned());
         self.run(move |inner| {
             Box::pin(async move { inner.put_spec(records::Admin::Users, &name, &spec).await })
+        })
+    }
+
+    fn create_user(&self, username: &str, spec: &str) -> Result<bool, StoreError> {
+        let (name, spec) = (username.to_owned(), spec.to_owned());
+        self.run(move |inner| {
+            Box::pin(async move { inner.create_spec(records::Admin::Users, &name, &spec).await })
         })
     }
 

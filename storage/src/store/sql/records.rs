@@ -84,6 +84,34 @@ impl Inner {
         .await
     }
 
+    /// Stores `spec` under `id` unless there is a record: the primary key decides, so of
+    /// creators racing on any nodes exactly one inserts.
+    pub(super) async fn create_spec(
+        &self,
+        which: Admin,
+        id: &str,
+        spec: &str,
+    ) -> Result<bool, StoreError> {
+        let (table, col) = (which.table(), which.id_column());
+        let at = now_ms() as i64;
+        self.timed(async {
+            let done: Result<u64, sqlx::Error> = on_pool!(&self.pool, p, d => {
+                let sql = match d {
+                    SqlDialect::Postgres => format!(
+                        "INSERT INTO {table} ({col}, spec, updated_at_ms) VALUES ($1, $2, $3) \
+                         ON CONFLICT ({col}) DO NOTHING"
+                    ),
+                    SqlDialect::Mysql => format!(
+                        "INSERT IGNORE INTO {table} ({col}, spec, updated_at_ms) VALUES (?, ?, ?)"
+                    ),
+                };
+                sqlx::query(&sql).bind(id).bind(spec).bind(at).execute(p).await.map(|r| r.rows_affected())
+            });
+            done.map(|n| n == 1).map_err(|e| self.err(e))
+        })
+        .await
+    }
+
     /// Whether there was such a record.
     pub(super) async fn remove_spec(&self, which: Admin, id: &str) -> Result<bool, StoreError> {
         let sql = format!(

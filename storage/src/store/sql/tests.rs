@@ -415,6 +415,36 @@ fn clients_and_users_are_kept_by_id_and_seen_by_every_node() {
     }
 }
 
+#[test]
+fn creating_a_client_or_user_raced_by_eight_nodes_is_won_exactly_once() {
+    for d in DIALECTS {
+        let place = Place::new(d, "create");
+        let first = place.store();
+        let stores: Vec<Arc<SqlStore>> = (0..8).map(|_| Arc::new(place.open())).collect();
+        let won = conformance::race(&stores, |s, i| {
+            s.create_client("svc", &format!("spec{i}")).expect("create")
+        });
+        assert_eq!(won.len(), 1, "{d:?}: exactly one creation wins: {won:?}");
+        assert_eq!(
+            first.clients().expect("list"),
+            vec![("svc".to_string(), format!("spec{}", won[0]))],
+            "{d:?}: the winner's spec is the one kept"
+        );
+        let won = conformance::race(&stores, |s, i| {
+            s.create_user("ann", &format!("user{i}")).expect("create")
+        });
+        assert_eq!(
+            won.len(),
+            1,
+            "{d:?}: exactly one user creation wins: {won:?}"
+        );
+        assert!(first.remove_client("svc").expect("remove"));
+        assert!(first
+            .create_client("svc", "again")
+            .expect("create after removal"));
+    }
+}
+
 fn owned(store: &SqlStore) -> [(&'static str, TokenKey); 6] {
     let put =
         |name: &'static str, kind, grant, client: &'static str, user: Option<&'static str>| {
