@@ -1,13 +1,15 @@
 //! Logs and audit events (issue 16): `[log] format = "text" | "json"`, the audit events on
 //! the target `tessera::audit` (tokens issued and revoked, refresh token and code reuse,
-//! failed client authentication and user login, lockouts) with the peer address, and no
-//! secret, password, token or code in any log line of a full flow, even at `trace`.
+//! failed client authentication and user login, lockouts, admin changes and refused admin
+//! calls) with the peer address, and no secret, password, token or code in any log line of
+//! a full flow, even at `trace`.
 //!
 //! The server's stderr is read after each response: Tessera writes an event before it
 //! answers, so every line a request causes is in the file once its response is read.
 //! These tests set the log filter in the config; a `RUST_LOG` in the environment would
 //! override it, so run them without one.
 
+use crate::admin::{admin_section, Admin, ADMIN_TOKEN};
 use crate::authorize::{
     exchange, web_client, web_code, web_config, ALICE as WEB_ALICE, WEB_REDIRECT,
 };
@@ -336,6 +338,73 @@ fn check_config_refuses_an_unknown_log_format_and_a_filter_that_does_not_parse()
     );
     let out = run_cli(&["check-config", "--config", &path.to_string_lossy()], None);
     assert!(out.status.success(), "{out:?}");
+}
+
+#[test]
+fn admin_changes_and_refused_admin_calls_are_audit_events_without_the_admin_token_or_secrets() {
+    let server = Server::start(&format!(
+        "{}{}\n[log]\nlevel = \"info\"\nformat = \"json\"\n",
+        default_config(),
+        admin_section("")
+    ));
+    let admin = Admin::of(&server);
+    let secret = admin.create_cc_client("svc-made", "read");
+    let lines = json_lines(&server);
+    let made = only(&lines, "admin_change");
+    assert_eq!(made["action"], "create");
+    assert_eq!(made["object"], "client");
+    assert_eq!(made["id"], "svc-made");
+    assert_eq!(made["peer"], "127.0.0.1");
+    let made_client = Client::new("svc-made", Some(&secret), AuthMethod::Basic);
+    server.issue_cc(&made_client, None);
+
+    // The grant id of the audit log is the one `POST /admin/revoke` takes.
+    let issued = server.issue_password(&confidential_client(), ALICE, None);
+    let lines = json_lines(&server);
+    let grant_id = str_field(&audit(&lines, "token_issued")[1], "grant_id").to_owned();
+    let r = admin.post(
+        "/admin/revoke",
+        &serde_json::json!({ "grant_id": grant_id }),
+    );
+    assert_eq!(r.status, 200, "{}", r.summary());
+    assert!(r.json()["revoked"].as_u64() >= Some(1), "{}", r.summary());
+    assert_eq!(server.tokeninfo(&issued.access_token).status, 400);
+    let refreshed = server.refresh(&confidential_client(), issued.refresh_token(), None);
+    assert_token_error(&refreshed, 400, "invalid_grant");
+    let lines = json_lines(&server);
+    let revoked = &audit(&lines, "admin_change")[1];
+    assert_eq!(revoked["action"], "revoke");
+    assert_eq!(revoked["object"], "grant");
+    assert_eq!(revoked["id"], grant_id.as_str());
+
+    let wrong = Admin {
+        addr: admin.addr,
+        token: "wrong-admin-token-5".to_owned(),
+    };
+    assert_eq!(wrong.get("/admin/clients").status, 401);
+    let mut conn = Conn::connect(admin.addr);
+    let r = conn.roundtrip(&raw_request("GET", "/admin/clients", &[], b""));
+    assert_eq!(r.status, 401);
+    let lines = json_lines(&server);
+    let refused = audit(&lines, "admin_auth_failed");
+    let sent: Vec<&Value> = refused.iter().map(|e| &e["token_sent"]).collect();
+    assert_eq!(sent, [true, false], "{refused:#?}");
+    assert!(refused
+        .iter()
+        .all(|e| e["level"] == "WARN" && e["peer"] == "127.0.0.1"));
+
+    let log = server.stderr();
+    for (what, value) in [
+        ("admin token", ADMIN_TOKEN),
+        ("wrong admin token", "wrong-admin-token-5"),
+        ("client secret made by the API", secret.as_str()),
+        ("access token", issued.access_token.as_str()),
+        ("refresh token", issued.refresh_token()),
+    ] {
+        if let Some(line) = log.lines().find(|l| l.contains(value)) {
+            panic!("the {what} is in a log line: {line}");
+        }
+    }
 }
 
 /// Everything secret that the flow below sends or receives.

@@ -45,8 +45,9 @@
 //!   requests, timeouts, the connection limit, HTTP/1.0.
 //! - `ops`: health, metrics, graceful shutdown and the command line.
 //! - `logs`: `[log] format` (text, JSON) and the audit events on `tessera::audit` (issued,
-//!   revoked, reuse, failed authentication and login, lockout); no secret, password, token
-//!   or code in any log line of a full flow at `trace`.
+//!   revoked, reuse, failed authentication and login, lockout, admin changes and refused
+//!   admin calls); no secret, password, token or code in any log line of a full flow at
+//!   `trace`.
 //! - `prometheus`: a real Prometheus (Debian's `prometheus`, installed by `.ci/setup`)
 //!   scraping a server under traffic evaluates every query of `config/grafana/tessera.json`
 //!   and `config/prometheus/alerts.yml` (each must return data); `promtool` checks the
