@@ -340,20 +340,25 @@ fn watch_signals(shutdown: Shutdown, app: Arc<App>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// SIGHUP: new connections get the certificate and key now in `[server.tls]`'s files; a
-/// pair that cannot be used is refused and the current one stays.
+/// SIGHUP: new connections get the certificates and keys now in `[server.tls]`'s and
+/// `[admin.tls]`'s files; a pair that cannot be used is refused and the current one stays.
 fn reload_tls(app: &App) {
-    let Some(tls) = &app.tls else {
-        info!("SIGHUP: no [server.tls] to reload");
-        return;
-    };
-    let cert_file = tls.files().cert_file.display().to_string();
-    match tls.reload() {
-        Ok(()) => info!(cert_file, "TLS certificate and key reloaded"),
-        Err(e) => error!(
-            error = %e,
-            "TLS reload refused; new connections keep the current certificate"
-        ),
+    for (section, tls) in [("server.tls", &app.tls), ("admin.tls", &app.admin_tls)] {
+        let Some(tls) = tls else {
+            continue;
+        };
+        let cert_file = tls.files().cert_file.display().to_string();
+        match tls.reload() {
+            Ok(()) => info!(section, cert_file, "TLS certificate and key reloaded"),
+            Err(e) => error!(
+                section,
+                error = %e,
+                "TLS reload refused; new connections keep the current certificate"
+            ),
+        }
+    }
+    if app.tls.is_none() && app.admin_tls.is_none() {
+        info!("SIGHUP: no [server.tls] or [admin.tls] to reload");
     }
 }
 

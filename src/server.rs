@@ -231,29 +231,10 @@ pub fn start(
         return Err(first.unwrap_or_else(|| io::Error::other("a worker failed to start")));
     }
 
-    // Read before any thread starts, so a bad pair fails the start-up, not a handshake.
-    let admin_tls = match &app.config.admin.tls {
-        None => None,
-        Some(files) => match crate::tls::load_admin(files) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                shutdown.trigger();
-                for w in workers {
-                    let _ = w.join();
-                }
-                return Err(io::Error::new(io::ErrorKind::InvalidInput, e.to_string()));
-            }
-        },
-    };
     let admin = match admin {
         None => None,
         Some(socket) => {
-            match crate::admin_api::server::start(
-                socket,
-                Arc::clone(&app),
-                admin_tls,
-                shutdown.clone(),
-            ) {
+            match crate::admin_api::server::start(socket, Arc::clone(&app), shutdown.clone()) {
                 Ok(a) => Some(a),
                 Err(e) => {
                     shutdown.trigger();

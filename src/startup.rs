@@ -60,6 +60,10 @@ impl App {
             Some(files) => Some(crate::tls::load(files).map_err(StartError::Tls)?),
             None => None,
         };
+        let admin_tls = match &config.admin.tls {
+            Some(files) => Some(crate::tls::load_admin(files).map_err(StartError::Tls)?),
+            None => None,
+        };
         let syms = Arc::new(Symbols::default());
         let store = with_faults(open_store(&config)?, &config)?;
         // Where clients and users made at run time are kept: the store, or (kind =
@@ -161,6 +165,7 @@ impl App {
         Ok(App {
             node_name,
             tls,
+            admin_tls,
             passwords: PasswordPool::start(hash_threads).map_err(StartError::Io)?,
             guard: Guard::new(guard_policy(&config.security)),
             addresses: Arc::new(AddressTable::new(config.server.max_connections_per_address)),

@@ -73,6 +73,8 @@ pub struct App {
     pub node_name: String,
     /// The main listener's TLS (`[server.tls]`), replaced on SIGHUP; `None`: plain HTTP.
     pub tls: Option<crate::tls::TlsState>,
+    /// The admin listener's TLS (`[admin.tls]`), replaced on SIGHUP too.
+    pub admin_tls: Option<crate::tls::TlsState>,
 }
 
 /// `[assertions]` and `[[assertion_issuers]]`, resolved at start-up.

@@ -107,6 +107,10 @@ impl AdminService {
         }
     }
 
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
     /// One sample of the status page's history (the admin thread calls it each second).
     pub fn sample(&self) {
         self.status.sample(&self.app);

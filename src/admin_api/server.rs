@@ -17,7 +17,6 @@ use crate::http::date::DateCache;
 use crate::http::Limits;
 use crate::shutdown::{LocalSignal, Shutdown};
 use crate::state::App;
-use crate::tls::TlsState;
 use monoio::net::{TcpListener, TcpStream};
 use std::cell::Cell;
 use std::io;
@@ -48,7 +47,6 @@ pub struct AdminThread {
 pub fn start(
     socket: socket2::Socket,
     app: Arc<App>,
-    tls: Option<TlsState>,
     shutdown: Shutdown,
 ) -> io::Result<AdminThread> {
     let addr = socket
@@ -79,7 +77,7 @@ pub fn start(
                 }
             };
             let _ = started.send(Ok(()));
-            if let Err(e) = rt.block_on(serve(listener, app, tls, shutdown.clone())) {
+            if let Err(e) = rt.block_on(serve(listener, app, shutdown.clone())) {
                 warn!(error = %e, "admin listener failed; the public listeners keep serving");
             }
         })?;
@@ -103,13 +101,11 @@ struct Local {
     signal: LocalSignal,
     date: DateCache,
     open: Cell<usize>,
-    tls: Option<TlsState>,
 }
 
 async fn serve(
     listener: std::net::TcpListener,
     app: Arc<App>,
-    tls: Option<TlsState>,
     shutdown: Shutdown,
 ) -> io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
@@ -126,7 +122,6 @@ async fn serve(
         signal: LocalSignal::default(),
         date: DateCache::default(),
         open: Cell::new(0),
-        tls,
     });
     // The sampler of the status page's history; ends with the runtime.
     {
@@ -185,7 +180,8 @@ impl Local {
             idle: &idle,
             accepted: Instant::now(),
         };
-        let Some(tls) = &self.tls else {
+        // `[admin.tls]`, replaced on SIGHUP like the main listener's.
+        let Some(tls) = &self.service.app().admin_tls else {
             conn::serve(stream, &ctx, &self.service).await;
             return;
         };

@@ -652,3 +652,46 @@ fn config_without_admin_token_hash_is_refused_naming_the_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("admin.admin_token_hash"), "{err}");
 }
+
+/// `[admin.tls]` with `client_ca_file`: the admin listener speaks only TLS, and a client
+/// without a certificate from that CA gets nothing, not even a 401; with one, the bearer
+/// token is still required.
+#[test]
+fn mutual_tls_on_the_admin_listener_refuses_a_client_without_a_certificate() {
+    use crate::tls::TestCa;
+    let ca = TestCa::new();
+    let leaf = ca.leaf("admin");
+    let other_ca = TestCa::new();
+    let tls = format!(
+        "[admin.tls]\ncert_file = {}\nkey_file = {}\nclient_ca_file = {}\n",
+        toml_str(&leaf.cert_file.display().to_string()),
+        toml_str(&leaf.key_file.display().to_string()),
+        toml_str(&ca.ca_file().display().to_string()),
+    );
+    let server = Server::start(&format!("{}{}", default_config(), admin_section(&tls)));
+    let addr = server.admin_addr.expect("admin listener");
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    let get = raw_request("GET", "/admin/store", &[("Authorization", &auth)], b"");
+    // No certificate, or one from another CA: the handshake or the first read fails.
+    for client in [ca.client(), other_ca.client_with_certificate("intruder")] {
+        let answered = Conn::try_connect_tls(addr, client, "localhost")
+            .ok()
+            .and_then(|mut c| {
+                c.try_send(&get).ok()?;
+                c.try_read_response().ok()
+            });
+        assert!(
+            answered.is_none(),
+            "answered without a good certificate: {answered:?}"
+        );
+    }
+    // Plain HTTP on the TLS port gets no HTTP answer either.
+    let mut plain = Conn::connect(addr);
+    let _ = plain.try_send(&get);
+    assert!(plain.try_read_response().is_err());
+    let mut conn = Conn::connect_tls(addr, ca.client_with_certificate("operator"), "localhost");
+    let r = conn.roundtrip(&get);
+    assert_eq!(r.status, 200, "{}", r.summary());
+    let r = conn.roundtrip(&raw_request("GET", "/admin/store", &[], b""));
+    assert_eq!(r.status, 401, "the certificate does not replace the token");
+}

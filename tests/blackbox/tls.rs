@@ -15,21 +15,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// A CA made for one test, the server certificates it signs, and their files.
-struct TestCa {
+pub(crate) struct TestCa {
     dir: TempDir,
     cert: rcgen::Certificate,
     key: KeyPair,
 }
 
 /// A server certificate for `localhost` and 127.0.0.1, written as PEM files.
-struct Leaf {
-    cert_file: PathBuf,
-    key_file: PathBuf,
+pub(crate) struct Leaf {
+    pub(crate) cert_file: PathBuf,
+    pub(crate) key_file: PathBuf,
     der: Vec<u8>,
 }
 
 impl TestCa {
-    fn new() -> TestCa {
+    pub(crate) fn new() -> TestCa {
         let key = KeyPair::generate().expect("CA key");
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -42,12 +42,12 @@ impl TestCa {
         TestCa { dir, cert, key }
     }
 
-    fn ca_file(&self) -> PathBuf {
+    pub(crate) fn ca_file(&self) -> PathBuf {
         self.dir.path().join("ca.pem")
     }
 
     /// Signs a new server certificate (a fresh key each time) into `NAME.crt` / `NAME.key`.
-    fn leaf(&self, name: &str) -> Leaf {
+    pub(crate) fn leaf(&self, name: &str) -> Leaf {
         let key = KeyPair::generate().expect("server key");
         let mut params =
             CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
@@ -80,8 +80,34 @@ impl TestCa {
         Arc::new(config)
     }
 
-    fn client(&self) -> Arc<rustls::ClientConfig> {
+    pub(crate) fn client(&self) -> Arc<rustls::ClientConfig> {
         self.client_with(rustls::DEFAULT_VERSIONS)
+    }
+
+    /// A rustls client trusting this CA that presents a client certificate `name` signed
+    /// by it (mutual TLS).
+    pub(crate) fn client_with_certificate(&self, name: &str) -> Arc<rustls::ClientConfig> {
+        let key = KeyPair::generate().expect("client key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("client params");
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = params
+            .signed_by(&key, &self.cert, &self.key)
+            .expect("client certificate");
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(self.cert.der().clone()).expect("CA root");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let key_der = rustls::pki_types::PrivateKeyDer::Pkcs8(
+            rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der()),
+        );
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(rustls::DEFAULT_VERSIONS)
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_client_auth_cert(vec![cert.der().clone()], key_der)
+            .expect("client certificate");
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Arc::new(config)
     }
 }
 
