@@ -209,7 +209,7 @@ pub(super) fn check_secs(key: &str, v: u64) -> Result<(), ConfigError> {
 /// `[log]`: what is logged (a filter) and how each line is written (a format). Everything
 /// goes to stderr; the audit events (`crate::audit`) are the target `tessera::audit` of the
 /// same stream, so the filter turns them off (`"info,tessera::audit=off"`) or keeps only
-/// them (`"warn,tessera::audit=info"`).
+/// them (`"off,tessera::audit=info"`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
