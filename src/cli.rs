@@ -198,7 +198,7 @@ fn serve(path: &std::path::Path, listen: Option<SocketAddr>) -> ExitCode {
     if let Some(addr) = listen {
         config.server.listen = addr;
     }
-    init_logging(&config.log.level);
+    init_logging(&config.log);
     for d in &deprecated {
         warn!("{}: {d}", path.display());
     }
@@ -362,14 +362,33 @@ fn reload_tls(app: &App) {
     }
 }
 
-fn init_logging(level: &str) {
+/// Logs go to stderr, filtered by `RUST_LOG` or else `[log] level`, in `[log] format`.
+///
+/// The filter is the subscriber's per-callsite `enabled` answer, which tracing caches: an
+/// event whose target or level is filtered out (the audit target under
+/// `tessera::audit=off`) costs one cached check and evaluates none of its fields.
+fn init_logging(log: &crate::config::LogConfig) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&log.level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    // Colours only on a terminal: under systemd or in a file they are escape sequences.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
+    let _ = match log.format {
+        crate::config::LogFormat::Text => builder.try_init(),
+        // Fields at the top level (`{"event":"token_issued","client":...}`) so a log
+        // shipper can index them without knowing tracing's nesting; Tessera opens no spans,
+        // so there is no span list to write.
+        crate::config::LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+    };
 }
 
 fn hash_secret(argon2: bool) -> ExitCode {

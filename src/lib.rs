@@ -49,9 +49,12 @@
 //! - [`fixed_table`]: the fixed-size, sharded, set-associative table under [`guard`] and
 //!   [`ratelimit`]'s per-address limit: placement, locks, the count in use; memory only.
 //! - [`metrics`]: per-worker counters and histograms, rendered for Prometheus.
+//! - [`audit`]: the audit events (tokens issued and revoked, reuse, failed authentications,
+//!   lockouts, admin changes) on the tracing target `tessera::audit`; never a secret.
 
 pub mod admin;
 pub mod admin_api;
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod cluster;

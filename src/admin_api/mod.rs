@@ -198,6 +198,7 @@ impl Service for AdminService {
 
 /// 401 with a Bearer challenge (RFC 6750 §3): `invalid_token` when a token was sent.
 fn unauthorized(req: &Request<'_>, body: &mut Vec<u8>, headers: &mut Vec<u8>) -> Reply {
+    crate::audit::admin_auth_failed(req.peer, req.authorization.is_some());
     let challenge = if req.authorization.is_some() {
         error_body(body, "invalid_token", "the admin token is not valid");
         format!("Bearer realm=\"{REALM}\", error=\"invalid_token\"")
@@ -251,12 +252,5 @@ fn reload_registry(app: &App) {
 
 /// An admin change, for the audit log.
 fn audit(call: Call<'_, '_>, action: &str, object: &str, id: &str) {
-    tracing::info!(
-        target: "tessera::audit",
-        event = "admin_change",
-        action,
-        object,
-        id,
-        peer = %call.req.peer,
-    );
+    crate::audit::admin_change(action, object, id, call.req.peer);
 }

@@ -56,6 +56,7 @@ impl Config {
     /// Checks what types alone cannot: ranges, references between keys, uniqueness.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.server.validate()?;
+        self.log.validate()?;
         self.store.validate()?;
         self.tokens.validate()?;
         self.security.validate()?;

@@ -12,7 +12,8 @@
 //! - `error.rs`: [`ConfigError`] and [`Deprecated`].
 //! - `load.rs`: [`Config::load`], [`Config::parse`] and [`Config::validate`], which runs the
 //!   sections' checks in turn.
-//! - `server.rs`: `[server]` ([`ServerConfig`], [`DriverKind`]) and `[log]` ([`LogConfig`]).
+//! - `server.rs`: `[server]` ([`ServerConfig`], [`DriverKind`]) and `[log]` ([`LogConfig`],
+//!   [`LogFormat`]).
 //! - `store.rs`: `[store]` ([`StoreConfig`]): the store kind, the write-behind, and the keys
 //!   every shared store reads.
 //! - `cassandra.rs`: `[store.cassandra]` ([`CassandraConfig`]), the driver options built from
@@ -65,7 +66,7 @@ pub use self::oidc::{
     read_signing_key, signing_alg_of, OidcConfig, MAX_ID_TOKEN_TTL_SECS, MIN_RSA_BITS,
 };
 pub use self::security::{RateLimitConfig, SecurityConfig, MAX_LOCKOUT_SECS};
-pub use self::server::{DriverKind, LogConfig, ServerConfig, TlsConfig, TlsVersion};
+pub use self::server::{DriverKind, LogConfig, LogFormat, ServerConfig, TlsConfig, TlsVersion};
 pub use self::sql::{SqlConfig, SqlDialect};
 pub use self::store::{DurabilityMode, StoreConfig, StoreKind};
 pub use self::tokens::{TokensConfig, MAX_TOKEN_LENGTH, MIN_TOKEN_LENGTH};

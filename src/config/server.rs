@@ -206,19 +206,48 @@ pub(super) fn check_secs(key: &str, v: u64) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// `[log]`: what is logged (a filter) and how each line is written (a format). Everything
+/// goes to stderr; the audit events (`crate::audit`) are the target `tessera::audit` of the
+/// same stream, so the filter turns them off (`"info,tessera::audit=off"`) or keeps only
+/// them (`"off,tessera::audit=info"`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// A tracing filter (`info`, `tessera=debug`); `RUST_LOG` overrides it.
     pub level: String,
+    /// How each line is written.
+    pub format: LogFormat,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
             level: "info".to_owned(),
+            format: LogFormat::Text,
         }
     }
+}
+
+impl LogConfig {
+    /// The filter must parse: a typo would otherwise fall back to `info` unnoticed, and an
+    /// operator who meant to turn the audit target off would still get it.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        tracing_subscriber::EnvFilter::try_new(&self.level)
+            .map(drop)
+            .map_err(|e| ConfigError::new("log.level", format!("not a tracing filter: {e}")))
+    }
+}
+
+/// `[log] format`: the shape of a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// One human-readable line per event: time, level, target, message, `key=value` fields.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers: `timestamp`, `level`, `target`,
+    /// `message` and the event's fields at the top level.
+    Json,
 }
 
 #[cfg(test)]

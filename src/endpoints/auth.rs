@@ -7,11 +7,13 @@
 //! gets 429 with `Retry-After` and costs no hash, even with the right credentials — and
 //! reports the outcome after: a failure counts for the identity (client id or username)
 //! from this address and for the address itself, a success forgets the identity's
-//! failures. Failures and lockouts are counted in the metrics, and each lockout is logged
-//! at warn with the identity and the address (never a secret).
+//! failures. Failures and lockouts are counted in the metrics, each lockout is logged at
+//! warn with the identity and the address (never a secret), and both are audit events
+//! ([`crate::audit`]).
 
 use super::once::use_once;
 use super::Ctx;
+use crate::audit;
 use crate::guard::{Failure, Identity, Key, Verdict};
 use crate::http::Request;
 use crate::oauth::client_auth::{presented, verify, AssertionRules};
@@ -145,6 +147,11 @@ impl<'a, 'i> Attempt<'a, 'i> {
             Some((Identity::User(_), _)) => ctx.metrics.user_auth_failures.inc(),
             _ => ctx.metrics.client_auth_failures.inc(),
         }
+        match self.identity {
+            Some((Identity::User(name), _)) => audit::user_login_failed(ctx.peer, name),
+            Some((Identity::Client(id), _)) => audit::client_auth_failed(ctx.peer, Some(id)),
+            _ => audit::client_auth_failed(ctx.peer, None),
+        }
         let guard = &ctx.app.guard;
         if let Some((identity, key)) = self.identity {
             self.lockout(identity, guard.failed(key, self.now));
@@ -161,6 +168,7 @@ impl<'a, 'i> Attempt<'a, 'i> {
             return;
         };
         self.ctx.metrics.lockouts.inc();
+        audit::lockout(self.ctx.peer, identity, lockout_secs, in_a_row);
         let name = identity.name();
         let name = name
             .char_indices()

@@ -33,7 +33,15 @@ pub async fn handle(
     let outcome = writes.revoke(&key, client.sym, ctx.now);
     writes.commit().await?;
     match outcome {
-        RevokeOutcome::Revoked { .. } => ctx.metrics.revoked.inc(),
+        RevokeOutcome::Revoked {
+            kind,
+            grant,
+            cascaded,
+            ..
+        } => {
+            ctx.metrics.revoked.inc();
+            crate::audit::token_revoked(ctx.peer, &client.id, kind, grant, cascaded);
+        }
         RevokeOutcome::NotOwner => {
             return Err(OAuthError::new(
                 ErrorCode::NotTokenOwner,

@@ -47,6 +47,9 @@ pub struct Minted {
     pub token: TokenBuf,
     pub key: TokenKey,
     pub expires_at: u32,
+    /// Whose and which grant's, from its claims (for the audit log).
+    pub user: Option<Sym>,
+    pub grant: GrantId,
 }
 
 impl Minted {
@@ -84,6 +87,8 @@ pub fn mint<O: TokenOps + ?Sized>(
         token,
         key,
         expires_at,
+        user: claims.user,
+        grant: claims.grant,
     }
 }
 
@@ -128,6 +133,10 @@ pub struct Issued {
     pub expires_in: u32,
     pub refresh: Option<RefreshOut>,
     pub scope: Sym,
+    /// The resource owner, if any, and the grant the tokens belong to
+    /// ([`GrantId::NONE`] for client credentials and implicit): the audit log names them.
+    pub user: Option<Sym>,
+    pub grant: GrantId,
 }
 
 impl Issued {
@@ -142,6 +151,8 @@ impl Issued {
             expires_in: t.access_ttl,
             refresh,
             scope,
+            user: access.user,
+            grant: access.grant,
         }
     }
 }

@@ -46,6 +46,10 @@
 //! - `openapi`: `docs/openapi.json` lists every route of the router; Schemathesis checks the
 //!   real server against it with every check on (issue 16).
 //! - `ops`: health, metrics, graceful shutdown and the command line.
+//! - `logs`: `[log] format` (text, JSON) and the audit events on `tessera::audit` (issued,
+//!   revoked, reuse, failed authentication and login, lockout, admin changes and refused
+//!   admin calls); no secret, password, token or code in any log line of a full flow at
+//!   `trace`.
 //! - `prometheus`: a real Prometheus (Debian's `prometheus`, installed by `.ci/setup`)
 //!   scraping a server under traffic evaluates every query of `config/grafana/tessera.json`
 //!   and `config/prometheus/alerts.yml` (each must return data); `promtool` checks the
@@ -113,6 +117,7 @@ mod introspect;
 mod jwt_bearer;
 mod keys;
 mod lifecycle;
+mod logs;
 mod oidc_rp;
 mod openapi;
 mod ops;

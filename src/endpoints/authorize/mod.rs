@@ -269,6 +269,13 @@ async fn authorize(
         if let Some(issued) = &issued {
             ctx.metrics
                 .issued(client.index, crate::oauth::types::GrantType::Implicit);
+            crate::audit::token_issued(
+                &app.syms,
+                ctx.peer,
+                &client.id,
+                crate::oauth::types::GrantType::Implicit,
+                issued,
+            );
             let mut fields: Vec<(&str, String)> = vec![
                 ("access_token", issued.access.as_str().to_owned()),
                 ("token_type", app.config.tokens.token_type.clone()),

@@ -183,6 +183,7 @@ async fn reuse(ctx: Ctx<'_>, client: &Client, grant: GrantId) -> OAuthError {
         return e;
     }
     ctx.metrics.code_reuse.inc();
+    crate::audit::code_reuse(ctx.peer, &client.id, grant);
     warn!(
         client = %client.id,
         grant = grant.0,

@@ -13,6 +13,7 @@ pub mod format;
 
 use super::auth::Attempt;
 use super::{form, Ctx};
+use crate::audit;
 use crate::cluster::read_through;
 use crate::cluster::read_through::Unavailable;
 use crate::guard::Identity;
@@ -60,6 +61,13 @@ async fn answer(
     {
         let (client, issued) = assertion::jwt_bearer_self(ctx, &params).await?;
         ctx.metrics.issued(client.index, GrantType::JwtBearer);
+        audit::token_issued(
+            &ctx.app.syms,
+            ctx.peer,
+            &client.id,
+            GrantType::JwtBearer,
+            &issued,
+        );
         write_token_response(ctx, &issued, None, format, body);
         return Ok(format.reply(200));
     }
@@ -124,6 +132,7 @@ async fn answer(
         }
     };
     ctx.metrics.issued(client.index, grant);
+    audit::token_issued(&ctx.app.syms, ctx.peer, &client.id, grant, &issued);
     write_token_response(ctx, &issued, id_token.as_deref(), format, body);
     Ok(format.reply(200))
 }
@@ -299,6 +308,7 @@ async fn reuse(ctx: Ctx<'_>, client: &Client, grant: GrantId) -> Result<Issued, 
     writes.revoke_grant(grant);
     writes.commit().await?;
     ctx.metrics.refresh_reuse.inc();
+    audit::refresh_token_reuse(ctx.peer, &client.id, grant);
     warn!(
         client = %client.id,
         grant = grant.0,
