@@ -31,6 +31,7 @@ use tracing::{debug, error, info, warn};
 /// connections over the workers. They do not listen yet: each worker calls `listen` once
 /// every worker is ready to serve (see [`start`]).
 pub fn bind(addr: SocketAddr, count: usize) -> io::Result<Vec<Socket>> {
+    refuse_if_taken(addr)?;
     let mut sockets = Vec::with_capacity(count);
     let mut addr = addr;
     for _ in 0..count.max(1) {
@@ -45,6 +46,26 @@ pub fn bind(addr: SocketAddr, count: usize) -> io::Result<Vec<Socket>> {
         sockets.push(socket);
     }
     Ok(sockets)
+}
+
+/// `SO_REUSEPORT` lets any process of the same user join a port: a second `tessera serve`
+/// on the same address would start without error and silently take a share of the
+/// connections. A probe bound without it fails while anyone listens there (`SO_REUSEADDR`
+/// still lets it past connections in TIME_WAIT left by a previous run), so a taken address
+/// is refused at start-up. Port 0 always gets a fresh port.
+fn refuse_if_taken(addr: SocketAddr) -> io::Result<()> {
+    if addr.port() == 0 {
+        return Ok(());
+    }
+    let probe = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    probe.set_reuse_address(true)?;
+    probe.bind(&addr.into()).map_err(|e| {
+        if e.kind() == io::ErrorKind::AddrInUse {
+            io::Error::new(e.kind(), format!("{addr} is in use by another process"))
+        } else {
+            e
+        }
+    })
 }
 
 /// File descriptors beyond the client connections: listeners, store files, the runtimes'
@@ -467,6 +488,24 @@ pub fn log_started(running: &Running, workers: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binding_an_address_another_socket_listens_on_is_refused() {
+        // Another server's workers: SO_REUSEPORT sockets, listening.
+        let first = bind("127.0.0.1:0".parse().expect("addr"), 2).expect("first server");
+        for s in &first {
+            s.listen(16).expect("listen");
+        }
+        let addr = first[0]
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .expect("bound address");
+        let e = bind(addr, 2).expect_err("taken");
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse, "{e}");
+        drop(first);
+        assert_eq!(bind(addr, 2).expect("free again").len(), 2);
+    }
 
     #[test]
     fn start_gate_opens_only_when_every_worker_is_ready() {
