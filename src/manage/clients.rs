@@ -236,12 +236,15 @@ pub fn create(
         None
     };
     validate(config, &client)?;
-    if dir.get(Kind::Clients, &id)?.is_some() {
+    // The store decides (Cassandra LWT, SQL primary key, a compare-and-set on one node):
+    // a read then a write would let two nodes racing one id both answer 201, each with a
+    // secret of its own, and the later write would silently replace the earlier client.
+    let spec = serde_json::to_string(&client).map_err(|e| ManageError::invalid(e.to_string()))?;
+    if !dir.create(Kind::Clients, &id, &spec)? {
         return Err(ManageError::Conflict(format!(
             "client {id:?} already exists"
         )));
     }
-    save(dir, &client)?;
     Ok(WithSecret { client, secret })
 }
 
