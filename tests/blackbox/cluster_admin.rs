@@ -50,6 +50,7 @@ on!(
     a_client_made_changed_rotated_and_removed_on_node_a_is_served_then_refused_by_node_b: [postgres, cassandra],
     rfc7591_one_client_id_and_one_username_posted_to_both_nodes_at_once_give_one_201_and_one_409: [postgres, cassandra],
     a_delete_on_node_a_racing_a_put_or_rotation_on_node_b_never_leaves_the_removed_client_or_user: [postgres, mysql, cassandra],
+    a_client_and_user_made_on_node_b_and_removed_on_node_a_within_one_reload_interval_are_refused_by_b: [postgres],
     a_user_made_on_node_a_logs_in_on_node_b_and_a_password_change_on_b_revokes_refresh_tokens_from_a: [postgres],
     admin_revoke_by_client_on_node_a_revokes_tokens_node_b_issued_and_admin_store_lists_both_peers: [postgres],
     kill_9_of_node_a_right_after_a_201_leaves_the_client_and_user_served_by_b_and_by_a_after_restart: [postgres],
@@ -525,6 +526,63 @@ fn a_delete_on_node_a_racing_a_put_or_rotation_on_node_b_never_leaves_the_remove
             "round {round}: {name} is back after a 204 DELETE (the PUT answered {}): {}",
             answers[1].status,
             r.summary()
+        );
+    }
+}
+
+/// Made on B (which installs it at once) and removed on A before B's next reload: the
+/// store is then as B last read it, and B must still notice that its registries hold a
+/// client and a user the store no longer has.
+fn a_client_and_user_made_on_node_b_and_removed_on_node_a_within_one_reload_interval_are_refused_by_b(
+    backend: Backend,
+) {
+    const ROUNDS: usize = 3;
+    let place = place(backend, "adm_blink");
+    let (a, b) = two_nodes(&place.config);
+    let (admin_a, admin_b) = admins(&a, &b);
+    let svc = confidential_client();
+
+    for round in 0..ROUNDS {
+        let id = format!("blink-{round}");
+        let name = format!("blink-user-{round}");
+        let password = format!("{name}-pw");
+        let secret = admin_b.create_cc_client(&id, "read");
+        let r = admin_b.post(
+            "/admin/users",
+            &json!({"username": name, "password": password}),
+        );
+        assert_eq!(r.status, 201, "{}", r.summary());
+        for path in [
+            format!("/admin/clients/{id}"),
+            format!("/admin/users/{name}"),
+        ] {
+            let r = admin_a.delete(&path);
+            assert_eq!(
+                r.status,
+                204,
+                "round {round}: DELETE {path}: {}",
+                r.summary()
+            );
+        }
+        let removed = Instant::now();
+        let client = Client::new(&id, Some(&secret), AuthMethod::Basic);
+        eventually(
+            removed,
+            PROPAGATION_LIMIT,
+            &format!("round {round}: B refuses the client it made and A removed"),
+            || refuses_client(&b, &client),
+        );
+        eventually(
+            removed,
+            PASSWORD_POLL_LIMIT,
+            &format!("round {round}: B refuses the user it made and A removed"),
+            || {
+                answered(
+                    &b.password(&svc, (&name, &password), None),
+                    400,
+                    Some("invalid_grant"),
+                )
+            },
         );
     }
 }
