@@ -52,8 +52,8 @@ on!(
     a_delete_on_node_a_racing_a_put_or_rotation_on_node_b_never_leaves_the_removed_client_or_user: [postgres, mysql, cassandra],
     a_client_and_user_made_on_node_b_and_removed_on_node_a_within_one_reload_interval_are_refused_by_b: [postgres],
     a_user_made_on_node_a_logs_in_on_node_b_and_a_password_change_on_b_revokes_refresh_tokens_from_a: [postgres],
-    admin_revoke_by_client_on_node_a_revokes_tokens_node_b_issued_and_admin_store_lists_both_peers: [postgres],
-    kill_9_of_node_a_right_after_a_201_leaves_the_client_and_user_served_by_b_and_by_a_after_restart: [postgres],
+    admin_revoke_by_client_on_node_a_revokes_tokens_node_b_issued_and_admin_store_lists_both_peers: [postgres, cassandra],
+    kill_9_of_node_a_right_after_a_201_leaves_the_client_and_user_served_by_b_and_by_a_after_restart: [postgres, cassandra],
 );
 
 /// The stores the nodes share.
@@ -63,6 +63,17 @@ enum Backend {
     postgres,
     mysql,
     cassandra,
+}
+
+impl Backend {
+    /// `store.kind`, as `GET /admin/store` reports it.
+    fn kind(self) -> &'static str {
+        match self {
+            Backend::postgres => "postgres",
+            Backend::mysql => "mysql",
+            Backend::cassandra => "cassandra",
+        }
+    }
 }
 
 /// Each password-grant attempt costs an argon2id verification: polls of the password grant
@@ -732,7 +743,7 @@ fn admin_revoke_by_client_on_node_a_revokes_tokens_node_b_issued_and_admin_store
                 let r = admin.get("/admin/store");
                 answered(&r, 200, None)?;
                 let v = r.json();
-                if v.get("kind").and_then(Value::as_str) != Some("postgres") {
+                if v.get("kind").and_then(Value::as_str) != Some(backend.kind()) {
                     return Err(format!("kind: {}", r.summary()));
                 }
                 let peers = v.get("peers").and_then(Value::as_array).cloned();

@@ -72,8 +72,8 @@
 //!   and the schema-version check, `kill -9` after a `sync` answer, and the database stopped
 //!   and started again mid-test. Needs `bash tests/services/postgres.sh start` and
 //!   `mysql.sh start` (`make test` starts them); the fixtures are in `tests/support/sql_servers.rs`.
-//! - `cluster_admin`: the admin API on two nodes sharing PostgreSQL (and Cassandra for the
-//!   propagation and race tests) — a client or user made, changed, rotated, revoked or
+//! - `cluster_admin`: the admin API on two nodes sharing PostgreSQL (most also on Cassandra,
+//!   the update-vs-delete race also on MariaDB) — a client or user made, changed, rotated, revoked or
 //!   removed on one node is served or refused by the other within the propagation window,
 //!   one client id or username posted to both nodes at once (one 201, one 409), peers in
 //!   `/admin/store`, every admin call 503 while the database is down and nothing half done
