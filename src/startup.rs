@@ -161,7 +161,14 @@ impl App {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_owned())
             .unwrap_or_else(|_| "localhost".to_owned());
-        let node_name = format!("{host}/{}", config.server.listen);
+        // Port 0 (the kernel picks one) does not tell two nodes of one host apart: they
+        // would write one heartbeat entry and the peers list would show one node. The
+        // process id does.
+        let node_name = if config.server.listen.port() == 0 {
+            format!("{host}/{} pid {}", config.server.listen, std::process::id())
+        } else {
+            format!("{host}/{}", config.server.listen)
+        };
         Ok(App {
             node_name,
             tls,

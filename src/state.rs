@@ -69,7 +69,8 @@ pub struct App {
     pub keys: ArcSwap<KeySet>,
     /// The assertion grants' and JWT client authentication's rules and trusted issuers.
     pub assertions: Assertions,
-    /// This node's name among the peers of a shared store: host name and listen address.
+    /// This node's name among the peers of a shared store: host name and listen address
+    /// (and the process id when the port is 0).
     pub node_name: String,
     /// The main listener's TLS (`[server.tls]`), replaced on SIGHUP; `None`: plain HTTP.
     pub tls: Option<crate::tls::TlsState>,

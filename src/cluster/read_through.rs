@@ -549,6 +549,9 @@ mod tests {
         fn create_client(&self, _id: &str, _spec: &str) -> Result<bool, StoreError> {
             Ok(false)
         }
+        fn replace_client(&self, _id: &str, _old: &str, _new: &str) -> Result<bool, StoreError> {
+            Ok(false)
+        }
         fn remove_client(&self, _id: &str) -> Result<bool, StoreError> {
             Ok(false)
         }
@@ -559,6 +562,14 @@ mod tests {
             Ok(())
         }
         fn create_user(&self, _username: &str, _spec: &str) -> Result<bool, StoreError> {
+            Ok(false)
+        }
+        fn replace_user(
+            &self,
+            _username: &str,
+            _old: &str,
+            _new: &str,
+        ) -> Result<bool, StoreError> {
             Ok(false)
         }
         fn remove_user(&self, _username: &str) -> Result<bool, StoreError> {

@@ -67,6 +67,8 @@ pub fn run(node: &Node<'_>, shutdown: &Shutdown) {
     // this thread's first poll must not be taken as already installed. The first reload
     // therefore rebuilds the registries once.
     let mut last_specs: Option<Specs> = None;
+    // The number of this thread's last install (`Registry::installs`).
+    let mut own_install = registry.installs();
     let mut failing = false;
     while !shutdown.is_triggered() {
         std::thread::park_timeout(poll);
@@ -111,6 +113,14 @@ pub fn run(node: &Node<'_>, shutdown: &Shutdown) {
         }
         if last_reload.elapsed() >= propagation {
             last_reload = Instant::now();
+            // Someone else installed since this thread did (the admin API, right after its
+            // change): what the registries hold is no longer `last_specs`, so compare with
+            // nothing. Else a client made here and removed on another node within one
+            // interval leaves the store as this thread last saw it, and the removed client
+            // would be served here until the next change.
+            if registry.installs() != own_install {
+                last_specs = None;
+            }
             match specs(Directory::Shared(shared)) {
                 Ok(now) if Some(&now) != last_specs.as_ref() => {
                     let clients = parse_clients(config, &now.0);
@@ -120,7 +130,7 @@ pub fn run(node: &Node<'_>, shutdown: &Shutdown) {
                         users = users.len(),
                         "clients and users in the store changed; registries reloaded"
                     );
-                    registry.install_stored(config, &clients, &users);
+                    own_install = registry.install_stored(config, &clients, &users);
                     last_specs = Some(now);
                 }
                 Ok(_) => {}

@@ -192,14 +192,25 @@ pub fn get(
 
 /// The stored client `id`.
 fn stored(dir: Directory<'_>, id: &str) -> Result<ClientConfig, ManageError> {
-    let spec = dir
-        .get(Kind::Clients, id)?
-        .ok_or_else(|| ManageError::NotFound(format!("no client {id:?}")))?;
-    serde_json::from_str(&spec).map_err(|e| {
+    let spec = dir.get(Kind::Clients, id)?.ok_or_else(|| not_found(id))?;
+    parse(id, &spec)
+}
+
+fn not_found(id: &str) -> ManageError {
+    ManageError::NotFound(format!("no client {id:?}"))
+}
+
+/// The stored spec of client `id`.
+fn parse(id: &str, spec: &str) -> Result<ClientConfig, ManageError> {
+    serde_json::from_str(spec).map_err(|e| {
         ManageError::Store(tessera_storage::store::StoreError::Corrupt {
             message: format!("client {id:?}: {e}"),
         })
     })
+}
+
+fn to_spec(client: &ClientConfig) -> Result<String, ManageError> {
+    serde_json::to_string(client).map_err(|e| ManageError::invalid(e.to_string()))
 }
 
 /// POST /admin/clients: a new client (RFC 7591 §3). The id and, for a confidential
@@ -236,12 +247,15 @@ pub fn create(
         None
     };
     validate(config, &client)?;
-    if dir.get(Kind::Clients, &id)?.is_some() {
+    // The store decides (Cassandra LWT, SQL primary key, a compare-and-set on one node):
+    // a read then a write would let two nodes racing one id both answer 201, each with a
+    // secret of its own, and the later write would silently replace the earlier client.
+    let spec = to_spec(&client)?;
+    if !dir.create(Kind::Clients, &id, &spec)? {
         return Err(ManageError::Conflict(format!(
             "client {id:?} already exists"
         )));
     }
-    save(dir, &client)?;
     Ok(WithSecret { client, secret })
 }
 
@@ -265,20 +279,29 @@ pub fn replace(
             )));
         }
     }
-    let old = stored(dir, id)?;
-    let mut client = from_request(id, &req)?;
-    client.secret_hash = match (confidential(client.auth_method), old.secret_hash) {
-        (true, Some(hash)) => Some(hash),
-        (true, None) => {
-            return Err(ManageError::invalid(
-                "token_endpoint_auth_method: this client has no secret; create it again as a confidential client",
-            ))
-        }
-        (false, _) => None,
-    };
-    validate(config, &client)?;
-    save(dir, &client)?;
-    Ok(client)
+    let fresh = from_request(id, &req)?;
+    super::update(
+        dir,
+        Kind::Clients,
+        id,
+        || not_found(id),
+        |spec| {
+            let old = parse(id, spec)?;
+            let mut client = fresh.clone();
+            client.secret_hash = match (confidential(client.auth_method), old.secret_hash) {
+            (true, Some(hash)) => Some(hash),
+            (true, None) => {
+                return Err(ManageError::invalid(
+                    "token_endpoint_auth_method: this client has no secret; create it again as a confidential client",
+                ))
+            }
+            (false, _) => None,
+        };
+            validate(config, &client)?;
+            let spec = to_spec(&client)?;
+            Ok((client, spec))
+        },
+    )
 }
 
 /// DELETE /admin/clients/{id} and `tessera client remove`: the spec goes first, so nodes
@@ -297,25 +320,35 @@ pub fn rotate_secret(
     id: &str,
 ) -> Result<WithSecret, ManageError> {
     refuse_configured(config, id)?;
-    let mut client = stored(dir, id)?;
-    if !confidential(client.auth_method) {
-        return Err(ManageError::invalid(
-            "this client (token_endpoint_auth_method none or private_key_jwt) has no secret",
-        ));
-    }
     let secret = Redacted(generate(GENERATED_SECRET_LENGTH));
-    client.secret_hash = Some(SecretHash::new(secret.as_bytes()).to_string());
-    save(dir, &client)?;
+    let hash = SecretHash::new(secret.as_bytes()).to_string();
+    let client = super::update(
+        dir,
+        Kind::Clients,
+        id,
+        || not_found(id),
+        |spec| {
+            let mut client = parse(id, spec)?;
+            if !confidential(client.auth_method) {
+                return Err(ManageError::invalid(
+                "this client (token_endpoint_auth_method none or private_key_jwt) has no secret",
+            ));
+            }
+            client.secret_hash = Some(hash.clone());
+            let spec = to_spec(&client)?;
+            Ok((client, spec))
+        },
+    )?;
     Ok(WithSecret {
         client,
         secret: Some(secret),
     })
 }
 
-/// Validates `client` and stores it (replacing any): `tessera client add` and the API's
-/// create and replace.
+/// Stores `client`, replacing any: `tessera client add` (the API creates and replaces
+/// through the store's conditional writes instead).
 pub fn save(dir: Directory<'_>, client: &ClientConfig) -> Result<(), ManageError> {
-    let spec = serde_json::to_string(client).map_err(|e| ManageError::invalid(e.to_string()))?;
+    let spec = to_spec(client)?;
     dir.put(Kind::Clients, &client.id, &spec)?;
     Ok(())
 }

@@ -103,6 +103,30 @@ impl<'a> Directory<'a> {
         }
     }
 
+    /// Replaces the spec of `name` with `new` if it is still `old`: `false` (nothing
+    /// written) when it changed or went away since it was read. Decided by the store, so an
+    /// update racing a removal or another update on any node never resurrects the entry or
+    /// silently undoes the other.
+    pub fn replace(
+        &self,
+        kind: Kind,
+        name: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        match (self, kind) {
+            (Directory::Shared(s), Kind::Clients) => s.replace_client(name, old, new),
+            (Directory::Shared(s), Kind::Users) => s.replace_user(name, old, new),
+            (Directory::Local(s), kind) => update(*s, kind, |map| match map.get_mut(name) {
+                Some(spec) if spec == old => {
+                    new.clone_into(spec);
+                    true
+                }
+                _ => false,
+            }),
+        }
+    }
+
     /// Removes `name`; `false` when there was none.
     pub fn remove(&self, kind: Kind, name: &str) -> Result<bool, StoreError> {
         match (self, kind) {
@@ -197,6 +221,27 @@ mod tests {
         assert_eq!(
             dir.get(Kind::Clients, "a").expect("get").as_deref(),
             Some("one")
+        );
+    }
+
+    #[test]
+    fn replacing_in_a_local_directory_needs_the_spec_that_was_read() {
+        let store = MemoryStore::new();
+        let dir = Directory::of(&store);
+        assert!(dir.create(Kind::Users, "a", "one").expect("create"));
+        assert!(!dir
+            .replace(Kind::Users, "a", "other", "two")
+            .expect("stale"));
+        assert!(dir
+            .replace(Kind::Users, "a", "one", "two")
+            .expect("replace"));
+        assert!(dir.remove(Kind::Users, "a").expect("remove"));
+        assert!(!dir
+            .replace(Kind::Users, "a", "two", "three")
+            .expect("removed"));
+        assert!(
+            dir.get(Kind::Users, "a").expect("get").is_none(),
+            "brought back"
         );
     }
 

@@ -38,6 +38,33 @@ pub fn settle(config: &Config) -> Duration {
     )
 }
 
+/// Attempts of [`update`] before it gives up (only concurrent changes of one entry contend).
+const UPDATE_ATTEMPTS: usize = 8;
+
+/// Reads the entry `name`, has `change` make its new spec from the one read, and writes it
+/// only if the entry is still what was read (a compare-and-set in the store); reads again
+/// when another change came first. A removal that came first is [`ManageError::NotFound`]:
+/// a change must never bring a removed client or user back, nor silently undo another.
+pub(crate) fn update<T>(
+    dir: directory::Directory<'_>,
+    kind: directory::Kind,
+    name: &str,
+    missing: impl Fn() -> ManageError,
+    mut change: impl FnMut(&str) -> Result<(T, String), ManageError>,
+) -> Result<T, ManageError> {
+    for _ in 0..UPDATE_ATTEMPTS {
+        let old = dir.get(kind, name)?.ok_or_else(&missing)?;
+        let (value, new) = change(&old)?;
+        if dir.replace(kind, name, &old, &new)? {
+            return Ok(value);
+        }
+    }
+    Err(ManageError::Store(StoreError::Io {
+        backend: "directory",
+        message: format!("{name:?} changed under every attempt; retry"),
+    }))
+}
+
 /// Why a management call failed. The admin API turns it into its JSON error, the CLI into
 /// a message and an exit code.
 #[derive(Debug)]

@@ -85,10 +85,16 @@ pub fn get(
 }
 
 fn stored(dir: Directory<'_>, name: &str) -> Result<UserConfig, ManageError> {
-    let spec = dir
-        .get(Kind::Users, name)?
-        .ok_or_else(|| ManageError::NotFound(format!("no user {name:?}")))?;
-    serde_json::from_str(&spec).map_err(|e| {
+    let spec = dir.get(Kind::Users, name)?.ok_or_else(|| not_found(name))?;
+    parse(name, &spec)
+}
+
+fn not_found(name: &str) -> ManageError {
+    ManageError::NotFound(format!("no user {name:?}"))
+}
+
+fn parse(name: &str, spec: &str) -> Result<UserConfig, ManageError> {
+    serde_json::from_str(spec).map_err(|e| {
         ManageError::Store(tessera_storage::store::StoreError::Corrupt {
             message: format!("user {name:?}: {e}"),
         })
@@ -136,18 +142,31 @@ pub fn replace(
             )));
         }
     }
-    let old = stored(dir, name)?;
-    match req.password {
-        Some(password) => Ok((save(dir, name, &password, req.claims)?, true)),
-        None => {
-            let user = UserConfig {
-                claims: req.claims,
-                ..old
+    // Hashed once, outside the compare-and-set loop: argon2id is the slow part.
+    let hashed = match &req.password {
+        Some(password) => Some(hashed(name, password, req.claims.clone())?),
+        None => None,
+    };
+    let changed = hashed.is_some();
+    let user = super::update(
+        dir,
+        Kind::Users,
+        name,
+        || not_found(name),
+        |spec| {
+            let user = match &hashed {
+                Some(user) => user.clone(),
+                None => UserConfig {
+                    claims: req.claims.clone(),
+                    ..parse(name, spec)?
+                },
             };
-            put(dir, &user)?;
-            Ok((user, false))
-        }
-    }
+            let spec = serde_json::to_string(&user)
+                .map_err(|e| ManageError::invalid_request(e.to_string()))?;
+            Ok((user, spec))
+        },
+    )?;
+    Ok((user, changed))
 }
 
 /// DELETE /admin/users/{name} and `tessera user remove`; revoking the user's tokens is the

@@ -23,6 +23,7 @@ use arc_swap::ArcSwap;
 use clients::ClientIndices;
 use keys::KeyCache;
 use parking_lot::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tessera_storage::Symbols;
 use users::Users;
@@ -36,6 +37,10 @@ pub struct Registry {
     syms: Arc<Symbols>,
     /// Shared by every rebuild, so fetched `jwks_uri` keys survive a client sync.
     keys: Arc<KeyCache>,
+    /// How many times [`Registry::install_stored`] ran: the cluster thread skips a reload
+    /// when the store's specs did not change since its own last install, which is only
+    /// right if nobody else (the admin API, after a change) installed in between.
+    installs: AtomicU64,
 }
 
 impl Registry {
@@ -56,6 +61,7 @@ impl Registry {
             users: ArcSwap::from_pointee(users),
             syms,
             keys,
+            installs: AtomicU64::new(0),
         }
     }
 
@@ -80,8 +86,14 @@ impl Registry {
     }
 
     /// Replaces the registries with the configuration's entries plus `clients` and `users`
-    /// read from the shared store.
-    pub fn install_stored(&self, config: &Config, clients: &[ClientConfig], users: &[UserConfig]) {
+    /// read from the shared store. Returns the number of this install (see
+    /// [`Registry::installs`]).
+    pub fn install_stored(
+        &self,
+        config: &Config,
+        clients: &[ClientConfig],
+        users: &[UserConfig],
+    ) -> u64 {
         let built = {
             let mut indices = self.client_indices.lock();
             clients::build(config, clients, &mut indices, &self.syms, &self.keys)
@@ -90,5 +102,11 @@ impl Registry {
         let decoy = Arc::clone(&self.users.load().decoy);
         let users = Users::build(config, users, &self.syms.users, Some(decoy));
         self.users.store(Arc::new(users));
+        self.installs.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// How many installs of stored clients and users there have been.
+    pub fn installs(&self) -> u64 {
+        self.installs.load(Ordering::Acquire)
     }
 }

@@ -81,6 +81,12 @@
 //!   and the schema-version check, `kill -9` after a `sync` answer, and the database stopped
 //!   and started again mid-test. Needs `bash tests/services/postgres.sh start` and
 //!   `mysql.sh start` (`make test` starts them); the fixtures are in `tests/support/sql_servers.rs`.
+//! - `cluster_admin`: the admin API on two nodes sharing PostgreSQL (most also on Cassandra,
+//!   the update-vs-delete race also on MariaDB) — a client or user made, changed, rotated, revoked or
+//!   removed on one node is served or refused by the other within the propagation window,
+//!   one client id or username posted to both nodes at once (one 201, one 409), peers in
+//!   `/admin/store`, every admin call 503 while the database is down and nothing half done
+//!   after, `kill -9` right after a 201.
 //! - `cluster_secure`: two nodes on a Cassandra that requires a password and TLS with a
 //!   client certificate (`tests/services/cassandra-secure.sh`, started by the tests), and
 //!   the start-up error for a wrong password.
@@ -108,6 +114,7 @@ mod chaos;
 mod client_auth;
 mod client_jwt;
 mod cluster;
+mod cluster_admin;
 mod cluster_authorize;
 mod cluster_secure;
 mod cluster_sql;

@@ -444,6 +444,10 @@ impl SharedStore for FaultyStore {
         self.shared_inner()?.create_client(id, spec)
     }
 
+    fn replace_client(&self, id: &str, old: &str, new: &str) -> Result<bool, StoreError> {
+        self.shared_inner()?.replace_client(id, old, new)
+    }
+
     fn remove_client(&self, id: &str) -> Result<bool, StoreError> {
         self.shared_inner()?.remove_client(id)
     }
@@ -458,6 +462,10 @@ impl SharedStore for FaultyStore {
 
     fn create_user(&self, username: &str, spec: &str) -> Result<bool, StoreError> {
         self.shared_inner()?.create_user(username, spec)
+    }
+
+    fn replace_user(&self, username: &str, old: &str, new: &str) -> Result<bool, StoreError> {
+        self.shared_inner()?.replace_user(username, old, new)
     }
 
     fn remove_user(&self, username: &str) -> Result<bool, StoreError> {

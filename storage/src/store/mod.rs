@@ -440,6 +440,11 @@ pub trait SharedStore: Send + Sync + fmt::Debug {
     /// Stores a new client: `false` (and nothing written) when `id` exists. Of creators
     /// racing on any nodes exactly one gets `true`.
     fn create_client(&self, id: &str, spec: &str) -> Result<bool, StoreError>;
+    /// Replaces the spec of client `id` with `new` if it is still `old`: `false` (nothing
+    /// written) when it is not — changed or removed since it was read. Decided by the
+    /// store, so an update racing a removal on another node never brings the client back,
+    /// and one racing another update never silently undoes it.
+    fn replace_client(&self, id: &str, old: &str, new: &str) -> Result<bool, StoreError>;
     /// Whether there was such a client.
     fn remove_client(&self, id: &str) -> Result<bool, StoreError>;
 
@@ -447,6 +452,9 @@ pub trait SharedStore: Send + Sync + fmt::Debug {
     fn put_user(&self, username: &str, spec: &str) -> Result<(), StoreError>;
     /// Stores a new user: `false` (and nothing written) when `username` exists.
     fn create_user(&self, username: &str, spec: &str) -> Result<bool, StoreError>;
+    /// Replaces the spec of `username` with `new` if it is still `old` (as
+    /// [`SharedStore::replace_client`]).
+    fn replace_user(&self, username: &str, old: &str, new: &str) -> Result<bool, StoreError>;
     fn remove_user(&self, username: &str) -> Result<bool, StoreError>;
 }
 

@@ -303,6 +303,10 @@ impl SharedStore for CassandraStore {
         self.create_spec(Admin::Clients, id, spec)
     }
 
+    fn replace_client(&self, id: &str, old: &str, new: &str) -> Result<bool, StoreError> {
+        self.replace_spec(Admin::Clients, id, old, new)
+    }
+
     fn remove_client(&self, id: &str) -> Result<bool, StoreError> {
         self.remove_spec(Admin::Clients, id)
     }
@@ -317,6 +321,10 @@ impl SharedStore for CassandraStore {
 
     fn create_user(&self, username: &str, spec: &str) -> Result<bool, StoreError> {
         self.create_spec(Admin::Users, username, spec)
+    }
+
+    fn replace_user(&self, username: &str, old: &str, new: &str) -> Result<bool, StoreError> {
+        self.replace_spec(Admin::Users, username, old, new)
     }
 
     fn remove_user(&self, username: &str) -> Result<bool, StoreError> {

@@ -19,7 +19,7 @@ pub(super) enum Admin {
 }
 
 impl Statements {
-    /// (list, put, get one, delete) for `table`.
+    /// (list, put, replace if unchanged, delete if there) for `table`.
     fn admin(
         &self,
         table: Admin,
@@ -33,13 +33,13 @@ impl Statements {
             Admin::Clients => (
                 &self.clients,
                 &self.put_client,
-                &self.get_client,
+                &self.replace_client,
                 &self.delete_client,
             ),
             Admin::Users => (
                 &self.users,
                 &self.put_user,
-                &self.get_user,
+                &self.replace_user,
                 &self.delete_user,
             ),
         }
@@ -61,17 +61,6 @@ impl Inner {
             out.push((id, spec.unwrap_or_default()));
         }
         Ok(out)
-    }
-
-    async fn exists(&self, st: &PreparedStatement, id: &str) -> Result<bool, StoreError> {
-        let rows = self
-            .session
-            .execute_unpaged(st, (id,))
-            .await
-            .map_err(err)?
-            .into_rows_result()
-            .map_err(err)?;
-        Ok(rows.rows_num() > 0)
     }
 }
 
@@ -120,19 +109,45 @@ impl CassandraStore {
         })
     }
 
-    /// Whether there was such an entry.
+    /// Replaces the spec of `name` with `new` if it is still `old`: a lightweight
+    /// transaction, so an update racing a removal or another update on any node is not
+    /// applied (`false`) instead of bringing the entry back or undoing the other.
+    pub(super) fn replace_spec(
+        &self,
+        table: Admin,
+        name: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let (name, old, new) = (name.to_owned(), old.to_owned(), new.to_owned());
+        self.run(move |inner| {
+            Box::pin(async move {
+                let (_, _, replace, _) = inner.st.admin(table);
+                applied(
+                    inner
+                        .session
+                        .execute_unpaged(replace, (&new, &name, &old))
+                        .await
+                        .map_err(err)?,
+                )
+            })
+        })
+    }
+
+    /// Whether there was such an entry (decided by the same lightweight transaction that
+    /// removes it).
     pub(super) fn remove_spec(&self, table: Admin, name: &str) -> Result<bool, StoreError> {
         let name = name.to_owned();
         self.run(move |inner| {
             Box::pin(async move {
-                let (_, _, get, delete) = inner.st.admin(table);
-                let existed = inner.exists(get, &name).await?;
-                inner
-                    .session
-                    .execute_unpaged(delete, (&name,))
-                    .await
-                    .map_err(err)?;
-                Ok(existed)
+                let (_, _, _, delete) = inner.st.admin(table);
+                applied(
+                    inner
+                        .session
+                        .execute_unpaged(delete, (&name,))
+                        .await
+                        .map_err(err)?,
+                )
             })
         })
     }

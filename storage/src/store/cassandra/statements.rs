@@ -26,13 +26,19 @@ pub(super) struct Statements {
     pub(super) put_client: PreparedStatement,
     /// `INSERT ... IF NOT EXISTS`: a new client, of racing creators exactly one.
     pub(super) create_client: PreparedStatement,
-    pub(super) get_client: PreparedStatement,
+    /// `UPDATE ... IF spec = ?`: a client changed only if nobody changed or removed it
+    /// since it was read.
+    pub(super) replace_client: PreparedStatement,
+    /// `DELETE ... IF EXISTS`: conditional like the creation and the replacement, since a
+    /// plain write's timestamp does not order it against a lightweight transaction's.
     pub(super) delete_client: PreparedStatement,
     pub(super) users: PreparedStatement,
     pub(super) put_user: PreparedStatement,
     /// `INSERT ... IF NOT EXISTS`: a new user, of racing creators exactly one.
     pub(super) create_user: PreparedStatement,
-    pub(super) get_user: PreparedStatement,
+    /// `UPDATE ... IF spec = ?` (as `replace_client`).
+    pub(super) replace_user: PreparedStatement,
+    /// `DELETE ... IF EXISTS` (as `delete_client`).
     pub(super) delete_user: PreparedStatement,
     /// `INSERT ... IF NOT EXISTS` into `used_tokens`: the single-use claim.
     pub(super) claim_use: PreparedStatement,
@@ -152,13 +158,26 @@ pub(super) async fn prepare_all(
             s.set_serial_consistency(Some(serial_level(opts)));
             s
         },
-        get_client: prepare(session, format!("SELECT id FROM {ks}.clients WHERE id = ?"), r).await?,
-        delete_client: prepare(
-            session,
-            format!("DELETE FROM {ks}.clients WHERE id = ?"),
-            not_a_hint(w),
-        )
-        .await?,
+        replace_client: {
+            let mut s = prepare(
+                session,
+                format!("UPDATE {ks}.clients SET spec = ?, updated_at = toTimestamp(now()) WHERE id = ? IF spec = ?"),
+                single_use_level(opts),
+            )
+            .await?;
+            s.set_serial_consistency(Some(serial_level(opts)));
+            s
+        },
+        delete_client: {
+            let mut s = prepare(
+                session,
+                format!("DELETE FROM {ks}.clients WHERE id = ? IF EXISTS"),
+                single_use_level(opts),
+            )
+            .await?;
+            s.set_serial_consistency(Some(serial_level(opts)));
+            s
+        },
         users: prepare(session, format!("SELECT username, spec FROM {ks}.users"), r).await?,
         put_user: prepare(
             session,
@@ -176,18 +195,26 @@ pub(super) async fn prepare_all(
             s.set_serial_consistency(Some(serial_level(opts)));
             s
         },
-        get_user: prepare(
-            session,
-            format!("SELECT username FROM {ks}.users WHERE username = ?"),
-            r,
-        )
-        .await?,
-        delete_user: prepare(
-            session,
-            format!("DELETE FROM {ks}.users WHERE username = ?"),
-            not_a_hint(w),
-        )
-        .await?,
+        replace_user: {
+            let mut s = prepare(
+                session,
+                format!("UPDATE {ks}.users SET spec = ?, updated_at = toTimestamp(now()) WHERE username = ? IF spec = ?"),
+                single_use_level(opts),
+            )
+            .await?;
+            s.set_serial_consistency(Some(serial_level(opts)));
+            s
+        },
+        delete_user: {
+            let mut s = prepare(
+                session,
+                format!("DELETE FROM {ks}.users WHERE username = ? IF EXISTS"),
+                single_use_level(opts),
+            )
+            .await?;
+            s.set_serial_consistency(Some(serial_level(opts)));
+            s
+        },
         claim_use: {
             let mut s = prepare(
                 session,

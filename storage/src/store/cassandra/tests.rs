@@ -298,6 +298,40 @@ fn creating_a_client_or_user_raced_by_eight_nodes_is_won_exactly_once() {
 }
 
 #[test]
+fn replacing_a_client_or_user_raced_by_eight_nodes_is_won_once_and_never_after_removal() {
+    let mut n = 0;
+    let first = fresh("replace", &mut n);
+    let stores: Vec<Arc<CassandraStore>> = (0..8)
+        .map(|_| {
+            Arc::new(
+                CassandraStore::open(&options(&first.keyspace)).unwrap_or_else(|e| panic!("{e}")),
+            )
+        })
+        .collect();
+    assert!(first.create_client("svc", "old").expect("create"));
+    let won = conformance::race(&stores, |s, i| {
+        s.replace_client("svc", "old", &format!("new{i}"))
+            .expect("replace")
+    });
+    assert_eq!(won.len(), 1, "exactly one replacement wins: {won:?}");
+    let kept = format!("new{}", won[0]);
+    assert_eq!(
+        first.clients().expect("list"),
+        vec![("svc".to_string(), kept.clone())],
+        "the winner's spec is the one kept"
+    );
+    assert!(first.remove_client("svc").expect("remove"));
+    assert!(!first.remove_client("svc").expect("remove again"));
+    assert!(!first.replace_client("svc", &kept, "back").expect("removed"));
+    assert!(first.clients().expect("list").is_empty(), "brought back");
+    assert!(first.create_user("ann", "u1").expect("user"));
+    assert!(!first.replace_user("ann", "stale", "u2").expect("stale"));
+    assert!(first.replace_user("ann", "u1", "u2").expect("replace user"));
+    drop(stores);
+    drop_keyspace("replace");
+}
+
+#[test]
 fn ttl_expires_tokens_in_the_store_itself() {
     let mut n = 0;
     let store = fresh("ttl", &mut n);
@@ -438,9 +472,17 @@ fn removals_are_never_written_at_any() {
         ("delete refresh", &st.delete[1]),
         ("delete grant", &st.delete_grant),
         ("revocation log", &st.log_revocation),
-        ("remove client", &st.delete_client),
     ] {
         assert_eq!(level(s), Some(Consistency::One), "{name}");
+    }
+    // Removing a client or user is a lightweight transaction (ordered against the
+    // conditional creation and replacement): its commit is at QUORUM, never ANY.
+    for (name, s) in [
+        ("remove client", &st.delete_client),
+        ("remove user", &st.delete_user),
+    ] {
+        assert_eq!(level(s), Some(Consistency::Quorum), "{name}");
+        assert!(s.get_serial_consistency().is_some(), "{name}");
     }
     assert_eq!(store.inner.removal_consistency, Consistency::One);
     drop_keyspace("levels");

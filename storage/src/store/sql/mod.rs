@@ -373,6 +373,17 @@ impl SharedStore for SqlStore {
         })
     }
 
+    fn replace_client(&self, id: &str, old: &str, new: &str) -> Result<bool, StoreError> {
+        let (id, old, new) = (id.to_owned(), old.to_owned(), new.to_owned());
+        self.run(move |inner| {
+            Box::pin(async move {
+                inner
+                    .replace_spec(records::Admin::Clients, &id, &old, &new)
+                    .await
+            })
+        })
+    }
+
     fn remove_client(&self, id: &str) -> Result<bool, StoreError> {
         let id = id.to_owned();
         self.run(move |inner| {
@@ -395,6 +406,17 @@ impl SharedStore for SqlStore {
         let (name, spec) = (username.to_owned(), spec.to_owned());
         self.run(move |inner| {
             Box::pin(async move { inner.create_spec(records::Admin::Users, &name, &spec).await })
+        })
+    }
+
+    fn replace_user(&self, username: &str, old: &str, new: &str) -> Result<bool, StoreError> {
+        let (name, old, new) = (username.to_owned(), old.to_owned(), new.to_owned());
+        self.run(move |inner| {
+            Box::pin(async move {
+                inner
+                    .replace_spec(records::Admin::Users, &name, &old, &new)
+                    .await
+            })
         })
     }
 

@@ -112,6 +112,43 @@ impl Inner {
         .await
     }
 
+    /// Replaces the spec of `id` with `new` if it is still `old`: the row's lock decides,
+    /// so an update racing a removal or another update on any node finds the row gone or
+    /// changed and writes nothing. `updated_at_ms` always moves (`GREATEST`), so MariaDB,
+    /// which counts changed rather than matched rows, counts the row even when `new` is
+    /// `old` within one millisecond.
+    pub(super) async fn replace_spec(
+        &self,
+        which: Admin,
+        id: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let sql = format!(
+            "UPDATE {} SET spec = ?, updated_at_ms = GREATEST(updated_at_ms + 1, ?) \
+             WHERE {} = ? AND spec = ?",
+            which.table(),
+            which.id_column()
+        );
+        let at = now_ms() as i64;
+        self.timed(async {
+            let done: Result<bool, sqlx::Error> = on_pool!(&self.pool, p, d => {
+                let sql = placeholders(d, &sql);
+                Ok(sqlx::query(&sql)
+                    .bind(new)
+                    .bind(at)
+                    .bind(id)
+                    .bind(old)
+                    .execute(p)
+                    .await?
+                    .rows_affected()
+                    == 1)
+            });
+            done.map_err(|e| self.err(e))
+        })
+        .await
+    }
+
     /// Whether there was such a record.
     pub(super) async fn remove_spec(&self, which: Admin, id: &str) -> Result<bool, StoreError> {
         let sql = format!(

@@ -445,6 +445,39 @@ fn creating_a_client_or_user_raced_by_eight_nodes_is_won_exactly_once() {
     }
 }
 
+#[test]
+fn replacing_a_client_or_user_raced_by_eight_nodes_is_won_once_and_never_after_removal() {
+    for d in DIALECTS {
+        let place = Place::new(d, "replace");
+        let first = place.store();
+        let stores: Vec<Arc<SqlStore>> = (0..8).map(|_| Arc::new(place.open())).collect();
+        assert!(first.create_client("svc", "old").expect("create"));
+        let won = conformance::race(&stores, |s, i| {
+            s.replace_client("svc", "old", &format!("new{i}"))
+                .expect("replace")
+        });
+        assert_eq!(won.len(), 1, "{d:?}: exactly one replacement wins: {won:?}");
+        assert_eq!(
+            first.clients().expect("list"),
+            vec![("svc".to_string(), format!("new{}", won[0]))],
+            "{d:?}: the winner's spec is the one kept"
+        );
+        // The same spec again still counts as the row (MariaDB counts changed rows).
+        let kept = format!("new{}", won[0]);
+        assert!(first.replace_client("svc", &kept, &kept).expect("same"));
+        assert!(first.remove_client("svc").expect("remove"));
+        assert!(!first.replace_client("svc", &kept, "back").expect("removed"));
+        assert!(
+            first.clients().expect("list").is_empty(),
+            "{d:?}: brought back"
+        );
+        assert!(first.create_user("ann", "u1").expect("user"));
+        assert!(!first.replace_user("ann", "stale", "u2").expect("stale"));
+        assert!(first.replace_user("ann", "u1", "u2").expect("replace user"));
+        assert_eq!(first.users().expect("users")[0].1, "u2");
+    }
+}
+
 fn owned(store: &SqlStore) -> [(&'static str, TokenKey); 6] {
     let put =
         |name: &'static str, kind, grant, client: &'static str, user: Option<&'static str>| {
