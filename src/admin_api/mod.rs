@@ -26,6 +26,8 @@ mod users;
 use crate::config::Config;
 use crate::http::response::{error_body, header};
 use crate::http::{Method, Reply, Request, Service};
+use crate::manage::directory::Directory;
+use crate::manage::ManageError;
 use crate::oauth::secret::SecretHash;
 use crate::state::App;
 use std::sync::Arc;
@@ -232,6 +234,45 @@ async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> 
     monoio::spawn_blocking(f).await.ok()
 }
 
+/// Reads the client and user directory on the blocking pool (a shared store's I/O). `Err`
+/// is the finished reply: the store's error, or 503 when the task was cancelled.
+async fn read_directory<T: Send + 'static>(
+    call: Call<'_, '_>,
+    body: &mut Vec<u8>,
+    read: impl FnOnce(Directory<'_>, &Config) -> Result<T, ManageError> + Send + 'static,
+) -> Result<T, Reply> {
+    let app = call.app.clone();
+    settle(
+        body,
+        blocking(move || read(Directory::of(app.directory.as_ref()), &app.config)).await,
+    )
+}
+
+/// Changes the directory on the blocking pool (store I/O, argon2id), then serves the change
+/// on this node at once. `Err` is the finished reply, as for [`read_directory`].
+async fn change_directory<T: Send + 'static>(
+    call: Call<'_, '_>,
+    body: &mut Vec<u8>,
+    change: impl FnOnce(Directory<'_>, &Config) -> Result<T, ManageError> + Send + 'static,
+) -> Result<T, Reply> {
+    let app = call.app.clone();
+    let done = blocking(move || {
+        let done = change(Directory::of(app.directory.as_ref()), &app.config)?;
+        reload_registry(&app);
+        Ok(done)
+    })
+    .await;
+    settle(body, done)
+}
+
+fn settle<T>(body: &mut Vec<u8>, done: Option<Result<T, ManageError>>) -> Result<T, Reply> {
+    match done {
+        Some(Ok(value)) => Ok(value),
+        Some(Err(e)) => Err(reply::manage_error(body, &e)),
+        None => Err(reply::cancelled(body)),
+    }
+}
+
 /// A percent-decoded path segment (a client id or username); `None` if it is not UTF-8.
 fn segment(raw: &str) -> Option<String> {
     percent_encoding::percent_decode_str(raw)
@@ -244,7 +285,7 @@ fn segment(raw: &str) -> Option<String> {
 /// store within `revocation_propagation_ms`). A failed read leaves the registry as it was
 /// until the next reload.
 fn reload_registry(app: &App) {
-    let dir = crate::manage::directory::Directory::of(app.directory.as_ref());
+    let dir = Directory::of(app.directory.as_ref());
     if let Err(e) = crate::cluster::sync::reload(&app.config, dir, &app.registry) {
         tracing::warn!(error = %e, "cannot reload clients and users after an admin change");
     }
