@@ -125,11 +125,13 @@ machine_line() {
 # over the measured phase only (--server-pid), so a prefill, the provisioning and the
 # warm-up do not count. Sets rate (successful requests/s), scpu_us (server CPU µs per
 # successful request), scpu (% of one core), p99_us and errs; the report is $out/NAME.json.
+# A run that takes more than $limit seconds (default 1800, prefill included) is killed and
+# fails the script, so a stalled server cannot hold a benchmark forever.
 measure() {
   local name="$1"; shift
   local rc
   set +e
-  taskset -c 1 "$lt" --url "http://$addr" --duration "${secs}s" --warmup "${warmup}s" \
+  timeout "${limit:-1800}" taskset -c 1 "$lt" --url "http://$addr" --duration "${secs}s" --warmup "${warmup}s" \
     --connections "$conns" --quiet --server-pid "$server_pid" --json "$out/$name.json" "$@" \
     > "$out/$name.txt"
   rc=$?

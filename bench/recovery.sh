@@ -36,7 +36,8 @@ start_line="$(machine_line)"
 for n in $sizes; do
   echo "+ $bin --tokens $n --dir $dir $extra" >&2
   # shellcheck disable=SC2086 # ARGS is a word list
-  "$bin" --tokens "$n" --dir "$dir" $extra | tee -a "$out/lines.txt" >&2
+  # Bounded: 10 M took under 2 minutes on a busy machine; 15 minutes means something hangs.
+  timeout 900 "$bin" --tokens "$n" --dir "$dir" $extra | tee -a "$out/lines.txt" >&2
 done
 
 summary="$out/summary.md"
