@@ -113,3 +113,50 @@ run() {
 
 # ratio A B: A / B to three places.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+
+# machine_line: the date, machine and load average, for the top of a summary.
+machine_line() {
+  echo "Date: $(date -u +%Y-%m-%dT%H:%MZ). Machine: $(nproc) cores ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/MemTotal/ { printf "%.0f GiB", $2/1048576 }' /proc/meminfo), $(uname -sr). Load average at start: $(cut -d' ' -f1-3 /proc/loadavg)."
+}
+
+# measure NAME ARGS...: one loadtest run on core 1 against the server already running
+# ($addr, $server_pid; ARGS go to the load generator after --duration/--warmup/--connections,
+# which come from $secs, $warmup and $conns). The load generator reads the server's CPU
+# over the measured phase only (--server-pid), so a prefill, the provisioning and the
+# warm-up do not count. Sets rate (successful requests/s), scpu_us (server CPU µs per
+# successful request), scpu (% of one core), p99_us and errs; the report is $out/NAME.json.
+# A run that takes more than $limit seconds (default 1800, prefill included) is killed and
+# fails the script, so a stalled server cannot hold a benchmark forever.
+measure() {
+  local name="$1"; shift
+  local rc
+  set +e
+  timeout "${limit:-1800}" taskset -c 1 "$lt" --url "http://$addr" --duration "${secs}s" --warmup "${warmup}s" \
+    --connections "$conns" --quiet --server-pid "$server_pid" --json "$out/$name.json" "$@" \
+    > "$out/$name.txt"
+  rc=$?
+  set -e
+  cat "$out/$name.txt" >&2
+  if [ "$rc" != 0 ]; then
+    cat "$work/err" >&2
+    echo "loadtest failed ($rc) for $name" >&2
+    exit 1
+  fi
+  rate="$(json "$out/$name.json" 'round(d["throughput"])')"
+  scpu_us="$(json "$out/$name.json" '"%.2f" % d["server_cpu"]["us_per_request"]')"
+  scpu="$(json "$out/$name.json" '"%.0f" % d["server_cpu"]["percent"]')"
+  p99_us="$(json "$out/$name.json" 'round(d["latency_us"]["p99"])')"
+  errs="$(json "$out/$name.json" 'd["errors"]["total"]')"
+}
+
+# live_tokens: the running server's tessera_live_tokens gauge (from /metrics).
+live_tokens() {
+  python3 - "$addr" <<'PY'
+import sys, urllib.request
+text = urllib.request.urlopen("http://%s/metrics" % sys.argv[1], timeout=10).read().decode()
+print(next((l.split()[1] for l in text.splitlines() if l.startswith("tessera_live_tokens ")), "?"))
+PY
+}
+
+# rss_mib PID: a process's resident memory in MiB.
+rss_mib() { awk '/^VmRSS:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }

@@ -102,6 +102,18 @@ pub struct Args {
     pub revoke_path: String,
     #[arg(long, default_value = "/health")]
     pub health_path: String,
+    /// Issue this many client_credentials tokens (the scenario's client and scope, closed
+    /// loop on all --connections, as fast as the server answers) before the warm-up, so the
+    /// run measures a server holding N more live tokens; prints how long it took. The
+    /// tokeninfo / introspect / revoke pool is then drawn from these tokens, evenly spread
+    /// over their issuance (the rest of the pool, if --pool is larger, as before).
+    #[arg(long, default_value_t = 0)]
+    pub prefill: u64,
+    /// Report this process's CPU time (user + system, from /proc/PID/stat) over the
+    /// measured phase, in total and per successful request: the server's cost per request,
+    /// without the prefill, provisioning or warm-up. Linux only.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
     /// Write the JSON report here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -179,6 +191,11 @@ impl Plan {
         if pool == 0 {
             return Err("--pool must be at least 1".into());
         }
+        if a.server_pid.is_some() && !std::path::Path::new("/proc/self/stat").exists() {
+            return Err("--server-pid needs /proc (Linux)".into());
+        }
+        let prefill = usize::try_from(a.prefill)
+            .map_err(|_| format!("--prefill {}: too many for this machine", a.prefill))?;
         let chart = a.chart.clone().or_else(|| match (a.rate, &a.json) {
             (Some(_), Some(json)) => Some(json.with_extension("svg")),
             _ => None,
@@ -205,6 +222,8 @@ impl Plan {
             scope: a.scope.clone(),
             redirect_uri: a.redirect_uri.clone(),
             pool,
+            prefill,
+            server_pid: a.server_pid,
             paths: Paths {
                 authorize: a.authorize_path.clone(),
                 token: a.token_path.clone(),

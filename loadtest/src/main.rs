@@ -5,7 +5,8 @@
 //! The flow is: parse the options into a checked run plan (`cli` → `plan`), provision what
 //! the scenario needs through the API (`provision`), run the load threads (`run`; the
 //! authorization-code scenario's two-request iteration is `flow`), merge their statistics
-//! and report (`stats`, `report`, `chart`). The scenarios fed from a file take their
+//! and report (`stats`, `report`, `chart`; the server's CPU time for `--server-pid` is
+//! `server_cpu`). The scenarios fed from a file take their
 //! single-use lines from `lines`; `tessera-loadtest gen-keys | gen-assertions`
 //! (`assertgen`) makes the keys and the assertions. Only `main` uses `cli`; the
 //! modules below it share the plan types of `plan`. Exit status: 0 clean run, 1 setup
@@ -22,6 +23,7 @@ mod provision;
 mod report;
 mod run;
 mod scenario;
+mod server_cpu;
 mod stats;
 
 use clap::Parser;

@@ -42,6 +42,10 @@ pub struct Plan {
     /// followed).
     pub redirect_uri: String,
     pub pool: usize,
+    /// Client_credentials tokens issued before the warm-up (`--prefill`).
+    pub prefill: usize,
+    /// The server process whose CPU time the report gives (`--server-pid`).
+    pub server_pid: Option<u32>,
     pub paths: Paths,
     pub json: Option<PathBuf>,
     pub chart: Option<PathBuf>,

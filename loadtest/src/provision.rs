@@ -1,6 +1,8 @@
-//! Provisioning before the run: the access tokens that tokeninfo / introspect / revoke need
-//! and the refresh tokens of the refresh chains, all obtained through the server's own API
-//! (client_credentials and password grants); for the authorization-code scenario, the
+//! Provisioning before the run: the `--prefill` tokens (N client_credentials tokens issued
+//! to fill the server's table, of which only an evenly spread sample is kept, for the pool),
+//! the access tokens that tokeninfo / introspect / revoke need and the refresh tokens of the
+//! refresh chains, all obtained through the server's own API (client_credentials and
+//! password grants); for the authorization-code scenario, the
 //! server configuration it needs (`server_config`, `--print-server-config`) and one checked
 //! iteration before the load starts; for the scenarios fed from a file, the file read into
 //! memory and its first line sent as a check. Runs on the main thread, before load starts.
@@ -10,7 +12,7 @@ use crate::flow::code_iteration;
 use crate::lines::Lines;
 use crate::plan::{Op, Plan, Scenario};
 use crate::scenario::{Encoder, Pkce};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::rc::Rc;
 use std::time::Instant;
@@ -24,6 +26,41 @@ pub struct Assets {
     pub refresh: Vec<Vec<u8>>,
     /// The `--lines` file of a scenario fed from a file, its first line already used.
     pub lines: Option<Lines>,
+    /// What `--prefill` did, when asked.
+    pub prefill: Option<Prefilled>,
+}
+
+/// The `--prefill` tokens issued before the run.
+#[derive(Debug, Clone, Copy)]
+pub struct Prefilled {
+    pub tokens: usize,
+    pub seconds: f64,
+}
+
+/// One batch of token requests: `count` answers over `connections` connections, keeping
+/// the `field` of answers 0, `keep_every`, 2·`keep_every`, … up to `keep_max` of them.
+struct Batch {
+    count: usize,
+    connections: usize,
+    keep_every: usize,
+    keep_max: usize,
+    field: &'static [u8],
+    /// The progress line's name for the batch; none with `--quiet`.
+    progress: Option<&'static str>,
+}
+
+impl Batch {
+    /// Every answer's token is kept.
+    fn all(count: usize, field: &'static [u8], quiet: bool) -> Batch {
+        Batch {
+            count,
+            connections: PROVISION_CONNECTIONS,
+            keep_every: 1,
+            keep_max: count,
+            field,
+            progress: (!quiet).then_some("provisioning"),
+        }
+    }
 }
 
 const PROVISION_CONNECTIONS: usize = 16;
@@ -69,34 +106,39 @@ pub fn server_config(plan: &Plan) -> String {
 }
 
 pub fn provision(plan: &Plan) -> Result<Assets, String> {
+    let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+        .enable_timer()
+        .build()
+        .map_err(|e| format!("cannot start a runtime: {e}"))?;
+    let enc = Encoder::new(plan);
+    let (access_needed, refresh_needed) = needs(plan);
     if let (Some(op), Some(path)) = (
         plan.scenario.op().filter(|op| op.reads_lines()),
         &plan.lines,
     ) {
         let lines = Lines::load(path)?;
-        let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-            .enable_timer()
-            .build()
-            .map_err(|e| format!("cannot start a runtime: {e}"))?;
         rt.block_on(check_first_line(plan, op, &lines))?;
+        let (prefill, _) = rt.block_on(prefill(plan, &enc, 0))?;
         return Ok(Assets {
             lines: Some(lines),
+            prefill,
             ..Assets::default()
         });
     }
-    let (access_needed, refresh_needed) = needs(plan);
+    let (prefill, mut access) = rt.block_on(prefill(plan, &enc, access_needed))?;
     let code_flow = match plan.scenario {
         Scenario::AuthorizationCode => true,
         Scenario::Mixed => plan.mix.weight(Op::AuthorizationCode) > 0,
         _ => false,
     };
-    if access_needed == 0 && refresh_needed == 0 && !code_flow {
-        return Ok(Assets::default());
+    let access_missing = access_needed.saturating_sub(access.len());
+    if access_missing == 0 && refresh_needed == 0 && !code_flow {
+        return Ok(Assets {
+            access,
+            prefill,
+            ..Assets::default()
+        });
     }
-    let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-        .enable_timer()
-        .build()
-        .map_err(|e| format!("cannot start a runtime: {e}"))?;
     if code_flow {
         rt.block_on(check_code_flow(plan)).map_err(|e| {
             format!(
@@ -107,27 +149,21 @@ pub fn provision(plan: &Plan) -> Result<Assets, String> {
         })?;
     }
     let started = Instant::now();
-    let enc = Encoder::new(plan);
     let quiet = plan.quiet;
     let addr = plan.addr;
-    let access = rt.block_on(fetch(
+    access.extend(rt.block_on(fetch(
         addr,
         enc.client_credentials(),
-        access_needed,
-        b"access_token",
-        quiet,
-    ))?;
+        Batch::all(access_missing, b"access_token", quiet),
+    ))?);
     let refresh = rt.block_on(fetch(
         addr,
         enc.password(&plan.username, &plan.password),
-        refresh_needed,
-        b"refresh_token",
-        quiet,
+        Batch::all(refresh_needed, b"refresh_token", quiet),
     ))?;
-    if !quiet && access_needed + refresh_needed > 0 {
+    if !quiet && access_missing + refresh_needed > 0 {
         eprintln!(
-            "provisioned {} access and {} refresh tokens in {:.1} s",
-            access.len(),
+            "provisioned {access_missing} access and {} refresh tokens in {:.1} s",
             refresh.len(),
             started.elapsed().as_secs_f64()
         );
@@ -136,7 +172,45 @@ pub fn provision(plan: &Plan) -> Result<Assets, String> {
         access,
         refresh,
         lines: None,
+        prefill,
     })
+}
+
+/// Issues the `--prefill` tokens, if any; returns what was done and up to `sample` of the
+/// tokens, spread evenly over the prefill (early and late tokens sit in differently grown
+/// parts of the server's table). Only the sample is kept in memory.
+async fn prefill(
+    plan: &Plan,
+    enc: &Encoder,
+    sample: usize,
+) -> Result<(Option<Prefilled>, Vec<Vec<u8>>), String> {
+    if plan.prefill == 0 {
+        return Ok((None, Vec::new()));
+    }
+    let started = Instant::now();
+    let batch = Batch {
+        count: plan.prefill,
+        connections: plan.connections,
+        keep_every: (plan.prefill / sample.max(1)).max(1),
+        keep_max: sample,
+        field: b"access_token",
+        progress: (!plan.quiet).then_some("prefill"),
+    };
+    let kept = fetch(plan.addr, enc.client_credentials(), batch)
+        .await
+        .map_err(|e| format!("--prefill: {e}"))?;
+    let seconds = started.elapsed().as_secs_f64();
+    // Printed even with --quiet: how long the table took to fill is part of the result.
+    eprintln!(
+        "prefilled {} tokens in {seconds:.1} s ({:.0} tokens/s)",
+        plan.prefill,
+        plan.prefill as f64 / seconds.max(1e-9)
+    );
+    let done = Prefilled {
+        tokens: plan.prefill,
+        seconds,
+    };
+    Ok((Some(done), kept))
 }
 
 /// (access tokens, refresh tokens) the plan needs.
@@ -237,31 +311,38 @@ async fn check_first_line(plan: &Plan, op: Op, lines: &Lines) -> Result<(), Stri
     ))
 }
 
-/// Sends `request` until `count` answers carried the JSON member `field`.
+/// Sends `request` until `batch.count` answers carried the JSON member `batch.field`;
+/// returns the tokens the batch keeps. Exactly `count` requests are sent: each connection
+/// claims a request's index before sending it.
 async fn fetch(
     addr: std::net::SocketAddr,
     request: Vec<u8>,
-    count: usize,
-    field: &'static [u8],
-    quiet: bool,
+    batch: Batch,
 ) -> Result<Vec<Vec<u8>>, String> {
-    if count == 0 {
+    if batch.count == 0 {
         return Ok(Vec::new());
     }
-    let out = Rc::new(RefCell::new(Vec::with_capacity(count)));
+    let batch = Rc::new(batch);
+    let claimed = Rc::new(Cell::new(0usize));
+    let answered = Rc::new(Cell::new(0usize));
+    let out = Rc::new(RefCell::new(Vec::with_capacity(
+        batch.keep_max.min(batch.count),
+    )));
     let request = Rc::new(request);
     let mut tasks = Vec::new();
-    for _ in 0..PROVISION_CONNECTIONS.min(count) {
-        let out = Rc::clone(&out);
-        let request = Rc::clone(&request);
+    for _ in 0..batch.connections.min(batch.count) {
+        let (out, request, batch) = (Rc::clone(&out), Rc::clone(&request), Rc::clone(&batch));
+        let (claimed, answered) = (Rc::clone(&claimed), Rc::clone(&answered));
         tasks.push(monoio::spawn(async move {
             let mut conn = Conn::connect(addr)
                 .await
                 .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
             loop {
-                if out.borrow().len() >= count {
+                let index = claimed.get();
+                if index >= batch.count {
                     return Ok::<(), String>(());
                 }
+                claimed.set(index + 1);
                 let (answer, _) = conn.exchange(Rc::clone(&request)).await;
                 let answer = answer.map_err(|e| e.to_string())?;
                 let body = conn.body(&answer);
@@ -272,21 +353,25 @@ async fn fetch(
                         String::from_utf8_lossy(body)
                     ));
                 }
-                let token = json_str(body, field).ok_or_else(|| {
+                let token = json_str(body, batch.field).ok_or_else(|| {
                     format!(
                         "the answer has no {}: {}",
-                        String::from_utf8_lossy(field),
+                        String::from_utf8_lossy(batch.field),
                         String::from_utf8_lossy(body)
                     )
                 })?;
-                {
+                if index % batch.keep_every == 0 {
                     let mut out = out.borrow_mut();
-                    if out.len() < count {
+                    if out.len() < batch.keep_max {
                         out.push(token.to_vec());
-                        if !quiet && out.len() % 100_000 == 0 {
-                            eprint!("\rprovisioning: {} / {count}", out.len());
-                            let _ = std::io::stderr().flush();
-                        }
+                    }
+                }
+                let done = answered.get() + 1;
+                answered.set(done);
+                if let Some(what) = batch.progress {
+                    if done % 100_000 == 0 {
+                        eprint!("\r{what}: {done} / {}", batch.count);
+                        let _ = std::io::stderr().flush();
                     }
                 }
                 if answer.close {
@@ -300,7 +385,7 @@ async fn fetch(
     for task in tasks {
         task.await?;
     }
-    if !quiet && count >= 100_000 {
+    if batch.progress.is_some() && batch.count >= 100_000 {
         eprintln!();
     }
     Ok(Rc::try_unwrap(out)

@@ -44,8 +44,30 @@ pub struct Summary {
     pub mix: Option<String>,
     pub started_unix: u64,
     pub first_error: Option<String>,
+    /// `--prefill`: the tokens issued before the warm-up and how long that took.
+    pub prefill: Option<PrefillReport>,
+    /// `--server-pid`: the server's CPU over the measured phase.
+    pub server_cpu: Option<ServerCpu>,
     /// Per second of the measured phase: requests and latency percentiles (µs).
     pub timeline: Vec<Second>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PrefillReport {
+    pub tokens: usize,
+    pub seconds: f64,
+    pub tokens_per_s: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServerCpu {
+    pub pid: u32,
+    /// User + system seconds over the measured phase.
+    pub seconds: f64,
+    /// Of one core, over the measured phase's wall time.
+    pub percent: f64,
+    /// CPU µs per successful request.
+    pub us_per_request: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -191,6 +213,20 @@ impl Summary {
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
             first_error: s.first_error.clone(),
+            prefill: outcome.prefill.map(|p| PrefillReport {
+                tokens: p.tokens,
+                seconds: p.seconds,
+                tokens_per_s: p.tokens as f64 / p.seconds.max(1e-9),
+            }),
+            server_cpu: plan
+                .server_pid
+                .zip(outcome.server_cpu)
+                .map(|(pid, (seconds, wall))| ServerCpu {
+                    pid,
+                    seconds,
+                    percent: 100.0 * seconds / wall.as_secs_f64().max(1e-9),
+                    us_per_request: 1e6 * seconds / (s.ok().max(1) as f64),
+                }),
             timeline: s
                 .timeline_us
                 .iter()
@@ -290,6 +326,20 @@ impl Summary {
         }
         if self.target_rate.is_some() {
             let _ = writeln!(t, "  late sends {}", self.late_sends);
+        }
+        if let Some(p) = &self.prefill {
+            let _ = writeln!(
+                t,
+                "  prefill    {} tokens in {:.1} s ({:.0} tokens/s), before the warm-up",
+                p.tokens, p.seconds, p.tokens_per_s
+            );
+        }
+        if let Some(c) = &self.server_cpu {
+            let _ = writeln!(
+                t,
+                "  server CPU {:.2} s ({:.0} % of a core), {:.2} µs per request (pid {})",
+                c.seconds, c.percent, c.us_per_request, c.pid
+            );
         }
         if let Some(lines) = &self.lines {
             let _ = writeln!(

@@ -12,7 +12,7 @@
 use crate::client::{json_str, Answer, ClientError, Conn};
 use crate::flow::code_iteration;
 use crate::plan::{Op, Plan, Scenario};
-use crate::provision::Assets;
+use crate::provision::{Assets, Prefilled};
 use crate::scenario::{Encoder, Pkce};
 use crate::stats::Stats;
 use std::cell::RefCell;
@@ -39,6 +39,10 @@ pub struct Outcome {
     pub started: SystemTime,
     /// A load thread died; the numbers are incomplete.
     pub thread_failed: bool,
+    /// `--server-pid`: the server's CPU seconds and the wall time over the measured phase.
+    pub server_cpu: Option<(f64, Duration)>,
+    /// What `--prefill` did before the run.
+    pub prefill: Option<Prefilled>,
 }
 
 /// Per-thread counters the progress line reads.
@@ -120,6 +124,9 @@ pub fn run(plan: &Plan, assets: Assets) -> Outcome {
         end,
     });
     let started = SystemTime::now();
+    let cpu_start = plan
+        .server_pid
+        .map(|pid| crate::server_cpu::StartSample::at(pid, measure_start));
     go.wait();
     show_progress(plan, &handles, &progress, t0, measure_start, end);
 
@@ -134,6 +141,10 @@ pub fn run(plan: &Plan, assets: Assets) -> Outcome {
             }
         }
     }
+    // Right after the last answer: the server's CPU until now belongs to the measured phase.
+    let server_cpu = cpu_start
+        .zip(plan.server_pid)
+        .and_then(|(s, pid)| s.until_now(pid));
     let exhausted = exhausted.load(Ordering::Relaxed);
     let measured = if exhausted {
         let finish_ns = last_finish.load(Ordering::Relaxed);
@@ -152,6 +163,8 @@ pub fn run(plan: &Plan, assets: Assets) -> Outcome {
         lines: assets.lines.as_ref().map(|l| (l.used(), l.len())),
         started,
         thread_failed,
+        server_cpu,
+        prefill: assets.prefill,
     }
 }
 

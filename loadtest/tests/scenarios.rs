@@ -331,3 +331,87 @@ fn a_server_refusing_the_first_assertion_fails_the_check_before_the_load_rfc7522
         "{err}"
     );
 }
+
+/// A client that may use client_credentials (the prefill's grant).
+const CC_CLIENT: &str = "[[clients]]\nid = \"svc-a\"\nsecret = \"svc-a-secret-0123456789abcdef\"\n\
+     grant_types = [\"client_credentials\"]\nscopes = [\"read\"]\n";
+
+/// The server's `tessera_live_tokens` gauge, read from its `/metrics`.
+fn live_tokens(server: &Server) -> u64 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(&server.addr).expect("connect for /metrics");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .expect("send /metrics");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read /metrics");
+    text.lines()
+        .find_map(|l| l.strip_prefix("tessera_live_tokens "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no tessera_live_tokens in {text}"))
+}
+
+#[test]
+fn prefill_issues_exactly_n_tokens_before_the_run_and_tokeninfo_probes_among_them() {
+    let server = Server::start(CC_CLIENT);
+    let pid = server.child.id().to_string();
+    let r = run(
+        &server,
+        &[
+            "--scenario",
+            "tokeninfo",
+            "--client-id",
+            "svc-a",
+            "--client-secret",
+            "svc-a-secret-0123456789abcdef",
+            "--scope",
+            "read",
+            "--prefill",
+            "3000",
+            "--pool",
+            "50",
+            "--server-pid",
+            &pid,
+        ],
+    );
+    assert_eq!(r["errors"]["total"], 0, "{r:#}");
+    assert!(r["ok"].as_u64().expect("ok") > 0, "{r:#}");
+    assert_eq!(r["prefill"]["tokens"], 3000, "{r:#}");
+    assert!(r["prefill"]["seconds"].as_f64().expect("seconds") > 0.0);
+    // The pool came out of the prefill: tokeninfo issues nothing, so the server holds the
+    // prefilled tokens and not one more.
+    assert_eq!(live_tokens(&server), 3000);
+    let cpu = &r["server_cpu"];
+    assert_eq!(
+        cpu["pid"].as_u64().map(|p| p.to_string()),
+        Some(pid),
+        "{r:#}"
+    );
+    assert!(
+        cpu["us_per_request"].as_f64().expect("µs per request") > 0.0,
+        "{r:#}"
+    );
+}
+
+#[test]
+fn a_pool_larger_than_the_prefill_is_completed_by_provisioning() {
+    let server = Server::start(CC_CLIENT);
+    let r = run(
+        &server,
+        &[
+            "--scenario",
+            "introspect",
+            "--client-id",
+            "svc-a",
+            "--client-secret",
+            "svc-a-secret-0123456789abcdef",
+            "--prefill",
+            "20",
+            "--pool",
+            "30",
+        ],
+    );
+    assert_eq!(r["errors"]["total"], 0, "{r:#}");
+    assert_eq!(r["prefill"]["tokens"], 20, "{r:#}");
+    assert!(r["server_cpu"].is_null(), "{r:#}");
+    assert_eq!(live_tokens(&server), 20 + 10);
+}

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Cost against table size (issue 17; bench/RESULTS.md, "Size"): closed-loop
+# client_credentials and tokeninfo throughput, and the server's CPU per request, with a
+# small table (SMALL = 1 000 live tokens) and a large one (TOKENS = 10 M), as ratios
+# large ÷ small. The target: throughput ratio ≥ 0.9.
+#
+# Per size, one fresh server: `tessera-loadtest --prefill N` fills it with N
+# client_credentials tokens, then tokeninfo is measured probing POOL of those tokens
+# (spread evenly over the prefill: random places in the table, not a hot corner), then
+# client_credentials on the same server. tokeninfo runs first because it issues nothing,
+# so it sees exactly N live tokens; client_credentials adds its own tokens as it runs
+# (rate × (SECS + WARMUP): from about 1 k to about 1 M with the small table, so that
+# column measures a table growing from small). Server CPU per request is over the measured
+# phase only (`--server-pid`), not the prefill.
+#
+# Server pinned to core 0 (one worker, memory store), load generator (one thread) to
+# core 1, 127.0.0.1 only.
+#
+# Usage: bench/size.sh                 (the 10 M prefill at the server's peak rate, about
+#                                       2 minutes at 80 k req/s, plus 4 runs of 12 s:
+#                                       about 3.5 minutes)
+#        TOKENS=200000 POOL=20000 SECS=3 WARMUP=1 bench/size.sh   (a quick check: ~40 s)
+# Environment: TOKENS (10000000), SMALL (1000), POOL (1000000: tokeninfo's probe set with
+#   the large table; the small table's is all of its tokens), SECS (10), WARMUP (2),
+#   CONNS (32), OUT (bench/out/size: JSON reports and summary.md; gitignored).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tokens="${TOKENS:-10000000}"
+small="${SMALL:-1000}"
+pool="${POOL:-1000000}"
+secs="${SECS:-10}"
+warmup="${WARMUP:-2}"
+conns="${CONNS:-32}"
+out="${OUT:-bench/out/size}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tessera/target}"
+mkdir -p "$out"
+echo "+ TOKENS=$tokens SMALL=$small POOL=$pool SECS=$secs WARMUP=$warmup CONNS=$conns bench/size.sh" >&2
+
+# prepare, start_tessera, stop_tessera, json, measure, live_tokens, rss_mib, machine_line
+. bench/lib.sh # the scripts run from the repository root (cd above)
+prepare
+start_line="$(machine_line)"
+
+cat > "$work/tessera.toml" <<'TOML'
+[server]
+workers = 1
+pin_cores = true
+[store]
+kind = "memory"
+[log]
+level = "warn"
+[tokens]
+# A day: no token expires (and none is purged) during the run.
+access_token_ttl_secs = 86400
+[[clients]]
+id = "svc-a"
+secret = "bench-secret-0123456789abcdef"
+grant_types = ["client_credentials"]
+scopes = ["read"]
+TOML
+client=(--client-id svc-a --client-secret bench-secret-0123456789abcdef --scope read)
+
+declare -A rates=() cpus=() p99s=() lives=() prefill_s=() rss=()
+for size in small large; do
+  if [ "$size" = small ]; then n="$small"; probe="$small"; else n="$tokens"; probe="$pool"; fi
+  start_tessera
+  measure "$size-tokeninfo" --scenario tokeninfo "${client[@]}" --prefill "$n" --pool "$probe"
+  rates[$size-ti]="$rate"; cpus[$size-ti]="$scpu_us"; p99s[$size-ti]="$p99_us"
+  prefill_s[$size]="$(json "$out/$size-tokeninfo.json" '"%.1f" % d["prefill"]["seconds"]')"
+  lives[$size-ti]="$(live_tokens)"
+  rss[$size]="$(rss_mib "$server_pid")"
+  measure "$size-client-credentials" --scenario client-credentials "${client[@]}"
+  rates[$size-cc]="$rate"; cpus[$size-cc]="$scpu_us"; p99s[$size-cc]="$p99_us"
+  lives[$size-cc]="$(live_tokens)"
+  stop_tessera
+done
+
+summary="$out/summary.md"
+{
+  echo "Command: \`TOKENS=$tokens SMALL=$small POOL=$pool SECS=$secs WARMUP=$warmup CONNS=$conns bench/size.sh\`."
+  echo "$start_line"
+  echo "Tessera: 1 worker, memory store, pinned to core 0, access tokens live a day. Load: tessera-loadtest, 1 thread, core 1, $conns connections, closed loop, ${secs} s after ${warmup} s warm-up; one server per size, filled by \`--prefill\` (small: ${prefill_s[small]} s, large: ${prefill_s[large]} s; RSS after the fill ${rss[small]} / ${rss[large]} MiB); tokeninfo probes $small / $pool of the prefilled tokens, then client_credentials runs on the same server. Server CPU per request over the measured phase only."
+  echo
+  echo "| scenario | live tokens small → after | live tokens large → after | req/s small | req/s large | large ÷ small (target ≥ 0.9) | CPU µs/req small | CPU µs/req large | large ÷ small | p99 µs small / large |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
+  echo "| tokeninfo | $small → ${lives[small-ti]} | $tokens → ${lives[large-ti]} | ${rates[small-ti]} | ${rates[large-ti]} | $(ratio "${rates[large-ti]}" "${rates[small-ti]}") | ${cpus[small-ti]} | ${cpus[large-ti]} | $(ratio "${cpus[large-ti]}" "${cpus[small-ti]}") | ${p99s[small-ti]} / ${p99s[large-ti]} |"
+  echo "| client_credentials | ${lives[small-ti]} → ${lives[small-cc]} | ${lives[large-ti]} → ${lives[large-cc]} | ${rates[small-cc]} | ${rates[large-cc]} | $(ratio "${rates[large-cc]}" "${rates[small-cc]}") | ${cpus[small-cc]} | ${cpus[large-cc]} | $(ratio "${cpus[large-cc]}" "${cpus[small-cc]}") | ${p99s[small-cc]} / ${p99s[large-cc]} |"
+  echo
+  echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+} > "$summary"
+cat "$summary"
