@@ -164,19 +164,27 @@ pub fn worker_allocations(app: &Arc<App>, client: impl FnOnce(SocketAddr) + Send
     })
 }
 
-/// Allocations per request of `n` requests made by `request(i)` after `warm` of them, on
-/// one connection; every response must have status `expect`. Three runs: one warms what
-/// the app keeps across workers (interned names, table capacity), then `warm` and
-/// `warm + n` requests on fresh workers.
-pub fn allocations_per_request(
+/// Allocations that `n` requests made by `request(i)` cost on a warm worker: a run of
+/// `warm + n` requests on one connection minus a run of `warm`, on fresh workers (a first
+/// run warms what the app keeps across workers: interned names, table capacity). Every
+/// response must have status `expect`.
+///
+/// The least of up to `ATTEMPTS` pairs of runs: once in a while a run costs one allocation
+/// more than its twin, whatever its length (the runtime's own bookkeeping — a timer level,
+/// an event buffer — at a moment that depends on the scheduling of the two threads). One
+/// allocation per request would show in every pair.
+pub fn extra_allocations(
     app: &Arc<App>,
     warm: usize,
     n: usize,
     expect: u16,
     request: &(dyn Fn(usize) -> Vec<u8> + Sync),
-) -> (u64, u64) {
-    let run = |count: usize, offset: usize| {
+) -> u64 {
+    const ATTEMPTS: usize = 3;
+    let mut offset = 0;
+    let mut run = |count: usize| {
         let requests: Vec<Vec<u8>> = (offset..offset + count).map(request).collect();
+        offset += count;
         worker_allocations(app, |addr| {
             let mut c = Client::connect(addr).expect("connect");
             for r in &requests {
@@ -185,8 +193,15 @@ pub fn allocations_per_request(
             }
         })
     };
-    run(warm, 0);
-    let base = run(warm, warm);
-    let measured = run(warm + n, 2 * warm);
-    (base, measured)
+    run(warm);
+    let mut least = u64::MAX;
+    for _ in 0..ATTEMPTS {
+        let base = run(warm);
+        let measured = run(warm + n);
+        least = least.min(measured.saturating_sub(base));
+        if least == 0 {
+            break;
+        }
+    }
+    least
 }

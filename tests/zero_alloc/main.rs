@@ -6,7 +6,7 @@
 
 mod harness;
 
-use harness::{allocations_per_request, app, get, post, Client, BASIC_SVC_A};
+use harness::{app, extra_allocations, get, post, Client, BASIC_SVC_A};
 use std::sync::Arc;
 use tessera::state::App;
 
@@ -32,12 +32,10 @@ fn access_token(app: &Arc<App>) -> String {
     token
 }
 
-fn assert_no_allocations(what: &str, (base, measured): (u64, u64)) {
+fn assert_no_allocations(what: &str, extra: u64) {
     assert_eq!(
-        measured.saturating_sub(base),
-        0,
-        "{what}: {base} allocations for {WARM} requests, {measured} for {} (worker thread)",
-        WARM + N
+        extra, 0,
+        "{what}: {extra} allocations for {N} warm requests (worker thread)"
     );
 }
 
@@ -46,8 +44,8 @@ fn the_counter_sees_a_worker_that_allocates() {
     // A worker's start-up allocates (its runtime, its connection state): a count of 0 in
     // the tests below is not the counter missing the worker thread.
     let app = app();
-    let (base, _) = allocations_per_request(&app, 1, 0, 200, &|_| get("/health", None));
-    assert!(base > 0, "a worker's start-up allocates its runtime");
+    let start_up = harness::worker_allocations(&app, |_| {});
+    assert!(start_up > 0, "a worker's start-up allocates its runtime");
 }
 
 #[test]
@@ -55,7 +53,7 @@ fn health_allocates_nothing_per_request() {
     let app = app();
     assert_no_allocations(
         "GET /health",
-        allocations_per_request(&app, WARM, N, 200, &|_| get("/health", None)),
+        extra_allocations(&app, WARM, N, 200, &|_| get("/health", None)),
     );
 }
 
@@ -69,14 +67,13 @@ fn health_allocates_nothing_per_request() {
 fn client_credentials_with_basic_auth_allocates_nothing_per_request_beyond_table_growth() {
     let app = app();
     let auth = format!("Basic {BASIC_SVC_A}");
-    let (base, measured) = allocations_per_request(&app, WARM, N, 200, &|_| {
+    let extra = extra_allocations(&app, WARM, N, 200, &|_| {
         post(
             "/api/oauth/token",
             Some(&auth),
             "grant_type=client_credentials",
         )
     });
-    let extra = measured.saturating_sub(base);
     assert!(
         extra * 4 < N as u64,
         "client_credentials (Basic): {extra} allocations for {N} requests (worker thread)"
@@ -89,7 +86,7 @@ fn tokeninfo_allocates_nothing_per_request() {
     let bearer = format!("Bearer {}", access_token(&app));
     assert_no_allocations(
         "tokeninfo",
-        allocations_per_request(&app, WARM, N, 200, &|_| {
+        extra_allocations(&app, WARM, N, 200, &|_| {
             get("/api/oauth/tokeninfo", Some(&bearer))
         }),
     );
@@ -102,7 +99,7 @@ fn introspection_with_basic_auth_allocates_nothing_per_request() {
     let auth = format!("Basic {BASIC_SVC_A}");
     assert_no_allocations(
         "introspect (Basic)",
-        allocations_per_request(&app, WARM, N, 200, &|_| {
+        extra_allocations(&app, WARM, N, 200, &|_| {
             post("/api/oauth/introspect", Some(&auth), &body)
         }),
     );
