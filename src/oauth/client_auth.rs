@@ -29,6 +29,10 @@ use std::borrow::Cow;
 /// `Debug` shows the method and the client id, never a secret.
 pub struct Presented<'a>(Credentials<'a>);
 
+#[allow(
+    clippy::large_enum_variant,
+    reason = "Basic credentials are inline on purpose: boxing them is the allocation per request this avoids"
+)]
 enum Credentials<'a> {
     Basic(Basic),
     Post {
@@ -314,6 +318,10 @@ struct Basic {
     decoded: Option<(String, String)>,
 }
 
+#[allow(
+    clippy::large_enum_variant,
+    reason = "inline on purpose: the heap variant is for credentials too long for it"
+)]
 enum BasicText {
     Inline {
         bytes: [u8; INLINE_BASIC],

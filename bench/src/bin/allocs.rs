@@ -13,6 +13,9 @@ use tessera::state::App;
 
 const WARM: usize = 200;
 
+/// The `i`th request of a scenario.
+type Request<'a> = Box<dyn Fn(usize) -> Vec<u8> + Sync + 'a>;
+
 /// `count` access tokens issued to svc-a.
 fn access_tokens(app: &Arc<App>, count: usize) -> Vec<String> {
     let request = post(
@@ -50,7 +53,7 @@ fn main() {
     // Each revocation needs a live token of its own: the warm-up, up to four runs of
     // `WARM` and three of `WARM + n`.
     let revocable = access_tokens(&app, 4 * WARM + 3 * (WARM + n));
-    let scenarios: Vec<(&str, Box<dyn Fn(usize) -> Vec<u8> + Sync>)> = vec![
+    let scenarios: Vec<(&str, Request<'_>)> = vec![
         ("health", Box::new(|_| get("/health", None))),
         (
             "client_credentials (Basic)",
