@@ -29,8 +29,8 @@
 //! Cost: every function here is a tracing event whose fields are evaluated only after
 //! tracing's `enabled` check, which the subscriber answers once per call site and tracing
 //! caches; with the target filtered out an event is a load and a branch — no allocation,
-//! no interner lock, no formatting (bench/RESULTS.md, "Audit events"). Names behind a
-//! [`Sym`] are resolved while the line is written, under the interner's read lock, never
+//! no interner read, no formatting (bench/RESULTS.md, "Audit events"). Names behind a
+//! [`Sym`] are resolved while the line is written, borrowed from the interner, never
 //! copied.
 //!
 //! Touches nothing but tracing: callers pass what they already hold.
@@ -198,7 +198,7 @@ fn grant_id(grant: GrantId) -> Option<u64> {
     (!grant.is_none()).then_some(grant.0)
 }
 
-/// The string behind a [`Sym`], written under the interner's read lock (no copy).
+/// The string behind a [`Sym`], written borrowed from the interner (no copy).
 struct Interned<'a>(&'a Interner, Sym);
 
 impl fmt::Display for Interned<'_> {

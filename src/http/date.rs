@@ -1,6 +1,7 @@
 //! The `Date` header (RFC 9110 §6.6.1), formatted once per second per worker.
 
 use std::cell::Cell;
+use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// IMF-fixdate is always 29 bytes: `Sun, 06 Nov 1994 08:49:37 GMT`.
@@ -27,10 +28,9 @@ impl DateCache {
         let now = SystemTime::now();
         let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         if second != self.second.get() {
-            let text = httpdate::fmt_http_date(now);
+            // Formatted into the array: `fmt_http_date` would allocate a String every second.
             let mut value = [b' '; LEN];
-            let n = text.len().min(LEN);
-            value[..n].copy_from_slice(&text.as_bytes()[..n]);
+            let _ = write!(&mut value[..], "{}", httpdate::HttpDate::from(now));
             self.value.set(value);
             self.second.set(second);
         }

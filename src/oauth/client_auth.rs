@@ -29,12 +29,12 @@ use std::borrow::Cow;
 /// `Debug` shows the method and the client id, never a secret.
 pub struct Presented<'a>(Credentials<'a>);
 
+#[allow(
+    clippy::large_enum_variant,
+    reason = "Basic credentials are inline on purpose: boxing them is the allocation per request this avoids"
+)]
 enum Credentials<'a> {
-    Basic {
-        id: String,
-        secret: String,
-        raw: Option<(String, String)>,
-    },
+    Basic(Basic),
     Post {
         id: &'a str,
         secret: &'a str,
@@ -72,7 +72,7 @@ impl Presented<'_> {
     /// The client id the request claims, if it names one.
     pub fn client_id(&self) -> Option<&str> {
         match &self.0 {
-            Credentials::Basic { id, .. } => Some(id),
+            Credentials::Basic(basic) => Some(basic.id()),
             Credentials::Post { id, .. } | Credentials::Public { id } => Some(id),
             Credentials::Assertion { jwt } => Some(&jwt.claims_unverified().iss),
             Credentials::Nothing => None,
@@ -83,7 +83,7 @@ impl Presented<'_> {
 impl std::fmt::Debug for Presented<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let method = match self.0 {
-            Credentials::Basic { .. } => "client_secret_basic",
+            Credentials::Basic(_) => "client_secret_basic",
             Credentials::Post { .. } => "client_secret_post",
             Credentials::Public { .. } => "none",
             Credentials::Assertion { .. } => "client_assertion",
@@ -125,13 +125,14 @@ pub fn verify<'c>(
 ) -> Result<Authenticated<'c>, OAuthError> {
     let (client, used) = match &presented.0 {
         Credentials::Assertion { jwt } => return verify_assertion(clients, jwt, rules),
-        Credentials::Basic { id, secret, raw } => {
+        Credentials::Basic(basic) => {
+            let (id, secret) = (basic.id(), basic.secret());
             let client = clients.get(id);
             // RFC 6749 §2.3.1 says id and secret are form-urlencoded inside Basic; many
             // clients (e.g. Python requests' HTTPBasicAuth) send them raw. A secret with '+'
             // or '%' would then never match, so the raw form is tried second.
             let ok = secret_matches(clients, client, secret)
-                || raw.as_ref().is_some_and(|(raw_id, raw_secret)| {
+                || basic.raw().is_some_and(|(raw_id, raw_secret)| {
                     raw_id == id && secret_matches(clients, client, raw_secret)
                 });
             (client.filter(|_| ok), AuthMethod::ClientSecretBasic)
@@ -253,17 +254,17 @@ pub fn presented<'a>(
                 "more than one client authentication method (Basic header and client_secret)",
             ));
         }
-        let (id, secret, raw) = decode_basic(credentials)?;
+        let basic = Basic::decode(credentials)?;
         if params
             .client_id
             .as_deref()
-            .is_some_and(|body_id| body_id != id)
+            .is_some_and(|body_id| body_id != basic.id())
         {
             return Err(OAuthError::invalid_request(
                 "client_id does not match the Authorization header",
             ));
         }
-        return Ok(Presented(Credentials::Basic { id, secret, raw }));
+        return Ok(Presented(Credentials::Basic(basic)));
     }
     let credentials = match (params.client_id.as_deref(), params.client_secret.as_deref()) {
         (Some(id), Some(secret)) => Credentials::Post { id, secret },
@@ -302,22 +303,108 @@ pub fn basic_credentials(
     ))
 }
 
-type BasicParts = (String, String, Option<(String, String)>);
+/// Decoded Basic credentials up to this size are kept inline: every request of a client
+/// that authenticates with Basic decodes them, and the hot paths allocate nothing.
+const INLINE_BASIC: usize = 256;
 
-/// Decodes `base64(urlencode(id) ":" urlencode(secret))`; also returns the raw parts when
-/// url-decoding changed them.
-fn decode_basic(credentials: &[u8]) -> Result<BasicParts, OAuthError> {
-    let bad = OAuthError::client_authentication_failed;
-    let decoded = B64.decode(credentials).map_err(|_| bad())?;
-    let text = String::from_utf8(decoded).map_err(|_| bad())?;
-    let (raw_id, raw_secret) = text.split_once(':').ok_or_else(bad)?;
-    let (Some(id), Some(secret)) = (form_decode(raw_id), form_decode(raw_secret)) else {
-        // Not form-encoded: only the raw parts can match.
-        return Ok((raw_id.to_owned(), raw_secret.to_owned(), None));
-    };
-    let raw =
-        (id != raw_id || secret != raw_secret).then(|| (raw_id.to_owned(), raw_secret.to_owned()));
-    Ok((id.into_owned(), secret.into_owned(), raw))
+/// `base64(urlencode(id) ":" urlencode(secret))`, decoded: the text inline (on the heap
+/// only when longer than [`INLINE_BASIC`]) and, only when url-decoding changed a part, the
+/// url-decoded parts (RFC 6749 §2.3.1 encodes them; most clients send them raw).
+struct Basic {
+    text: BasicText,
+    /// Where the `:` between id and secret is in `text`.
+    colon: usize,
+    /// The url-decoded id and secret, when they differ from the raw ones.
+    decoded: Option<(String, String)>,
+}
+
+#[allow(
+    clippy::large_enum_variant,
+    reason = "inline on purpose: the heap variant is for credentials too long for it"
+)]
+enum BasicText {
+    Inline {
+        bytes: [u8; INLINE_BASIC],
+        len: usize,
+    },
+    Heap(String),
+}
+
+impl BasicText {
+    fn as_str(&self) -> &str {
+        match self {
+            // Checked to be UTF-8 when decoded.
+            BasicText::Inline { bytes, len } => {
+                std::str::from_utf8(bytes.get(..*len).unwrap_or_default()).unwrap_or_default()
+            }
+            BasicText::Heap(s) => s,
+        }
+    }
+}
+
+impl Basic {
+    fn decode(credentials: &[u8]) -> Result<Basic, OAuthError> {
+        let bad = OAuthError::client_authentication_failed;
+        // 3 bytes per 4 characters, rounded up: what base64 may need to hold the output.
+        let text = if credentials.len().div_ceil(4) * 3 <= INLINE_BASIC {
+            let mut bytes = [0u8; INLINE_BASIC];
+            let len = B64
+                .decode_slice(credentials, &mut bytes)
+                .map_err(|_| bad())?;
+            let valid = bytes
+                .get(..len)
+                .is_some_and(|b| std::str::from_utf8(b).is_ok());
+            if !valid {
+                return Err(bad());
+            }
+            BasicText::Inline { bytes, len }
+        } else {
+            let decoded = B64.decode(credentials).map_err(|_| bad())?;
+            BasicText::Heap(String::from_utf8(decoded).map_err(|_| bad())?)
+        };
+        let raw = text.as_str();
+        let colon = raw.find(':').ok_or_else(bad)?;
+        let (raw_id, raw_secret) = (&raw[..colon], &raw[colon + 1..]);
+        let decoded = match (form_decode(raw_id), form_decode(raw_secret)) {
+            (Some(id), Some(secret)) if id != raw_id || secret != raw_secret => {
+                Some((id.into_owned(), secret.into_owned()))
+            }
+            // Unchanged by url-decoding, or not form-encoded: only the raw parts can match.
+            _ => None,
+        };
+        Ok(Basic {
+            text,
+            colon,
+            decoded,
+        })
+    }
+
+    fn raw_parts(&self) -> (&str, &str) {
+        let text = self.text.as_str();
+        let id = text.get(..self.colon).unwrap_or_default();
+        let secret = text.get(self.colon + 1..).unwrap_or_default();
+        (id, secret)
+    }
+
+    /// The client id: url-decoded if it was form-encoded, else as sent.
+    fn id(&self) -> &str {
+        match &self.decoded {
+            Some((id, _)) => id,
+            None => self.raw_parts().0,
+        }
+    }
+
+    fn secret(&self) -> &str {
+        match &self.decoded {
+            Some((_, secret)) => secret,
+            None => self.raw_parts().1,
+        }
+    }
+
+    /// The parts as sent, when url-decoding changed them (tried second).
+    fn raw(&self) -> Option<(&str, &str)> {
+        self.decoded.as_ref().map(|_| self.raw_parts())
+    }
 }
 
 /// RFC 6749 §2.3.1 / Appendix B: one `application/x-www-form-urlencoded` component,
@@ -587,6 +674,26 @@ mod tests {
     fn rfc6749_2_3_1_basic_with_urlencoded_secret() {
         let h = basic("basic", "s3cret%2B%2F%25x");
         assert_eq!(auth(Some(&h), ""), Ok("basic".into()));
+    }
+
+    #[test]
+    fn basic_credentials_longer_than_the_inline_buffer_decode_the_same() {
+        let empty = Params::parse(b"").expect("form");
+        for len in [
+            INLINE_BASIC - 7,
+            INLINE_BASIC - 6,
+            INLINE_BASIC,
+            4 * INLINE_BASIC,
+        ] {
+            let secret = "x".repeat(len);
+            let h = basic("basic", &secret);
+            let p = presented(Some(&h), &empty).expect("presented");
+            assert_eq!(p.client_id(), Some("basic"), "{len}");
+            assert_eq!(auth(Some(&h), ""), Err("invalid_client".into()), "{len}");
+        }
+        let long_encoded = basic("basic", &format!("{}%2Bx", "y".repeat(3 * INLINE_BASIC)));
+        let p = presented(Some(&long_encoded), &empty).expect("presented");
+        assert_eq!(p.client_id(), Some("basic"));
     }
 
     #[test]

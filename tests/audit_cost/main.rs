@@ -2,7 +2,7 @@
 //! server's own subscriber set up as `tessera serve` does it (`EnvFilter` as the global
 //! default, `[log] level = "info,tessera::audit=off"`), every function of `tessera::audit`
 //! allocates nothing and writes nothing — tracing answers from its per-callsite cache before
-//! any field is evaluated (no interner lock, no formatting) — while an event the filter
+//! any field is evaluated (no interner read, no formatting) — while an event the filter
 //! keeps is written, so the subscriber under test is live.
 //!
 //! Its own test binary, with one test: it installs a counting global allocator (counting
