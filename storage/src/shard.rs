@@ -28,7 +28,7 @@ use std::collections::HashMap;
 /// sub-map (about `SPLIT_LOAD`..`2 × SPLIT_LOAD` entries) into two fresh ones, and a
 /// sub-map's own doubling rehashes a map of about that size: both a few microseconds.
 /// Smaller would mean a bigger directory (one more cache miss per lookup, more headers).
-pub const SPLIT_LOAD: usize = 256;
+pub const SPLIT_LOAD: usize = 128;
 /// The average below which the last split is undone. A quarter of [`SPLIT_LOAD`], so a
 /// table hovering at one size does not split and merge the same sub-map back and forth.
 const MERGE_LOAD: usize = SPLIT_LOAD / 4;
