@@ -101,7 +101,7 @@ pub fn refresh_token_reuse(peer: IpAddr, client: &str, grant: GrantId) {
         event = "refresh_token_reuse",
         %peer,
         client,
-        grant_id = %grant.0,
+        grant_id = %{ grant.0 },
         "used refresh token presented again; its grant is revoked"
     );
 }
@@ -114,7 +114,7 @@ pub fn code_reuse(peer: IpAddr, client: &str, grant: GrantId) {
         event = "code_reuse",
         %peer,
         client,
-        grant_id = %grant.0,
+        grant_id = %{ grant.0 },
         "authorization code used again; its grant is revoked"
     );
 }

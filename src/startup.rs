@@ -85,7 +85,9 @@ impl App {
         };
         // Enough shards that two workers rarely meet on one lock.
         let now = crate::clock::now_secs();
-        let table = TokenTable::new((workers * 16).max(64), now);
+        // Validation caps it at 10⁹, which fits a usize on every target Tessera builds for.
+        let expected = usize::try_from(config.store.expected_live_tokens).unwrap_or(usize::MAX);
+        let table = TokenTable::with_expected((workers * 16).max(64), now, expected);
         let codes = CodeTable::new();
         if let Some(store) = &store {
             let clients = registry.clients();

@@ -13,6 +13,9 @@ use super::sql::{self, SqlConfig, SqlDialect};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
+/// The largest `store.expected_live_tokens` accepted.
+pub const MAX_EXPECTED_LIVE_TOKENS: u64 = 1_000_000_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum StoreKind {
@@ -83,6 +86,10 @@ pub struct StoreConfig {
     pub queue_capacity: usize,
     /// How often expired tokens are reclaimed (lookups reject them at once regardless).
     pub purge_interval_secs: u64,
+    /// Live tokens the in-memory table has room for from start-up (0: none reserved), so
+    /// a recovery or a fill to that size moves no record. Only saves work: the table grows
+    /// past it in bounded steps, and lookups are as fast without it.
+    pub expected_live_tokens: u64,
     /// How long a request waits for its changes to be durable (`sync` mode, revocations,
     /// codes) before it answers 503 `temporarily_unavailable`; its changes stay queued and
     /// are written once the store answers. Bounds the answer time when the store stalls.
@@ -123,6 +130,7 @@ impl Default for StoreConfig {
             flush_interval_ms: 10,
             queue_capacity: 65_536,
             purge_interval_secs: 60,
+            expected_live_tokens: 0,
             durable_wait_ms: 5_000,
             write_delay_ms: 0,
             test_faults_file: None,
@@ -157,6 +165,12 @@ impl StoreConfig {
             ));
         }
         check_range("store.durable_wait_ms", self.durable_wait_ms, 100..=600_000)?;
+        // A billion records is ~110 GB of table: beyond that it is a typo, not a plan.
+        check_range(
+            "store.expected_live_tokens",
+            self.expected_live_tokens,
+            0..=MAX_EXPECTED_LIVE_TOKENS,
+        )?;
         if self.write_delay_ms > 60_000 {
             return Err(ConfigError::new(
                 "store.write_delay_ms",
@@ -271,9 +285,21 @@ mod tests {
             ("queue_capacity = 0", "store.queue_capacity"),
             ("purge_interval_secs = 0", "store.purge_interval_secs"),
             ("path = \"\"", "store.path"),
+            (
+                "expected_live_tokens = 1000000001",
+                "store.expected_live_tokens",
+            ),
+            ("expected_live_tokens = -1", "store.expected_live_tokens"),
         ] {
             err_at(&format!("[store]\n{text}\n"), key);
         }
+    }
+
+    #[test]
+    fn expected_live_tokens_defaults_to_no_pre_size_and_takes_ten_million() {
+        assert_eq!(Config::default().store.expected_live_tokens, 0);
+        let c = Config::parse("[store]\nexpected_live_tokens = 10000000\n").expect("10 M");
+        assert_eq!(c.store.expected_live_tokens, 10_000_000);
     }
 
     #[test]

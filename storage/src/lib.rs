@@ -4,11 +4,13 @@
 //!
 //! - [`key`]: [`TokenKey`], the SHA-256-derived key a token is stored under. The raw token
 //!   never reaches this crate's data structures.
-//! - [`record`]: [`TokenRecord`], a fixed-size, `Copy` record (40 bytes) with interned
+//! - [`record`]: [`TokenRecord`], a fixed-size, `Copy` record (36 bytes) with interned
 //!   client, user, scope and metadata symbols.
 //! - [`intern`]: [`Interner`], string ↔ [`Sym`] tables so records stay small.
 //! - [`wheel`]: [`TimerWheel`], a hashed timing wheel of expiry seconds that lets the purge
 //!   reclaim expired records without scanning the table.
+//! - [`shard`]: [`shard::ShardMap`], one shard's map, grown and shrunk a small sub-map at a
+//!   time (linear hashing) so no operation rehashes the whole shard.
 //! - [`table`]: [`TokenTable`], N shards of `key → record` behind short `parking_lot`
 //!   locks, plus the grant links that make revoking a refresh token cascade to the access
 //!   tokens of its grant.
@@ -27,6 +29,7 @@ pub mod intern;
 pub mod key;
 pub mod record;
 pub mod recovery;
+pub mod shard;
 pub mod store;
 pub mod table;
 pub mod wheel;
@@ -35,5 +38,5 @@ pub mod writer;
 pub use intern::{Interner, Sym, Symbols};
 pub use key::TokenKey;
 pub use record::{GrantId, TokenKind, TokenRecord};
-pub use table::{Grant, PurgeStats, RevokeOutcome, TokenTable};
+pub use table::{Grant, GrowthStats, PurgeStats, RevokeOutcome, TokenTable};
 pub use wheel::TimerWheel;

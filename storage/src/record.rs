@@ -1,7 +1,7 @@
 //! What the table keeps for one token: a small `Copy` record.
 //!
 //! Every variable-length field (client id, username, scope set, metadata) is an interned
-//! [`Sym`], so a record is 40 bytes whatever the client sends, and tens of millions of live
+//! [`Sym`], so a record is 36 bytes whatever the client sends, and tens of millions of live
 //! tokens fit in a few GiB. Times are whole Unix seconds in a `u32` (good until 2106).
 
 use crate::intern::Sym;
@@ -9,7 +9,13 @@ use crate::intern::Sym;
 /// Identifies one authorization grant: the refresh token of a resource owner's grant and
 /// every access token issued under it share one id, so revocation can cascade
 /// (RFC 7009 §2.1). Zero means "issued without a grant" (client credentials).
+///
+/// Aligned to 4 bytes, not 8, so a [`TokenRecord`] has no padding: 36 bytes instead of 40,
+/// four bytes less per live token in the table. Its value is read by copy only (the
+/// compiler refuses a reference to the field of a packed struct; nothing unsound is
+/// possible).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(C, packed(4))]
 pub struct GrantId(pub u64);
 
 impl GrantId {
@@ -104,7 +110,9 @@ mod tests {
 
     #[test]
     fn record_stays_compact() {
-        assert!(std::mem::size_of::<TokenRecord>() <= 40);
+        assert!(std::mem::size_of::<TokenRecord>() <= 36);
+        // What one table slot costs: the key beside the record, without padding.
+        assert_eq!(std::mem::size_of::<(crate::TokenKey, TokenRecord)>(), 52);
     }
 
     #[test]

@@ -17,6 +17,7 @@
 
 use crate::key::{KeyHashBuilder, TokenKey};
 use crate::record::{GrantId, TokenKind, TokenRecord};
+use crate::shard::ShardMap;
 use crate::wheel::TimerWheel;
 use crate::Sym;
 use parking_lot::Mutex;
@@ -24,14 +25,12 @@ use std::collections::HashMap;
 
 /// Slots per shard wheel: one per second, a turn of about 17 minutes.
 const WHEEL_SLOTS: usize = 1024;
-/// Expired entries reclaimed per lock hold during a purge.
-const PURGE_BATCH: usize = 4096;
-/// Records each shard has room for from the start. A hash map grows by rehashing all of
-/// its entries at once, and shards fill evenly, so every shard would rehash within the same
-/// moment — a burst of stalls measured as multi-millisecond p99.9 in open-loop runs. Room
-/// for 16 Ki records per shard (1 Mi in a 64-shard table) costs only the control bytes
-/// (16 KiB per shard) until records arrive: the bucket pages stay untouched until used.
-const INITIAL_SHARD_CAPACITY: usize = 16 * 1024;
+/// Expired entries reclaimed per lock hold during a purge: each is a map removal that
+/// may shrink a sub-map or undo a split (see [`crate::shard`]), so this bounds how long a
+/// request can wait for the purge.
+const PURGE_BATCH: usize = 512;
+/// Splits per lock hold when [`TokenTable::reserve`] pre-sizes a table in use.
+const RESERVE_BATCH: usize = 8;
 
 /// Pads a shard to its own cache line pair so two cores working on neighbouring shards
 /// do not slow each other down.
@@ -41,7 +40,8 @@ struct Padded<T>(T);
 
 #[derive(Debug)]
 struct Shard {
-    map: HashMap<TokenKey, TokenRecord, KeyHashBuilder>,
+    /// Grows and shrinks a sub-map at a time: no operation rehashes the whole shard.
+    map: ShardMap<TokenRecord>,
     wheel: TimerWheel,
 }
 
@@ -94,6 +94,18 @@ pub struct PurgeStats {
     pub other: usize,
 }
 
+/// What [`TokenTable::growth`] reports.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct GrowthStats {
+    /// Sub-maps over all shards (see [`crate::shard`]).
+    pub sub_maps: usize,
+    /// Records the sub-maps have room for without growing.
+    pub capacity: usize,
+    /// The most entries a single split or merge has moved: the bound on the work one
+    /// growth step does under a shard lock.
+    pub max_moved: usize,
+}
+
 #[derive(Debug)]
 pub struct TokenTable {
     shards: Box<[Padded<Mutex<Shard>>]>,
@@ -104,21 +116,37 @@ pub struct TokenTable {
 impl TokenTable {
     /// A table of `shards` shards (rounded up to a power of two) whose wheels start at `now`.
     pub fn new(shards: usize, now: u32) -> TokenTable {
+        TokenTable::with_expected(shards, now, 0)
+    }
+
+    /// Like [`TokenTable::new`], with room for `expected` records from the start (0: none),
+    /// so filling it to that size (a start-up recovery) splits and rehashes nothing. Only
+    /// saves work: the table grows past it in bounded steps all the same.
+    pub fn with_expected(shards: usize, now: u32, expected: usize) -> TokenTable {
         let n = shards.max(1).next_power_of_two();
+        let shift = n.trailing_zeros();
+        let per_shard = expected.div_ceil(n);
         TokenTable {
             shards: (0..n)
                 .map(|_| {
                     Padded(Mutex::new(Shard {
-                        map: HashMap::with_capacity_and_hasher(
-                            INITIAL_SHARD_CAPACITY,
-                            KeyHashBuilder::default(),
-                        ),
+                        map: ShardMap::with_expected(shift, per_shard),
                         wheel: TimerWheel::new(WHEEL_SLOTS, now),
                     }))
                 })
                 .collect(),
             grants: (0..n).map(|_| Padded(Mutex::default())).collect(),
             mask: n - 1,
+        }
+    }
+
+    /// Pre-sizes a table that may be in use for `expected` records in all: splits its
+    /// shards' maps a few sub-maps per lock hold, so requests keep being served meanwhile.
+    /// For a recovery that learns the count only after the table was built.
+    pub fn reserve(&self, expected: usize) {
+        let per_shard = expected.div_ceil(self.shards.len());
+        for shard in self.shards.iter() {
+            while !shard.0.lock().map.reserve_step(per_shard, RESERVE_BATCH) {}
         }
     }
 
@@ -326,12 +354,7 @@ impl TokenTable {
                         }
                     }
                 });
-                // Give back memory after a burst, but never below the preallocation: a
-                // shard that shrank would rehash again as it refills (see
-                // INITIAL_SHARD_CAPACITY).
-                if map.capacity() > INITIAL_SHARD_CAPACITY && map.len() < map.capacity() / 4 {
-                    map.shrink_to((map.len() * 2).max(INITIAL_SHARD_CAPACITY));
-                }
+                // Memory comes back sub-map by sub-map as `remove` empties them.
                 drop(guard);
                 if finished {
                     break;
@@ -438,6 +461,18 @@ impl TokenTable {
                 shard.map.len()
             })
             .sum()
+    }
+
+    /// How the shards' maps have grown, for the growth bench and tests.
+    pub fn growth(&self) -> GrowthStats {
+        let mut g = GrowthStats::default();
+        for shard in self.shards.iter() {
+            let s = shard.0.lock();
+            g.sub_maps += s.map.sub_maps();
+            g.capacity += s.map.capacity();
+            g.max_moved = g.max_moved.max(s.map.max_moved());
+        }
+        g
     }
 
     /// Records held, including expired ones the purge has not reclaimed yet.
@@ -746,20 +781,138 @@ mod tests {
     }
 
     #[test]
-    fn purge_never_shrinks_a_shard_below_its_initial_capacity() {
+    fn purge_gives_a_bursts_memory_back() {
         let t = TokenTable::new(2, NOW);
-        let initial: Vec<usize> = t.shards.iter().map(|s| s.0.lock().map.capacity()).collect();
-        assert!(initial.iter().all(|&c| c >= INITIAL_SHARD_CAPACITY));
-        // Past the preallocation, so the shards grow, then everything expires.
-        for i in 0..(INITIAL_SHARD_CAPACITY * 6) {
+        let empty = t.growth();
+        let n = crate::shard::SPLIT_LOAD * 400;
+        for i in 0..n {
             t.insert(key(&format!("t{i}")), rec(TokenKind::Access, 1, 0, 1));
         }
-        assert_eq!(t.purge_expired(NOW + 1).access, INITIAL_SHARD_CAPACITY * 6);
+        let full = t.growth();
+        assert!(full.sub_maps >= 400, "{full:?}");
+        assert_eq!(t.purge_expired(NOW + 1).access, n);
         assert!(t.is_empty());
-        for (shard, before) in t.shards.iter().zip(initial) {
-            let after = shard.0.lock().map.capacity();
-            assert!(after >= INITIAL_SHARD_CAPACITY, "shrank to {after}");
-            assert!(after <= before * 2, "the burst's memory was kept: {after}");
+        let after = t.growth();
+        assert_eq!(
+            after.sub_maps, empty.sub_maps,
+            "the burst's directory was kept"
+        );
+        assert!(
+            after.capacity < full.capacity / 100,
+            "{after:?} vs {full:?}"
+        );
+    }
+
+    #[test]
+    fn a_pre_sized_table_fills_without_moving_a_record() {
+        let n = 100_000;
+        let t = TokenTable::with_expected(8, NOW, n);
+        // Shards fill unevenly by chance (about ±1 % here): stay below the pre-size.
+        let n = n * 9 / 10;
+        for i in 0..n {
+            t.insert(key(&format!("t{i}")), rec(TokenKind::Access, 1, 0, 60));
         }
+        assert_eq!(t.growth().max_moved, 0);
+        assert_eq!(t.len(), n);
+        assert!(t.get(&key("t77"), NOW).is_some());
+    }
+
+    #[test]
+    fn reserving_a_table_in_use_keeps_every_record() {
+        let t = TokenTable::new(2, NOW);
+        for i in 0..10_000 {
+            t.insert(key(&format!("t{i}")), rec(TokenKind::Access, 1, 0, 60));
+        }
+        let before = t.growth().sub_maps;
+        t.reserve(1_000_000);
+        assert!(t.growth().sub_maps >= 1_000_000 / crate::shard::SPLIT_LOAD);
+        assert!(t.growth().sub_maps > before);
+        for i in 0..10_000 {
+            assert!(t.get(&key(&format!("t{i}")), NOW).is_some(), "t{i}");
+        }
+    }
+
+    #[test]
+    fn records_stay_findable_while_revocations_and_purges_run_between_splits() {
+        let t = TokenTable::new(1, NOW);
+        let n = crate::shard::SPLIT_LOAD * 64;
+        for i in 0..n {
+            // Every third record expires at once, every fifth is revoked straight away.
+            let ttl = if i % 3 == 0 { 1 } else { 600 };
+            t.insert(key(&format!("t{i}")), rec(TokenKind::Access, 1, 0, ttl));
+            if i % 5 == 0 {
+                assert!(matches!(
+                    t.revoke(&key(&format!("t{i}")), client(1), NOW),
+                    RevokeOutcome::Revoked { .. }
+                ));
+            }
+            if i % 1000 == 999 {
+                // The clock moves on with each purge: an insert already due waits for the
+                // next second's sweep (see the wheel).
+                let now = NOW + 1 + (i / 1000) as u32;
+                t.purge_expired(now);
+                for j in (0..=i).step_by(7) {
+                    let want = j % 3 != 0 && j % 5 != 0;
+                    let got = t.get(&key(&format!("t{j}")), now).is_some();
+                    assert_eq!(got, want, "t{j} after {i} inserts");
+                }
+            }
+        }
+        t.purge_expired(NOW + 100);
+        let live = (0..n).filter(|j| j % 3 != 0 && j % 5 != 0).count();
+        assert_eq!(t.len(), live);
+        let mut seen = 0;
+        t.for_each_live(NOW + 100, |_, _| seen += 1);
+        assert_eq!(seen, live);
+        assert!(t.growth().sub_maps > 16);
+    }
+
+    #[test]
+    fn single_use_holds_across_splits_with_threads_racing() {
+        // One shard, so the filler's inserts split the very sub-maps the racers use.
+        let t = Arc::new(TokenTable::new(1, NOW));
+        let rounds = 2_000;
+        for r in 0..rounds {
+            t.insert(key(&format!("r{r}")), rec(TokenKind::Refresh, 1, 0, 100));
+        }
+        let filler = {
+            let t = Arc::clone(&t);
+            std::thread::spawn(move || {
+                for i in 0..200_000 {
+                    t.insert(key(&format!("f{i}")), rec(TokenKind::Access, 1, 0, 100));
+                }
+            })
+        };
+        let racers: Vec<_> = (0..3)
+            .map(|_| {
+                let t = Arc::clone(&t);
+                std::thread::spawn(move || {
+                    let mut won = (0usize, 0usize);
+                    for r in 0..rounds {
+                        if t.remove_if(&key(&format!("r{r}")), NOW, |_| true).is_some() {
+                            won.0 += 1;
+                        }
+                        let jti = rec(TokenKind::Used, 1, 0, 100);
+                        if t.insert_if_vacant(key(&format!("j{r}")), jti, NOW) {
+                            won.1 += 1;
+                        }
+                    }
+                    won
+                })
+            })
+            .collect();
+        let (mut taken, mut stored) = (0, 0);
+        for h in racers {
+            let (a, b) = h.join().unwrap_or((usize::MAX, 0));
+            taken += a;
+            stored += b;
+        }
+        assert!(filler.join().is_ok());
+        assert_eq!(
+            taken, rounds,
+            "a refresh token was handed out twice or never"
+        );
+        assert_eq!(stored, rounds, "a one-time value was stored twice or never");
+        assert!(t.growth().sub_maps > 100);
     }
 }

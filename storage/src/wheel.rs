@@ -43,7 +43,14 @@ impl TimerWheel {
     pub fn insert(&mut self, key: TokenKey, expires_at: u32) {
         // Something already due goes into the slot swept next, so it is not missed.
         let at = expires_at.max(self.cursor);
-        self.slots[(at & self.mask) as usize].push(Entry { key, expires_at });
+        let slot = &mut self.slots[(at & self.mask) as usize];
+        if slot.len() == slot.capacity() {
+            // Grow by an eighth, not by doubling: a slot holds every token of a second, so
+            // a doubled one would leave up to 20 B per token unused (the table's memory
+            // budget is ~118 B per token). A large realloc is a page remap, not a copy.
+            slot.reserve_exact((slot.len() / 8).max(16));
+        }
+        slot.push(Entry { key, expires_at });
         self.len += 1;
     }
 

@@ -186,7 +186,7 @@ async fn reuse(ctx: Ctx<'_>, client: &Client, grant: GrantId) -> OAuthError {
     crate::audit::code_reuse(ctx.peer, &client.id, grant);
     warn!(
         client = %client.id,
-        grant = grant.0,
+        grant = { grant.0 },
         "an authorization code was used again; every token issued from it is revoked (RFC 6749 section 4.1.2)"
     );
     OAuthError::invalid_grant(

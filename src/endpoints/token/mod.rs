@@ -311,7 +311,7 @@ async fn reuse(ctx: Ctx<'_>, client: &Client, grant: GrantId) -> Result<Issued, 
     audit::refresh_token_reuse(ctx.peer, &client.id, grant);
     warn!(
         client = %client.id,
-        grant = grant.0,
+        grant = { grant.0 },
         "a used refresh token was presented again; every token of its grant is revoked (RFC 9700 section 4.14.2)"
     );
     Err(OAuthError::invalid_grant(
