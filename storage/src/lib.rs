@@ -39,4 +39,4 @@ pub use intern::{Interner, Sym, Symbols};
 pub use key::TokenKey;
 pub use record::{GrantId, TokenKind, TokenRecord};
 pub use table::{Grant, GrowthStats, PurgeStats, RevokeOutcome, TokenTable};
-pub use wheel::TimerWheel;
+pub use wheel::{Swept, TimerWheel};

@@ -18,7 +18,7 @@
 use crate::key::{KeyHashBuilder, TokenKey};
 use crate::record::{GrantId, TokenKind, TokenRecord};
 use crate::shard::ShardMap;
-use crate::wheel::TimerWheel;
+use crate::wheel::{Swept, TimerWheel};
 use crate::Sym;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -333,26 +333,28 @@ impl TokenTable {
             loop {
                 let mut guard = shard.0.lock();
                 let Shard { map, wheel } = &mut *guard;
-                let finished = wheel.sweep(now, PURGE_BATCH, |key, _| {
+                let finished = wheel.sweep(now, PURGE_BATCH, |key| {
                     // The map may have moved on: revoked, rotated, or re-inserted later.
                     if let Some(r) = map.get(&key) {
-                        if !r.is_live(now) {
-                            match r.kind {
-                                // A used refresh token's grant belongs to its successor.
-                                TokenKind::Access | TokenKind::Used => stats.access += 1,
-                                TokenKind::Code | TokenKind::Session | TokenKind::Consent => {
-                                    stats.other += 1
-                                }
-                                TokenKind::Refresh => {
-                                    stats.refresh += 1;
-                                    if !r.grant.is_none() {
-                                        dead_grants.push((r.grant, key));
-                                    }
+                        if r.is_live(now) {
+                            return Swept::Lives(r.expires_at);
+                        }
+                        match r.kind {
+                            // A used refresh token's grant belongs to its successor.
+                            TokenKind::Access | TokenKind::Used => stats.access += 1,
+                            TokenKind::Code | TokenKind::Session | TokenKind::Consent => {
+                                stats.other += 1
+                            }
+                            TokenKind::Refresh => {
+                                stats.refresh += 1;
+                                if !r.grant.is_none() {
+                                    dead_grants.push((r.grant, key));
                                 }
                             }
-                            map.remove(&key);
                         }
+                        map.remove(&key);
                     }
+                    Swept::Done
                 });
                 // Memory comes back sub-map by sub-map as `remove` empties them.
                 drop(guard);
