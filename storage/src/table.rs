@@ -432,15 +432,33 @@ impl TokenTable {
             sorted[*slot] = Some((key, record));
             *slot += 1;
         }
-        for (i, run) in starts.windows(2).enumerate() {
-            let Some(records) = sorted.get(run[0]..run[1]).filter(|r| !r.is_empty()) else {
-                continue;
-            };
-            let mut shard = self.shards[i].0.lock();
+        let put = |shard: &mut Shard, records: &[Option<(TokenKey, TokenRecord)>]| {
             for &(key, record) in records.iter().flatten() {
                 shard.map.insert(key, record);
                 shard.wheel.insert(key, record.expires_at);
             }
+        };
+        // Threads restoring batches at once would otherwise sweep the shards in the same
+        // order, each queueing behind the other's lock: start where this batch's first
+        // record lands (a random shard) and come back to shards that are busy.
+        let n = self.shards.len();
+        let first = batch.first().map_or(0, |(key, _)| self.shard_index(key));
+        let mut busy = Vec::new();
+        for i in (0..n).map(|j| (first + j) % n) {
+            let records = &sorted[starts[i]..starts[i + 1]];
+            if records.is_empty() {
+                continue;
+            }
+            match self.shards[i].0.try_lock() {
+                Some(mut shard) => put(&mut shard, records),
+                None => busy.push(i),
+            }
+        }
+        for i in busy {
+            put(
+                &mut self.shards[i].0.lock(),
+                &sorted[starts[i]..starts[i + 1]],
+            );
         }
         for (key, record) in batch.drain(..) {
             self.link_restored(key, record);
@@ -647,6 +665,27 @@ mod tests {
             one_by_one.purge_expired(later)
         );
         assert_eq!((batched.len(), one_by_one.len()), (0, 0));
+    }
+
+    #[test]
+    fn a_batch_restore_fills_free_shards_before_waiting_for_a_busy_one() {
+        let t = TokenTable::new(4, NOW);
+        let records: Vec<(TokenKey, TokenRecord)> = (0..200)
+            .map(|i| (key(&format!("b{i}")), rec(TokenKind::Access, 1, 0, 100)))
+            .collect();
+        let held = t.shards[0].0.lock();
+        std::thread::scope(|s| {
+            let restoring = s.spawn(|| t.restore_batch(&mut records.clone()));
+            // Every other shard gets its records while shard 0 is held (a batch that waited
+            // for shard 0 first would never get here).
+            while (1..4).any(|i| t.shards[i].0.lock().map.is_empty()) {
+                std::thread::yield_now();
+            }
+            drop(held);
+            restoring.join().expect("restore");
+        });
+        assert!(records.iter().all(|(k, _)| t.get(k, NOW).is_some()));
+        assert_eq!(t.len(), 200);
     }
 
     #[test]
