@@ -16,6 +16,7 @@ use std::fmt;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
+use tessera_storage::recovery::Parallelism;
 use tessera_storage::store::{Store, StoreError, StoredToken};
 use tessera_storage::writer::{Durability, WriteBehind, WriterConfig};
 use tessera_storage::{Symbols, TokenTable};
@@ -99,11 +100,16 @@ impl App {
                     let _ = codes.insert(key, code);
                 }
             };
-            let stats = tessera_storage::recovery::recover(
+            // With `[store] expected_live_tokens` the table was sized above, and recovery
+            // inserts without splitting a sub-map; without it, recovery grows the table
+            // through the same bounded splits as issuance.
+            let stats = tessera_storage::recovery::recover_with(
                 store.as_ref(),
                 &table,
                 &syms,
                 now,
+                // No listener is open yet: start-up has every core to itself.
+                Parallelism::Cores,
                 &keep,
                 &mut restore_code,
             )
@@ -120,6 +126,7 @@ impl App {
                 skipped_unknown_client = stats.skipped,
                 codes = stats.codes,
                 grants = stats.grants,
+                threads = stats.threads,
                 took_ms = stats.took.as_millis() as u64,
                 "token table rebuilt from the store"
             );

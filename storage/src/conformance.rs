@@ -6,7 +6,7 @@
 
 use crate::key::TokenKey;
 use crate::record::{GrantId, TokenKind};
-use crate::store::{Mutation, Store, StoredToken, Token};
+use crate::store::{KeyRange, Mutation, Store, StoredToken, Token};
 use std::sync::Arc;
 
 pub const NOW: u32 = 1_800_000_000;
@@ -44,6 +44,10 @@ pub const CHECKS: &[Check] = &[
     (
         "scan_live_skips_expired_and_deleted",
         scan_live_skips_expired_and_deleted,
+    ),
+    (
+        "scan_live_range_visits_each_live_key_in_exactly_its_range",
+        scan_live_range_visits_each_live_key_in_exactly_its_range,
     ),
     (
         "purge_deletes_expired_tokens_in_bounded_batches",
@@ -310,6 +314,41 @@ fn scan_live_skips_expired_and_deleted(store: &dyn Store) {
     assert_eq!(seen.len(), 49);
     assert!(!seen.contains(&key("live0")));
     assert!(seen.contains(&key("live1")));
+}
+
+fn scan_live_range_visits_each_live_key_in_exactly_its_range(store: &dyn Store) {
+    for i in 0..300 {
+        put(store, &format!("live{i}"), token(TokenKind::Access, 0, 100));
+    }
+    for i in 0..30 {
+        put(store, &format!("dead{i}"), token(TokenKind::Access, 0, 10));
+    }
+    let mut whole = Vec::new();
+    store
+        .scan_live(NOW + 10, &mut |k, _| whole.push(k))
+        .expect("scan");
+    whole.sort();
+    for parts in [1, 2, 3, 7, 256] {
+        let mut seen = Vec::new();
+        for range in KeyRange::split(parts) {
+            let mut here = Vec::new();
+            let n = store
+                .scan_live_range(NOW + 10, range, &mut |k, t| {
+                    assert!(t.is_live(NOW + 10));
+                    here.push(k);
+                })
+                .expect("scan range");
+            assert_eq!(n, here.len() as u64, "{parts} parts, {range:?}");
+            assert!(here.iter().all(|k| range.contains(k)), "{range:?}");
+            seen.extend(here);
+        }
+        seen.sort();
+        assert_eq!(
+            seen, whole,
+            "{parts} parts together visit what one scan does"
+        );
+    }
+    assert_eq!(whole.len(), 300);
 }
 
 fn purge_deletes_expired_tokens_in_bounded_batches(store: &dyn Store) {

@@ -88,6 +88,48 @@ impl TokenView<'_> {
     }
 }
 
+/// The token keys whose first byte is in `first..=last`: a slice of the key space for one
+/// thread of a parallel scan. Keys are uniform (SHA-256), so equal spans of first bytes
+/// hold about equal numbers of tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRange {
+    first: u8,
+    last: u8,
+}
+
+impl KeyRange {
+    /// Every key.
+    pub const ALL: KeyRange = KeyRange {
+        first: 0,
+        last: u8::MAX,
+    };
+
+    /// `parts` disjoint ranges (at least 1, at most 256) that cover every key, in key order.
+    pub fn split(parts: usize) -> Vec<KeyRange> {
+        let parts = parts.clamp(1, 256);
+        (0..parts)
+            .map(|i| KeyRange {
+                first: (i * 256 / parts) as u8,
+                last: ((i + 1) * 256 / parts - 1) as u8,
+            })
+            .collect()
+    }
+
+    pub fn contains(&self, key: &TokenKey) -> bool {
+        (self.first..=self.last).contains(&key.as_bytes()[0])
+    }
+
+    /// The smallest key byte string in the range (a prefix of its first key).
+    pub fn lower_bound(&self) -> [u8; 1] {
+        [self.first]
+    }
+
+    /// The smallest byte string above the range, `None` for a range that runs to the end.
+    pub fn upper_bound(&self) -> Option<[u8; 1]> {
+        self.last.checked_add(1).map(|b| [b])
+    }
+}
+
 /// One change to a store. A batch is applied in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mutation {
@@ -152,6 +194,33 @@ pub trait Store: Send + Sync + fmt::Debug {
         now: u32,
         visit: &mut dyn FnMut(TokenKey, TokenView<'_>),
     ) -> Result<u64, StoreError>;
+
+    /// [`Store::scan_live`] restricted to the keys in `range`; returns how many were
+    /// visited. Several ranges may be scanned at once from different threads. The default
+    /// filters a whole scan, which is correct for every backend but only worth calling
+    /// with [`KeyRange::ALL`] unless [`Store::parallel_scan`] says otherwise.
+    fn scan_live_range(
+        &self,
+        now: u32,
+        range: KeyRange,
+        visit: &mut dyn FnMut(TokenKey, TokenView<'_>),
+    ) -> Result<u64, StoreError> {
+        let mut n = 0;
+        self.scan_live(now, &mut |key, token| {
+            if range.contains(&key) {
+                visit(key, token);
+                n += 1;
+            }
+        })?;
+        Ok(n)
+    }
+
+    /// Whether scanning disjoint [`KeyRange`]s on several threads is faster than one
+    /// [`Store::scan_live`] (the backend seeks straight to a range). Start-up recovery
+    /// scans in parallel only then.
+    fn parallel_scan(&self) -> bool {
+        false
+    }
 
     /// Deletes up to `limit` tokens that expired at or before `now`; returns how many. Call
     /// again while it returns `limit`.
@@ -461,6 +530,26 @@ pub trait SharedStore: Send + Sync + fmt::Debug {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_ranges_split_the_first_byte_into_disjoint_covering_spans() {
+        for parts in [1, 2, 3, 5, 16, 255, 256, 1000] {
+            let ranges = KeyRange::split(parts);
+            assert_eq!(ranges.len(), parts.min(256));
+            for byte in 0..=u8::MAX {
+                let k = TokenKey::from_bytes([byte; 16]);
+                let holders = ranges.iter().filter(|r| r.contains(&k)).count();
+                assert_eq!(holders, 1, "{parts} parts, first byte {byte}");
+            }
+            // In key order, each range ending where the next begins.
+            for pair in ranges.windows(2) {
+                assert_eq!(pair[0].upper_bound(), Some(pair[1].lower_bound()));
+            }
+            assert_eq!(ranges[0].lower_bound(), [0]);
+            assert_eq!(ranges.last().and_then(KeyRange::upper_bound), None);
+        }
+        assert_eq!(KeyRange::split(0), vec![KeyRange::ALL]);
+    }
 
     fn view(kind: TokenKind, client: &'static str, user: &'static str) -> TokenView<'static> {
         Token {
