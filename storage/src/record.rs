@@ -14,9 +14,22 @@ use crate::intern::Sym;
 /// four bytes less per live token in the table. Its value is read by copy only (the
 /// compiler refuses a reference to the field of a packed struct; nothing unsound is
 /// possible).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(C, packed(4))]
 pub struct GrantId(pub u64);
+
+/// The table picks a grant's shard and sub-map by the id's lowest bits, so within one
+/// sub-map those bits are all alike; the hash maps' buckets come from the low bits of the
+/// hash (and their tags from the top seven). Turning the id round gives both from bits
+/// that choose nothing — until 2^25 sub-maps — instead of clustering a sub-map's grants
+/// on a few buckets.
+impl std::hash::Hash for GrantId {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let id = self.0;
+        state.write_u64(id.rotate_right(32));
+    }
+}
 
 impl GrantId {
     pub const NONE: GrantId = GrantId(0);

@@ -15,14 +15,38 @@
 //! sub-maps' own doublings happen when each of them, by the chance of its keys, reaches
 //! its threshold — spread over time rather than lined up.
 //!
-//! Sub-map indices come from [`TokenKey::shard_bits`] above the bits that chose the shard;
-//! the sub-maps hash with [`TokenKey::map_hash`], which is independent of them, so keys of
-//! one sub-map still spread over all of its buckets.
+//! Sub-map indices come from the key's [`SplitKey::split_bits`] above the bits that chose
+//! the shard; the sub-maps hash the key with bits independent of those
+//! ([`TokenKey::map_hash`]; a grant id's hash is its value turned round), so keys of one
+//! sub-map still spread over all of its buckets. Token shards and grant shards both use it.
 //!
 //! Touches nothing but its own maps: callers hold the shard lock around every call.
 
 use crate::key::{KeyHashBuilder, TokenKey};
+use crate::record::GrantId;
 use std::collections::HashMap;
+use std::hash::Hash;
+
+/// A key a [`ShardMap`] can split by: uniformly distributed bits, the lowest of which chose
+/// the key's shard.
+pub trait SplitKey: Copy + Eq + Hash {
+    fn split_bits(&self) -> u64;
+}
+
+impl SplitKey for TokenKey {
+    #[inline]
+    fn split_bits(&self) -> u64 {
+        self.shard_bits()
+    }
+}
+
+/// Grant ids are random; the table picks a grant's shard by its lowest bits.
+impl SplitKey for GrantId {
+    #[inline]
+    fn split_bits(&self) -> u64 {
+        self.0
+    }
+}
 
 /// Average entries per sub-map at which the next sub-map splits. A split moves one
 /// sub-map (about `SPLIT_LOAD`..`2 × SPLIT_LOAD` entries) into two fresh ones, and a
@@ -35,13 +59,13 @@ const MERGE_LOAD: usize = SPLIT_LOAD / 4;
 /// Sub-maps with room for at most this many entries are never shrunk: not worth a rehash.
 const MIN_SHRINK_CAPACITY: usize = 64;
 
-type SubMap<V> = HashMap<TokenKey, V, KeyHashBuilder>;
+type SubMap<K, V> = HashMap<K, V, KeyHashBuilder>;
 
 #[derive(Debug)]
-pub struct ShardMap<V> {
+pub struct ShardMap<K, V> {
     /// `2^level + split` sub-maps; those before `split` (and their images at the end)
     /// are addressed with `level + 1` bits, the others with `level` bits.
-    maps: Vec<SubMap<V>>,
+    maps: Vec<SubMap<K, V>>,
     level: u32,
     split: usize,
     /// The key bits below this one chose the shard: sub-map bits start above them.
@@ -53,9 +77,9 @@ pub struct ShardMap<V> {
     max_moved: usize,
 }
 
-impl<V> ShardMap<V> {
+impl<K: SplitKey, V> ShardMap<K, V> {
     /// An empty map for a shard chosen by the lowest `shift` bits of `shard_bits`.
-    pub fn new(shift: u32) -> ShardMap<V> {
+    pub fn new(shift: u32) -> ShardMap<K, V> {
         ShardMap {
             maps: vec![SubMap::default()],
             level: 0,
@@ -69,7 +93,7 @@ impl<V> ShardMap<V> {
 
     /// An empty map with sub-maps and room for about `expected` entries, so filling it
     /// to that size splits nothing and rehashes nothing. It still grows past `expected`.
-    pub fn with_expected(shift: u32, expected: usize) -> ShardMap<V> {
+    pub fn with_expected(shift: u32, expected: usize) -> ShardMap<K, V> {
         let mut map = ShardMap::new(shift);
         let want = expected.div_ceil(SPLIT_LOAD).max(1);
         map.maps.reserve_exact(want - 1);
@@ -89,8 +113,8 @@ impl<V> ShardMap<V> {
     }
 
     #[inline]
-    fn index(&self, key: &TokenKey) -> usize {
-        let bits = (key.shard_bits() >> self.shift) as usize;
+    fn index(&self, key: &K) -> usize {
+        let bits = (key.split_bits() >> self.shift) as usize;
         let low = bits & ((1 << self.level) - 1);
         if low < self.split {
             bits & ((2 << self.level) - 1)
@@ -100,12 +124,28 @@ impl<V> ShardMap<V> {
     }
 
     #[inline]
-    pub fn get(&self, key: &TokenKey) -> Option<&V> {
+    pub fn get(&self, key: &K) -> Option<&V> {
         self.maps[self.index(key)].get(key)
     }
 
+    #[inline]
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        let i = self.index(key);
+        self.maps[i].get_mut(key)
+    }
+
+    /// Keeps only the entries `keep` accepts. Visits every entry at once: for start-up
+    /// (before any request), not for a table in use. The directory stays as it is; later
+    /// removals merge it down.
+    pub fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
+        for m in &mut self.maps {
+            m.retain(|k, v| keep(k, v));
+        }
+        self.len = self.maps.iter().map(|m| m.len()).sum();
+    }
+
     /// Stores `value` under `key`, returning what was there. May split one sub-map.
-    pub fn insert(&mut self, key: TokenKey, value: V) -> Option<V> {
+    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
         let i = self.index(&key);
         let old = self.maps[i].insert(key, value);
         if old.is_none() {
@@ -120,7 +160,7 @@ impl<V> ShardMap<V> {
     }
 
     /// Removes and returns the value under `key`. May shrink its sub-map or undo one split.
-    pub fn remove(&mut self, key: &TokenKey) -> Option<V> {
+    pub fn remove(&mut self, key: &K) -> Option<V> {
         let i = self.index(key);
         let m = &mut self.maps[i];
         let old = m.remove(key)?;
@@ -144,7 +184,7 @@ impl<V> ShardMap<V> {
     }
 
     /// Every entry, sub-map by sub-map.
-    pub fn iter(&self) -> impl Iterator<Item = (&TokenKey, &V)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
         self.maps.iter().flat_map(|m| m.iter())
     }
 
@@ -182,7 +222,7 @@ impl<V> ShardMap<V> {
     fn split_one(&mut self) {
         let bit = 1usize << self.level;
         let shift = self.shift;
-        let high = |k: &TokenKey| (k.shard_bits() >> shift) as usize & bit != 0;
+        let high = |k: &K| (k.split_bits() >> shift) as usize & bit != 0;
         let old = std::mem::take(&mut self.maps[self.split]);
         // Counted first so both halves get their final size at once, with no rehash
         // half-way and no room kept for the half that left.
@@ -238,7 +278,7 @@ mod tests {
         TokenKey::of(&n.to_le_bytes())
     }
 
-    fn all_findable(m: &ShardMap<u64>, keys: impl Iterator<Item = u64>) {
+    fn all_findable(m: &ShardMap<TokenKey, u64>, keys: impl Iterator<Item = u64>) {
         for n in keys {
             assert_eq!(
                 m.get(&key(n)),

@@ -15,13 +15,12 @@
 //! between, the link fails and the caller removes what it inserted. So a token issued
 //! concurrently with a revocation of its grant never survives it.
 
-use crate::key::{KeyHashBuilder, TokenKey};
+use crate::key::TokenKey;
 use crate::record::{GrantId, TokenKind, TokenRecord};
 use crate::shard::ShardMap;
 use crate::wheel::{Swept, TimerWheel};
 use crate::Sym;
 use parking_lot::Mutex;
-use std::collections::HashMap;
 
 /// Slots per shard wheel: one per second, a turn of about 17 minutes.
 const WHEEL_SLOTS: usize = 1024;
@@ -41,7 +40,7 @@ struct Padded<T>(T);
 #[derive(Debug)]
 struct Shard {
     /// Grows and shrinks a sub-map at a time: no operation rehashes the whole shard.
-    map: ShardMap<TokenRecord>,
+    map: ShardMap<TokenKey, TokenRecord>,
     wheel: TimerWheel,
 }
 
@@ -54,9 +53,11 @@ pub struct Grant {
     pub access: Vec<(TokenKey, u32)>,
 }
 
-#[derive(Debug, Default)]
+/// Grant links grow with refresh-token traffic as tokens do with issuance, so they split
+/// the same bounded way.
+#[derive(Debug)]
 struct GrantShard {
-    map: HashMap<GrantId, Grant, KeyHashBuilder>,
+    map: ShardMap<GrantId, Grant>,
     /// Grants created without a refresh token (a read-through access token, restored
     /// before or without its refresh token). No refresh expiry will ever remove them, so
     /// the purge looks at these and drops each once its access tokens have all expired.
@@ -135,7 +136,14 @@ impl TokenTable {
                     }))
                 })
                 .collect(),
-            grants: (0..n).map(|_| Padded(Mutex::default())).collect(),
+            grants: (0..n)
+                .map(|_| {
+                    Padded(Mutex::new(GrantShard {
+                        map: ShardMap::new(shift),
+                        refreshless: Vec::new(),
+                    }))
+                })
+                .collect(),
             mask: n - 1,
         }
     }
@@ -500,15 +508,21 @@ impl TokenTable {
         }
         let mut guard = self.grant_shard(record.grant).lock();
         let GrantShard { map, refreshless } = &mut *guard;
-        let g = map.entry(record.grant).or_insert_with(|| {
+        if map.get(&record.grant).is_none() {
             // Until its refresh token comes back too, only the purge can remove it.
             refreshless.push(record.grant);
-            Grant {
-                client: record.client,
-                refresh: None,
-                access: Vec::new(),
-            }
-        });
+            map.insert(
+                record.grant,
+                Grant {
+                    client: record.client,
+                    refresh: None,
+                    access: Vec::new(),
+                },
+            );
+        }
+        let Some(g) = map.get_mut(&record.grant) else {
+            return;
+        };
         match record.kind {
             TokenKind::Refresh => g.refresh = Some(key),
             TokenKind::Access => g.access.push((key, record.expires_at)),
@@ -945,6 +959,35 @@ mod tests {
             after.capacity < full.capacity / 100,
             "{after:?} vs {full:?}"
         );
+    }
+
+    #[test]
+    fn grant_links_split_like_tokens_and_every_grant_still_revokes_its_tokens() {
+        // One grant shard, grown far past one sub-map: each grant keeps its links.
+        let t = TokenTable::new(1, NOW);
+        let n = crate::shard::SPLIT_LOAD as u64 * 20;
+        for g in 1..=n {
+            let (r, a) = (key(&format!("r{g}")), key(&format!("a{g}")));
+            t.insert(r, rec(TokenKind::Refresh, 1, g, 500));
+            t.insert(a, rec(TokenKind::Access, 1, g, 100));
+            t.open_grant(GrantId(g), client(1), Some(r), (a, NOW + 100));
+        }
+        assert_eq!(t.grant_count(), n as usize);
+        assert!(
+            t.grants[0].0.lock().map.sub_maps() > 1,
+            "grants never split"
+        );
+        for g in (1..=n).step_by(3) {
+            assert_eq!(t.revoke_grant(GrantId(g)), 1, "grant {g}");
+            assert_eq!(t.get(&key(&format!("a{g}")), NOW), None);
+        }
+        for g in (2..=n).step_by(3) {
+            assert_eq!(
+                t.grant(GrantId(g)).and_then(|x| x.refresh),
+                Some(key(&format!("r{g}"))),
+                "grant {g}"
+            );
+        }
     }
 
     #[test]
