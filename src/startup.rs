@@ -146,7 +146,7 @@ impl App {
                 WriteBehind::start_observed(
                     Arc::clone(store),
                     Arc::clone(&syms),
-                    writer_config(&config),
+                    writer_config(&config, workers),
                     read_through
                         .clone()
                         .map(|rt| rt as Arc<dyn tessera_storage::writer::WriteObserver>),
@@ -308,7 +308,8 @@ pub(crate) fn no_sql_support(config: &Config) -> StoreError {
     }
 }
 
-fn writer_config(config: &Config) -> WriterConfig {
+/// Each of the `workers` gets a write-behind lane of its own (see `tessera_storage::writer`).
+fn writer_config(config: &Config, workers: usize) -> WriterConfig {
     let s = &config.store;
     WriterConfig {
         durability: match s.durability {
@@ -319,5 +320,6 @@ fn writer_config(config: &Config) -> WriterConfig {
         queue_capacity: s.queue_capacity,
         write_delay: Duration::from_millis(s.write_delay_ms),
         drain_timeout: Duration::from_secs(config.server.shutdown_grace_secs),
+        lanes: workers,
     }
 }

@@ -96,6 +96,8 @@ pub fn run(
     ready: impl FnOnce() -> bool,
     listening: impl FnOnce(),
 ) -> io::Result<()> {
+    // This thread's fresh token puts go to the store on its own write-behind lane.
+    tessera_storage::writer::set_thread_lane(index);
     let s = &app.config.server;
     if s.pin_cores {
         let cores = core_affinity::get_core_ids().unwrap_or_default();

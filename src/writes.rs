@@ -8,6 +8,11 @@
 //! over — always, also when the grant failed after changing something (a used-up refresh
 //! token stays used up) — and in `sync` mode waits until they are durable.
 //!
+//! Only a newly minted token's put ([`TokenOps::insert_minted`]) is pushed as fresh, on the
+//! worker's own write-behind lane, and before the token enters the table; every other
+//! change goes in order through the shared channel (the module doc of
+//! `tessera_storage::writer` says why that order is safe).
+//!
 //! A revocation waits until it is durable in every mode ([`TokenOps::revoke`] and
 //! [`TokenOps::revoke_grant`] mark the request): its 200 is the client's assurance that the stolen token will not come back
 //! after a crash. Issuance in `async` mode does not wait.
@@ -64,10 +69,20 @@ impl<'a> Writes<'a> {
         })
     }
 
+    /// Queues `change` in order with every change before it: the default for every change.
     fn record(&mut self, change: Change) {
         self.changed = true;
         if let Some(p) = &mut self.permit {
             p.push(change);
+        }
+    }
+
+    /// Queues the put of a key nobody knows yet (see [`Permit::push_fresh`]); call it before
+    /// the key enters a table, so nothing that depends on the put is pushed before it.
+    fn record_fresh(&mut self, change: Change) {
+        self.changed = true;
+        if let Some(p) = &mut self.permit {
+            p.push_fresh(change);
         }
     }
 
@@ -95,6 +110,10 @@ impl<'a> Writes<'a> {
 
     /// Stores a record that is not kept in the table (an authorization code, see
     /// `crate::codes`), durably.
+    ///
+    /// Not pushed as fresh, though the code is new: it enters the code table before this
+    /// put, and an administrator's revocation by user or client, which walks that table,
+    /// may delete it in between — the delete must then stay behind the put.
     pub fn put_stored(&mut self, key: TokenKey, token: StoredToken) {
         self.durable = true;
         self.record(Change::PutStored { key, token });
@@ -183,6 +202,15 @@ impl TokenOps for Writes<'_> {
     fn insert(&mut self, key: TokenKey, record: TokenRecord) {
         self.table.insert(key, record);
         self.record(Change::Put { key, record });
+    }
+
+    /// The one fresh put of a request: a new token's key was never held by anything, so
+    /// its put may travel on the worker's lane. Queued before the table has it: whatever
+    /// learns of the token (a revocation, a grant revocation that finds it linked) pushes
+    /// its own change after this one.
+    fn insert_minted(&mut self, key: TokenKey, record: TokenRecord) {
+        self.record_fresh(Change::Put { key, record });
+        self.table.insert(key, record);
     }
 
     fn consume_if(

@@ -70,7 +70,7 @@ pub fn mint<O: TokenOps + ?Sized>(
     let token = TokenBuf::generate(length);
     let key = TokenKey::of(token.as_bytes());
     let expires_at = now.saturating_add(ttl);
-    ops.insert(
+    ops.insert_minted(
         key,
         TokenRecord {
             grant: claims.grant,

@@ -17,8 +17,16 @@ pub trait TokenOps {
     /// The live (unexpired, unrevoked) record under `key`.
     fn lookup(&self, key: &TokenKey, now: u32) -> Option<TokenRecord>;
 
-    /// Stores a newly minted token.
+    /// Stores a record under `key`, which may hold one already (a session, a consent).
     fn insert(&mut self, key: TokenKey, record: TokenRecord);
+
+    /// Stores a newly minted token: `key` comes from fresh random bytes, so nothing ever
+    /// held it and nobody knows it before this call. The server's write-behind may then
+    /// send the put on the worker's own lane (`tessera_storage::writer`). Defaults to
+    /// [`TokenOps::insert`], which is always correct.
+    fn insert_minted(&mut self, key: TokenKey, record: TokenRecord) {
+        self.insert(key, record);
+    }
 
     /// Removes the live record under `key` if `take` accepts it, and returns it. This is
     /// the single-use step (a refresh token under `rotate` or `none`): of concurrent

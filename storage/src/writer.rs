@@ -1,17 +1,43 @@
 //! Write-behind: table changes go to a store on a named flusher thread, never on a worker.
 //!
-//! Workers describe what they changed in the table as [`Change`]s and hand them over a
-//! bounded crossbeam channel. The flusher (`tessera-flusher`) gathers them into batches,
+//! Workers describe what they changed in the table as [`Change`]s and hand them over
+//! bounded crossbeam channels. The flusher (`tessera-flusher`) gathers them into batches,
 //! turns interned symbols back into strings, and applies each batch to the [`Store`] in one
 //! atomic write.
 //!
+//! Lanes, and why their order is safe. The common write — a newly issued token — touches
+//! only its worker's own queue and counter, never a line every worker writes:
+//! - Each worker thread (named by [`set_thread_lane`] when it starts) has a *lane*: a
+//!   bounded channel only it sends on, and its own count of queue room. Every other thread
+//!   (admin, purge, read-through, tests) uses the *shared* channel and the shared count.
+//! - Only *fresh* puts travel on a lane ([`Permit::push_fresh`]): the record of a key that
+//!   never existed before and nobody can know yet (a newly minted token). Every other
+//!   change — a delete, a grant's delete, a put that overwrites or re-inserts a key (used
+//!   markers, sessions, consents), an acknowledgement, the stop marker — goes to the shared
+//!   channel ([`Permit::push`]), in order.
+//! - The flusher rule: whenever the flusher takes a message from the shared channel, it
+//!   *first* drains every lane (a snapshot taken after it took the message) into the batch,
+//!   then appends the message. It also drains the lanes at the end of every gathering and
+//!   at shutdown.
+//!
+//! Why this cannot reorder anything that matters: a change that depends on a fresh put —
+//! the revocation of the token just issued, the acknowledgement a `sync` request awaits,
+//! the delete of a grant the token joined — is pushed after that put was pushed (the put
+//! is pushed before the token enters the table, and nobody learns a token before it is in
+//! the table or the response went out). So when the flusher takes the dependent message,
+//! the put is already on its lane and the drain places it first. Fresh puts pushed after
+//! the message may land ahead of it: harmless, since a key that never existed is touched
+//! by nothing earlier. Within one channel order is kept, so everything that is not fresh is
+//! written exactly in the order it was pushed, as with a single queue.
+//!
 //! Durability, as numbered steps:
-//! 1. A request that will change the table first [`WriteBehind::reserve`]s queue room. A
-//!    full queue (the store is slow or down) refuses it *before* anything changes, and the
-//!    request answers 503 — nothing that was accepted is ever dropped for lack of room. A
-//!    change holds its room until the store has it, not merely until the flusher took it
-//!    into a batch: `queue_capacity` bounds every change not yet written, including the
-//!    batch that a stalled or failing store is holding up.
+//! 1. A request that will change the table first [`WriteBehind::reserve`]s queue room in
+//!    its lane's count (off the workers: the shared count). A full count (the store is
+//!    slow or down) refuses it *before* anything changes, and the request answers 503 —
+//!    nothing that was accepted is ever dropped for lack of room. A change holds its room
+//!    until the store has it, not merely until the flusher took it into a batch:
+//!    `queue_capacity`, split between the lanes and the shared count, bounds every change
+//!    not yet written, including the batch that a stalled or failing store is holding up.
 //! 2. The request changes the in-memory table and pushes its changes; lookups see them at
 //!    once.
 //! 3. `async`: the response goes out now. The flusher writes whatever arrived within
@@ -33,15 +59,18 @@
 //!    waiting on an acknowledgement are answered with the error (503) while their changes
 //!    stay queued.
 //! 7. Shutdown: [`WriteBehind::shutdown`] queues a stop marker behind everything accepted,
-//!    the flusher writes all of it, and only then the process exits.
+//!    the flusher drains the lanes and writes all of it, and only then the process exits.
 
 use crate::intern::Symbols;
 use crate::key::TokenKey;
 use crate::record::{GrantId, TokenRecord};
 use crate::store::{Mutation, Store, StoreError, Token};
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use crossbeam_channel::{
+    bounded, Receiver, RecvTimeoutError, Select, Sender, TryRecvError, TrySendError,
+};
 use futures_channel::oneshot;
 use parking_lot::Mutex;
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -53,6 +82,37 @@ const MAX_BATCH: usize = 8192;
 /// Messages one request may push beyond its reservation without failing (a safety margin:
 /// reservations are sized for the largest request).
 const SLACK: usize = 4096;
+/// The least queue room a lane (or the shared count) gets. With less `queue_capacity` per
+/// worker, fewer workers get lanes (down to none: one shared queue), so the configured
+/// capacity is never exceeded and a lane always fits the largest request, and the shared
+/// count an admin revocation chunk.
+pub const MIN_LANE_ROOM: usize = 512;
+
+/// No lane: the thread uses the shared channel.
+const NO_LANE: usize = usize::MAX;
+
+thread_local! {
+    /// The lane of the worker running on this thread (see [`set_thread_lane`]).
+    static LANE: Cell<usize> = const { Cell::new(NO_LANE) };
+}
+
+/// Names the current thread as worker `index`: from now on its fresh puts travel on lane
+/// `index` of every writer that has one (a writer with fewer lanes uses its shared
+/// channel). Called once when a worker thread starts.
+pub fn set_thread_lane(index: usize) {
+    LANE.with(|l| l.set(index));
+}
+
+fn thread_lane() -> usize {
+    LANE.with(Cell::get)
+}
+
+/// A count of queue room, alone on its cache line: each worker bumps only its own.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Room {
+    used: AtomicUsize,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
@@ -71,6 +131,17 @@ pub struct WriterConfig {
     pub write_delay: Duration,
     /// How long shutdown keeps retrying a failing store before giving up.
     pub drain_timeout: Duration,
+    /// Worker threads that get a lane of their own (the server's worker count; 0: every
+    /// change goes through the shared channel). Fewer when `queue_capacity` is too small
+    /// to give each [`MIN_LANE_ROOM`].
+    pub lanes: usize,
+}
+
+/// How many lanes `wanted` lanes become with `capacity`, and the room each lane gets (the
+/// shared count gets the rest): every part at least [`MIN_LANE_ROOM`], or no lanes at all.
+fn split(capacity: usize, wanted: usize) -> (usize, usize) {
+    let lanes = wanted.min((capacity / MIN_LANE_ROOM).saturating_sub(1));
+    (lanes, capacity / (lanes + 1))
 }
 
 /// A change made to the table, as the flusher receives it.
@@ -96,9 +167,17 @@ pub enum Change {
     },
 }
 
+/// A message on the shared channel. `room` is the count the message's room was reserved
+/// in (a lane's, or the shared one), given back once the store has the change.
 enum Msg {
-    Change(Change),
-    Ack(oneshot::Sender<Result<(), StoreError>>),
+    Change {
+        room: usize,
+        change: Change,
+    },
+    Ack {
+        room: usize,
+        tx: oneshot::Sender<Result<(), StoreError>>,
+    },
     Stop(std::sync::mpsc::Sender<()>),
 }
 
@@ -153,8 +232,15 @@ fn unix_ms() -> u64 {
 
 #[derive(Debug)]
 pub struct WriteBehind {
+    /// Declared before `lanes`, so it is dropped first and the flusher sees the end of the
+    /// shared channel (its signal to finish) before any lane closes.
     tx: Sender<Msg>,
-    outstanding: Arc<AtomicUsize>,
+    /// One per worker with a lane; only that worker sends on it.
+    lanes: Box<[Sender<Change>]>,
+    /// Queue room held per lane, then (last) the shared count.
+    rooms: Arc<[Room]>,
+    /// The room each count may hold, in the order of `rooms`.
+    room_capacity: Box<[usize]>,
     capacity: usize,
     durability: Durability,
     stats: Arc<WriterStats>,
@@ -167,8 +253,8 @@ pub struct WriteBehind {
 impl std::fmt::Debug for Msg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Msg::Change(c) => write!(f, "Change({c:?})"),
-            Msg::Ack(_) => f.write_str("Ack"),
+            Msg::Change { room, change } => write!(f, "Change({room}, {change:?})"),
+            Msg::Ack { room, .. } => write!(f, "Ack({room})"),
             Msg::Stop(_) => f.write_str("Stop"),
         }
     }
@@ -192,15 +278,28 @@ impl WriteBehind {
         observer: Option<Arc<dyn WriteObserver>>,
     ) -> std::io::Result<WriteBehind> {
         let capacity = config.queue_capacity.max(1);
+        let (lanes, lane_room) = split(capacity, config.lanes);
+        // Every change may come this way (a full lane spills here), so it has room for all.
         let (tx, rx) = bounded(capacity + SLACK);
-        let outstanding = Arc::new(AtomicUsize::new(0));
+        let (lane_tx, lane_rx): (Vec<_>, Vec<_>) = (0..lanes).map(|_| bounded(lane_room)).unzip();
+        let rooms: Arc<[Room]> = (0..=lanes).map(|_| Room::default()).collect();
+        let room_capacity: Box<[usize]> = (0..=lanes)
+            .map(|i| {
+                if i < lanes {
+                    lane_room
+                } else {
+                    capacity - lane_room * lanes
+                }
+            })
+            .collect();
         let stats = Arc::new(WriterStats::default());
         let flusher = Flusher {
             rx,
+            lanes: lane_rx.into_boxed_slice(),
             store,
             symbols,
             config,
-            outstanding: Arc::clone(&outstanding),
+            rooms: Arc::clone(&rooms),
             stats: Arc::clone(&stats),
             observer,
         };
@@ -209,7 +308,9 @@ impl WriteBehind {
             .spawn(move || flusher.run())?;
         Ok(WriteBehind {
             tx,
-            outstanding,
+            lanes: lane_tx.into_boxed_slice(),
+            rooms,
+            room_capacity,
             capacity,
             durability: config.durability,
             stats,
@@ -229,17 +330,28 @@ impl WriteBehind {
     /// Changes accepted but not yet written to the store (queued, or in the batch being
     /// written or retried).
     pub fn queue_depth(&self) -> usize {
-        self.outstanding.load(Ordering::Relaxed)
+        self.rooms
+            .iter()
+            .map(|r| r.used.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// How many workers have a lane of their own (see [`WriterConfig::lanes`]).
+    pub fn lanes(&self) -> usize {
+        self.lanes.len()
     }
 
     /// Reserves room for `changes` changes (plus an acknowledgement in `sync` mode), or
-    /// refuses when the queue is full. Call before changing the table.
+    /// refuses when the queue is full. Call before changing the table. Only the calling
+    /// worker's own count is checked (off the workers: the shared count).
     pub fn reserve(&self, changes: usize) -> Result<Permit<'_>, Backpressure> {
         let n = changes + usize::from(self.durability == Durability::Sync);
-        let ok = self
-            .outstanding
+        let room = thread_lane().min(self.lanes.len());
+        let capacity = self.room_capacity[room];
+        let ok = self.rooms[room]
+            .used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
-                (cur + n <= self.capacity).then_some(cur + n)
+                (cur + n <= capacity).then_some(cur + n)
             });
         match ok {
             Ok(_) => {
@@ -250,6 +362,7 @@ impl WriteBehind {
                 }
                 Ok(Permit {
                     writer: self,
+                    room,
                     left: n,
                     acked: false,
                     durable: false,
@@ -283,7 +396,7 @@ impl WriteBehind {
     fn send(&self, msg: Msg) {
         // The reservation guarantees room; SLACK covers a request that pushes more than it
         // reserved. If even that is exhausted, wait rather than lose an accepted change.
-        if let Err(crossbeam_channel::TrySendError::Full(msg)) = self.tx.try_send(msg) {
+        if let Err(TrySendError::Full(msg)) = self.tx.try_send(msg) {
             let _ = self.tx.send(msg);
         }
     }
@@ -293,6 +406,8 @@ impl WriteBehind {
 #[derive(Debug)]
 pub struct Permit<'a> {
     writer: &'a WriteBehind,
+    /// The count the room was reserved in; also the lane fresh puts take, when it is one.
+    room: usize,
     left: usize,
     acked: bool,
     /// Acknowledge only once durable, also in `async` mode (a revocation).
@@ -307,14 +422,44 @@ impl Permit<'_> {
         self.durable = true;
     }
 
-    /// Queues one change for the flusher.
-    pub fn push(&mut self, change: Change) {
+    /// Takes room for one more message: from the reservation, or beyond it.
+    fn take_room(&mut self) {
         if self.left > 0 {
             self.left -= 1;
         } else {
-            self.writer.outstanding.fetch_add(1, Ordering::AcqRel);
+            self.writer.rooms[self.room]
+                .used
+                .fetch_add(1, Ordering::AcqRel);
         }
-        self.writer.send(Msg::Change(change));
+    }
+
+    /// Queues one change for the flusher, in order with every change pushed before it by
+    /// any thread. The safe default for every change.
+    pub fn push(&mut self, change: Change) {
+        self.take_room();
+        let room = self.room;
+        self.writer.send(Msg::Change { room, change });
+    }
+
+    /// Queues the put of a *fresh* key — one that never existed before (a newly minted
+    /// token) — on the worker's own lane. Only for such puts: the
+    /// flusher may write it ahead of changes pushed before it (see the module doc), and
+    /// must therefore be pushed before anyone can learn the key, i.e. before the key enters
+    /// the table. Anything else is sent as [`Permit::push`] would.
+    pub fn push_fresh(&mut self, change: Change) {
+        let fresh = matches!(change, Change::Put { .. } | Change::PutStored { .. });
+        let Some(lane) = self.writer.lanes.get(self.room).filter(|_| fresh) else {
+            return self.push(change);
+        };
+        self.take_room();
+        // A full lane (more pushed than reserved) spills into the shared channel: in order
+        // there, which is always safe.
+        if let Err(TrySendError::Full(change) | TrySendError::Disconnected(change)) =
+            lane.try_send(change)
+        {
+            let room = self.room;
+            self.writer.send(Msg::Change { room, change });
+        }
     }
 
     /// Ends the request's changes. In `sync` mode, or when [`Permit::require_durable`] was
@@ -327,12 +472,9 @@ impl Permit<'_> {
         }
         self.acked = true;
         let (tx, rx) = oneshot::channel();
-        if self.left > 0 {
-            self.left -= 1;
-        } else {
-            self.writer.outstanding.fetch_add(1, Ordering::AcqRel);
-        }
-        self.writer.send(Msg::Ack(tx));
+        self.take_room();
+        let room = self.room;
+        self.writer.send(Msg::Ack { room, tx });
         Some(rx)
     }
 }
@@ -340,8 +482,8 @@ impl Permit<'_> {
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
         if self.left > 0 {
-            self.writer
-                .outstanding
+            self.writer.rooms[self.room]
+                .used
                 .fetch_sub(self.left, Ordering::AcqRel);
         }
     }
@@ -349,33 +491,54 @@ impl Drop for Permit<'_> {
 
 struct Flusher {
     rx: Receiver<Msg>,
+    /// Lane `i`'s changes hold their room in `rooms[i]`.
+    lanes: Box<[Receiver<Change>]>,
     store: Arc<dyn Store>,
     symbols: Arc<Symbols>,
     config: WriterConfig,
-    outstanding: Arc<AtomicUsize>,
+    rooms: Arc<[Room]>,
     stats: Arc<WriterStats>,
     observer: Option<Arc<dyn WriteObserver>>,
 }
 
 /// One batch being gathered.
-#[derive(Default)]
 struct Batch {
     mutations: Vec<Mutation>,
+    /// How many of `mutations` hold room in each count (indexed like `Flusher::rooms`).
+    held: Vec<usize>,
     acks: Vec<oneshot::Sender<Result<(), StoreError>>>,
     stop: Option<std::sync::mpsc::Sender<()>>,
 }
 
+impl Batch {
+    fn new(rooms: usize) -> Batch {
+        Batch {
+            mutations: Vec::new(),
+            held: vec![0; rooms],
+            acks: Vec::new(),
+            stop: None,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.mutations.is_empty() && self.acks.is_empty()
+    }
+}
+
 impl Flusher {
     fn run(self) {
-        let mut batch = Batch::default();
+        let mut batch = Batch::new(self.rooms.len());
         loop {
-            let Ok(first) = self.rx.recv() else {
-                // Every sender is gone: nothing more can arrive.
+            if !self.wait(&mut batch) {
+                // Every sender is gone: nothing more can arrive. Whatever the lanes still
+                // held was drained by `wait`.
+                if !batch.is_empty() {
+                    self.write(&mut batch);
+                }
                 return;
-            };
-            self.take(first, &mut batch);
+            }
             self.gather(&mut batch);
-            if !batch.mutations.is_empty() || !batch.acks.is_empty() {
+            if !batch.is_empty() {
                 self.write(&mut batch);
             }
             if let Some(done) = batch.stop.take() {
@@ -385,13 +548,65 @@ impl Flusher {
         }
     }
 
+    /// Waits until something arrives on the shared channel or a lane and starts the batch
+    /// with it; `false` once the writer is gone.
+    fn wait(&self, batch: &mut Batch) -> bool {
+        if !self.lanes.is_empty() {
+            // Blocks on every channel at once: an idle flusher costs nothing, and a worker
+            // wakes it only when its lane was empty and the flusher asleep.
+            let mut select = Select::new();
+            select.recv(&self.rx);
+            for lane in self.lanes.iter() {
+                select.recv(lane);
+            }
+            select.ready();
+            match self.rx.try_recv() {
+                Ok(msg) => self.take(msg, batch),
+                Err(TryRecvError::Empty) => self.drain_lanes(batch),
+                Err(TryRecvError::Disconnected) => {
+                    self.drain_lanes(batch);
+                    return false;
+                }
+            }
+            return true;
+        }
+        match self.rx.recv() {
+            Ok(msg) => {
+                self.take(msg, batch);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Moves every change waiting on a lane into the batch. Bounded by each lane's capacity,
+    /// so workers pushing meanwhile cannot keep it going; everything pushed before the call
+    /// began is within that bound (a lane holds no more than its capacity).
+    fn drain_lanes(&self, batch: &mut Batch) {
+        for (room, lane) in self.lanes.iter().enumerate() {
+            for _ in 0..lane.capacity().unwrap_or(0) {
+                let Ok(change) = lane.try_recv() else {
+                    break;
+                };
+                batch.mutations.push(self.mutation(change));
+                batch.held[room] += 1;
+            }
+        }
+    }
+
+    /// Takes one message from the shared channel into the batch — after draining the lanes,
+    /// so every fresh put pushed before the message comes before it (see the module doc).
     fn take(&self, msg: Msg, batch: &mut Batch) {
+        self.drain_lanes(batch);
         match msg {
             // The change keeps its queue room until the batch is written (see `write`).
-            Msg::Change(c) => batch.mutations.push(self.mutation(c)),
-            Msg::Ack(a) => {
-                self.outstanding.fetch_sub(1, Ordering::AcqRel);
-                batch.acks.push(a);
+            Msg::Change { room, change } => {
+                batch.mutations.push(self.mutation(change));
+                batch.held[room] += 1;
+            }
+            Msg::Ack { room, tx } => {
+                self.rooms[room].used.fetch_sub(1, Ordering::AcqRel);
+                batch.acks.push(tx);
             }
             Msg::Stop(s) => batch.stop = Some(s),
         }
@@ -401,6 +616,7 @@ impl Flusher {
     /// batch began; in `sync` mode, or once the batch holds an acknowledgement (a
     /// revocation in `async` mode), whatever is queued right now (group commit: everything
     /// that arrived during the previous fsync shares the next one). At shutdown, everything.
+    /// Ends with the lanes drained.
     fn gather(&self, batch: &mut Batch) {
         let deadline = Instant::now() + self.config.flush_interval;
         while batch.mutations.len() < MAX_BATCH {
@@ -410,16 +626,17 @@ impl Flusher {
             let msg = if now_only {
                 match self.rx.try_recv() {
                     Ok(m) => m,
-                    Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => return,
+                    Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
                 }
             } else {
                 match self.rx.recv_deadline(deadline) {
                     Ok(m) => m,
-                    Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => return,
+                    Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => break,
                 }
             };
             self.take(msg, batch);
         }
+        self.drain_lanes(batch);
     }
 
     /// While a batch keeps failing, requests waiting for an acknowledgement must not wait
@@ -430,14 +647,28 @@ impl Flusher {
     fn refuse_waiting(&self, batch: &mut Batch, error: &StoreError) {
         while let Ok(msg) = self.rx.try_recv() {
             match msg {
-                Msg::Change(c) => batch.mutations.push(self.mutation(c)),
-                Msg::Ack(a) => {
-                    self.outstanding.fetch_sub(1, Ordering::AcqRel);
-                    let _ = a.send(Err(error.clone()));
+                Msg::Ack { room, tx } => {
+                    // The changes it acknowledges, fresh ones included, join the batch first.
+                    self.drain_lanes(batch);
+                    self.rooms[room].used.fetch_sub(1, Ordering::AcqRel);
+                    let _ = tx.send(Err(error.clone()));
                 }
-                Msg::Stop(s) => batch.stop = Some(s),
+                other => self.take(other, batch),
             }
         }
+        self.drain_lanes(batch);
+    }
+
+    /// The written (or abandoned) batch's changes give their queue room back (one change is
+    /// one mutation).
+    fn release(&self, batch: &mut Batch) {
+        for (room, held) in batch.held.iter_mut().enumerate() {
+            if *held > 0 {
+                self.rooms[room].used.fetch_sub(*held, Ordering::AcqRel);
+                *held = 0;
+            }
+        }
+        batch.mutations.clear();
     }
 
     fn mutation(&self, change: Change) -> Mutation {
@@ -517,11 +748,7 @@ impl Flusher {
                     for ack in batch.acks.drain(..) {
                         let _ = ack.send(Ok(()));
                     }
-                    // Written: the batch's changes give their queue room back (one change is
-                    // one mutation).
-                    self.outstanding
-                        .fetch_sub(batch.mutations.len(), Ordering::AcqRel);
-                    batch.mutations.clear();
+                    self.release(batch);
                     return;
                 }
                 Err(e) => {
@@ -537,14 +764,14 @@ impl Flusher {
                     if batch.stop.is_some() && began.elapsed() > self.config.drain_timeout {
                         error!(
                             store = self.store.name(),
-                            lost = batch.mutations.len() + self.rx.len(),
+                            lost = batch.mutations.len()
+                                + self.rx.len()
+                                + self.lanes.iter().map(Receiver::len).sum::<usize>(),
                             "shutting down with the store still failing; unwritten changes are lost"
                         );
                         // They no longer wait for the store: the queue's figures say so.
-                        self.outstanding
-                            .fetch_sub(batch.mutations.len(), Ordering::AcqRel);
+                        self.release(batch);
                         self.stats.write_began_ms.store(0, Ordering::Relaxed);
-                        batch.mutations.clear();
                         return;
                     }
                     let until = Instant::now() + backoff;
@@ -586,6 +813,7 @@ mod tests {
             queue_capacity: capacity,
             write_delay: Duration::ZERO,
             drain_timeout: Duration::from_secs(5),
+            lanes: 0,
         }
     }
 
@@ -968,6 +1196,241 @@ mod tests {
         assert_eq!(w.queue_depth(), 0);
         assert_eq!(memory.scan_live(NOW, &mut |_, _| {}).expect("scan"), 10);
         let _ = std::fs::remove_file(control);
+    }
+
+    /// A writer with `lanes` lanes, each [`MIN_LANE_ROOM`] of room (and as much shared).
+    fn with_lanes(store: Arc<dyn Store>, symbols: &Arc<Symbols>, cfg: WriterConfig) -> WriteBehind {
+        let w = WriteBehind::start(store, Arc::clone(symbols), cfg).expect("start");
+        assert_eq!(
+            w.lanes(),
+            cfg.lanes,
+            "queue_capacity too small for the lanes asked"
+        );
+        w
+    }
+
+    fn lanes_config(durability: Durability, lanes: usize) -> WriterConfig {
+        WriterConfig {
+            lanes,
+            ..config(durability, MIN_LANE_ROOM * (lanes + 1))
+        }
+    }
+
+    /// Runs `f` on a new thread named as worker `lane`.
+    fn on_lane<'scope, T: Send + 'scope>(
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        lane: usize,
+        f: impl FnOnce() -> T + Send + 'scope,
+    ) -> std::thread::ScopedJoinHandle<'scope, T> {
+        scope.spawn(move || {
+            set_thread_lane(lane);
+            f()
+        })
+    }
+
+    #[test]
+    fn a_token_revoked_on_another_worker_right_after_its_issue_stays_deleted_in_the_store() {
+        const ROUNDS: u32 = 5_000;
+        let store = Arc::new(MemoryStore::new());
+        let symbols = Arc::new(Symbols::default());
+        let cfg = WriterConfig {
+            flush_interval: Duration::from_micros(200),
+            ..lanes_config(Durability::Async, 2)
+        };
+        let w = with_lanes(store.clone(), &symbols, cfg);
+        let key = |i: u32| TokenKey::of(&i.to_le_bytes());
+        // How many keys worker 0 has pushed; worker 1 deletes each once it is counted here
+        // (a client revoking the token the moment its response arrives).
+        let issued = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            on_lane(scope, 0, || {
+                for i in 0..ROUNDS {
+                    let mut p = loop {
+                        if let Ok(p) = w.reserve(1) {
+                            break p;
+                        }
+                        std::thread::yield_now();
+                    };
+                    p.push_fresh(Change::Put {
+                        key: key(i),
+                        record: record(&symbols),
+                    });
+                    drop(p);
+                    issued.store(i as usize + 1, Ordering::Release);
+                }
+            });
+            on_lane(scope, 1, || {
+                for i in 0..ROUNDS {
+                    while issued.load(Ordering::Acquire) <= i as usize {
+                        std::hint::spin_loop();
+                    }
+                    let mut p = loop {
+                        if let Ok(p) = w.reserve(1) {
+                            break p;
+                        }
+                        std::thread::yield_now();
+                    };
+                    p.push(Change::Delete {
+                        key: key(i),
+                        issued_at: NOW,
+                    });
+                }
+            });
+        });
+        w.shutdown(Duration::from_secs(10));
+        let mut resurrected = Vec::new();
+        store
+            .scan_live(NOW, &mut |k, _| resurrected.push(k))
+            .expect("scan");
+        assert!(
+            resurrected.is_empty(),
+            "{} revoked tokens are back in the store",
+            resurrected.len()
+        );
+        assert!(
+            w.stats().batches.load(Ordering::Relaxed) > 1,
+            "one batch: the race was never run"
+        );
+        assert_eq!(w.queue_depth(), 0);
+    }
+
+    #[test]
+    fn a_sync_acknowledgement_is_written_after_the_same_workers_fresh_put() {
+        let store = Arc::new(MemoryStore::new());
+        let symbols = Arc::new(Symbols::default());
+        let cfg = WriterConfig {
+            // Keeps the flusher busy writing while the worker pushes the put and the ack.
+            write_delay: Duration::from_millis(20),
+            ..lanes_config(Durability::Sync, 1)
+        };
+        let w = with_lanes(store.clone(), &symbols, cfg);
+        std::thread::scope(|scope| {
+            on_lane(scope, 0, || {
+                for i in 0..20u8 {
+                    let key = TokenKey::of(&[i]);
+                    let mut p = w.reserve(1).expect("room");
+                    p.push_fresh(Change::Put {
+                        key,
+                        record: record(&symbols),
+                    });
+                    let ack = p.finish().expect("sync mode acknowledges");
+                    assert_eq!(futures_executor_block_on(ack), Ok(Ok(())));
+                    assert!(
+                        store.get(&key, NOW).expect("get").is_some(),
+                        "put {i} acknowledged before it was written"
+                    );
+                }
+            });
+        });
+        w.shutdown(Duration::from_secs(5));
+        assert_eq!(w.queue_depth(), 0);
+    }
+
+    #[test]
+    fn a_full_lane_refuses_while_another_lane_and_the_shared_queue_still_accept() {
+        let w = with_lanes(
+            Arc::new(MemoryStore::new()),
+            &Arc::new(Symbols::default()),
+            lanes_config(Durability::Async, 2),
+        );
+        std::thread::scope(|scope| {
+            let w = &w;
+            let (hold_tx, hold_rx) = std::sync::mpsc::channel::<()>();
+            let (full_tx, full_rx) = std::sync::mpsc::channel::<()>();
+            let holder = on_lane(scope, 0, move || {
+                let _held = w.reserve(MIN_LANE_ROOM).expect("the whole lane");
+                assert_eq!(w.reserve(1).err(), Some(Backpressure), "lane 0 is full");
+                full_tx.send(()).expect("tell");
+                let _ = hold_rx.recv();
+            });
+            full_rx.recv().expect("lane 0 filled");
+            let other = on_lane(scope, 1, move || w.reserve(1).map(|p| p.left))
+                .join()
+                .expect("lane 1");
+            assert_eq!(other, Ok(1), "another worker's lane is not affected");
+            assert!(w.reserve(1).is_ok(), "the shared queue is not affected");
+            assert_eq!(w.queue_depth(), MIN_LANE_ROOM);
+            hold_tx.send(()).expect("release");
+            holder.join().expect("lane 0");
+        });
+        assert_eq!(w.queue_depth(), 0);
+        w.shutdown(Duration::from_secs(5));
+    }
+
+    #[test]
+    fn shutdown_drains_every_lane_and_the_shared_queue() {
+        let store = Arc::new(MemoryStore::new());
+        let symbols = Arc::new(Symbols::default());
+        let cfg = WriterConfig {
+            // Only shutdown makes the flusher write what the lanes hold.
+            flush_interval: Duration::from_secs(30),
+            ..lanes_config(Durability::Async, 3)
+        };
+        let w = with_lanes(store.clone(), &symbols, cfg);
+        const EACH: u32 = 300;
+        std::thread::scope(|scope| {
+            for lane in 0..3u32 {
+                let (w, symbols) = (&w, &symbols);
+                on_lane(scope, lane as usize, move || {
+                    for i in 0..EACH {
+                        let mut p = w.reserve(1).expect("room");
+                        p.push_fresh(Change::Put {
+                            key: TokenKey::of(&(lane * EACH + i).to_le_bytes()),
+                            record: record(symbols),
+                        });
+                    }
+                });
+            }
+        });
+        for i in 3 * EACH..4 * EACH {
+            let mut p = w.reserve(1).expect("room");
+            p.push(Change::Put {
+                key: TokenKey::of(&i.to_le_bytes()),
+                record: record(&symbols),
+            });
+        }
+        w.shutdown(Duration::from_secs(10));
+        assert_eq!(
+            store.scan_live(NOW, &mut |_, _| {}).expect("scan"),
+            u64::from(4 * EACH)
+        );
+        assert_eq!(w.queue_depth(), 0);
+    }
+
+    #[test]
+    fn a_queue_too_small_for_lanes_gives_fewer_lanes_and_never_more_room_than_configured() {
+        assert_eq!(split(8, 4), (0, 8));
+        assert_eq!(split(2 * MIN_LANE_ROOM, 4), (1, MIN_LANE_ROOM));
+        assert_eq!(split(65_536, 2), (2, 21_845));
+        for (capacity, wanted) in [(8, 2), (1_000, 3), (5_000, 8), (65_536, 64)] {
+            let (lanes, room) = split(capacity, wanted);
+            assert!(lanes <= wanted);
+            assert!(lanes == 0 || room >= MIN_LANE_ROOM, "{capacity}/{wanted}");
+            let shared = capacity - room * lanes;
+            assert!(shared >= room.min(capacity), "{capacity}/{wanted}");
+        }
+        // A worker whose index has no lane uses the shared queue's room.
+        let w = WriteBehind::start(
+            Arc::new(MemoryStore::new()),
+            Arc::new(Symbols::default()),
+            WriterConfig {
+                lanes: 4,
+                ..config(Durability::Async, 8)
+            },
+        )
+        .expect("start");
+        assert_eq!(w.lanes(), 0);
+        std::thread::scope(|scope| {
+            let w = &w;
+            let got = on_lane(scope, 3, move || {
+                let _all = w.reserve(8).expect("the whole queue");
+                w.reserve(1).err()
+            })
+            .join()
+            .expect("worker");
+            assert_eq!(got, Some(Backpressure));
+        });
+        w.shutdown(Duration::from_secs(5));
     }
 
     /// A minimal executor for one future, so the test needs no async runtime.

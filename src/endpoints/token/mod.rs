@@ -254,6 +254,10 @@ impl TokenOps for DeferConsume<'_, '_> {
         self.inner.insert(key, record);
     }
 
+    fn insert_minted(&mut self, key: TokenKey, record: TokenRecord) {
+        self.inner.insert_minted(key, record);
+    }
+
     fn consume_if(
         &mut self,
         key: &TokenKey,
