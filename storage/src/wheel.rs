@@ -7,25 +7,41 @@
 //! to the seconds elapsed and the entries in their slots — never to the size of the table.
 //!
 //! The wheel may hold keys that are already gone (revoked or rotated) or that were
-//! re-inserted with another expiry: the caller looks each key up in its map when its slot
-//! comes round, so the wheel never needs deleting from.
+//! re-inserted with another expiry: the caller looks each due key up in its map, so the
+//! wheel never needs deleting from.
 //!
-//! An entry is the key alone (16 bytes, part of the table's per-token memory budget): the
-//! expiry is read from the record the key points to. That costs the purge one map lookup
-//! per entry per turn of the wheel (about live tokens ÷ 1024 lookups a second), which is
-//! far less than the 4 bytes per live token it saves are worth at 10 M tokens.
+//! An entry is the key and one byte of its turn (17 bytes, part of the table's per-token
+//! memory budget; a full expiry second would be 20): the sweep skips an entry of another
+//! turn without looking at the map, and asks the map for the record's expiry only when the
+//! turn byte matches. The byte wraps every 256 turns (about three days), so a record living
+//! longer is looked up once per 256 turns and kept: the map, not the byte, decides.
 
 use crate::key::TokenKey;
 
+/// A wheel of more than 2^31 slots would shift its turn out of a `u32`.
+const TURN_SHIFT_MAX: u32 = 31;
+
+/// One scheduled expiry: the key and the low byte of its turn (`expiry >> log2(slots)`).
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    key: TokenKey,
+    turn: u8,
+}
+
 #[derive(Debug)]
 pub struct TimerWheel {
-    slots: Box<[Vec<TokenKey>]>,
+    slots: Box<[Vec<Entry>]>,
     mask: u32,
+    /// log2 of the slot count: an expiry's turn is `expiry >> turn_shift`.
+    turn_shift: u32,
     /// The first second not yet swept: every entry due before it has been handed out.
     cursor: u32,
     /// Where a sweep that ran out of budget stopped inside the cursor's slot, so the next
     /// one goes on from there instead of looking at the kept entries again.
     resume: usize,
+    /// After a pause longer than a turn the cursor jumps, and the slots up to this second
+    /// may hold entries of turns already past: those slots are checked entry by entry.
+    catch_up_until: u32,
     len: usize,
 }
 
@@ -46,30 +62,33 @@ impl TimerWheel {
         TimerWheel {
             slots: (0..slots).map(|_| Vec::new()).collect(),
             mask: (slots - 1) as u32,
+            turn_shift: slots.trailing_zeros().min(TURN_SHIFT_MAX),
             cursor: now,
             resume: 0,
+            catch_up_until: 0,
             len: 0,
         }
     }
 
+    #[inline]
+    fn turn(&self, second: u32) -> u8 {
+        (second >> self.turn_shift) as u8
+    }
+
     /// Schedules `key` to be handed out by the first sweep at or after `expires_at`.
     pub fn insert(&mut self, key: TokenKey, expires_at: u32) {
-        let slot = &mut self.slots[self.slot_of(expires_at)];
+        // Something already due goes into the slot swept next, so it is not missed.
+        let at = expires_at.max(self.cursor);
+        let turn = self.turn(at);
+        let slot = &mut self.slots[(at & self.mask) as usize];
         if slot.len() == slot.capacity() {
             // Grow by an eighth, not by doubling: a slot holds every token of a second, so
-            // a doubled one would leave up to 16 B per token unused (the table's memory
+            // a doubled one would leave up to 17 B per token unused (the table's memory
             // budget is ~118 B per token). A large realloc is a page remap, not a copy.
             slot.reserve_exact((slot.len() / 8).max(16));
         }
-        slot.push(key);
+        slot.push(Entry { key, turn });
         self.len += 1;
-    }
-
-    /// The slot an expiry at `expires_at` is kept in. Something already due goes into the
-    /// slot swept next, so it is not missed.
-    #[inline]
-    fn slot_of(&self, expires_at: u32) -> usize {
-        (expires_at.max(self.cursor) & self.mask) as usize
     }
 
     /// Entries scheduled and not yet swept (including keys that may be gone from the map).
@@ -81,11 +100,11 @@ impl TimerWheel {
         self.len == 0
     }
 
-    /// Walks the slots of every second up to `now`, handing each key to `check`, which
-    /// reclaims the record if it is due and says what it found ([`Swept`]). At most
-    /// `budget` keys are looked at; returns `true` when the sweep reached `now`, `false`
-    /// when the budget ran out first (call again; the caller releases its lock in between
-    /// so requests are not stalled).
+    /// Walks the slots of every second up to `now`, handing each key of the turn being
+    /// swept to `check`, which reclaims the record if it is due and says what it found
+    /// ([`Swept`]). At most `budget` entries are looked at; returns `true` when the sweep
+    /// reached `now`, `false` when the budget ran out first (call again; the caller
+    /// releases its lock in between so requests are not stalled).
     pub fn sweep(
         &mut self,
         now: u32,
@@ -98,6 +117,12 @@ impl TimerWheel {
         while self.cursor <= now {
             let behind = u64::from(now - self.cursor) + 1;
             let idx = (self.cursor & self.mask) as usize;
+            // After a pause longer than a turn, any turn up to now's may be due in this slot.
+            let turns_due = if behind > slot_count || self.cursor <= self.catch_up_until {
+                None
+            } else {
+                Some(self.turn(self.cursor))
+            };
             let mut i = self.resume;
             while i < self.slots[idx].len() {
                 if looked == budget {
@@ -105,8 +130,13 @@ impl TimerWheel {
                     return false;
                 }
                 looked += 1;
-                let key = self.slots[idx][i];
-                let keep = match check(key) {
+                let entry = self.slots[idx][i];
+                if turns_due.is_some_and(|t| t != entry.turn) {
+                    // Another turn's: not due, and no need to ask the map.
+                    i += 1;
+                    continue;
+                }
+                let keep = match check(entry.key) {
                     Swept::Done => false,
                     // Scheduled in this slot for a later turn; anything else was put in its
                     // own slot when it was inserted again.
@@ -115,6 +145,7 @@ impl TimerWheel {
                     }
                 };
                 if keep {
+                    // A turn 256 later whose byte wrapped round to this one, or a pause.
                     i += 1;
                 } else {
                     self.slots[idx].swap_remove(i);
@@ -131,6 +162,7 @@ impl TimerWheel {
                 // Every slot will be visited once within this turn; skip the empty turns.
                 let visited_all_from = now.wrapping_sub(slot_count as u32) + 1;
                 self.cursor = visited_all_from.max(self.cursor + 1);
+                self.catch_up_until = now;
             } else {
                 self.cursor += 1;
             }
@@ -228,6 +260,26 @@ mod tests {
     }
 
     #[test]
+    fn a_long_pause_swept_in_small_budgets_still_reclaims_every_past_turn() {
+        let mut w = Scheduled::new(8, 0);
+        for n in 0..100 {
+            w.insert(n, n);
+        }
+        w.insert(500, 10_003);
+        let mut reclaimed = 0;
+        loop {
+            let (finished, out) = w.sweep(10_000, 3);
+            reclaimed += out.len();
+            if finished {
+                break;
+            }
+        }
+        assert_eq!(reclaimed, 100);
+        assert_eq!(w.wheel.len(), 1);
+        assert_eq!(w.sweep_all(10_003), vec![key(500)]);
+    }
+
+    #[test]
     fn inserting_an_already_due_entry_is_not_missed() {
         let mut w = Scheduled::new(8, 0);
         w.sweep_all(50);
@@ -296,8 +348,35 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_is_the_key_alone() {
+    fn an_entry_is_the_key_and_one_byte_of_its_turn() {
         // Part of the table's per-token memory budget.
-        assert_eq!(std::mem::size_of::<TokenKey>(), 16);
+        assert_eq!(std::mem::size_of::<Entry>(), 17);
+    }
+
+    #[test]
+    fn entries_of_later_turns_are_skipped_without_asking_the_map() {
+        let mut w = TimerWheel::new(8, 0);
+        for n in 0..10 {
+            w.insert(key(n), 3 + 8 * 4);
+        }
+        w.insert(key(99), 3);
+        let mut asked = Vec::new();
+        assert!(w.sweep(3, usize::MAX, |k| {
+            asked.push(k);
+            Swept::Done
+        }));
+        assert_eq!(asked, vec![key(99)]);
+        assert_eq!(w.len(), 10);
+    }
+
+    #[test]
+    fn a_record_living_past_256_turns_is_kept_when_its_byte_wraps_round() {
+        let mut w = Scheduled::new(8, 0);
+        // Turn 1 + 256: the same byte as turn 1.
+        let far = 8 * (1 + 256) + 2;
+        w.insert(1, far);
+        assert!(w.sweep_all(8 + 2).is_empty());
+        assert_eq!(w.wheel.len(), 1);
+        assert_eq!(w.sweep_all(far), vec![key(1)]);
     }
 }
