@@ -1358,6 +1358,69 @@ mod tests {
     }
 
     #[test]
+    fn a_store_down_while_lanes_hold_puts_and_a_revocation_waits_loses_nothing_and_keeps_the_order()
+    {
+        const N: u32 = 200;
+        let store = Arc::new(Flaky::default());
+        store.down.store(true, Ordering::SeqCst);
+        let symbols = Arc::new(Symbols::default());
+        let cfg = WriterConfig {
+            flush_interval: Duration::from_millis(1),
+            ..lanes_config(Durability::Async, 2)
+        };
+        let w = with_lanes(store.clone(), &symbols, cfg);
+        let key = |i: u32| TokenKey::of(&i.to_le_bytes());
+        std::thread::scope(|scope| {
+            let w = &w;
+            let symbols = &symbols;
+            on_lane(scope, 0, move || {
+                for i in 0..N {
+                    let mut p = w.reserve(1).expect("room in lane 0");
+                    p.push_fresh(Change::Put {
+                        key: key(i),
+                        record: record(symbols),
+                    });
+                }
+            })
+            .join()
+            .expect("lane 0");
+            // Another worker revokes the first token while the store is still down: the
+            // revocation is refused (503), its delete stays queued behind the puts.
+            let outcome = on_lane(scope, 1, move || {
+                let mut p = w.reserve(1).expect("room");
+                p.push(Change::Delete {
+                    key: key(0),
+                    issued_at: NOW,
+                });
+                p.require_durable();
+                let ack = p.finish().expect("acknowledged");
+                futures_executor_block_on(ack)
+            })
+            .join()
+            .expect("lane 1");
+            assert!(matches!(outcome, Ok(Err(_))), "{outcome:?}");
+        });
+        assert!(w.queue_depth() > 0, "accepted changes keep their room");
+        store.down.store(false, Ordering::SeqCst);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while w.queue_depth() > 0 {
+            assert!(Instant::now() < deadline, "never written after the outage");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            store.get(&key(0), NOW).expect("get").is_none(),
+            "the revoked token came back"
+        );
+        for i in 1..N {
+            assert!(
+                store.get(&key(i), NOW).expect("get").is_some(),
+                "put {i} lost"
+            );
+        }
+        w.shutdown(Duration::from_secs(5));
+    }
+
+    #[test]
     fn shutdown_drains_every_lane_and_the_shared_queue() {
         let store = Arc::new(MemoryStore::new());
         let symbols = Arc::new(Symbols::default());
