@@ -32,30 +32,12 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tessera/target}"
 mkdir -p "$out"
 echo "+ SECS=$secs WARMUP=$warmup CONNS=$conns ROUNDS=$rounds SCENARIOS=\"$scenarios\" bench/drivers.sh" >&2
 
-# prepare, start_tessera, stop_tessera, json, measure, machine_line, ratio
+# prepare, write_memory_config, start_tessera, stop_tessera, json, measure, machine_line, ratio
 . bench/lib.sh # the scripts run from the repository root (cd above)
 prepare
 
-config() { # DRIVER
-  cat <<TOML
-[server]
-workers = 1
-pin_cores = true
-driver = "$1"
-[store]
-kind = "memory"
-[log]
-level = "warn"
-[[clients]]
-id = "svc-a"
-secret = "bench-secret-0123456789abcdef"
-grant_types = ["client_credentials"]
-scopes = ["read"]
-TOML
-}
-
 lt_args() { # SCENARIO
-  echo --scenario "$1" --client-id svc-a --client-secret bench-secret-0123456789abcdef --scope read
+  echo --scenario "$1" --client-id svc-a --client-secret bench-secret --scope read
 }
 
 summary="$out/summary.md"
@@ -75,7 +57,7 @@ for round in $(seq 1 "$rounds"); do
     declare -A r=() c=() p=() e=()
     load="$(cut -d' ' -f1 /proc/loadavg)"
     for drv in $order; do
-      config "$drv" > "$work/tessera.toml"
+      write_memory_config "driver = \"$drv\""
       start_tessera
       # shellcheck disable=SC2046 # lt_args is a word list
       measure "r$round-$sc-$drv" $(lt_args "$sc")

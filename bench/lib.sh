@@ -22,10 +22,11 @@ bench_cleanup() {
   rm -rf "$work"
 }
 
-# write_memory_config [SERVER_LINES]: $work/tessera.toml for one worker pinned to core 0,
-# the memory store, and client svc-a (secret bench-secret, the one
+# write_memory_config [SERVER_LINES [SECTIONS]]: $work/tessera.toml for one worker pinned to
+# core 0, the memory store, and client svc-a (secret bench-secret, the one
 # bench/wrk/client_credentials.lua authenticates as); SERVER_LINES go at the end of
-# [server] (keys, or a [server.tls] table).
+# [server] (keys, or a [server.tls] table), SECTIONS (whole tables, e.g. [tokens]) before
+# the client.
 write_memory_config() {
   cat > "$work/tessera.toml" <<TOML
 [server]
@@ -36,6 +37,7 @@ ${1:-}
 kind = "memory"
 [log]
 level = "warn"
+${2:-}
 [[clients]]
 id = "svc-a"
 secret = "bench-secret"
@@ -43,6 +45,10 @@ grant_types = ["client_credentials"]
 scopes = ["read", "write"]
 TOML
 }
+
+# Access tokens that outlive any run, so nothing expires or is purged while a table grows.
+DAY_LONG_TOKENS='[tokens]
+access_token_ttl_secs = 86400'
 
 # A fresh server on 127.0.0.1:0; waits until it prints the address it listens on.
 start_tessera() {

@@ -36,29 +36,14 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tessera/target}"
 mkdir -p "$out"
 echo "+ TOKENS=$tokens SMALL=$small POOL=$pool SECS=$secs WARMUP=$warmup CONNS=$conns bench/size.sh" >&2
 
-# prepare, start_tessera, stop_tessera, json, measure, live_tokens, rss_mib, machine_line
+# prepare, write_memory_config, DAY_LONG_TOKENS, start_tessera, stop_tessera, json, measure, live_tokens, rss_mib, machine_line
 . bench/lib.sh # the scripts run from the repository root (cd above)
 prepare
 start_line="$(machine_line)"
 
-cat > "$work/tessera.toml" <<'TOML'
-[server]
-workers = 1
-pin_cores = true
-[store]
-kind = "memory"
-[log]
-level = "warn"
-[tokens]
 # A day: no token expires (and none is purged) during the run.
-access_token_ttl_secs = 86400
-[[clients]]
-id = "svc-a"
-secret = "bench-secret-0123456789abcdef"
-grant_types = ["client_credentials"]
-scopes = ["read"]
-TOML
-client=(--client-id svc-a --client-secret bench-secret-0123456789abcdef --scope read)
+write_memory_config "" "$DAY_LONG_TOKENS"
+client=(--client-id svc-a --client-secret bench-secret --scope read)
 
 declare -A rates=() cpus=() p99s=() lives=() prefill_s=() rss=()
 for size in small large; do
