@@ -22,6 +22,7 @@ mod plan;
 mod provision;
 mod report;
 mod run;
+mod runtime;
 mod scenario;
 mod server_cpu;
 mod stats;

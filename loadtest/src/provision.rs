@@ -106,10 +106,7 @@ pub fn server_config(plan: &Plan) -> String {
 }
 
 pub fn provision(plan: &Plan) -> Result<Assets, String> {
-    let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-        .enable_timer()
-        .build()
-        .map_err(|e| format!("cannot start a runtime: {e}"))?;
+    let mut rt = crate::runtime::build().map_err(|e| format!("cannot start a runtime: {e}"))?;
     let enc = Encoder::new(plan);
     let (access_needed, refresh_needed) = needs(plan);
     if let (Some(op), Some(path)) = (

@@ -83,10 +83,7 @@ pub fn run(plan: &Plan, assets: Assets) -> Outcome {
         let spawned = std::thread::Builder::new()
             .name(format!("load-{thread}"))
             .spawn(move || {
-                let mut rt = match monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-                    .enable_timer()
-                    .build()
-                {
+                let mut rt = match crate::runtime::build() {
                     Ok(rt) => rt,
                     Err(e) => {
                         eprintln!("tessera-loadtest: cannot start a runtime: {e}");
