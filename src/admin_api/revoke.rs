@@ -164,10 +164,11 @@ async fn local(
 fn matching(app: &App, client: bool, sym: Sym, which: OwnedTokens) -> Vec<(TokenKey, TokenRecord)> {
     let mut out = Vec::new();
     app.table.for_each_live(crate::clock::now_secs(), |key, r| {
+        let (owner, user) = (r.client, r.user);
         let owns = if client {
-            r.client == sym
+            owner == sym
         } else {
-            r.user == Some(sym)
+            user == Some(sym)
         };
         if owns && doomed(r.kind, which).is_some() {
             out.push((*key, *r));

@@ -20,7 +20,7 @@ pub fn tokeninfo_shows(record: &TokenRecord, clients: &Clients) -> bool {
 pub fn introspection_shows(record: &TokenRecord, caller: &Client, clients: &Clients) -> bool {
     let visible = match record.kind {
         TokenKind::Access => true,
-        TokenKind::Refresh => record.client == caller.sym,
+        TokenKind::Refresh => caller.sym == { record.client },
         // A used refresh token is remembered only to recognise a replay; codes, sessions
         // and consents are no tokens: as inactive as an unknown one.
         TokenKind::Used | TokenKind::Code | TokenKind::Session | TokenKind::Consent => false,

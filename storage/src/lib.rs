@@ -4,7 +4,7 @@
 //!
 //! - [`key`]: [`TokenKey`], the SHA-256-derived key a token is stored under. The raw token
 //!   never reaches this crate's data structures.
-//! - [`record`]: [`TokenRecord`], a fixed-size, `Copy` record (36 bytes) with interned
+//! - [`record`]: [`TokenRecord`], a fixed-size, `Copy` record (33 bytes, packed) with interned
 //!   client, user, scope and metadata symbols.
 //! - [`intern`]: [`Interner`], string ↔ [`Sym`] tables so records stay small.
 //! - [`wheel`]: [`TimerWheel`], a hashed timing wheel of expiry seconds that lets the purge

@@ -299,7 +299,7 @@ impl TokenTable {
                 // cannot end a login or a consent by presenting its key (RFC 7009 §2.2
                 // answers 200 all the same).
                 Some(r) if !r.kind.is_token() => return RevokeOutcome::NotFound,
-                Some(r) if r.client != client => return RevokeOutcome::NotOwner,
+                Some(r) if { r.client } != client => return RevokeOutcome::NotOwner,
                 Some(_) => shard.map.remove(key),
             }
         };
@@ -508,7 +508,7 @@ impl TokenTable {
         }
         let mut guard = self.grant_shard(record.grant).lock();
         let GrantShard { map, refreshless } = &mut *guard;
-        if map.get(&record.grant).is_none() {
+        if map.get(&{ record.grant }).is_none() {
             // Until its refresh token comes back too, only the purge can remove it.
             refreshless.push(record.grant);
             map.insert(
@@ -520,7 +520,7 @@ impl TokenTable {
                 },
             );
         }
-        let Some(g) = map.get_mut(&record.grant) else {
+        let Some(g) = map.get_mut(&{ record.grant }) else {
             return;
         };
         match record.kind {

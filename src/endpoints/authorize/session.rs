@@ -114,7 +114,9 @@ pub async fn consented(
     let app = ctx.app;
     let found = read_through::lookup(app.tokens(), ctx.clients, ctx.peer, &key, ctx.now).await?;
     Ok(found
-        .filter(|r| r.kind == TokenKind::Consent && r.client == client.sym && r.user == Some(user))
+        .filter(|r| {
+            r.kind == TokenKind::Consent && { r.client } == client.sym && { r.user } == Some(user)
+        })
         .map(|r| r.scope))
 }
 

@@ -220,7 +220,8 @@ async fn rotate_shared(
     let ttl = old.seconds_left(ctx.now).max(1);
     match shared.claim_use(key, old.grant, ttl).await {
         Ok(Ok(true)) => {
-            let same = |r: &TokenRecord| r.kind == TokenKind::Refresh && r.grant == old.grant;
+            let same =
+                |r: &TokenRecord| { r.kind } == TokenKind::Refresh && { r.grant } == { old.grant };
             after.consume_if(&key, ctx.now, &same);
             after.commit().await?;
             Ok(issued)

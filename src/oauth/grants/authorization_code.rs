@@ -296,8 +296,8 @@ mod tests {
         let key = TokenKey::of(issued.access.as_bytes());
         let access = w.ops.lookup(&key, NOW).expect("stored");
         assert_eq!(access.kind, TokenKind::Access);
-        assert_eq!(access.grant, code.grant);
-        assert_eq!(access.user, Some(w.user("alice")));
+        assert_eq!({ access.grant }, code.grant);
+        assert_eq!({ access.user }, Some(w.user("alice")));
         assert!(w.ops.log.contains(&Op::OpenGrant(code.grant)));
         // The grant's revocation (a second use of the code) takes every token.
         let refresh = issued

@@ -55,10 +55,10 @@ mod tests {
             .lookup(&TokenKey::of(issued.access.as_bytes()), NOW)
             .expect("stored under its hash");
         assert_eq!(record.kind, TokenKind::Access);
-        assert_eq!(record.client, c.sym);
-        assert_eq!(record.user, None);
-        assert!(record.grant.is_none());
-        assert_eq!(record.expires_at, NOW + 3600);
+        assert_eq!({ record.client }, c.sym);
+        assert_eq!({ record.user }, None);
+        assert!({ record.grant }.is_none());
+        assert_eq!({ record.expires_at }, NOW + 3600);
         assert_eq!(w.ops.log.len(), 1);
         assert!(matches!(w.ops.log[0], Op::Insert(_)));
     }

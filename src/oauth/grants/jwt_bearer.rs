@@ -240,7 +240,7 @@ mod tests {
             .ops
             .lookup(&TokenKey::of(own.access.as_bytes()), NOW)
             .expect("stored");
-        assert_eq!(r.user, None);
+        assert_eq!({ r.user }, None);
         // A trusted issuer's user named like the client is a user, not the client.
         let named = grant(
             &mut w.ops,
@@ -256,7 +256,7 @@ mod tests {
             .ops
             .lookup(&TokenKey::of(named.access.as_bytes()), NOW)
             .expect("stored");
-        assert!(r.user.is_some());
+        assert!({ r.user }.is_some());
     }
 
     fn about(subject: &'static str, client_itself: bool) -> Verified<'static> {

@@ -148,10 +148,10 @@ mod tests {
         let r = w.ops.lookup(&rk, NOW).expect("refresh stored");
         let a = w.ops.lookup(&ak, NOW).expect("access stored");
         assert_eq!((r.kind, a.kind), (TokenKind::Refresh, TokenKind::Access));
-        assert_eq!(r.grant, a.grant);
-        assert!(!r.grant.is_none());
-        assert_eq!((r.user, a.user), (Some(alice), Some(alice)));
-        assert_eq!(r.expires_at, NOW + 43_200);
+        assert_eq!({ r.grant }, { a.grant });
+        assert!(!{ r.grant }.is_none());
+        assert_eq!(({ r.user }, { a.user }), (Some(alice), Some(alice)));
+        assert_eq!({ r.expires_at }, NOW + 43_200);
         let g = w.ops.table.grant(r.grant).expect("grant opened");
         assert_eq!(g.refresh, Some(rk));
         assert_eq!(g.access, vec![(ak, NOW + 3600)]);
@@ -169,7 +169,7 @@ mod tests {
             .ops
             .lookup(&TokenKey::of(issued.access.as_bytes()), NOW)
             .expect("stored");
-        assert!(a.grant.is_none());
+        assert!({ a.grant }.is_none());
         assert_eq!(w.ops.log.len(), 1);
     }
 }

@@ -50,8 +50,10 @@ impl Checked<'_> {
 /// A used marker without a grant is not a refresh token's (an assertion's `jti`, see
 /// `oauth::once`): a presented string that hashes to one is just an invalid token.
 pub fn replay_of(record: &TokenRecord, client: &Client) -> Option<GrantId> {
-    (record.kind == TokenKind::Used && record.client == client.sym && !record.grant.is_none())
-        .then_some(record.grant)
+    (record.kind == TokenKind::Used
+        && { record.client } == client.sym
+        && !{ record.grant }.is_none())
+    .then_some(record.grant)
 }
 
 /// The whole grant: [`check`], then [`issue`] (a single node needs no claim in between:
@@ -82,7 +84,7 @@ pub fn check<'p, O: TokenOps + ?Sized>(
         .lookup(&key, now)
         .filter(|r| r.kind == TokenKind::Refresh)
         .ok_or_else(|| OAuthError::invalid_grant(GONE))?;
-    if record.client != client.sym {
+    if { record.client } != client.sym {
         return Err(OAuthError::invalid_grant(
             "refresh token was issued to another client",
         ));
@@ -116,8 +118,10 @@ pub fn issue<O: TokenOps + ?Sized>(
     };
     let t = client.tokens;
     // Consumed only if it is still the token looked at above: the same client and grant.
+    let (client_sym, grant_id) = (record.client, record.grant);
     let same_grant = |r: &TokenRecord| {
-        r.kind == TokenKind::Refresh && r.client == record.client && r.grant == record.grant
+        let (kind, owner, grant) = (r.kind, r.client, r.grant);
+        kind == TokenKind::Refresh && owner == client_sym && grant == grant_id
     };
 
     match t.refresh_policy {
@@ -238,9 +242,9 @@ mod tests {
             .ops
             .lookup(&TokenKey::of(issued.access.as_bytes()), NOW + 10)
             .expect("access");
-        assert_eq!(new_record.grant, access.grant, "same grant");
-        assert_eq!(new_record.user, Some(w.user("alice")));
-        assert_eq!(new_record.expires_at, NOW + 10 + 43_200);
+        assert_eq!({ new_record.grant }, { access.grant }, "same grant");
+        assert_eq!({ new_record.user }, Some(w.user("alice")));
+        assert_eq!({ new_record.expires_at }, NOW + 10 + 43_200);
         let g = w.ops.table.grant(access.grant).expect("grant");
         assert_eq!(g.refresh, Some(key(new.as_str())));
         assert!(g.access.iter().any(|(k, _)| *k == first_access));
@@ -300,7 +304,7 @@ mod tests {
             .ops
             .lookup(&TokenKey::of(issued.access.as_bytes()), NOW)
             .expect("access");
-        assert!(access.grant.is_none());
+        assert!({ access.grant }.is_none());
         assert!(
             w.ops.lookup(&first_access, NOW).is_some(),
             "earlier access tokens live out their lifetime"
@@ -456,7 +460,7 @@ mod tests {
             .ops
             .lookup(&TokenKey::of(next.access.as_bytes()), NOW)
             .expect("access");
-        assert_eq!(a.user, Some(alice));
-        assert!(a.meta.is_some());
+        assert_eq!({ a.user }, Some(alice));
+        assert!({ a.meta }.is_some());
     }
 }
