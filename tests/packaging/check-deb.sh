@@ -28,7 +28,9 @@ ok() { echo "check-deb: ok: $*"; }
 
 # A tessera package installed before this run (a developer's own) is reinstalled at the end.
 previous=""
-if dpkg-query -W -f='${Status}' tessera 2>/dev/null | grep -q "install ok installed"; then
+# Outputs are read whole before grep -q sees them: with pipefail, `producer | grep -q` fails
+# whenever grep exits at its match before the producer has written everything (SIGPIPE).
+if grep -q "install ok installed" <<<"$(dpkg-query -W -f='${Status}' tessera 2>/dev/null || true)"; then
   previous="$(dpkg-query -W -f='${Version}' tessera)"
   echo "check-deb: tessera $previous is installed; it is purged for the check, reinstall it afterwards"
 fi
@@ -59,8 +61,9 @@ for path in \
   ./usr/share/doc/tessera/copyright; do
   grep -qx "$path" <<<"$contents" || fail "the package lacks $path"
 done
-dpkg-deb --ctrl-tarfile "$deb" | tar -tf - | grep -qx './conffiles' || fail "no conffiles"
-dpkg-deb --ctrl-tarfile "$deb" | tar -xOf - ./conffiles | grep -qx /etc/tessera/tessera.toml \
+control="$(dpkg-deb --ctrl-tarfile "$deb" | tar -tf -)"
+grep -qx './conffiles' <<<"$control" || fail "no conffiles"
+grep -qx /etc/tessera/tessera.toml <<<"$(dpkg-deb --ctrl-tarfile "$deb" | tar -xOf - ./conffiles)" \
   || fail "/etc/tessera/tessera.toml is not a conffile"
 ok "metadata and $(wc -l <<<"$contents") paths"
 
@@ -84,7 +87,7 @@ out="$(/usr/bin/tessera check-config --config /etc/tessera/tessera.toml)" \
 grep -q ": ok" <<<"$out" || fail "check-config said: $out"
 grep -qx 'path = "/var/lib/tessera/data"' /etc/tessera/tessera.toml \
   || fail "the installed configuration's store is not under /var/lib/tessera"
-/usr/bin/tessera --version | grep -q '^tessera ' || fail "tessera --version"
+grep -q '^tessera ' <<<"$(/usr/bin/tessera --version)" || fail "tessera --version"
 ok "$out"
 
 manpage="$(man -w tessera)" || fail "man -w tessera"
