@@ -296,8 +296,13 @@ fn rfc6749_6_refresh_narrowed_to_a_scope_set_not_issued_before_is_answered() {
     server.issue_cc(&client, None);
 }
 
+/// At most one of eight racing uses wins, not exactly one: a loser that reads the used
+/// marker the winner left is a replay (RFC 9700 §4.14.2) and revokes the grant, and when
+/// that lands between the winner's consume and its joining the grant, the winner is refused
+/// too. Which of the two happened cannot be told from outside; that a token is never used
+/// twice can.
 #[test]
-fn rotate_policy_concurrent_uses_of_one_refresh_token_succeed_exactly_once() {
+fn rotate_policy_concurrent_uses_of_one_refresh_token_succeed_at_most_once() {
     let server = Server::start_default();
     let client = confidential_client();
     let first = server.issue_password(&client, ALICE, None);
@@ -326,8 +331,15 @@ fn rotate_policy_concurrent_uses_of_one_refresh_token_succeed_exactly_once() {
         .map(|h| h.join().expect("client thread"))
         .collect();
     let ok = responses.iter().filter(|r| r.status == 200).count();
-    assert_eq!(ok, 1, "exactly one refresh may win the race");
+    assert!(ok <= 1, "at most one refresh may win the race, {ok} did");
     for r in responses.iter().filter(|r| r.status != 200) {
         assert_token_error(r, 400, "invalid_grant");
     }
+    // Used up whatever the race's outcome.
+    let again = Conn::connect(addr).roundtrip(&raw_form_post(
+        TOKEN_PATH,
+        &body,
+        &[("Authorization", &auth)],
+    ));
+    assert_token_error(&again, 400, "invalid_grant");
 }
