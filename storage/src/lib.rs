@@ -31,6 +31,7 @@ pub mod record;
 pub mod recovery;
 pub mod shard;
 pub mod store;
+pub mod submap;
 pub mod table;
 pub mod wheel;
 pub mod writer;

@@ -130,8 +130,13 @@ mod tests {
     #[test]
     fn record_stays_compact() {
         assert_eq!(std::mem::size_of::<TokenRecord>(), 33);
-        // What one table slot costs: the key beside the record, without padding.
+        // What one table slot costs: the key beside the record, without padding, and an
+        // empty slot (`None`) in the record's niche, without a tag byte.
         assert_eq!(std::mem::size_of::<(crate::TokenKey, TokenRecord)>(), 49);
+        assert_eq!(
+            std::mem::size_of::<Option<(crate::TokenKey, TokenRecord)>>(),
+            49
+        );
     }
 
     #[test]

@@ -8,23 +8,23 @@
 //! split pointer `p`). When the average sub-map passes [`SPLIT_LOAD`] entries, exactly one
 //! sub-map — the one at `p` — is split by the next key bit into itself and a new sub-map
 //! at the end of the directory. When the average falls below a quarter of that, the last
-//! split is undone. A sub-map also grows by its own doubling, but it is small, so that is
-//! bounded too. A lookup costs one more shift and mask than a plain map.
+//! split is undone. A sub-map also grows on its own (by half: [`SubMap`]), but it is small,
+//! so that is bounded too. A lookup costs one more shift and mask than a plain map.
 //!
 //! Why shards never grow all at once: each split moves one sub-map of one shard, and the
-//! sub-maps' own doublings happen when each of them, by the chance of its keys, reaches
+//! sub-maps' own resizes happen when each of them, by the chance of its keys, reaches
 //! its threshold — spread over time rather than lined up.
 //!
 //! Sub-map indices come from the key's [`SplitKey::split_bits`] above the bits that chose
 //! the shard; the sub-maps hash the key with bits independent of those
 //! ([`TokenKey::map_hash`]; a grant id's hash is its value turned round), so keys of one
-//! sub-map still spread over all of its buckets. Token shards and grant shards both use it.
+//! sub-map still spread over all of its slots. Token shards and grant shards both use it.
 //!
 //! Touches nothing but its own maps: callers hold the shard lock around every call.
 
-use crate::key::{KeyHashBuilder, TokenKey};
+use crate::key::TokenKey;
 use crate::record::GrantId;
-use std::collections::HashMap;
+use crate::submap::SubMap;
 use std::hash::Hash;
 
 /// A key a [`ShardMap`] can split by: uniformly distributed bits, the lowest of which chose
@@ -50,7 +50,7 @@ impl SplitKey for GrantId {
 
 /// Average entries per sub-map at which the next sub-map splits. A split moves one
 /// sub-map (about `SPLIT_LOAD`..`2 × SPLIT_LOAD` entries) into two fresh ones, and a
-/// sub-map's own doubling rehashes a map of about that size: both a few microseconds.
+/// sub-map's own resize rehashes a map of about that size: both a few microseconds.
 /// Smaller would mean a bigger directory (one more cache miss per lookup, more headers).
 pub const SPLIT_LOAD: usize = 128;
 /// The average below which the last split is undone. A quarter of [`SPLIT_LOAD`], so a
@@ -58,8 +58,6 @@ pub const SPLIT_LOAD: usize = 128;
 const MERGE_LOAD: usize = SPLIT_LOAD / 4;
 /// Sub-maps with room for at most this many entries are never shrunk: not worth a rehash.
 const MIN_SHRINK_CAPACITY: usize = 64;
-
-type SubMap<K, V> = HashMap<K, V, KeyHashBuilder>;
 
 #[derive(Debug)]
 pub struct ShardMap<K, V> {
@@ -224,12 +222,13 @@ impl<K: SplitKey, V> ShardMap<K, V> {
         let shift = self.shift;
         let high = |k: &K| (k.split_bits() >> shift) as usize & bit != 0;
         let old = std::mem::take(&mut self.maps[self.split]);
-        // Counted first so both halves get their final size at once, with no rehash
-        // half-way and no room kept for the half that left.
+        // Counted first so both halves get their size at once, with no rehash half-way and
+        // no room kept for the half that left. Each keeps room for a third more than it
+        // gets: both grow towards the next split, most with at most one resize on the way.
         let moved_up = old.keys().filter(|k| high(k)).count();
-        let mut low =
-            SubMap::with_capacity_and_hasher(old.len() - moved_up, KeyHashBuilder::default());
-        let mut up = SubMap::with_capacity_and_hasher(moved_up, KeyHashBuilder::default());
+        let kept = old.len() - moved_up;
+        let mut low = SubMap::with_capacity(kept + kept / 3);
+        let mut up = SubMap::with_capacity(moved_up + moved_up / 3);
         self.max_moved = self.max_moved.max(old.len());
         for (k, v) in old {
             if high(&k) {
