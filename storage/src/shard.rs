@@ -100,12 +100,15 @@ impl<K: SplitKey, V> ShardMap<K, V> {
             map.split_one();
         }
         map.floor = want;
-        // A sub-map not yet split covers twice the key space of one that was.
+        // A sub-map not yet split covers twice the key space of one that was. Each gets a
+        // third more room than its share, as a split gives its halves: some get more than
+        // their share by chance, and an array filled to its limit inserts slowly.
         let (level, split) = (map.level, map.split);
         let narrow = expected >> (level + 1);
         for (i, m) in map.maps.iter_mut().enumerate() {
             let wide = i >= split && i < (1 << level);
-            m.reserve(if wide { narrow * 2 } else { narrow });
+            let share = if wide { narrow * 2 } else { narrow };
+            m.reserve(share + share / 3);
         }
         map
     }
