@@ -129,6 +129,12 @@ impl<K: SplitKey, V> ShardMap<K, V> {
         self.maps[self.index(key)].get(key)
     }
 
+    /// See [`SubMap::warm`].
+    #[inline]
+    pub fn warm(&self, key: &K) -> bool {
+        self.maps[self.index(key)].warm(key)
+    }
+
     #[inline]
     pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
         let i = self.index(key);
@@ -235,9 +241,9 @@ impl<K: SplitKey, V> ShardMap<K, V> {
         self.max_moved = self.max_moved.max(old.len());
         for (k, v) in old {
             if high(&k) {
-                up.insert(k, v);
+                up.insert_unique(k, v);
             } else {
-                low.insert(k, v);
+                low.insert_unique(k, v);
             }
         }
         self.maps[self.split] = low;
@@ -264,8 +270,7 @@ impl<K: SplitKey, V> ShardMap<K, V> {
         };
         self.max_moved = self.max_moved.max(donor.len());
         let target = &mut self.maps[self.split];
-        target.reserve(donor.len());
-        target.extend(donor);
+        target.extend_unique(donor);
         if self.maps.capacity() > 64 && self.maps.len() < self.maps.capacity() / 4 {
             self.maps.shrink_to(self.maps.len() * 2);
         }

@@ -118,6 +118,16 @@ impl<K: Eq + Hash, V> SubMap<K, V> {
         }
     }
 
+    /// Reads the key's home slot and nothing else: a batch of inserts calls this for every
+    /// key first, so that their cache misses are in flight together (see
+    /// `TokenTable::restore_batch`). Inserting one by one waits for each miss in turn: an
+    /// insert's probe loop ends on what it loaded, so the CPU cannot run ahead of it.
+    #[inline]
+    pub fn warm(&self, key: &K) -> bool {
+        let n = self.slots.len();
+        n != 0 && self.slots[home(Self::hash(key), n)].is_some()
+    }
+
     #[inline]
     pub fn get(&self, key: &K) -> Option<&V> {
         let i = self.find(key)?;
@@ -141,6 +151,13 @@ impl<K: Eq + Hash, V> SubMap<K, V> {
         self.reserve(1);
         self.place(key, value);
         None
+    }
+
+    /// Stores an entry whose key the caller knows is absent (a split or a merge moving
+    /// entries between sub-maps): no search first.
+    pub fn insert_unique(&mut self, key: K, value: V) {
+        self.reserve(1);
+        self.place(key, value);
     }
 
     /// Puts an entry whose key is not in the map, with room for it.
@@ -249,11 +266,11 @@ impl<K: Eq + Hash, V> SubMap<K, V> {
         self.iter().map(|(k, _)| k)
     }
 
-    /// Moves every entry of `other` in.
-    pub fn extend(&mut self, other: SubMap<K, V>) {
+    /// Moves every entry of `other` in; no key may be in both.
+    pub fn extend_unique(&mut self, other: SubMap<K, V>) {
         self.reserve(other.len);
         for (k, v) in other {
-            self.insert(k, v);
+            self.place(k, v);
         }
     }
 }
@@ -396,7 +413,7 @@ mod tests {
     }
 
     #[test]
-    fn retain_extend_and_into_iter_keep_every_entry_once() {
+    fn retain_extend_unique_and_into_iter_keep_every_entry_once() {
         let mut a = SubMap::default();
         let mut b = SubMap::default();
         for i in 0..400 {
@@ -405,7 +422,7 @@ mod tests {
         }
         a.retain(|_, v| *v % 2 == 0);
         assert_eq!(a.len(), 200);
-        a.extend(b);
+        a.extend_unique(b);
         assert_eq!(a.len(), 600);
         let mut all: Vec<u64> = a.into_iter().map(|(_, v)| v).collect();
         all.sort_unstable();
