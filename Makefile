@@ -45,22 +45,28 @@ unit:
 # stay small and reviewed while CI's corpus keeps growing from run to run.
 # fuzz/options/TARGET adds libFuzzer flags (a dictionary, a max_len past the HTTP limits).
 # A crash's input is left in fuzz/artifacts/TARGET.
+# libFuzzer uses one core, so FUZZ_JOBS targets run at once (default: one per core); each
+# run's output is printed whole when it ends, so two runs never interleave their lines.
 FUZZ_SECONDS ?= 30
+FUZZ_JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 FUZZ_TARGET_DIR ?= $(HOME)/.cache/tessera/fuzz-target
 FUZZ_TARGETS = $(basename $(notdir $(wildcard fuzz/fuzz_targets/*.rs)))
 
 fuzz: setup
 	cd fuzz && cargo +nightly fuzz build --target-dir $(FUZZ_TARGET_DIR)
-	@failed=""; for t in $(FUZZ_TARGETS); do \
+	@mkdir -p $(FUZZ_TARGET_DIR)/logs
+	@printf '%s\n' $(FUZZ_TARGETS) | xargs -P $(FUZZ_JOBS) -I{} sh -c '\
+	  t={}; log=$(FUZZ_TARGET_DIR)/logs/$$t.log; \
 	  mkdir -p $(FUZZ_TARGET_DIR)/corpus/$$t; \
 	  opts="$$(cat fuzz/options/$$t 2>/dev/null || true)"; \
-	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	  regressions=$$(test -d fuzz/regressions/$$t && echo regressions/$$t); \
 	  (cd fuzz && cargo +nightly fuzz run --target-dir $(FUZZ_TARGET_DIR) $$t \
-	    $(FUZZ_TARGET_DIR)/corpus/$$t corpus/$$t $$(test -d regressions/$$t && echo regressions/$$t) -- \
-	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 $$opts) \
-	    || failed="$$failed $$t"; \
-	done; \
-	if [ -n "$$failed" ]; then echo "fuzz: crashes in:$$failed (inputs in fuzz/artifacts/)" >&2; exit 1; fi
+	    $(FUZZ_TARGET_DIR)/corpus/$$t corpus/$$t $$regressions -- \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 $$opts) >$$log 2>&1; \
+	  status=$$?; echo "fuzz: $$t for $(FUZZ_SECONDS) s"; cat $$log; \
+	  if [ $$status -ne 0 ]; then echo "fuzz: $$t failed (input in fuzz/artifacts/$$t/)" >&2; fi; \
+	  [ $$status -eq 0 ]' \
+	  || { echo "fuzz: a target failed; see the lines above" >&2; exit 1; }
 
 # The real database servers the store tests run against (installed and cached outside the
 # clone on first use): Cassandra, PostgreSQL and MariaDB (tests/services/README.md). `make

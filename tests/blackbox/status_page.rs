@@ -8,8 +8,8 @@
 
 use crate::harness::*;
 use serde_json::Value;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -46,17 +46,74 @@ fn admin_url(server: &Server, rest: &str) -> String {
     )
 }
 
+/// What the load thread did: requests answered, and the first few that were not answered
+/// as expected (with when), so a page that stops moving says whether the traffic stopped.
+#[derive(Default)]
+struct LoadLog {
+    rounds: AtomicU64,
+    server_errors: AtomicU64,
+    failures: Mutex<Vec<String>>,
+}
+
+impl LoadLog {
+    fn record(&self, started: Instant, what: String) {
+        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if f.len() < 5 {
+            f.push(format!(
+                "at {:.1} s: {what}",
+                started.elapsed().as_secs_f64()
+            ));
+        }
+    }
+
+    fn summary(&self) -> String {
+        let f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        format!(
+            "load: {} rounds, {} 5xx answers, first failures: {f:?}",
+            self.rounds.load(Ordering::Relaxed),
+            self.server_errors.load(Ordering::Relaxed)
+        )
+    }
+}
+
 /// Token requests of several grants and clients, tokeninfo and revocations, until stopped.
-fn load(server: Arc<Server>, stop: Arc<AtomicBool>) -> thread::JoinHandle<()> {
+/// A round that fails is logged and the traffic goes on: the page's figures are what this
+/// test checks, and a round lost to a slow machine must not stop them moving.
+fn load(server: Arc<Server>, stop: Arc<AtomicBool>, log: Arc<LoadLog>) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         let (a, b) = (confidential_client(), other_client());
+        let started = Instant::now();
         while !stop.load(Ordering::Relaxed) {
-            let t = server.issue_cc(&a, None);
-            server.issue_cc(&b, None);
-            server.tokeninfo(&t.access_token);
-            let p = server.issue_password(&a, ALICE, None);
-            server.issue_refresh(&a, p.refresh_token(), None);
-            server.revoke(&a, &t.access_token, None);
+            let round = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let cc_a = server.client_credentials(&a, None);
+                let cc_b = server.client_credentials(&b, None);
+                let mut statuses = vec![cc_a.status, cc_b.status];
+                let t = Issued::from_response(cc_a);
+                statuses.push(server.tokeninfo(&t.access_token).status);
+                let p = server.password(&a, ALICE, None);
+                statuses.push(p.status);
+                let p = Issued::from_response(p);
+                let r = server.refresh(&a, p.refresh_token(), None);
+                statuses.push(r.status);
+                statuses.push(server.revoke(&a, &t.access_token, None).status);
+                let server_errors = statuses.iter().filter(|&&s| s >= 500).count() as u64;
+                log.server_errors
+                    .fetch_add(server_errors, Ordering::Relaxed);
+                Issued::from_response(r);
+            }));
+            match round {
+                Ok(()) => {
+                    log.rounds.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(panic) => {
+                    let what = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default();
+                    log.record(started, what);
+                }
+            }
             thread::sleep(Duration::from_millis(5));
         }
     })
@@ -88,14 +145,26 @@ fn shown(browser: &Browser) -> Value {
     )
 }
 
-fn wait_until(browser: &Browser, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + MOVE_TIMEOUT;
+fn wait_until(
+    browser: &Browser,
+    what: &str,
+    context: &dyn Fn() -> String,
+    ok: impl Fn(&Value) -> bool,
+) -> Value {
+    let started = Instant::now();
+    let mut looks = 0;
     loop {
         let v = shown(browser);
+        looks += 1;
         if ok(&v) {
             return v;
         }
-        assert!(Instant::now() < deadline, "{what}; the page shows {v}");
+        assert!(
+            started.elapsed() < MOVE_TIMEOUT,
+            "{what}: not within {:.1} s ({looks} looks); {}; the page shows {v}",
+            started.elapsed().as_secs_f64(),
+            context()
+        );
         thread::sleep(Duration::from_millis(250));
     }
 }
@@ -105,12 +174,14 @@ fn status_page_under_load_shows_request_rates_tokens_and_store_figures_that_move
     let data = TempDir::new("status-page");
     let server = Arc::new(admin_server(&data));
     let stop = Arc::new(AtomicBool::new(false));
-    let traffic = load(Arc::clone(&server), Arc::clone(&stop));
+    let log = Arc::new(LoadLog::default());
+    let traffic = load(Arc::clone(&server), Arc::clone(&stop), Arc::clone(&log));
+    let context = || log.summary();
 
     let browser = Browser::start();
     browser.set_window_size(1400, 1600);
     browser.navigate(&admin_url(&server, &format!("/#token={ADMIN_TOKEN}")));
-    let first = wait_until(&browser, "the page shows figures", |v| {
+    let first = wait_until(&browser, "the page shows figures", &context, |v| {
         v["dashboard"] == true && v["requests"].as_f64().is_some_and(|n| n > 0.0)
     });
     // The token moved from the address bar into the tab's session storage.
@@ -120,7 +191,7 @@ fn status_page_under_load_shows_request_rates_tokens_and_store_figures_that_move
     );
     assert_eq!(first["stored"], ADMIN_TOKEN);
 
-    let later = wait_until(&browser, "the figures move under load", |v| {
+    let later = wait_until(&browser, "the figures move under load", &context, |v| {
         v["updated"].as_f64() > first["updated"].as_f64()
             && v["requests"].as_f64() > first["requests"].as_f64()
             && v["issued"].as_f64() > first["issued"].as_f64()
@@ -145,7 +216,7 @@ fn status_page_under_load_shows_request_rates_tokens_and_store_figures_that_move
     );
 
     // A few more seconds of history make the screenshot worth looking at.
-    wait_until(&browser, "ten seconds of history", |v| {
+    wait_until(&browser, "ten seconds of history", &context, |v| {
         v["samples"].as_u64().is_some_and(|n| n >= 10)
     });
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("status_page");
@@ -156,6 +227,14 @@ fn status_page_under_load_shows_request_rates_tokens_and_store_figures_that_move
 
     stop.store(true, Ordering::Relaxed);
     traffic.join().expect("load thread");
+    // A slow round is tolerated above; a server fault under this load is not.
+    assert_eq!(
+        log.server_errors.load(Ordering::Relaxed),
+        0,
+        "{}",
+        log.summary()
+    );
+    assert!(log.rounds.load(Ordering::Relaxed) > 0, "{}", log.summary());
 }
 
 #[test]
@@ -183,9 +262,12 @@ fn status_page_asks_for_the_token_and_says_when_the_server_refuses_it() {
     let input = browser.find("#token");
     browser.send_keys(&input, ADMIN_TOKEN);
     browser.click(&browser.find("#login button"));
-    wait_until(&browser, "the right token shows the figures", |v| {
-        v["dashboard"] == true && v["updated"].as_f64().is_some_and(|t| t > 0.0)
-    });
+    wait_until(
+        &browser,
+        "the right token shows the figures",
+        &String::new,
+        |v| v["dashboard"] == true && v["updated"].as_f64().is_some_and(|t| t > 0.0),
+    );
 }
 
 #[test]
