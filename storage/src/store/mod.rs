@@ -477,8 +477,8 @@ pub trait SharedStore: Send + Sync + fmt::Debug {
     /// Uses the single-use `key` (a refresh token of grant `grant`) once across every node
     /// sharing the store: `true` for the first claim, `false` for every later one, however
     /// many race on however many nodes (Cassandra: a lightweight transaction). The use is
-    /// remembered for `ttl_secs` (the token's remaining life), so a later presentation is
-    /// recognised as reuse ([`SharedStore::used`]).
+    /// remembered for at least `ttl_secs` (the token's remaining life; up to a second
+    /// more), so a later presentation is recognised as reuse ([`SharedStore::used`]).
     fn claim_use(&self, key: TokenKey, grant: GrantId, ttl_secs: u32) -> Claim;
 
     /// The grant of `key` if it was used (claimed) and is still remembered.

@@ -19,7 +19,9 @@ impl Inner {
         ttl_secs: u32,
     ) -> Result<bool, StoreError> {
         // A TTL of 0 would keep the row for ever; an expired token is refused before this.
-        let ttl = i32::try_from(ttl_secs.max(1)).unwrap_or(i32::MAX);
+        // Cassandra counts the TTL from the write's second rounded down, so one more second
+        // keeps the use at least `ttl_secs`.
+        let ttl = i32::try_from(ttl_secs.max(1).saturating_add(1)).unwrap_or(i32::MAX);
         let result = self
             .session
             .execute_unpaged(

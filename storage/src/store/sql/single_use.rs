@@ -20,12 +20,26 @@ use crate::key::TokenKey;
 use crate::record::GrantId;
 use crate::store::StoreError;
 use sqlx::{Executor, Row};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-fn now_secs() -> i64 {
+fn since_epoch() -> Duration {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// Whole seconds now, rounded down: a remembered use is expired once this reaches its
+/// `expires_at`.
+fn now_secs() -> i64 {
+    since_epoch().as_secs() as i64
+}
+
+/// The `expires_at` of a use claimed at `now` to be remembered `ttl_secs` (at least one):
+/// rounded up, because the check reads the clock rounded down. Rounded down too, a use
+/// claimed at 10.9 s for one second would expire at 11.0 s, a tenth of a second later.
+fn remembered_until(now: Duration, ttl_secs: u32) -> i64 {
+    let started = now.as_secs() as i64 + i64::from(now.subsec_nanos() > 0);
+    started + i64::from(ttl_secs.max(1))
 }
 
 /// The PostgreSQL claim, one statement: the key inserted (or an expired use taken over),
@@ -56,9 +70,9 @@ impl Inner {
     ) -> Result<bool, StoreError> {
         let k = key.as_bytes().as_slice();
         let g = grant.0 as i64;
-        let now = now_secs();
-        // A use is remembered at least a second: a zero TTL would forget it at once.
-        let until = now + i64::from(ttl_secs.max(1));
+        let clock = since_epoch();
+        let now = clock.as_secs() as i64;
+        let until = remembered_until(clock, ttl_secs);
         self.timed(async {
             let claimed = match &self.pool {
                 Pool::Postgres(p) => sqlx::query(CLAIM_POSTGRES)
@@ -173,6 +187,17 @@ async fn claim_mysql(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_use_is_remembered_at_least_its_ttl_whatever_the_fraction_of_the_second() {
+        let whole = Duration::from_secs(10);
+        assert_eq!(remembered_until(whole, 1), 11);
+        // Claimed at 10.9 s: held to 12, so 11.0 s (read as 11) still finds it.
+        assert_eq!(remembered_until(whole + Duration::from_millis(900), 1), 12);
+        assert_eq!(remembered_until(whole + Duration::from_nanos(1), 60), 71);
+        // A zero TTL would forget the use at once.
+        assert_eq!(remembered_until(whole, 0), 11);
+    }
 
     #[test]
     fn the_postgres_claim_consumes_from_every_single_use_table() {
